@@ -1,0 +1,146 @@
+"""The `digest` command: translates between the shell and the library, nothing more.
+
+Library errors (DigestError and kin) become `Error: ...` on stderr with exit code 2
+for usage and configuration, 1 for run failures; a traceback only with --debug.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from . import __version__, config
+from .errors import DigestError, UsageError
+from .ingest import ingest
+from .lock import hold
+from .store import Store, connect
+
+log = logging.getLogger("digest")
+err = Console(stderr=True)
+
+
+class App:
+    """What every command needs: the settings and, on demand, the database."""
+
+    def __init__(self, config_path: Path, debug: bool) -> None:
+        self.config_path = config_path
+        self.debug = debug
+        self._settings: config.Settings | None = None
+        self._store: Store | None = None
+
+    @property
+    def settings(self) -> config.Settings:
+        if self._settings is None:
+            self._settings = config.load(self.config_path)
+        return self._settings
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = connect(self.settings.database_url())
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into `Error: ...` lines and exit codes."""
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        app: App = click.get_current_context().obj
+        try:
+            return command(*args, **kwargs)
+        except DigestError as error:
+            if app.debug:
+                raise
+            for line in getattr(error, "problems", None) or [str(error)]:
+                click.echo(f"Error: {line}", err=True)
+            sys.exit(error.exit_code)
+        finally:
+            app.close()
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="DIGEST_CONFIG",
+              default=config.DEFAULT_PATH, show_default=True, help="Settings file (env DIGEST_CONFIG).")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path, verbose: int, debug: bool) -> None:
+    """Email digests of a blog's best comment threads."""
+    level = logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = App(config_path, debug)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@click.option("--full", is_flag=True,
+              help="Re-read every comment feed of the posts read, not only those whose count changed.")
+@click.pass_obj
+@handles_errors
+def fetch(app: App, sources: tuple[str, ...], full: bool) -> None:
+    """Poll SOURCES (default: all) and store new and changed posts and comments.
+
+    Prints one summary line per source; exits 1 if any source failed (the
+    others are still stored).
+    """
+    chosen = _chosen_sources(app.settings, sources)
+    now = datetime.now(UTC)
+    with hold(app.store, "fetch"):
+        reports = [_fetch_one(app, source, now, full) for source in chosen]
+    for report in reports:
+        click.echo(report.summary())
+        for problem in report.warnings[:1]:
+            click.echo(f"Warning: {problem}", err=True)
+    if any(r.failed for r in reports):
+        sys.exit(1)
+
+
+def _chosen_sources(settings: config.Settings, names: tuple[str, ...]) -> list[config.Source]:
+    if not settings.sources:
+        raise UsageError(f"no [[sources]] in {settings.root / 'config.toml'}; add one with a name and url")
+    unknown = [n for n in names if settings.source(n) is None]
+    if unknown:
+        known = ", ".join(s.name for s in settings.sources)
+        raise UsageError(f"unknown source {unknown[0]!r}; choose from: {known}")
+    return [settings.source(n) for n in names] if names else list(settings.sources)
+
+
+def _fetch_one(app: App, source: config.Source, now: datetime, full: bool):
+    with err.status(f"{source.name}: fetching…") as status:
+        return ingest(source, app.settings.fetch, app.store, app.settings.root, now, full=full,
+                      progress=lambda text: status.update(f"{source.name}: {text}"))
+
+
+@cli.command()
+@click.pass_obj
+@handles_errors
+def sources(app: App) -> None:
+    """List each source with what is stored for it and how its last fetch went."""
+    for row in app.store.source_overview():
+        when = f"{row['last_fetch_at']:%Y-%m-%d %H:%M} UTC" if row["last_fetch_at"] else "never"
+        state = f"FAILED: {row['last_error']}" if row["last_error"] else "ok"
+        click.echo(f"{row['name']}: {row['posts']} posts, {row['comments']} comments "
+                   f"({row['replies']} replies, {row['removed']} removed); last fetch {when}, {state}")
+
+
+def main() -> None:
+    cli(prog_name="digest", auto_envvar_prefix=None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,258 @@
+"""Typed settings, read once from config.toml and validated as a whole.
+
+Every problem is reported together, each with its key path
+(`config.toml [[sources]][0].url: not a URL`), so one edit fixes them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
+
+from .errors import ConfigError
+
+DEFAULT_PATH = Path("config.toml")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+_PERIOD = re.compile(r"^(\d+)([hdw])$")
+
+
+def _check_source_url(value: str) -> str:
+    """An http(s) or file URL, or a local path (a feed file or a mirror folder)."""
+    match = _SCHEME.match(value)
+    if match is None or len(match.group(1)) == 1:  # no scheme, or a Windows drive
+        return value
+    if match.group(1).lower() not in ("http", "https", "file") or "://" not in value:
+        raise ValueError("not a URL (use http://, https:// or a local path)")
+    if match.group(1).lower() != "file" and not value.split("://", 1)[1].split("/")[0]:
+        raise ValueError("not a URL (no host)")
+    return value
+
+
+def _check_http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("not a URL (use http:// or https://)")
+    return value.rstrip("/")
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone (use an IANA name such as Europe/London)") from None
+    return value
+
+
+def _check_period(value: str) -> str:
+    if not _PERIOD.match(value):
+        raise ValueError("not a period (use a number and h, d or w, e.g. 7d)")
+    return value
+
+
+def _check_cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as error:
+        raise ValueError(f"not a cron line ({error}); use five fields, e.g. 0 7 * * mon") from None
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Site(Section):
+    title: str = "Digest"
+    url: HttpUrl | None = None
+
+
+class Database(Section):
+    url: str = "sqlite:///digest.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql")):
+            raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+        return value
+
+
+class Fetch(Section):
+    timeout: float = Field(20.0, gt=0, description="seconds per request")
+    max_bytes: int = Field(10_000_000, gt=0, description="largest response accepted")
+    retries: int = Field(3, ge=0, le=10, description="retries after a timeout or 5xx")
+    backoff: float = Field(1.0, ge=0, description="first retry delay in seconds, doubled each time")
+    user_agent: str = "digest/0.1 (+https://github.com/digest-newsletter/digest)"
+    max_pages: int = Field(200, gt=0, description="pages read from one feed in one fetch")
+
+
+class Source(Section):
+    name: Name
+    url: Annotated[str, AfterValidator(_check_source_url)]
+    kind: Literal["blogger", "wordpress", "feed"] | None = None
+    backfill_days: int = Field(30, ge=0)
+
+
+class Selection(Section):
+    threads_per_post: int = Field(3, ge=1)
+    replies_per_thread: int = Field(2, ge=0)
+
+
+class MailingList(Section):
+    name: Name
+    file: str
+    schedule: Annotated[str, AfterValidator(_check_cron)] = "0 7 * * mon"
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "Europe/London"
+    period: Annotated[str, AfterValidator(_check_period)] = "7d"
+
+
+class SendGrid(Section):
+    api_key_env: str = "SENDGRID_API_KEY"
+    host: HttpUrl = "https://api.sendgrid.com"
+
+
+class Smtp(Section):
+    host: str = "localhost"
+    port: int = Field(25, gt=0, lt=65536)
+
+
+class Outbox(Section):
+    dir: str = "outbox"
+
+
+class Sending(Section):
+    backend: Literal["sendgrid", "smtp", "outbox"] = "outbox"
+    from_: str = Field("Digest <digest@example.org>", alias="from")
+    sendgrid: SendGrid = SendGrid()
+    smtp: Smtp = Smtp()
+    outbox: Outbox = Outbox()
+
+
+class Web(Section):
+    base_url: HttpUrl = "http://localhost:8000"
+    secret_key_env: str = "DIGEST_SECRET_KEY"
+
+
+class Settings(Section):
+    """The whole of config.toml. `root` is the folder relative paths are read from."""
+
+    site: Site = Site()
+    database: Database = Database()
+    fetch: Fetch = Fetch()
+    sources: list[Source] = []
+    selection: Selection = Selection()
+    lists: list[MailingList] = []
+    sending: Sending = Sending()
+    web: Web = Web()
+    root: Path = Field(Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        for key, items in (("sources", self.sources), ("lists", self.lists)):
+            names = [item.name for item in items]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"[[{key}]] name {repeated[0]!r} is used twice; names must differ")
+        return self
+
+    def path(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite path made relative to `root`."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != "sqlite:///:memory:" and not url.startswith(prefix + "/"):
+            return prefix + str(self.path(url[len(prefix):]))
+        return url
+
+    def source(self, name: str) -> Source | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+
+# ------------------------------------------------------------------ loading
+
+def load(path: Path | str | None = None) -> Settings:
+    """Read and validate config.toml; raise ConfigError listing every problem."""
+    path = Path(path) if path is not None else DEFAULT_PATH
+    data = _read_toml(path)
+    return from_dict(data, root=path.resolve().parent, origin=path.name)
+
+
+def from_dict(data: dict[str, Any], root: Path = Path("."), origin: str = "config.toml") -> Settings:
+    try:
+        return Settings.model_validate({**data, "root": root})
+    except ValidationError as error:
+        raise ConfigError([f"{origin} {_describe(e, data)}" for e in error.errors()]) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: not found; create it (see README) or pass --config PATH"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([f"{path}: cannot read it ({error}); check the file"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"{path}: not valid TOML ({error}); fix that line"]) from None
+
+
+def key_path(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    """('sources', 0, 'url') -> '[[sources]][0].url'; ('sending','smtp','port') -> '[sending.smtp].port'."""
+    parts = [p for p in loc if p not in ("function-after",) and not str(p).startswith("function")]
+    if not parts:
+        return "(top level)"
+    if len(parts) == 1:
+        return str(parts[0]) if parts[0] not in data else f"[{parts[0]}]"
+    head, *rest = parts
+    if isinstance(data.get(head), list) and rest and isinstance(rest[0], int):
+        index, *rest = rest
+        prefix = f"[[{head}]][{index}]"
+        return prefix + "".join(f".{p}" for p in rest)
+    *tables, last = parts
+    return f"[{'.'.join(map(str, tables))}].{last}"
+
+
+def _describe(error: dict[str, Any], data: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    where = key_path(loc, data)
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key{_suggest(loc)}"
+    if error["type"] == "missing":
+        return f"{where}: missing; add it"
+    if error["type"] == "literal_error":
+        return f"{where}: {error['msg'].replace('Input should be', 'must be')}"
+    if error["type"] == "string_pattern_mismatch":
+        return f"{where}: use lower-case letters, digits, '-' or '_'"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def _suggest(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        inner = getattr(annotation, "__args__", (annotation,))[0]
+        model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else model
+    names = [f.alias or n for n, f in model.model_fields.items() if n != "root"]
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(names)}"

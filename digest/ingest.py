@@ -1,0 +1,339 @@
+"""Read one source into the database: which URLs to fetch, in what order, when to stop.
+
+Cost grows with what is new, not with the archive. Feeds are newest first, so the
+posts feed and the blog-wide comments feed are read page by page only until a page
+reaches something already stored unchanged; a post's own comment feed is read only
+when its comment count (thr:total / slash:comments) differs from what is stored.
+Every request is conditional. Validators are saved only when the whole source was
+read, so a failure part way is simply retried next time.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+
+from . import parse
+from .config import Fetch, Source
+from .errors import DigestError, FeedError, FetchError
+from .fetch import Fetched, Fetcher, Validators
+from .mirror import start_url
+from .models import Comment, FeedPage, Post, SourceReport
+from .store import Store, comment_hash, post_hash
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+WP_PER_PAGE = 100
+
+
+@dataclass
+class Run:
+    """The state of one source's fetch: shared by the steps below."""
+
+    source: Source
+    source_id: int
+    store: Store
+    fetcher: Fetcher
+    max_pages: int
+    cutoff: datetime | None
+    report: SourceReport
+    progress: Progress
+    kind: str = "feed"
+    validators: dict[str, Validators] = field(default_factory=dict)
+    seen_posts: dict[str, Post] = field(default_factory=dict)
+    outside: dict[str, Post] = field(default_factory=dict)  # read, but older than the window
+    touched: set[str] = field(default_factory=set)
+
+    def get(self, url: str, conditional: bool = True) -> Fetched:
+        """A conditional GET whose new validators are kept until the run succeeds."""
+        answer = self.fetcher.get(url, self.store.validators(url) if conditional else Validators())
+        self.report.requests = self.fetcher.requests
+        if answer.not_modified:
+            self.report.not_modified += 1
+        else:
+            self.validators[url] = answer.validators
+        return answer
+
+    def read(self, answer: Fetched) -> parse.feedparser.FeedParserDict:
+        parsed = parse.read(answer.content, answer.url, answer.headers)
+        problem = parse.warning(parsed, answer.url)
+        if problem and not self.report.warnings:
+            log.warning("%s: %s", self.source.name, problem)
+        if problem:
+            self.report.warnings.append(problem)
+        return parsed
+
+
+def ingest(source: Source, settings: Fetch, store: Store, root: Path, now: datetime,
+           full: bool = False, progress: Progress = lambda _: None,
+           fetcher: Fetcher | None = None) -> SourceReport:
+    """Fetch one source and store what is new; never raises for the source's own faults."""
+    report = SourceReport(source.name)
+    try:
+        url, own_fetcher = _open(source, settings, root, fetcher)
+    except DigestError as error:
+        report.error = str(error)
+        return report
+    source_id = store.source_id(source.name, source.url, source.kind)
+    with own_fetcher if fetcher is None else nullcontext():
+        run = Run(source, source_id, store, own_fetcher, settings.max_pages,
+                  _cutoff(source, store, source_id, now), report, progress)
+        try:
+            _read_source(run, url, full)
+        except DigestError as error:
+            report.error = str(error)
+        else:
+            for key, validators in run.validators.items():
+                store.save_validators(key, validators, now)
+        store.finish_source(source_id, report.error, now)
+    return report
+
+
+def _open(source: Source, settings: Fetch, root: Path, fetcher: Fetcher | None) -> tuple[str, Fetcher]:
+    if fetcher is not None:
+        return source.url, fetcher
+    if re.match(r"^https?://", source.url):
+        return source.url, Fetcher(settings)
+    url, transport = start_url(source.url, root)
+    return url, Fetcher(settings, transport=transport)
+
+
+def _cutoff(source: Source, store: Store, source_id: int, now: datetime) -> datetime | None:
+    proposed = now - timedelta(days=source.backfill_days) if source.backfill_days else None
+    return store.horizon(source_id, proposed)
+
+
+def _read_source(run: Run, url: str, full: bool) -> None:
+    first = run.get(url, conditional=not full)
+    known_kind, comments_url = run.store.source_state(run.source_id)
+    if first.not_modified:
+        run.progress("posts not modified")
+        run.kind = run.source.kind or known_kind or "feed"
+    else:
+        parsed = run.read(first)
+        run.kind = run.source.kind or parse.detect_kind(parsed)
+        comments_url = _blog_comments_url(parsed, url) if run.kind == "blogger" else None
+        run.store.save_source_state(run.source_id, run.kind, comments_url)
+        _read_posts(run, first, parsed)
+    if comments_url:
+        _read_comments(run, comments_url)
+    _read_post_feeds(run, full)
+    run.report.orphans = run.store.rethread(run.source_id, run.touched)
+
+
+# ------------------------------------------------------------------ posts
+
+def _read_posts(run: Run, answer: Fetched, parsed: parse.feedparser.FeedParserDict) -> None:
+    page_number = 1
+    while True:
+        page = parse.posts_page(parsed, run.kind)
+        if _take_posts(run, page) or page_number >= run.max_pages:
+            return
+        next_url = page.next_url or _wordpress_next(run, answer.url, page_number, page)
+        if not next_url:
+            return
+        answer = run.get(next_url)
+        if answer.not_modified:
+            return
+        parsed, page_number = run.read(answer), page_number + 1
+        run.progress(f"posts page {page_number}")
+
+
+def _take_posts(run: Run, page: FeedPage) -> bool:
+    """Store a page of posts; True when older pages need not be read."""
+    known = run.store.post_state(run.source_id, [p.key for p in page.posts])
+    fresh = [p for p in page.posts if run.cutoff is None or p.published >= run.cutoff or p.key in known]
+    unchanged = any(p.key in known and known[p.key][0] == post_hash(p) for p in fresh)
+    new, updated = run.store.save_posts(run.source_id, fresh)
+    run.report.posts_new += new
+    run.report.posts_updated += updated
+    run.seen_posts.update({p.key: p for p in fresh})
+    run.outside.update({p.key: p for p in page.posts if p not in fresh})
+    run.touched.update(p.key for p in fresh)
+    return unchanged or len(fresh) < len(page.posts)
+
+
+def _wordpress_next(run: Run, url: str, page_number: int, page: FeedPage) -> str | None:
+    """WordPress RSS has no next link; its older pages are ?paged=N."""
+    if run.kind != "wordpress" or not page.posts:
+        return None
+    parts = urlsplit(url)
+    query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("paged="))
+    query = (query + "&" if query else "") + f"paged={page_number + 1}"
+    return urlunsplit(parts._replace(query=query))
+
+
+# ------------------------------------------------------------------ blog-wide comments
+
+def _blog_comments_url(parsed: parse.feedparser.FeedParserDict, fallback: str) -> str | None:
+    """Blogger's blog-wide comment feed sits beside the posts feed the feed names as its own."""
+    own = parse.feed_link(parsed) or fallback.split("?")[0]
+    return own.replace("/feeds/posts/", "/feeds/comments/", 1) if "/feeds/posts/" in own else None
+
+
+def _read_comments(run: Run, url: str) -> None:
+    """Blogger's blog-wide comment feed, newest first, until something stored is reached."""
+    for number in range(1, run.max_pages + 1):
+        try:
+            answer = run.get(url)
+        except FetchError as error:
+            _note(run, f"blog-wide comments unavailable ({error}); reading each post's feed instead")
+            return
+        if answer.not_modified:
+            return
+        page = parse.blogger_comments(run.read(answer), answer.content)
+        run.progress(f"comments page {number}")
+        if _take_comments(run, page, blog_wide=True) or not page.next_url:
+            return
+        url = page.next_url
+
+
+def _take_comments(run: Run, page: FeedPage, blog_wide: bool) -> bool:
+    """Store a page of comments; True when older pages need not be read.
+
+    A page of the blog-wide feed keeps only comments inside the window and ends the
+    reading once it reaches a stored one; a post's own feed is taken whole.
+    """
+    windowed = blog_wide and run.cutoff is not None
+    fresh = [c for c in page.comments if not windowed or c.published >= run.cutoff]
+    known = run.store.comment_hashes(run.source_id, [c.key for c in fresh])
+    reached = any(known.get(c.key) == comment_hash(c) for c in fresh)
+    _ensure_posts(run, fresh, page.feed_url if blog_wide else None)
+    new, updated = run.store.save_comments(run.source_id, fresh)
+    run.report.comments_new += new
+    run.report.comments_updated += updated
+    run.touched.update(c.post_key for c in fresh)
+    return blog_wide and (reached or len(fresh) < len(page.comments))
+
+
+def _ensure_posts(run: Run, comments: list[Comment], feed_url: str | None) -> None:
+    """A comment on a post older than the window brings that post in, and so its thread.
+
+    The post's entry is used when the posts feed showed it; otherwise a stub stands
+    for it (title from its address) until its entry is read.
+    """
+    wanted = {c.post_key: c for c in comments if c.post_key not in run.seen_posts}
+    missing = set(wanted) - run.store.post_keys(run.source_id, wanted)
+    found = [run.outside.get(key) or _stub(wanted[key], feed_url) for key in sorted(missing)]
+    if found:
+        run.report.posts_new += run.store.save_posts(run.source_id, found)[0]
+        run.seen_posts.update({p.key: p for p in found})
+
+
+def _stub(comment: Comment, feed_url: str | None) -> Post:
+    url = comment.post_url or comment.url.split("?")[0].split("#")[0]
+    slug = Path(urlsplit(url).path).stem.replace("-", " ").replace("_", " ").strip()
+    own_feed = feed_url.replace("/feeds/comments/", f"/feeds/{comment.post_key}/comments/", 1) if feed_url else None
+    return Post(key=comment.post_key, title=slug.capitalize() or "(an earlier post)", url=url,
+                published=comment.published, updated=comment.published, author="", html="",
+                text="", comments_total=None, comments_feed=own_feed, stub=True)
+
+
+# ------------------------------------------------------------------ per-post comment feeds
+
+def _read_post_feeds(run: Run, full: bool) -> None:
+    counts = run.store.comment_counts(run.source_id, run.seen_posts)
+    stale = [p for p in run.seen_posts.values() if _worth_reading(run, p, counts.get(p.key, 0), full)]
+    for number, post in enumerate(stale, 1):
+        run.progress(f"comments of {post.title[:40]} ({number}/{len(stale)})")
+        present = _read_post_comments(run, post)
+        if present is not None:
+            run.store.mark_deleted(run.source_id, post.key, present)
+
+
+def _worth_reading(run: Run, post: Post, stored: int, full: bool) -> bool:
+    """Read a post's own comments when its count differs from what is stored."""
+    if not post.comments_feed and run.kind != "wordpress":
+        return False
+    if post.stub:
+        return True
+    total = post.comments_total
+    return (full and (total or 0) > 0) or (total is not None and total != stored)
+
+
+def _read_post_comments(run: Run, post: Post) -> set[str] | None:
+    """Read every page of one post's comments; the keys seen, or None if unchanged."""
+    pages = _wordpress_pages(run, post) if run.kind == "wordpress" else _blogger_pages(run, post)
+    present: set[str] | None = set()
+    for page in pages:
+        if page is None:
+            return None
+        _take_comments(run, page, blog_wide=False)
+        present.update(c.key for c in page.comments)
+    return present
+
+
+def _blogger_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
+    url: str | None = post.comments_feed
+    for _ in range(run.max_pages):
+        if not url:
+            return
+        answer = run.get(url)
+        if answer.not_modified:
+            yield None
+            return
+        page = parse.blogger_comments(run.read(answer), answer.content)
+        yield page
+        url = page.next_url
+
+
+def _wordpress_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
+    try:
+        yield from _wordpress_api_pages(run, post)
+    except (FetchError, FeedError) as error:
+        if not post.comments_feed:
+            raise
+        log.info("%s: REST API not usable (%s); reading the Atom comment feed", run.source.name, error)
+        yield from _wordpress_atom_pages(run, post)
+
+
+def _wordpress_api_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
+    if not post.key.isdigit():
+        raise FeedError(f"{post.url}: no numeric post id for the REST API")
+    root = _site_root(post.url)
+    for number in range(1, run.max_pages + 1):
+        query = urlencode({"post": post.key, "per_page": WP_PER_PAGE, "page": number, "orderby": "id"})
+        answer = run.get(f"{root}/wp-json/wp/v2/comments?{query}")
+        if answer.not_modified:
+            yield None
+            return
+        page = parse.wordpress_api_comments(answer.content, answer.url, post.key)
+        yield page
+        pages = answer.headers.get("x-wp-totalpages", "")
+        if len(page.comments) < WP_PER_PAGE or (pages.isdigit() and number >= int(pages)):
+            return
+
+
+def _wordpress_atom_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
+    url: str | None = _atom_comment_feed(post.comments_feed or "")
+    for _ in range(run.max_pages):
+        if not url:
+            return
+        answer = run.get(url)
+        if answer.not_modified:
+            yield None
+            return
+        page = parse.wordpress_comments(run.read(answer), post.key)
+        yield page
+        url = page.next_url
+
+
+def _atom_comment_feed(rss_url: str) -> str:
+    """WordPress's wfw:commentRss (…/post/feed/) has an Atom twin (…/post/feed/atom/)."""
+    return rss_url if "/atom" in rss_url else urljoin(rss_url.rstrip("/") + "/", "atom/")
+
+
+def _site_root(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _note(run: Run, message: str) -> None:
+    log.info("%s: %s", run.source.name, message)

@@ -1,0 +1,66 @@
+"""One instance at a time: a named lock held as a row in the database.
+
+Works the same on SQLite and PostgreSQL (the primary key does the guarding). A lock
+older than its time-to-live is taken over: its holder is presumed dead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from .errors import DigestError
+from .store import Store, UTCDateTime, metadata
+
+locks = sa.Table(
+    "locks", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+)
+
+
+class LockedError(DigestError):
+    """Another process holds the lock."""
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextmanager
+def hold(store: Store, name: str, ttl: timedelta = timedelta(hours=6),
+         now: datetime | None = None) -> Iterator[None]:
+    """Hold lock `name` for the with-block; raise LockedError if someone else has it."""
+    me = holder_id()
+    acquire(store, name, me, ttl, now or datetime.now(UTC))
+    try:
+        yield
+    finally:
+        release(store, name, me)
+
+
+def acquire(store: Store, name: str, me: str, ttl: timedelta, now: datetime) -> None:
+    locks.create(store.engine, checkfirst=True)
+    with store.engine.begin() as db:
+        db.execute(locks.delete().where(locks.c.name == name, locks.c.acquired_at < now - ttl))
+    try:
+        with store.engine.begin() as db:
+            db.execute(locks.insert().values(name=name, holder=me, acquired_at=now))
+    except IntegrityError:
+        with store.engine.connect() as db:
+            row = db.execute(sa.select(locks).where(locks.c.name == name)).first()
+        who = f"{row.holder} since {row.acquired_at:%Y-%m-%d %H:%M} UTC" if row else "another process"
+        raise LockedError(f"{name} is already running ({who}); wait for it to finish, "
+                          f"or if it died, run again after {ttl} or delete its row from the locks table") from None
+
+
+def release(store: Store, name: str, me: str) -> None:
+    with store.engine.begin() as db:
+        db.execute(locks.delete().where(locks.c.name == name, locks.c.holder == me))

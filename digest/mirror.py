@@ -1,0 +1,87 @@
+"""Offline sources: a feed file on disk, or a mirror folder of a blog's feeds.
+
+A mirror folder holds feed files and a manifest.json mapping each URL (path and
+query, relative to `base_url`) to its file, as the fixture builder writes it. Links
+inside the feeds keep pointing at the real blog; this transport answers them from
+the folder, so offline fetching runs the very same code as fetching over HTTP,
+conditional GET included (the ETag is the file's size and modification time).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from .errors import FetchError
+
+MANIFEST = "manifest.json"
+
+
+class MirrorTransport(httpx.BaseTransport):
+    """An httpx transport that serves requests from files in one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder.resolve()
+        self.urls = _read_manifest(self.folder)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = self._resolve(request.url)
+        if path is None or not path.is_file():
+            return httpx.Response(404, request=request)
+        stat = path.stat()
+        etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+        if request.headers.get("if-none-match") == etag:
+            return httpx.Response(304, headers={"ETag": etag}, request=request)
+        headers = {"ETag": etag, "Content-Type": _content_type(path)}
+        return httpx.Response(200, headers=headers, content=path.read_bytes(), request=request)
+
+    def _resolve(self, url: httpx.URL) -> Path | None:
+        if url.scheme == "file":
+            candidate = Path(unquote(url.path)).resolve()
+            return candidate if candidate.parent == self.folder else None
+        relative = url.raw_path.decode("ascii")
+        name = self.urls.get(relative) or self.urls.get(unquote(relative))
+        return self.folder / Path(name).name if name else None
+
+
+def start_url(location: str, root: Path) -> tuple[str, MirrorTransport]:
+    """The URL to begin with for a local source, and the transport that answers it.
+
+    `location` is a feed file, a file:// URL, or a mirror folder (its posts feed is
+    then the first file the manifest lists under /feeds/posts/default).
+    """
+    path = Path(unquote(urlsplit(location).path)) if location.startswith("file:") else Path(location)
+    path = (path if path.is_absolute() else root / path).resolve()
+    if not path.exists():
+        raise FetchError(f"{location}: no such file or folder; check the source's url in config.toml")
+    folder = path if path.is_dir() else path.parent
+    transport = MirrorTransport(folder)
+    if path.is_dir():
+        return _folder_start(folder, location), transport
+    return path.as_uri(), transport
+
+
+def _folder_start(folder: Path, location: str) -> str:
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8")) if (folder / MANIFEST).exists() else {}
+    for url in manifest.get("urls", {}):
+        if url.startswith("/feeds/posts/default") and "?" not in url:
+            return manifest["base_url"].rstrip("/") + url
+    raise FetchError(f"{location}: a folder source needs a {MANIFEST} naming its posts feed; "
+                     "point the url at the feed file instead")
+
+
+def _read_manifest(folder: Path) -> dict[str, str]:
+    file = folder / MANIFEST
+    if not file.exists():
+        return {}
+    try:
+        return dict(json.loads(file.read_text(encoding="utf-8")).get("urls", {}))
+    except (ValueError, AttributeError) as error:
+        raise FetchError(f"{file}: not a valid manifest ({error}); rebuild the mirror") from None
+
+
+def _content_type(path: Path) -> str:
+    return "application/json" if path.suffix == ".json" else "application/atom+xml; charset=UTF-8"

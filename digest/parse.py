@@ -1,0 +1,277 @@
+"""Feed bytes -> plain Post and Comment objects, for Blogger, WordPress and plain feeds.
+
+feedparser only ever gets bytes (fetching is fetch.py's job). Its own sanitiser is
+switched off: every piece of HTML goes through sanitize.clean_html instead, once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import xml.etree.ElementTree as ET
+from calendar import timegm
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from .errors import FeedError
+from .models import Comment, FeedPage, Post
+from .sanitize import clean_html, plain_text, to_text
+
+log = logging.getLogger(__name__)
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+GD_PROPERTY = "{http://schemas.google.com/g/2005}extendedProperty"
+REMOVED_MARKER = b"blogger.contentRemoved"
+_BLOGGER_ID = re.compile(r"\.post-(\d+)$")
+_WP_POST_ID = re.compile(r"[?&]p=(\d+)")
+_WP_COMMENT_ID = re.compile(r"#comment-(\d+)$")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def read(content: bytes, url: str, headers: dict[str, str] | None = None) -> feedparser.FeedParserDict:
+    """Parse feed bytes; raise FeedError when they hold no feed at all."""
+    parsed = feedparser.parse(content, response_headers=_parse_headers(url, headers),
+                              sanitize_html=False, resolve_relative_uris=False)
+    if not parsed.get("version") and not parsed.entries:
+        raise FeedError(f"{url}: not a feed ({_what_it_is(content, headers)}); "
+                        "point the source at the blog's RSS or Atom feed")
+    return parsed
+
+
+def warning(parsed: feedparser.FeedParserDict, url: str) -> str | None:
+    """One line when the XML was malformed but partly read (feedparser's bozo)."""
+    if not parsed.get("bozo"):
+        return None
+    return f"{url}: malformed feed ({parsed.get('bozo_exception')}); kept the {len(parsed.entries)} entries it could read"
+
+
+def detect_kind(parsed: feedparser.FeedParserDict) -> str:
+    generator = (parsed.feed.get("generator") or "").lower()
+    feed_id = parsed.feed.get("id", "")
+    if generator == "blogger" or feed_id.startswith("tag:blogger.com,1999:blog-"):
+        return "blogger"
+    if "wordpress" in generator or any("wfw_commentrss" in e for e in parsed.entries[:5]):
+        return "wordpress"
+    return "feed"
+
+
+def next_link(parsed: feedparser.FeedParserDict) -> str | None:
+    return next((link["href"] for link in parsed.feed.get("links", []) if link.get("rel") == "next"), None)
+
+
+def feed_link(parsed: feedparser.FeedParserDict) -> str | None:
+    """The feed's own address without paging (GData's #feed link, else self)."""
+    links = {link.get("rel"): link.get("href", "") for link in parsed.feed.get("links", [])}
+    own = links.get("http://schemas.google.com/g/2005#feed") or links.get("self")
+    return own.split("?")[0] if own else None
+
+
+def total_results(parsed: feedparser.FeedParserDict) -> int | None:
+    return _int(parsed.feed.get("opensearch_totalresults"))
+
+
+# ------------------------------------------------------------------ posts (any kind)
+
+def posts_page(parsed: feedparser.FeedParserDict, kind: str) -> FeedPage:
+    posts = [_post(entry, kind) for entry in parsed.entries]
+    return FeedPage(posts=[p for p in posts if p is not None], next_url=next_link(parsed),
+                    total=total_results(parsed))
+
+
+def _post(entry: dict[str, Any], kind: str) -> Post | None:
+    url = entry.get("link") or _link(entry, "alternate") or ""
+    key = _post_key(entry, kind) or url
+    if not key:
+        return None
+    clean = clean_html(_content(entry))
+    published = _date(entry, "published") or _date(entry, "updated") or EPOCH
+    return Post(
+        key=key, title=plain_text(entry.get("title", "")) or "(untitled)", url=url,
+        published=published, updated=_date(entry, "updated") or published,
+        author=_author(entry), html=clean, text=to_text(clean),
+        comments_total=_int(entry.get("thr_total", entry.get("slash_comments"))),
+        comments_feed=_comments_feed(entry, kind),
+    )
+
+
+def _post_key(entry: dict[str, Any], kind: str) -> str | None:
+    ident = entry.get("id", "")
+    if kind == "blogger":
+        match = _BLOGGER_ID.search(ident)
+        return match.group(1) if match else ident or None
+    if kind == "wordpress":
+        match = _WP_POST_ID.search(ident)
+        return match.group(1) if match else ident or None
+    return ident or None
+
+
+def _comments_feed(entry: dict[str, Any], kind: str) -> str | None:
+    if kind == "blogger":
+        return next((link["href"] for link in entry.get("links", [])
+                     if link.get("rel") == "replies" and link.get("type") == "application/atom+xml"), None)
+    if kind == "wordpress":
+        return entry.get("wfw_commentrss")
+    return None
+
+
+# ------------------------------------------------------------------ Blogger comments
+
+def blogger_comments(parsed: feedparser.FeedParserDict, content: bytes) -> FeedPage:
+    """A page of a Blogger comment feed (a post's own, or the blog-wide one)."""
+    removed = removed_ids(content)
+    comments = [_blogger_comment(entry, removed) for entry in parsed.entries]
+    return FeedPage(comments=[c for c in comments if c is not None], next_url=next_link(parsed),
+                    total=total_results(parsed), feed_url=feed_link(parsed))
+
+
+def _blogger_comment(entry: dict[str, Any], removed: set[str]) -> Comment | None:
+    match = _BLOGGER_ID.search(entry.get("id", ""))
+    reply_to = entry.get("thr_in-reply-to") or {}
+    post = _BLOGGER_ID.search(reply_to.get("ref", ""))
+    if match is None or post is None:
+        return None
+    is_removed = entry["id"] in removed
+    parent = _link(entry, "related")
+    clean = "" if is_removed else clean_html(_content(entry))
+    published = _date(entry, "published") or EPOCH
+    return Comment(
+        key=match.group(1), post_key=post.group(1), author=_author(entry),
+        author_uri=(entry.get("author_detail") or {}).get("href"),
+        published=published, updated=_date(entry, "updated") or published,
+        url=entry.get("link", ""), html=clean, text="" if is_removed else to_text(clean),
+        removed=is_removed, parent_key=parent.rstrip("/").rsplit("/", 1)[-1] if parent else None,
+        post_url=reply_to.get("href"),
+    )
+
+
+def removed_ids(content: bytes) -> set[str]:
+    """Entry ids marked blogger.contentRemoved (feedparser keeps only the last property)."""
+    if REMOVED_MARKER not in content:
+        return set()
+    removed = set()
+    try:
+        for _, element in ET.iterparse(io.BytesIO(content), events=("end",)):
+            if element.tag == ATOM + "entry":
+                if any(p.get("name") == "blogger.contentRemoved" and p.get("value") == "true"
+                       for p in element.iter(GD_PROPERTY)):
+                    removed.add(element.findtext(ATOM + "id", "").strip())
+                element.clear()
+    except ET.ParseError:
+        removed |= _removed_by_pattern(content)
+    return removed
+
+
+def _removed_by_pattern(content: bytes) -> set[str]:
+    """Fallback for malformed XML: look inside each <entry> chunk for the marker."""
+    found = set()
+    for chunk in content.split(b"<entry")[1:]:
+        ident = re.search(rb"<id>\s*([^<]+?)\s*</id>", chunk)
+        if ident and re.search(rb"blogger\.contentRemoved['\"]\s+value=['\"]true", chunk):
+            found.add(ident.group(1).decode("utf-8", "replace"))
+    return found
+
+
+# ------------------------------------------------------------------ WordPress comments
+
+def wordpress_comments(parsed: feedparser.FeedParserDict, post_key: str) -> FeedPage:
+    """A WordPress Atom comment feed: replies name their parent in thr:in-reply-to."""
+    comments = []
+    for entry in parsed.entries:
+        key = _WP_COMMENT_ID.search(entry.get("id", "") or entry.get("link", ""))
+        if key is None:
+            continue
+        parent = _WP_COMMENT_ID.search((entry.get("thr_in-reply-to") or {}).get("ref", ""))
+        comments.append(_wp_comment(key.group(1), post_key, entry.get("link", ""), _author(entry),
+                                    _date(entry, "published") or _date(entry, "updated") or EPOCH,
+                                    _content(entry), parent.group(1) if parent else None))
+    return FeedPage(comments=comments, next_url=next_link(parsed))
+
+
+def wordpress_api_comments(content: bytes, url: str, post_key: str) -> FeedPage:
+    """A page of /wp-json/wp/v2/comments?post=ID: JSON with `parent` (0 = top level)."""
+    try:
+        items = json.loads(content)
+    except ValueError as error:
+        raise FeedError(f"{url}: not JSON ({error}); is the REST API switched off?") from None
+    if not isinstance(items, list):
+        raise FeedError(f"{url}: expected a list of comments; is the REST API switched off?")
+    return FeedPage(comments=[_wp_api_comment(item, post_key) for item in items if isinstance(item, dict)])
+
+
+def _wp_api_comment(item: dict[str, Any], post_key: str) -> Comment:
+    stamp = item.get("date_gmt") or item.get("date") or ""
+    published = _iso(stamp + ("" if stamp.endswith("Z") or "+" in stamp else "+00:00")) or EPOCH
+    parent = item.get("parent") or 0
+    return _wp_comment(str(item.get("id")), post_key, item.get("link", ""),
+                       plain_text(item.get("author_name", "")) or "Anonymous", published,
+                       (item.get("content") or {}).get("rendered", ""), str(parent) if parent else None)
+
+
+def _wp_comment(key: str, post_key: str, url: str, author: str, published: datetime,
+                markup: str, parent: str | None) -> Comment:
+    clean = clean_html(markup)
+    return Comment(key=key, post_key=post_key, author=author, author_uri=None,
+                   published=published, updated=published, url=url, html=clean,
+                   text=to_text(clean), parent_key=parent)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _content(entry: dict[str, Any]) -> str:
+    content = entry.get("content")
+    if content:
+        return content[0].get("value", "")
+    return entry.get("summary", "")
+
+
+def _author(entry: dict[str, Any]) -> str:
+    detail = entry.get("author_detail") or {}
+    return plain_text(detail.get("name") or entry.get("author", "")) or "Anonymous"
+
+
+def _link(entry: dict[str, Any], rel: str) -> str | None:
+    return next((link["href"] for link in entry.get("links", []) if link.get("rel") == rel), None)
+
+
+def _date(entry: dict[str, Any], field: str) -> datetime | None:
+    value = _iso(entry.get(field, ""))
+    if value is not None:
+        return value
+    parsed = entry.get(f"{field}_parsed")
+    return datetime.fromtimestamp(timegm(parsed), UTC) if parsed else None
+
+
+def _iso(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _parse_headers(url: str, headers: dict[str, str] | None) -> dict[str, str]:
+    sent = {"content-location": url}
+    if headers and headers.get("content-type"):
+        sent["content-type"] = headers["content-type"]
+    return sent
+
+
+def _what_it_is(content: bytes, headers: dict[str, str] | None) -> str:
+    kind = (headers or {}).get("content-type", "")
+    if not content.strip():
+        return "empty response"
+    if b"<html" in content[:2048].lower() or "html" in kind:
+        return "got an HTML page"
+    return f"got {kind or 'unknown content'}"
+

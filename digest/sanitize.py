@@ -1,0 +1,51 @@
+"""Feed HTML is written by strangers: keep an allow-list of markup, and plain text.
+
+`clean_html` is the only way feed HTML enters the database; `to_text` gives the words
+the summariser measures and the plain-text email shows.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "cite", "code", "del", "em", "h2", "h3", "h4",
+    "i", "li", "ol", "p", "pre", "q", "s", "strike", "strong", "sub", "sup", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "q": {"cite"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+_BREAK = re.compile(r"<br\s*/?>|</(?:p|li|blockquote|h[2-4]|pre)>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def clean_html(markup: str) -> str:
+    """Sanitise untrusted HTML: allowed tags only, safe links, no scripts or styles."""
+    if not markup:
+        return ""
+    return nh3.clean(
+        markup,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="nofollow noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+def to_text(clean: str) -> str:
+    """Plain text of sanitised HTML: paragraphs kept as blank-line breaks, entities decoded."""
+    text = _TAG.sub("", _BREAK.sub("\n", clean))
+    text = html.unescape(text).replace("\u00a0", " ")
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def plain_text(value: str) -> str:
+    """A title or an author name: no markup at all, entities decoded, one line."""
+    return " ".join(html.unescape(_TAG.sub("", value or "")).split())

@@ -1,0 +1,398 @@
+"""The database: SQLite by default, PostgreSQL by URL, through SQLAlchemy Core.
+
+Posts and comments are keyed by (source, the source's own id), so re-reading a feed
+never duplicates and an edited item is updated in place. Times are stored as UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from .errors import StoreError
+from .fetch import Validators
+from .models import Comment, Post
+
+log = logging.getLogger(__name__)
+CHUNK = 500
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, naive UTC in the column."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.astimezone(UTC).replace(tzinfo=None) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+metadata = sa.MetaData()
+
+sources = sa.Table(
+    "sources", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(20)),
+    sa.Column("detected_kind", sa.String(20)),
+    sa.Column("comments_url", sa.Text),
+    sa.Column("horizon", UTCDateTime),              # nothing older is read (backfill window)
+    sa.Column("last_fetch_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+)
+
+http_cache = sa.Table(
+    "http_cache", metadata,
+    sa.Column("url", sa.String(2000), primary_key=True),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("checked_at", UTCDateTime),
+)
+
+posts = sa.Table(
+    "posts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source_id", sa.ForeignKey("sources.id"), nullable=False),
+    sa.Column("key", sa.String(500), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("comments_total", sa.Integer),
+    sa.Column("comments_feed", sa.Text),
+    sa.Column("stub", sa.Boolean, nullable=False, default=False),
+    sa.Column("hash", sa.String(40), nullable=False),
+    sa.UniqueConstraint("source_id", "key"),
+)
+
+comments = sa.Table(
+    "comments", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source_id", sa.ForeignKey("sources.id"), nullable=False),
+    sa.Column("key", sa.String(500), nullable=False),
+    sa.Column("post_key", sa.String(500), nullable=False),
+    sa.Column("declared_parent", sa.String(500)),   # as the feed says
+    sa.Column("parent_key", sa.String(500)),        # as threaded: NULL when top level
+    sa.Column("orphan", sa.Boolean, nullable=False, default=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("author_uri", sa.Text),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("removed", sa.Boolean, nullable=False, default=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("hash", sa.String(40), nullable=False),
+    sa.UniqueConstraint("source_id", "key"),
+    sa.Index("ix_comments_post", "source_id", "post_key"),
+    sa.Index("ix_comments_published", "published"),
+)
+
+
+def connect(url: str) -> Store:
+    """Open (and create if needed) the database at url."""
+    try:
+        _make_sqlite_folder(url)
+        engine = sa.create_engine(url, future=True)
+        metadata.create_all(engine)
+    except (SQLAlchemyError, ImportError) as error:
+        raise StoreError(f"cannot open database {_safe(url)} ({_first_line(error)}); "
+                         "check [database].url and that the server is running") from None
+    return Store(engine)
+
+
+def _make_sqlite_folder(url: str) -> None:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+class Store:
+    """Reads and writes posts, comments, sources and HTTP validators."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---------------------------------------------------------------- sources
+
+    def source_id(self, name: str, url: str, kind: str | None) -> int:
+        with self.engine.begin() as db:
+            row = db.execute(sa.select(sources.c.id).where(sources.c.name == name)).first()
+            if row:
+                db.execute(sources.update().where(sources.c.id == row.id).values(url=url, kind=kind))
+                return row.id
+            return db.execute(sources.insert().values(name=name, url=url, kind=kind)).inserted_primary_key[0]
+
+    def source_state(self, source_id: int) -> tuple[str | None, str | None]:
+        """(kind as detected, blog-wide comments feed URL) from the last fetch."""
+        query = sa.select(sources.c.detected_kind, sources.c.comments_url).where(sources.c.id == source_id)
+        with self.engine.connect() as db:
+            row = db.execute(query).one()
+        return row.detected_kind, row.comments_url
+
+    def save_source_state(self, source_id: int, kind: str, comments_url: str | None) -> None:
+        with self.engine.begin() as db:
+            db.execute(sources.update().where(sources.c.id == source_id)
+                       .values(detected_kind=kind, comments_url=comments_url))
+
+    def finish_source(self, source_id: int, error: str | None, when: datetime) -> None:
+        with self.engine.begin() as db:
+            db.execute(sources.update().where(sources.c.id == source_id)
+                       .values(last_fetch_at=when, last_error=error))
+
+    def horizon(self, source_id: int, proposed: datetime | None) -> datetime | None:
+        """The source's backfill horizon: set once, by its first fetch, then kept."""
+        with self.engine.begin() as db:
+            row = db.execute(sa.select(sources.c.horizon, sources.c.last_fetch_at)
+                             .where(sources.c.id == source_id)).one()
+            if row.last_fetch_at is None and row.horizon is None and proposed is not None:
+                db.execute(sources.update().where(sources.c.id == source_id).values(horizon=proposed))
+                return proposed
+        return row.horizon
+
+    # ---------------------------------------------------------------- HTTP validators
+
+    def validators(self, url: str) -> Validators:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(http_cache).where(http_cache.c.url == url[:2000])).first()
+        return Validators(row.etag, row.last_modified) if row else Validators()
+
+    def save_validators(self, url: str, validators: Validators, when: datetime) -> None:
+        values = {"etag": validators.etag, "last_modified": validators.last_modified, "checked_at": when}
+        with self.engine.begin() as db:
+            done = db.execute(http_cache.update().where(http_cache.c.url == url[:2000]).values(**values))
+            if done.rowcount == 0:
+                db.execute(http_cache.insert().values(url=url[:2000], **values))
+
+    # ---------------------------------------------------------------- posts
+
+    def post_state(self, source_id: int, keys: Iterable[str]) -> dict[str, tuple[str, int | None]]:
+        """{key: (hash, comments_total)} of the stored posts among keys."""
+        rows = self._select_in(posts, [posts.c.key, posts.c.hash, posts.c.comments_total], source_id, keys)
+        return {r.key: (r.hash, r.comments_total) for r in rows}
+
+    def save_posts(self, source_id: int, items: Sequence[Post]) -> tuple[int, int]:
+        """Insert new posts, update changed ones; return (new, updated)."""
+        known = self.post_state(source_id, [p.key for p in items])
+        fresh = {p.key: p for p in items}.values()
+        new = [_post_row(source_id, p) for p in fresh if p.key not in known]
+        changed = [_post_row(source_id, p) for p in fresh
+                   if p.key in known and known[p.key][0] != post_hash(p) and not p.stub]
+        with self.engine.begin() as db:
+            _insert(db, posts, new)
+            _update(db, posts, changed)
+        return len(new), len(changed)
+
+    def post_keys(self, source_id: int, keys: Iterable[str]) -> set[str]:
+        return {r.key for r in self._select_in(posts, [posts.c.key], source_id, keys)}
+
+    # ---------------------------------------------------------------- comments
+
+    def comment_hashes(self, source_id: int, keys: Iterable[str]) -> dict[str, str]:
+        rows = self._select_in(comments, [comments.c.key, comments.c.hash], source_id, keys)
+        return {r.key: r.hash for r in rows}
+
+    def save_comments(self, source_id: int, items: Sequence[Comment]) -> tuple[int, int]:
+        """Insert new comments, update changed ones; return (new, updated)."""
+        known = self.comment_hashes(source_id, [c.key for c in items])
+        fresh = {c.key: c for c in items}.values()
+        new = [_comment_row(source_id, c) for c in fresh if c.key not in known]
+        changed = [_comment_row(source_id, c) for c in fresh
+                   if c.key in known and known[c.key] != comment_hash(c)]
+        with self.engine.begin() as db:
+            _insert(db, comments, new)
+            _update(db, comments, changed)
+        return len(new), len(changed)
+
+    def comment_counts(self, source_id: int, post_keys: Iterable[str]) -> dict[str, int]:
+        """How many (not deleted) comments are stored per post."""
+        counts: dict[str, int] = {}
+        for chunk in _chunks(list(post_keys)):
+            query = (sa.select(comments.c.post_key, sa.func.count())
+                     .where(comments.c.source_id == source_id, comments.c.post_key.in_(chunk),
+                            comments.c.deleted.is_(False))
+                     .group_by(comments.c.post_key))
+            with self.engine.connect() as db:
+                counts.update({k: n for k, n in db.execute(query)})
+        return counts
+
+    def mark_deleted(self, source_id: int, post_key: str, present: set[str]) -> int:
+        """Comments of post_key that its full feed no longer lists are marked deleted."""
+        with self.engine.begin() as db:
+            rows = db.execute(sa.select(comments.c.key).where(
+                comments.c.source_id == source_id, comments.c.post_key == post_key,
+                comments.c.deleted.is_(False))).all()
+            gone = [r.key for r in rows if r.key not in present]
+            for chunk in _chunks(gone):
+                db.execute(comments.update().where(comments.c.source_id == source_id,
+                                                   comments.c.key.in_(chunk)).values(deleted=True))
+        return len(gone)
+
+    def rethread(self, source_id: int, post_keys: Iterable[str]) -> int:
+        """Attach replies to their parents; a reply whose parent is unknown becomes top level.
+
+        Returns how many orphans the given posts have.
+        """
+        orphans = 0
+        for chunk in _chunks(sorted(set(post_keys))):
+            with self.engine.begin() as db:
+                orphans += _rethread(db, source_id, chunk)
+        return orphans
+
+    # ---------------------------------------------------------------- reading
+
+    def totals(self) -> dict[str, int]:
+        with self.engine.connect() as db:
+            return {
+                "posts": db.execute(sa.select(sa.func.count()).select_from(posts)
+                                    .where(posts.c.stub.is_(False))).scalar_one(),
+                "comments": db.execute(sa.select(sa.func.count()).select_from(comments)
+                                       .where(comments.c.deleted.is_(False))).scalar_one(),
+            }
+
+    def source_overview(self) -> list[dict[str, Any]]:
+        """Each source with its stored posts, comments, replies and removed comments."""
+        live = comments.c.deleted.is_(False)
+        counts = (sa.select(comments.c.source_id,
+                            sa.func.count().label("comments"),
+                            sa.func.count(comments.c.parent_key).label("replies"),
+                            sa.func.sum(sa.case((comments.c.removed, 1), else_=0)).label("removed"))
+                  .where(live).group_by(comments.c.source_id).subquery())
+        post_counts = (sa.select(posts.c.source_id, sa.func.count().label("posts"))
+                       .where(posts.c.stub.is_(False)).group_by(posts.c.source_id).subquery())
+        query = (sa.select(sources.c.name, sources.c.last_fetch_at, sources.c.last_error,
+                           sa.func.coalesce(post_counts.c.posts, 0).label("posts"),
+                           sa.func.coalesce(counts.c.comments, 0).label("comments"),
+                           sa.func.coalesce(counts.c.replies, 0).label("replies"),
+                           sa.func.coalesce(counts.c.removed, 0).label("removed"))
+                 .outerjoin(counts, counts.c.source_id == sources.c.id)
+                 .outerjoin(post_counts, post_counts.c.source_id == sources.c.id)
+                 .order_by(sources.c.name))
+        with self.engine.connect() as db:
+            return [dict(row._mapping) for row in db.execute(query)]
+
+    def iter_comments(self, source_id: int | None = None) -> Iterator[sa.Row]:
+        query = sa.select(comments).order_by(comments.c.published)
+        if source_id is not None:
+            query = query.where(comments.c.source_id == source_id)
+        with self.engine.connect() as db:
+            yield from db.execute(query)
+
+    def iter_posts(self, source_id: int | None = None) -> Iterator[sa.Row]:
+        query = sa.select(posts).order_by(posts.c.published.desc())
+        if source_id is not None:
+            query = query.where(posts.c.source_id == source_id)
+        with self.engine.connect() as db:
+            yield from db.execute(query)
+
+    def _select_in(self, table: sa.Table, columns: list, source_id: int, keys: Iterable[str]) -> list[sa.Row]:
+        rows: list[sa.Row] = []
+        with self.engine.connect() as db:
+            for chunk in _chunks(list(set(keys))):
+                query = sa.select(*columns).where(table.c.source_id == source_id, table.c.key.in_(chunk))
+                rows.extend(db.execute(query))
+        return rows
+
+
+# ------------------------------------------------------------------ rows and hashes
+
+def post_hash(post: Post) -> str:
+    return _hash(post.title, post.url, post.html, post.author, post.updated.isoformat(),
+                 str(post.comments_total), post.comments_feed or "", str(post.stub))
+
+
+def comment_hash(comment: Comment) -> str:
+    return _hash(comment.html, comment.author, comment.updated.isoformat(), comment.post_key,
+                 comment.parent_key or "", str(comment.removed), comment.url)
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def _post_row(source_id: int, post: Post) -> dict[str, Any]:
+    return {
+        "source_id": source_id, "key": post.key, "url": post.url, "title": post.title,
+        "author": post.author, "published": post.published, "updated": post.updated,
+        "html": post.html, "text": post.text, "comments_total": post.comments_total,
+        "comments_feed": post.comments_feed, "stub": post.stub, "hash": post_hash(post),
+    }
+
+
+def _comment_row(source_id: int, comment: Comment) -> dict[str, Any]:
+    return {
+        "source_id": source_id, "key": comment.key, "post_key": comment.post_key,
+        "declared_parent": comment.parent_key, "parent_key": comment.parent_key,
+        "orphan": False, "author": comment.author, "author_uri": comment.author_uri,
+        "published": comment.published, "updated": comment.updated, "url": comment.url,
+        "html": comment.html, "text": comment.text, "removed": comment.removed,
+        "deleted": False, "hash": comment_hash(comment),
+    }
+
+
+def _insert(db: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        db.execute(table.insert(), rows)
+
+
+def _update(db: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    statement = (table.update()
+                 .where(table.c.source_id == sa.bindparam("b_source"), table.c.key == sa.bindparam("b_key"))
+                 .values({k: sa.bindparam(k) for k in rows[0] if k not in ("source_id", "key")}))
+    db.execute(statement, [{**r, "b_source": r["source_id"], "b_key": r["key"]} for r in rows])
+
+
+def _rethread(db: sa.Connection, source_id: int, post_keys: list[str]) -> int:
+    rows = db.execute(sa.select(comments.c.key, comments.c.declared_parent, comments.c.parent_key,
+                                comments.c.orphan)
+                      .where(comments.c.source_id == source_id, comments.c.post_key.in_(post_keys))).all()
+    present = {r.key for r in rows}
+    changes, orphans = [], 0
+    for row in rows:
+        found = row.declared_parent in present and row.declared_parent != row.key
+        parent, orphan = (row.declared_parent, False) if found else (None, row.declared_parent is not None)
+        orphans += orphan
+        if (parent, orphan) != (row.parent_key, row.orphan):
+            changes.append({"b_key": row.key, "parent_key": parent, "orphan": orphan})
+    if changes:
+        db.execute(comments.update().where(comments.c.source_id == source_id,
+                                           comments.c.key == sa.bindparam("b_key"))
+                   .values(parent_key=sa.bindparam("parent_key"), orphan=sa.bindparam("orphan")), changes)
+    return orphans
+
+
+def _chunks(items: list[str], size: int = CHUNK) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _safe(url: str) -> str:
+    """A database URL without its password, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as is, minus nothing secret
+        return url.split("@")[-1]
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
