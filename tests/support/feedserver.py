@@ -40,6 +40,7 @@ class FeedServer:
         self.requests: list[Seen] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda request, address: None  # clients that hang up early
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
