@@ -31,6 +31,10 @@ class UsageError(DigestError):
 class FetchError(DigestError):
     """A feed could not be fetched: HTTP status, timeout, size cap, foreign redirect..."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class FeedError(DigestError):
     """Bytes were fetched but are not a usable feed (HTML page, empty, unparseable)."""

@@ -155,7 +155,7 @@ def _raise_for_status(url: str, response: httpx.Response) -> None:
         raise _Retryable(f"HTTP {status}", _retry_after(response))
     if status >= 400:
         raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}; "
-                         "check the address in config.toml")
+                         "check the address in config.toml", status)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

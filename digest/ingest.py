@@ -139,7 +139,12 @@ def _read_posts(run: Run, answer: Fetched, parsed: parse.feedparser.FeedParserDi
         next_url = page.next_url or _wordpress_next(run, answer.url, page_number, page)
         if not next_url:
             return
-        answer = run.get(next_url)
+        try:
+            answer = run.get(next_url)
+        except FetchError as error:
+            if error.status == 404 and not page.next_url:   # WordPress: past the last page
+                return
+            raise
         if answer.not_modified:
             return
         parsed, page_number = run.read(answer), page_number + 1

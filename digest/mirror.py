@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
 from .errors import FetchError
 
 MANIFEST = "manifest.json"
+LOCAL_HOST = "mirror.invalid"   # stands for the folder itself: http://mirror.invalid/FILE
 
 
 class MirrorTransport(httpx.BaseTransport):
@@ -39,8 +40,8 @@ class MirrorTransport(httpx.BaseTransport):
         return httpx.Response(200, headers=headers, content=path.read_bytes(), request=request)
 
     def _resolve(self, url: httpx.URL) -> Path | None:
-        if url.scheme == "file":
-            candidate = Path(unquote(url.path)).resolve()
+        if url.host == LOCAL_HOST:
+            candidate = (self.folder / unquote(url.path).lstrip("/")).resolve()
             return candidate if candidate.parent == self.folder else None
         relative = url.raw_path.decode("ascii")
         name = self.urls.get(relative) or self.urls.get(unquote(relative))
@@ -61,7 +62,7 @@ def start_url(location: str, root: Path) -> tuple[str, MirrorTransport]:
     transport = MirrorTransport(folder)
     if path.is_dir():
         return _folder_start(folder, location), transport
-    return path.as_uri(), transport
+    return f"http://{LOCAL_HOST}/{quote(path.name)}", transport
 
 
 def _folder_start(folder: Path, location: str) -> str:

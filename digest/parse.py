@@ -238,10 +238,10 @@ def _link(entry: dict[str, Any], rel: str) -> str | None:
 
 
 def _date(entry: dict[str, Any], field: str) -> datetime | None:
-    value = _iso(entry.get(field, ""))
+    value = _iso(dict.get(entry, field, ""))  # dict.get: no feedparser fallback from updated to published
     if value is not None:
         return value
-    parsed = entry.get(f"{field}_parsed")
+    parsed = dict.get(entry, f"{field}_parsed")
     return datetime.fromtimestamp(timegm(parsed), UTC) if parsed else None
 
 
