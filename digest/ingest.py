@@ -25,7 +25,7 @@ from .errors import DigestError, FeedError, FetchError
 from .fetch import Fetched, Fetcher, Validators
 from .mirror import start_url
 from .models import Comment, FeedPage, Post, SourceReport
-from .store import Store, comment_hash, post_hash
+from .store import Store, post_hash
 
 log = logging.getLogger(__name__)
 
@@ -208,14 +208,12 @@ def _take_comments(run: Run, page: FeedPage, blog_wide: bool) -> bool:
     """
     windowed = blog_wide and run.cutoff is not None
     fresh = [c for c in page.comments if not windowed or c.published >= run.cutoff]
-    known = run.store.comment_hashes(run.source_id, [c.key for c in fresh])
-    reached = any(known.get(c.key) == comment_hash(c) for c in fresh)
     _ensure_posts(run, fresh, page.feed_url if blog_wide else None)
-    new, updated = run.store.save_comments(run.source_id, fresh)
+    new, updated, unchanged = run.store.save_comments(run.source_id, fresh)
     run.report.comments_new += new
     run.report.comments_updated += updated
     run.touched.update(c.post_key for c in fresh)
-    return blog_wide and (reached or len(fresh) < len(page.comments))
+    return blog_wide and (unchanged > 0 or len(fresh) < len(page.comments))
 
 
 def _ensure_posts(run: Run, comments: list[Comment], feed_url: str | None) -> None:

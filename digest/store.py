@@ -109,11 +109,22 @@ def connect(url: str) -> Store:
     try:
         _make_sqlite_folder(url)
         engine = sa.create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
         metadata.create_all(engine)
     except (SQLAlchemyError, ImportError) as error:
         raise StoreError(f"cannot open database {_safe(url)} ({_first_line(error)}); "
                          "check [database].url and that the server is running") from None
     return Store(engine)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """WAL: readers (web, preview) never block the writer; NORMAL sync is crash-safe in WAL."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
 
 
 def _make_sqlite_folder(url: str) -> None:
@@ -210,8 +221,8 @@ class Store:
         rows = self._select_in(comments, [comments.c.key, comments.c.hash], source_id, keys)
         return {r.key: r.hash for r in rows}
 
-    def save_comments(self, source_id: int, items: Sequence[Comment]) -> tuple[int, int]:
-        """Insert new comments, update changed ones; return (new, updated)."""
+    def save_comments(self, source_id: int, items: Sequence[Comment]) -> tuple[int, int, int]:
+        """Insert new comments, update changed ones; return (new, updated, unchanged)."""
         known = self.comment_hashes(source_id, [c.key for c in items])
         fresh = {c.key: c for c in items}.values()
         new = [_comment_row(source_id, c) for c in fresh if c.key not in known]
@@ -220,7 +231,7 @@ class Store:
         with self.engine.begin() as db:
             _insert(db, comments, new)
             _update(db, comments, changed)
-        return len(new), len(changed)
+        return len(new), len(changed), len(fresh) - len(new) - len(changed)
 
     def comment_counts(self, source_id: int, post_keys: Iterable[str]) -> dict[str, int]:
         """How many (not deleted) comments are stored per post."""
@@ -305,6 +316,9 @@ class Store:
 
     def _select_in(self, table: sa.Table, columns: list, source_id: int, keys: Iterable[str]) -> list[sa.Row]:
         rows: list[sa.Row] = []
+        keys = list(keys)
+        if not keys:
+            return rows
         with self.engine.connect() as db:
             for chunk in _chunks(list(set(keys))):
                 query = sa.select(*columns).where(table.c.source_id == source_id, table.c.key.in_(chunk))
