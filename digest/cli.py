@@ -10,7 +10,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from rich.console import Console
 
 from . import __version__, config
 from .errors import DigestError, UsageError
+from .edition import as_json, build, period, picks_for
 from .ingest import ingest
+from .render import Renderer
 from .lock import hold
 from .store import Store, connect
 
@@ -136,6 +139,111 @@ def sources(app: App) -> None:
         state = f"FAILED: {row['last_error']}" if row["last_error"] else "ok"
         click.echo(f"{row['name']}: {row['posts']} posts, {row['comments']} comments "
                    f"({row['replies']} replies, {row['removed']} removed); last fetch {when}, {state}")
+
+
+# ------------------------------------------------------------------ the edition
+
+def _mailing_list(settings: config.Settings, name: str) -> config.MailingList:
+    found = settings.mailing_list(name)
+    if found is None:
+        known = ", ".join(item.name for item in settings.lists) or "none: add a [[lists]] table"
+        raise UsageError(f"unknown list {name!r}; choose from: {known}")
+    return found
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not a date; use YYYY-MM-DD, e.g. 2017-10-25") from None
+
+
+@cli.command()
+@click.argument("list_name", metavar="LIST")
+@click.option("--since", help="First day of the period (YYYY-MM-DD, in the list's time zone).")
+@click.option("--until", help="Day after the period (exclusive).")
+@click.option("--format", "form", type=click.Choice(["html", "text", "json"]), default="html", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.option("--why", is_flag=True, help="Show each thread's score parts in the HTML (editor's view).")
+@click.pass_obj
+@handles_errors
+def preview(app: App, list_name: str, since: str | None, until: str | None, form: str,
+            out: Path | None, why: bool) -> None:
+    """Build the edition LIST would get now (or for the period given), without sending
+    or recording anything."""
+    mailing_list = _mailing_list(app.settings, list_name)
+    start, end = period(mailing_list, datetime.now(UTC), _date(since, "--since"), _date(until, "--until"))
+    renderer = Renderer(app.settings, show_why=why)
+    built = build(app.settings, app.store, renderer, mailing_list, start, end, picks_for(app.store, list_name))
+    html, text = built.edition.personalise(_preview_values(app.settings))
+    output = {"html": html, "text": text,
+              "json": json.dumps(as_json(built), indent=2, ensure_ascii=False) + "\n"}[form]
+    if out is None:
+        click.echo(output, nl=False)
+        return
+    out.write_text(output, encoding="utf-8")
+    click.echo(f"Wrote {out} ({built.html_bytes} bytes of HTML, budget {app.settings.email.max_html_bytes}): "
+               f"{built.edition.subject}", err=True)
+
+
+def _preview_values(settings: config.Settings) -> dict[str, str]:
+    return {"greeting": "Hello,", "email": "you@example.org",
+            "unsubscribe_url": f"{settings.web.base_url}/unsubscribe/preview"}
+
+
+@cli.command()
+@click.argument("list_name", metavar="LIST")
+@click.argument("comment")
+@click.pass_obj
+@handles_errors
+def pin(app: App, list_name: str, comment: str) -> None:
+    """Always show COMMENT (an id from `preview --format json`) in LIST's next edition;
+    the best pinned thread becomes the comment of the week."""
+    _pick(app, list_name, comment, "pin")
+
+
+@cli.command()
+@click.argument("list_name", metavar="LIST")
+@click.argument("comment")
+@click.pass_obj
+@handles_errors
+def exclude(app: App, list_name: str, comment: str) -> None:
+    """Never show COMMENT in LIST's next edition."""
+    _pick(app, list_name, comment, "exclude")
+
+
+@cli.command()
+@click.argument("list_name", metavar="LIST")
+@click.argument("comment", required=False)
+@click.pass_obj
+@handles_errors
+def unpick(app: App, list_name: str, comment: str | None) -> None:
+    """Forget the pin or exclusion of COMMENT (or every one) for LIST's next edition."""
+    _mailing_list(app.settings, list_name)
+    removed = app.store.clear_picks(list_name, comment)
+    click.echo(f"{list_name}: {removed} pick{'s' if removed != 1 else ''} removed")
+
+
+@cli.command()
+@click.argument("list_name", metavar="LIST")
+@click.pass_obj
+@handles_errors
+def picks(app: App, list_name: str) -> None:
+    """List the pins and exclusions waiting for LIST's next edition."""
+    _mailing_list(app.settings, list_name)
+    for key, action in app.store.picks(list_name).items():
+        click.echo(f"{action}\t{key}")
+
+
+def _pick(app: App, list_name: str, comment: str, action: str) -> None:
+    _mailing_list(app.settings, list_name)
+    if not app.store.has_comment(comment):
+        raise UsageError(f"no stored comment has id {comment!r}; find ids with "
+                         f"`digest preview {list_name} --format json`")
+    app.store.set_pick(list_name, comment, action, datetime.now(UTC))
+    click.echo(f"{list_name}: {action} {comment} for the next edition")
 
 
 def main() -> None:

@@ -108,6 +108,19 @@ class Source(Section):
 class Selection(Section):
     threads_per_post: int = Field(3, ge=1)
     replies_per_thread: int = Field(2, ge=0)
+    min_words: int = Field(15, ge=0)
+    max_counted_words: int = Field(400, gt=0)
+    words_weight: float = Field(1.0, ge=0)
+    reply_weight: float = Field(1.0, ge=0)
+    reply_words_weight: float = Field(0.5, ge=0)
+    replier_weight: float = Field(0.5, ge=0)
+    comment_of_the_week: bool = True
+
+
+class Email(Section):
+    templates: str = "templates"
+    max_html_bytes: int = Field(102_000, ge=10_000)
+    max_comment_words: int = Field(250, ge=0, description="longer comments end in 'read the rest'; 0 = whole")
 
 
 class MailingList(Section):
@@ -153,6 +166,7 @@ class Settings(Section):
     fetch: Fetch = Fetch()
     sources: list[Source] = []
     selection: Selection = Selection()
+    email: Email = Email()
     lists: list[MailingList] = []
     sending: Sending = Sending()
     web: Web = Web()
@@ -182,6 +196,9 @@ class Settings(Section):
 
     def source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)
+
+    def mailing_list(self, name: str) -> MailingList | None:
+        return next((item for item in self.lists if item.name == name), None)
 
 
 # ------------------------------------------------------------------ loading

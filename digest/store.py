@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .errors import StoreError
 from .fetch import Validators
 from .models import Comment, Post
+from .select import Discussion
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -101,6 +102,18 @@ comments = sa.Table(
     sa.UniqueConstraint("source_id", "key"),
     sa.Index("ix_comments_post", "source_id", "post_key"),
     sa.Index("ix_comments_published", "published"),
+)
+
+
+picks = sa.Table(
+    "picks", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("list_name", sa.String(100), nullable=False),
+    sa.Column("comment_key", sa.String(500), nullable=False),
+    sa.Column("action", sa.String(10), nullable=False),      # "pin" | "exclude"
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),                       # set when an edition with it is sent
+    sa.UniqueConstraint("list_name", "comment_key", "used_at"),
 )
 
 
@@ -300,6 +313,56 @@ class Store:
         with self.engine.connect() as db:
             return [dict(row._mapping) for row in db.execute(query)]
 
+    def discussions(self, since: datetime, until: datetime) -> list[Discussion]:
+        """Posts published in [since, until) or with comments in it, each with every
+        comment stored before until (deleted ones left out)."""
+        active = (sa.select(comments.c.source_id, comments.c.post_key)
+                  .where(comments.c.published >= since, comments.c.published < until,
+                         comments.c.deleted.is_(False)).distinct().subquery())
+        in_period = sa.and_(posts.c.published >= since, posts.c.published < until, posts.c.stub.is_(False))
+        query = (sa.select(posts).outerjoin(active, sa.and_(active.c.source_id == posts.c.source_id,
+                                                            active.c.post_key == posts.c.key))
+                 .where(sa.or_(in_period, active.c.post_key.is_not(None))))
+        with self.engine.connect() as db:
+            chosen = {(r.source_id, r.key): _post_model(r) for r in db.execute(query)}
+            found: dict[tuple[int, str], list[Comment]] = {k: [] for k in chosen}
+            for source_id, keys in _by_source(chosen):
+                for chunk in _chunks(keys):
+                    rows = db.execute(sa.select(comments).where(
+                        comments.c.source_id == source_id, comments.c.post_key.in_(chunk),
+                        comments.c.published < until, comments.c.deleted.is_(False)))
+                    for row in rows:
+                        found[(source_id, row.post_key)].append(_comment_model(row))
+        return [Discussion(post, found[key]) for key, post in chosen.items()]
+
+    # ---------------------------------------------------------------- editor's picks
+
+    def set_pick(self, list_name: str, comment_key: str, action: str, when: datetime) -> None:
+        """Pin or exclude a comment for the next edition of a list (replacing an earlier pick)."""
+        with self.engine.begin() as db:
+            db.execute(picks.delete().where(picks.c.list_name == list_name, picks.c.comment_key == comment_key,
+                                            picks.c.used_at.is_(None)))
+            db.execute(picks.insert().values(list_name=list_name, comment_key=comment_key,
+                                             action=action, created_at=when))
+
+    def clear_picks(self, list_name: str, comment_key: str | None = None) -> int:
+        query = picks.delete().where(picks.c.list_name == list_name, picks.c.used_at.is_(None))
+        if comment_key is not None:
+            query = query.where(picks.c.comment_key == comment_key)
+        with self.engine.begin() as db:
+            return db.execute(query).rowcount
+
+    def picks(self, list_name: str) -> dict[str, str]:
+        """{comment key: "pin" | "exclude"} waiting for the next edition of a list."""
+        query = sa.select(picks.c.comment_key, picks.c.action).where(
+            picks.c.list_name == list_name, picks.c.used_at.is_(None)).order_by(picks.c.created_at)
+        with self.engine.connect() as db:
+            return {r.comment_key: r.action for r in db.execute(query)}
+
+    def has_comment(self, key: str) -> bool:
+        with self.engine.connect() as db:
+            return db.execute(sa.select(comments.c.id).where(comments.c.key == key).limit(1)).first() is not None
+
     def iter_comments(self, source_id: int | None = None) -> Iterator[sa.Row]:
         query = sa.select(comments).order_by(comments.c.published)
         if source_id is not None:
@@ -360,6 +423,25 @@ def _comment_row(source_id: int, comment: Comment) -> dict[str, Any]:
         "html": comment.html, "text": comment.text, "removed": comment.removed,
         "deleted": False, "hash": comment_hash(comment),
     }
+
+
+def _post_model(row: sa.Row) -> Post:
+    return Post(key=row.key, title=row.title, url=row.url, published=row.published, updated=row.updated,
+                author=row.author, html=row.html, text=row.text, comments_total=row.comments_total,
+                comments_feed=row.comments_feed, stub=row.stub)
+
+
+def _comment_model(row: sa.Row) -> Comment:
+    return Comment(key=row.key, post_key=row.post_key, author=row.author, author_uri=row.author_uri,
+                   published=row.published, updated=row.updated, url=row.url, html=row.html,
+                   text=row.text, removed=row.removed, parent_key=row.parent_key)
+
+
+def _by_source(keys: Iterable[tuple[int, str]]) -> list[tuple[int, list[str]]]:
+    grouped: dict[int, list[str]] = {}
+    for source_id, key in keys:
+        grouped.setdefault(source_id, []).append(key)
+    return list(grouped.items())
 
 
 def _insert(db: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

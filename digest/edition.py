@@ -1,0 +1,143 @@
+"""Build an edition: the period, the selection, and a render that fits the size budget.
+
+Gmail clips a message whose HTML is over about 102 KB. When an edition would be
+larger, long comments are shortened at a sentence end (with a link to the rest),
+then the lowest-ranked threads are dropped; markup is never cut.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .config import MailingList, Settings
+from .errors import DigestError, UsageError
+from .render import Edition, Renderer
+from .select import Picks, Selection, select
+from .store import Store
+from .view import Trim, thread_ids
+
+log = logging.getLogger(__name__)
+
+TRIM_STEPS = (300, 200, 120, 80)     # words per comment, tried in turn when over budget
+SAMPLE_VALUES = {"greeting": "Hello Alexandra Fotheringham-Smythe,", "email": "a" * 60 + "@example.org",
+                 "unsubscribe_url": "https://" + "u" * 240}
+
+
+class TooBigError(DigestError):
+    """Even without any thread the edition is over the budget."""
+
+
+@dataclass(frozen=True)
+class Built:
+    edition: Edition
+    selection: Selection
+    trim: Trim
+    html_bytes: int
+
+
+def period(mailing_list: MailingList, now: datetime, since: date | None = None,
+           until: date | None = None) -> tuple[datetime, datetime]:
+    """[since, until) in the list's time zone. Dates are local midnights; without them
+    the period is the list's length ending at today's midnight."""
+    zone = ZoneInfo(mailing_list.timezone)
+    length = _length(mailing_list.period)
+    end = _midnight(until, zone) if until else None
+    start = _midnight(since, zone) if since else None
+    if end is None:
+        end = start + length if start else _midnight(now.astimezone(zone).date(), zone)
+    if start is None:
+        start = end - length
+    if start >= end:
+        raise UsageError(f"--since {start.date()} is not before --until {end.date()}; give a since before until")
+    return start, _normal(end, zone)
+
+
+def _length(text: str) -> timedelta:
+    number, unit = int(re.match(r"\d+", text).group()), text[-1]
+    return {"h": timedelta(hours=number), "d": timedelta(days=number), "w": timedelta(weeks=number)}[unit]
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+
+def _normal(moment: datetime, zone: ZoneInfo) -> datetime:
+    """Wall-clock arithmetic keeps the zone; re-attach it so the offset is right."""
+    return moment.replace(tzinfo=None).replace(tzinfo=zone)
+
+
+def build(settings: Settings, store: Store, renderer: Renderer, mailing_list: MailingList,
+          since: datetime, until: datetime, picks: Picks = Picks(), nonce: str | None = None) -> Built:
+    """Select and render the edition of mailing_list for [since, until), within budget."""
+    selection = select(store.discussions(since, until), since, until, settings.selection, picks)
+    return fit(selection, renderer, mailing_list, settings.email.max_html_bytes,
+               settings.email.max_comment_words or None, nonce)
+
+
+def fit(selection: Selection, renderer: Renderer, mailing_list: MailingList, budget: int,
+        max_words: int | None = None, nonce: str | None = None) -> Built:
+    """The fullest render of selection whose HTML stays within budget bytes."""
+    steps = [max_words] + [n for n in TRIM_STEPS if max_words is None or n < max_words]
+    for words in steps:
+        built = _try(selection, renderer, mailing_list, Trim(words), nonce)
+        if built.html_bytes <= budget:
+            return built
+    order = thread_ids(selection)            # lowest ranked first
+    low, high = 0, len(order)                # how many of the lowest to drop
+    best = None
+    while low <= high:
+        middle = (low + high) // 2
+        built = _try(selection, renderer, mailing_list, Trim(TRIM_STEPS[-1], frozenset(order[middle:])), nonce)
+        if built.html_bytes <= budget:
+            best, high = built, middle - 1
+        else:
+            low = middle + 1
+    if best is None:
+        raise TooBigError(f"the edition is over {budget} bytes even without comments; "
+                          "shorten the period or raise [email].max_html_bytes")
+    log.info("edition trimmed to fit %d bytes: %d threads dropped", budget, len(order) - len(best.trim.keep or ()))
+    return best
+
+
+def _try(selection: Selection, renderer: Renderer, mailing_list: MailingList, trim: Trim,
+         nonce: str | None) -> Built:
+    edition = renderer.render(selection, mailing_list, trim, nonce)
+    return Built(edition, selection, trim, edition.html_bytes(SAMPLE_VALUES))
+
+
+TEMPLATE_ONLY = ("paragraphs", "when", "meta")
+
+
+def as_json(built: Built) -> dict:
+    """The shape scripts read (see CONTRACT.md): what the reader sees, with the reasons."""
+    edition, context = built.edition, built.edition.context
+    star = context["star"]
+    return {
+        "list": edition.list_name,
+        "since": edition.since.isoformat(),
+        "until": edition.until.isoformat(),
+        "subject": edition.subject,
+        "html_bytes": built.html_bytes,
+        "web_url": edition.web_url,
+        "comment_of_the_week": {"post": star["post"], **_plain(star["thread"])} if star else None,
+        "dropped": dict(built.selection.dropped),
+        "posts": [_plain(post) for post in context["posts"]],
+    }
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k not in TEMPLATE_ONLY}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def picks_for(store: Store, list_name: str) -> Picks:
+    chosen = store.picks(list_name)
+    return Picks(frozenset(k for k, a in chosen.items() if a == "pin"),
+                 frozenset(k for k, a in chosen.items() if a == "exclude"))

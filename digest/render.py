@@ -1,0 +1,181 @@
+"""Selection -> Edition: subject, HTML and text, rendered and CSS-inlined once.
+
+Per-subscriber values are tokens with a random per-edition nonce (so no comment can
+contain one), replaced in the finished strings by `personalise`: sending to one more
+subscriber costs a few string replacements, not a render.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import textwrap
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from premailer import Premailer
+
+from .config import MailingList, Settings
+from .errors import DigestError
+from .select import Selection
+from .view import Trim, build
+
+log = logging.getLogger(__name__)
+
+TOKEN_NAMES = ("greeting", "email", "unsubscribe_url")
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE_FILES = ("email.html", "email.txt", "subject.txt", "email.css")
+
+
+class TemplateError(DigestError):
+    """A template is missing or broken."""
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One edition, finished but for the per-subscriber tokens."""
+
+    list_name: str
+    since: datetime
+    until: datetime
+    subject: str
+    html: str
+    text: str
+    web_url: str
+    tokens: dict[str, str]
+    context: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def personalise(self, values: dict[str, str]) -> tuple[str, str]:
+        """(html, text) for one subscriber; values are escaped for the HTML part."""
+        return _fill(self.html, self.tokens, values, html=True), _fill(self.text, self.tokens, values, html=False)
+
+    def html_bytes(self, values: dict[str, str]) -> int:
+        return len(self.personalise(values)[0].encode("utf-8"))
+
+
+class Renderer:
+    """Templates and one Premailer, set up once and reused for every edition."""
+
+    def __init__(self, settings: Settings, show_why: bool = False) -> None:
+        self.settings = settings
+        self.show_why = show_why
+        folder = settings.path(settings.email.templates)
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(folder)),
+                                        jinja2.FileSystemLoader(str(BUNDLED_TEMPLATES))]),
+            autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
+            undefined=jinja2.StrictUndefined, trim_blocks=False, lstrip_blocks=False,
+        )
+        self.env.filters["wrap"] = _wrap
+        self.premailer = Premailer(
+            base_url=None, disable_link_rewrites=True, keep_style_tags=False, strip_important=False,
+            remove_classes=False, allow_network=False, allow_loading_external_files=False,
+            disable_validation=True, cssutils_logging_level=logging.CRITICAL, cache_css_parsing=True,
+            disable_basic_attributes=["width"],  # keep width="600" for Outlook; CSS makes it fluid
+        )
+
+    def render(self, selection: Selection, mailing_list: MailingList, trim: Trim = Trim(),
+               nonce: str | None = None) -> Edition:
+        zone = ZoneInfo(mailing_list.timezone)
+        tokens = {name: f"[[digest-{nonce or secrets.token_hex(8)}:{name}]]" for name in TOKEN_NAMES}
+        context = self._context(selection, mailing_list, trim, zone, tokens)
+        subject = " ".join(self._template("subject.txt").render(context).split())
+        context["subject"] = subject
+        html = self._template("email.html").render(context)
+        text = self._template("email.txt").render(context)
+        inlined = self.premailer.transform(html=html, pretty_print=False)
+        return Edition(mailing_list.name, selection.since, selection.until, subject,
+                       _doctype(inlined), _tidy(text), context["web_url"], tokens, context)
+
+    def _template(self, name: str) -> jinja2.Template:
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            raise TemplateError(f"template {name} not found in {self.settings.email.templates}; "
+                                "restore it from the project's templates/ folder") from None
+        except jinja2.TemplateSyntaxError as error:
+            raise TemplateError(f"{error.filename or name} line {error.lineno}: {error.message}; "
+                                "fix the template") from None
+
+    def _context(self, selection: Selection, mailing_list: MailingList, trim: Trim, zone: ZoneInfo,
+                 tokens: dict[str, str]) -> dict[str, Any]:
+        site = self.settings.site
+        label = period_label(selection.since, selection.until, zone)
+        return {
+            **build(selection, trim, site.url, zone),
+            "site": {"title": site.title, "url": site.url},
+            "list_name": mailing_list.name,
+            "period_label": label,
+            "preheader": _preheader(selection),
+            "intro": _intro(selection),
+            "web_url": web_url(self.settings, mailing_list, selection.since),
+            "tokens": tokens,
+            "lang": "en-GB",
+            "show_why": self.show_why,
+        }
+
+
+def web_url(settings: Settings, mailing_list: MailingList, since: datetime) -> str:
+    """The edition's stable public address in the archive."""
+    day = since.astimezone(ZoneInfo(mailing_list.timezone)).date().isoformat()
+    return f"{settings.web.base_url}/archive/{mailing_list.name}/{day}"
+
+
+def period_label(since: datetime, until: datetime, zone: ZoneInfo) -> str:
+    """'25–31 October 2017' for [25 Oct, 1 Nov); until is exclusive."""
+    first = since.astimezone(zone)
+    last = (until - timedelta(microseconds=1)).astimezone(zone)
+    if first.date() == last.date():
+        return f"{first.day} {first:%B %Y}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{last.day} {last:%B %Y}"
+    if first.year == last.year:
+        return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
+    return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
+
+
+def _preheader(selection: Selection) -> str:
+    if selection.star is not None:
+        words = selection.star.top.comment.text.split()
+        return "Comment of the week: " + " ".join(words[:18]) + (" …" if len(words) > 18 else "")
+    return f"{len(selection.posts)} posts and their discussions"
+
+
+def _intro(selection: Selection) -> str:
+    new = sum(p.new_comments for p in selection.posts)
+    posts = len(selection.posts)
+    return (f"{posts} post{'s' if posts != 1 else ''} and {new} new comment{'s' if new != 1 else ''} "
+            "in this period; here are the discussions most worth reading.")
+
+
+def _fill(document: str, tokens: dict[str, str], values: dict[str, str], html: bool) -> str:
+    if not tokens:
+        return document
+    table = {tokens[name]: _escape(values.get(name, ""), html) for name in tokens}
+    pattern = re.compile("|".join(re.escape(t) for t in table))
+    return pattern.sub(lambda match: table[match.group(0)], document)
+
+
+def _escape(value: str, html: bool) -> str:
+    return str(jinja2.utils.markupsafe.escape(value)) if html else value
+
+
+def _wrap(text: str, indent: str = "", width: int = 72) -> str:
+    lines = textwrap.wrap(str(text), width=width, initial_indent=indent, subsequent_indent=indent,
+                          break_long_words=False, break_on_hyphens=False)
+    return "\n".join(lines)
+
+
+def _doctype(html: str) -> str:
+    return html if html.lstrip().lower().startswith("<!doctype") else "<!DOCTYPE html>\n" + html
+
+
+def _tidy(text: str) -> str:
+    """At most one blank line in a row, no trailing spaces."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"

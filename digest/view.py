@@ -1,0 +1,158 @@
+"""A Selection as the reader sees it: plain dicts for the templates and for JSON.
+
+Everything here is plain text (templates escape it) and every link is http(s) or
+replaced. `max_words` shortens long comments at a sentence boundary; `keep` limits
+the threads shown (the star always stays).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from .models import Comment, Post
+from .select import Said, Selection, Thread
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'’”)]*\s+|\n\n+")
+EXCERPT_WORDS = 45
+
+
+@dataclass(frozen=True)
+class Trim:
+    """How much to show: comment length in words (None = whole) and which threads."""
+
+    max_words: int | None = None
+    keep: frozenset[int] | None = None     # ids of threads to keep; None = all
+
+
+def build(selection: Selection, trim: Trim, site_url: str | None, zone: Any) -> dict[str, Any]:
+    """The template context (also the body of `preview --format json`)."""
+    fallback = _safe_url(site_url, "#")
+    star = None
+    if selection.star is not None and selection.star_post is not None:
+        star = {"post": _post_head(selection.star_post, fallback),
+                "thread": _thread(selection.star, selection.star_post, trim, fallback, zone)}
+    posts = [_post(pick, trim, fallback, zone) for pick in selection.posts]
+    return {
+        "star": star,
+        "posts": posts,
+        "sections": [s for s in (_section("New posts", posts, "new"),
+                                 _section("Still being discussed", posts, "discussed")) if s["posts"]],
+    }
+
+
+def thread_ids(selection: Selection) -> list[int]:
+    """Thread ids, lowest ranked first (the order in which they are dropped)."""
+    ranked = [t for _, t in selection.threads() if t is not selection.star]
+    return [id(t) for t in sorted(ranked, key=lambda t: (t.pinned, t.score))]
+
+
+def _section(title: str, posts: list[dict[str, Any]], section: str) -> dict[str, Any]:
+    return {"title": title, "posts": [p for p in posts if p["section"] == section]}
+
+
+def _post_head(post: Post, fallback: str) -> dict[str, Any]:
+    return {"id": post.key, "title": post.title, "url": _safe_url(post.url, fallback)}
+
+
+def _post(pick: Any, trim: Trim, fallback: str, zone: Any) -> dict[str, Any]:
+    post = pick.post
+    threads = [t for t in pick.threads if trim.keep is None or id(t) in trim.keep]
+    return {
+        **_post_head(post, fallback),
+        "published": post.published.isoformat(),
+        "comments_total": pick.comments_total,
+        "new_comments": pick.new_comments,
+        "section": pick.section,
+        "meta": _meta(pick, zone),
+        "excerpt": "" if post.stub else shorten(post.text, EXCERPT_WORDS)[0].replace("\n\n", " "),
+        "threads": [_thread(t, post, trim, fallback, zone) for t in threads],
+    }
+
+
+def _meta(pick: Any, zone: Any) -> str:
+    count = f"{pick.comments_total} comment{'s' if pick.comments_total != 1 else ''}"
+    if pick.section == "discussed":
+        return f"{pick.new_comments} new in this period, {count} in all"
+    return f"{_day(pick.post.published, zone)} · {count}"
+
+
+def _thread(thread: Thread, post: Post, trim: Trim, fallback: str, zone: Any) -> dict[str, Any]:
+    post_url = _safe_url(post.url, fallback)
+    top = _comment(thread.top, trim, post_url, zone)
+    return {
+        "score": thread.score,
+        "score_parts": dict(thread.parts),
+        "pinned": thread.pinned,
+        "why": _why(thread),
+        "url": top["url"],
+        "comment": top,
+        "replies": [_comment(r, trim, post_url, zone) for r in thread.replies],
+        "more_replies": thread.more_replies,
+    }
+
+
+def _comment(said: Said, trim: Trim, post_url: str, zone: Any) -> dict[str, Any]:
+    comment: Comment = said.comment
+    text, trimmed = shorten(comment.text, trim.max_words)
+    return {
+        "id": comment.key,
+        "author": comment.author,
+        "published": comment.published.isoformat(),
+        "when": _when(comment.published, zone),
+        "url": _safe_url(comment.url, post_url),
+        "words": said.words,
+        "text": text,
+        "paragraphs": [p for p in text.split("\n\n") if p.strip()],
+        "trimmed": trimmed,
+    }
+
+
+def _why(thread: Thread) -> str:
+    parts = ", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in thread.parts.items())
+    pinned = "pinned by the editor; " if thread.pinned else ""
+    return f"{pinned}score {thread.score:g} ({parts}); {thread.top.words} own words, {thread.reply_count} replies"
+
+
+def shorten(text: str, max_words: int | None) -> tuple[str, bool]:
+    """Cut text to at most max_words words at a sentence end; (text, whether cut)."""
+    if max_words is None or len(text.split()) <= max_words:
+        return text, False
+    kept, count = [], 0
+    for sentence in _sentences(text):
+        size = len(sentence.split())
+        if count + size > max_words:
+            break
+        kept.append(sentence)
+        count += size
+    if not kept:  # one enormous sentence: cut between words
+        return " ".join(text.split()[:max_words]) + " …", True
+    return "".join(kept).rstrip() + " …", True
+
+
+def _sentences(text: str) -> list[str]:
+    pieces, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        pieces.append(text[start:match.end()])
+        start = match.end()
+    pieces.append(text[start:])
+    return [p for p in pieces if p]
+
+
+def _safe_url(url: str | None, fallback: str) -> str:
+    if url and urlsplit(url).scheme in ("http", "https"):
+        return url
+    return fallback
+
+
+def _when(moment: datetime, zone: Any) -> str:
+    local = moment.astimezone(zone)
+    return f"{local.day} {local:%B %Y} at {local:%H:%M}"
+
+
+def _day(moment: datetime, zone: Any) -> str:
+    local = moment.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B %Y}"
