@@ -17,13 +17,17 @@ demo: $(VENV)/.installed
 	rm -rf demo
 	$(BIN)/digest --config examples/config.toml fetch
 	$(BIN)/digest --config examples/config.toml sources
-	@echo "Stored in demo/digest.db (SQLite)."
+	$(BIN)/digest --config examples/config.toml preview weekly --since 2017-10-25 --until 2017-11-01 --out demo/edition.html
+	$(BIN)/digest --config examples/config.toml preview weekly --since 2017-10-25 --until 2017-11-01 --format text --out demo/edition.txt 2>/dev/null
+	$(BIN)/digest --config examples/config.toml preview weekly --since 2017-10-25 --until 2017-11-01 --format json --out demo/edition.json 2>/dev/null
+	@echo "Stored in demo/digest.db (SQLite); the edition of 25-31 October 2017 is in demo/edition.html, .txt and .json."
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/edition.py
 
 clean:
 	rm -rf demo $(VENV) .pytest_cache

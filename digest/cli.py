@@ -21,7 +21,7 @@ from rich.console import Console
 
 from . import __version__, config
 from .errors import DigestError, UsageError
-from .edition import as_json, build, period, picks_for
+from .edition import Built, as_json, build, period, picks_for
 from .ingest import ingest
 from .render import Renderer
 from .lock import hold
@@ -183,9 +183,24 @@ def preview(app: App, list_name: str, since: str | None, until: str | None, form
     if out is None:
         click.echo(output, nl=False)
         return
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(output, encoding="utf-8")
-    click.echo(f"Wrote {out} ({built.html_bytes} bytes of HTML, budget {app.settings.email.max_html_bytes}): "
-               f"{built.edition.subject}", err=True)
+    click.echo(f"Wrote {out} ({built.html_bytes} bytes of HTML, budget {app.settings.email.max_html_bytes})", err=True)
+    click.echo(_picked(built), err=True)
+
+
+def _picked(built: Built) -> str:
+    """What was picked, in a few lines, for the operator."""
+    selection = built.selection
+    lines = [f"Subject: {built.edition.subject}"]
+    if selection.star is not None:
+        top = selection.star.top.comment
+        lines.append(f"Comment of the week: {top.author} on \"{selection.star_post.title}\" "
+                     f"(score {selection.star.score:g}, id {top.key})")
+    for pick in selection.posts:
+        threads = ", ".join(f"{t.top.comment.key} ({t.score:g})" for t in pick.threads) or "no threads"
+        lines.append(f"  [{pick.section}] {pick.post.title}: {pick.new_comments} new comments; {threads}")
+    return "\n".join(lines)
 
 
 def _preview_values(settings: config.Settings) -> dict[str, str]:

@@ -12,6 +12,7 @@ import re
 import secrets
 import textwrap
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,14 @@ class Edition:
 
     def personalise(self, values: dict[str, str]) -> tuple[str, str]:
         """(html, text) for one subscriber; values are escaped for the HTML part."""
-        return _fill(self.html, self.tokens, values, html=True), _fill(self.text, self.tokens, values, html=False)
+        html_values = {self.tokens[n]: _escape(values.get(n, ""), True) for n in self.tokens}
+        text_values = {self.tokens[n]: values.get(n, "") for n in self.tokens}
+        return (self._pattern.sub(lambda m: html_values[m.group(0)], self.html),
+                self._pattern.sub(lambda m: text_values[m.group(0)], self.text))
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        return re.compile("|".join(re.escape(t) for t in self.tokens.values()) or r"(?!)")
 
     def html_bytes(self, values: dict[str, str]) -> int:
         return len(self.personalise(values)[0].encode("utf-8"))
@@ -151,14 +159,6 @@ def _intro(selection: Selection) -> str:
     posts = len(selection.posts)
     return (f"{posts} post{'s' if posts != 1 else ''} and {new} new comment{'s' if new != 1 else ''} "
             "in this period; here are the discussions most worth reading.")
-
-
-def _fill(document: str, tokens: dict[str, str], values: dict[str, str], html: bool) -> str:
-    if not tokens:
-        return document
-    table = {tokens[name]: _escape(values.get(name, ""), html) for name in tokens}
-    pattern = re.compile("|".join(re.escape(t) for t in table))
-    return pattern.sub(lambda match: table[match.group(0)], document)
 
 
 def _escape(value: str, html: bool) -> str:
