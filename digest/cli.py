@@ -10,18 +10,26 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+import csv
+import io
 import json
 from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 
 from . import __version__, config
 from .errors import DigestError, UsageError
+from .deliver import SendReport, plan, send_test
+from .deliver import send as deliver_send
 from .edition import Built, as_json, build, period, picks_for
+from .ledger import Ledger
+from .subscribers import Lists, Member, check_address, read_csv
 from .ingest import ingest
 from .render import Renderer
 from .lock import hold
@@ -259,6 +267,167 @@ def _pick(app: App, list_name: str, comment: str, action: str) -> None:
                          f"`digest preview {list_name} --format json`")
     app.store.set_pick(list_name, comment, action, datetime.now(UTC))
     click.echo(f"{list_name}: {action} {comment} for the next edition")
+
+
+# ------------------------------------------------------------------ delivery
+
+@cli.command()
+@click.argument("list_name", metavar="LIST")
+@click.option("--since", help="First day of the period (YYYY-MM-DD, in the list's time zone).")
+@click.option("--until", help="Day after the period (exclusive).")
+@click.option("--dry-run", is_flag=True, help="Say what would be sent; send and record nothing.")
+@click.option("--to", "to", metavar="EMAIL", help="Send one test copy to EMAIL; record nothing for the list.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--again", is_flag=True, help="Send a new copy of an edition already sent, to everyone.")
+@click.option("--retry-unknown", is_flag=True,
+              help="Also send messages whose outcome is unknown after a crash (may duplicate them).")
+@click.pass_obj
+@handles_errors
+def send(app: App, list_name: str, since: str | None, until: str | None, dry_run: bool, to: str | None,
+         yes: bool, again: bool, retry_unknown: bool) -> None:
+    """Build (or resume) LIST's edition and deliver it to every member.
+
+    Re-running after a crash resumes from the ledger: nobody gets a second copy.
+    """
+    mailing_list = _mailing_list(app.settings, list_name)
+    start, end = period(mailing_list, datetime.now(UTC), _date(since, "--since"), _date(until, "--until"))
+    if to:
+        subject = send_test(app.settings, app.store, list_name, start, end, to)
+        click.echo(f"Sent a test copy of \"{subject}\" to {to}; nothing recorded for {list_name}")
+        return
+    planned = plan(app.settings, app.store, list_name, start, end, again)
+    for problem in planned.problems:
+        click.echo(f"Warning: {problem}", err=True)
+    what = "Resume" if planned.resume_id else "Send"
+    click.echo(f"{what} \"{planned.subject}\" to {planned.recipients} subscribers of {list_name} "
+               f"({planned.html_bytes} bytes of HTML)", err=True)
+    if dry_run:
+        click.echo("Dry run: nothing sent, nothing recorded.")
+        return
+    if not yes and sys.stdin.isatty() and not click.confirm("Send now?", default=False, err=True):
+        click.echo("Not sent.", err=True)
+        sys.exit(1)
+    report = _send_with_progress(app, list_name, start, end, again, retry_unknown)
+    click.echo(report.summary())
+    if report.cut_off:
+        click.echo(f"Warning: {report.cut_off} messages were in flight when an earlier run stopped; "
+                   "their outcome is unknown", err=True)
+    if report.counts.get("refused") or report.counts.get("unknown"):
+        sys.exit(1)
+
+
+def _send_with_progress(app: App, list_name: str, start: datetime, end: datetime, again: bool,
+                        retry_unknown: bool) -> SendReport:
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(f"Sending {list_name}", total=None)
+        return deliver_send(app.settings, app.store, list_name, start, end, again=again,
+                            retry_unknown=retry_unknown,
+                            progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
+@cli.command()
+@click.argument("list_name", metavar="LIST", required=False)
+@click.pass_obj
+@handles_errors
+def editions(app: App, list_name: str | None) -> None:
+    """Past editions: when, period, recipients, delivered, failed."""
+    for row in Ledger(app.store).history(list_name):
+        counts = row["counts"]
+        listed = app.settings.mailing_list(row["list_name"])
+        zone = ZoneInfo(listed.timezone if listed else "UTC")
+        row["since"], row["until"] = row["since"].astimezone(zone), row["until"].astimezone(zone)
+        when = f"{row['finished_at'] or row['created_at']:%Y-%m-%d %H:%M} UTC"
+        click.echo(f"{row['id']}\t{row['list_name']}\t{row['since']:%Y-%m-%d}..{row['until']:%Y-%m-%d}\t"
+                   f"{row['status']} {when}\trecipients {sum(counts.values())}\t"
+                   f"delivered {counts.get('accepted', 0)}\tfailed {counts.get('refused', 0)}\t"
+                   f"unknown {counts.get('unknown', 0) + counts.get('sending', 0)}")
+
+
+@cli.group()
+def subscribers() -> None:
+    """Manage list members: add, remove, import, export, list."""
+
+
+@subscribers.command("add")
+@click.argument("list_name", metavar="LIST")
+@click.argument("email")
+@click.option("--name", default="", help="The subscriber's name.")
+@click.pass_obj
+@handles_errors
+def subscribers_add(app: App, list_name: str, email: str, name: str) -> None:
+    """Add EMAIL to LIST (kept even if the list file does not name it)."""
+    _mailing_list(app.settings, list_name)
+    try:
+        address = check_address(email)
+    except ValueError as error:
+        raise UsageError(f"{email!r} is not a valid address ({error}); give one like you@example.org") from None
+    lists = Lists(app.store)
+    lists.merge(list_name, [Member(address, name)], "cli", datetime.now(UTC))
+    note = " (but it is suppressed: it will not be mailed)" if lists.is_suppressed(list_name, address) else ""
+    click.echo(f"{list_name}: added {address}{note}")
+
+
+@subscribers.command("remove")
+@click.argument("list_name", metavar="LIST")
+@click.argument("email")
+@click.pass_obj
+@handles_errors
+def subscribers_remove(app: App, list_name: str, email: str) -> None:
+    """Take EMAIL off LIST for good (it stays off even if the list file names it)."""
+    _mailing_list(app.settings, list_name)
+    found = Lists(app.store).remove(list_name, email, datetime.now(UTC))
+    click.echo(f"{list_name}: removed {email}" + ("" if found else " (it was not a member; suppressed anyway)"))
+
+
+@subscribers.command("import")
+@click.argument("list_name", metavar="LIST")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+@handles_errors
+def subscribers_import(app: App, list_name: str, file: Path) -> None:
+    """Add the members of a CSV FILE (email, name, ...) to LIST; bad rows are reported and skipped."""
+    _mailing_list(app.settings, list_name)
+    read = read_csv(file)
+    for problem in read.problems:
+        click.echo(f"Warning: {problem}", err=True)
+    result = Lists(app.store).merge(list_name, read.members, "import", datetime.now(UTC))
+    click.echo(f"{list_name}: {result.added} added, {result.updated} updated, {len(read.problems)} rows skipped")
+
+
+@subscribers.command("export")
+@click.argument("list_name", metavar="LIST")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.pass_obj
+@handles_errors
+def subscribers_export(app: App, list_name: str, out: Path | None) -> None:
+    """Write LIST's members who will get the next edition as CSV (email, name)."""
+    _mailing_list(app.settings, list_name)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["email", "name"])
+    for row in Lists(app.store).members(list_name):
+        writer.writerow([row.email, row.name])
+    if out is None:
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        out.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+@subscribers.command("list")
+@click.argument("list_name", metavar="LIST")
+@click.option("--sync", is_flag=True, help="Read the list file first.")
+@click.pass_obj
+@handles_errors
+def subscribers_list(app: App, list_name: str, sync: bool) -> None:
+    """Every address ever on LIST, with its state (active, retired, or why suppressed)."""
+    mailing_list = _mailing_list(app.settings, list_name)
+    lists = Lists(app.store)
+    if sync:
+        for problem in lists.sync(list_name, app.settings.path(mailing_list.file), datetime.now(UTC)).problems:
+            click.echo(f"Warning: {problem}", err=True)
+    for row in lists.listing(list_name):
+        state = row["reason"] or ("active" if row["active"] else "retired")
+        click.echo(f"{row['email']}\t{row['name']}\t{state}\t{row['origin']}")
 
 
 def main() -> None:

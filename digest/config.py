@@ -134,11 +134,19 @@ class MailingList(Section):
 class SendGrid(Section):
     api_key_env: str = "SENDGRID_API_KEY"
     host: HttpUrl = "https://api.sendgrid.com"
+    batch_size: int = Field(1000, ge=1, le=1000)
+    timeout: float = Field(30.0, gt=0)
+    retries: int = Field(5, ge=0, le=20)
+    backoff: float = Field(1.0, ge=0)
 
 
 class Smtp(Section):
     host: str = "localhost"
     port: int = Field(25, gt=0, lt=65536)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str = ""
+    password_env: str = "DIGEST_SMTP_PASSWORD"
+    timeout: float = Field(30.0, gt=0)
 
 
 class Outbox(Section):
@@ -156,6 +164,7 @@ class Sending(Section):
 class Web(Section):
     base_url: HttpUrl = "http://localhost:8000"
     secret_key_env: str = "DIGEST_SECRET_KEY"
+    insecure_dev_mode: bool = False
 
 
 class Settings(Section):

@@ -48,19 +48,26 @@ class Edition:
     html: str
     text: str
     web_url: str
-    tokens: dict[str, str]
+    tokens: dict[str, str]              # name -> token in the HTML part
+    text_tokens: dict[str, str]         # name -> token in the text part (values not escaped there)
     context: dict[str, Any] = field(repr=False, default_factory=dict)
 
+    def substitutions(self, values: dict[str, str]) -> dict[str, str]:
+        """token -> value for both parts: HTML-escaped in the HTML, as is in the text."""
+        found = {self.tokens[n]: _escape(values.get(n, ""), True) for n in self.tokens}
+        found.update({self.text_tokens[n]: values.get(n, "") for n in self.text_tokens})
+        return found
+
     def personalise(self, values: dict[str, str]) -> tuple[str, str]:
-        """(html, text) for one subscriber; values are escaped for the HTML part."""
-        html_values = {self.tokens[n]: _escape(values.get(n, ""), True) for n in self.tokens}
-        text_values = {self.tokens[n]: values.get(n, "") for n in self.tokens}
-        return (self._pattern.sub(lambda m: html_values[m.group(0)], self.html),
-                self._pattern.sub(lambda m: text_values[m.group(0)], self.text))
+        """(html, text) for one subscriber."""
+        table = self.substitutions(values)
+        fill = lambda match: table[match.group(0)]  # noqa: E731
+        return self._pattern.sub(fill, self.html), self._pattern.sub(fill, self.text)
 
     @cached_property
     def _pattern(self) -> re.Pattern[str]:
-        return re.compile("|".join(re.escape(t) for t in self.tokens.values()) or r"(?!)")
+        every = [*self.tokens.values(), *self.text_tokens.values()]
+        return re.compile("|".join(re.escape(t) for t in every) or r"(?!)")
 
     def html_bytes(self, values: dict[str, str]) -> int:
         return len(self.personalise(values)[0].encode("utf-8"))
@@ -90,15 +97,17 @@ class Renderer:
     def render(self, selection: Selection, mailing_list: MailingList, trim: Trim = Trim(),
                nonce: str | None = None) -> Edition:
         zone = ZoneInfo(mailing_list.timezone)
-        tokens = {name: f"[[digest-{nonce or secrets.token_hex(8)}:{name}]]" for name in TOKEN_NAMES}
+        nonce = nonce or secrets.token_hex(8)
+        tokens = {name: f"[[digest-{nonce}:{name}]]" for name in TOKEN_NAMES}
+        text_tokens = {name: f"[[digest-{nonce}:{name}:text]]" for name in TOKEN_NAMES}
         context = self._context(selection, mailing_list, trim, zone, tokens)
         subject = " ".join(self._template("subject.txt").render(context).split())
         context["subject"] = subject
         html = self._template("email.html").render(context)
-        text = self._template("email.txt").render(context)
+        text = self._template("email.txt").render({**context, "tokens": text_tokens})
         inlined = self.premailer.transform(html=html, pretty_print=False)
         return Edition(mailing_list.name, selection.since, selection.until, subject,
-                       _doctype(inlined), _tidy(text), context["web_url"], tokens, context)
+                       _doctype(inlined), _tidy(text), context["web_url"], tokens, text_tokens, context)
 
     def _template(self, name: str) -> jinja2.Template:
         try:

@@ -359,6 +359,12 @@ class Store:
         with self.engine.connect() as db:
             return {r.comment_key: r.action for r in db.execute(query)}
 
+    def use_picks(self, list_name: str, when: datetime) -> None:
+        """The picks went into an edition: they no longer apply to the next one."""
+        with self.engine.begin() as db:
+            db.execute(picks.update().where(picks.c.list_name == list_name, picks.c.used_at.is_(None))
+                       .values(used_at=when))
+
     def has_comment(self, key: str) -> bool:
         with self.engine.connect() as db:
             return db.execute(sa.select(comments.c.id).where(comments.c.key == key).limit(1)).first() is not None

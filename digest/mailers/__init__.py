@@ -1,0 +1,56 @@
+"""Mailers behind one small interface: send a batch, say what happened to each message.
+
+`send(edition, recipients, sending)` yields an Outcome per recipient. It calls
+`sending(ids)` just before the point of no return for those ids (the ledger marks them
+`sending` and commits), so that after a crash only messages that may really have gone
+are of unknown outcome. A fault that stops the whole send raises MailerError naming
+the setting to fix; `unsent` are ids marked sending that certainly did not go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..config import Settings
+from ..errors import DigestError
+from ..message import Recipient
+from ..render import Edition
+
+Sending = Callable[[list[int]], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: int
+    status: str                 # "accepted" | "refused" | "unknown"
+    message_id: str | None = None
+    error: str | None = None
+
+
+class MailerError(DigestError):
+    def __init__(self, message: str, unsent: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.unsent = unsent or []
+
+
+class Mailer(Protocol):
+    batch_size: int
+
+    def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
+             folder: str) -> Iterator[Outcome]: ...
+
+    def close(self) -> None: ...
+
+
+def make_mailer(settings: Settings, **options: object) -> Mailer:
+    backend = settings.sending.backend
+    if backend == "sendgrid":
+        from .sendgrid import SendGridMailer
+        return SendGridMailer(settings, **options)
+    if backend == "smtp":
+        from .smtp import SmtpMailer
+        return SmtpMailer(settings, **options)
+    from .outbox import OutboxMailer
+    return OutboxMailer(settings, **options)

@@ -1,0 +1,51 @@
+"""The outbox: one .eml file per message, in a folder per edition. No account needed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..config import Settings
+from ..message import WIRE, Recipient, mime, sender
+from ..render import Edition
+from . import MailerError, Outcome, Sending
+
+
+class OutboxMailer:
+    batch_size = 200
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.root = settings.path(settings.sending.outbox.dir)
+        self.origin = sender(settings)
+        self.clock = clock
+
+    def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
+             folder: str) -> Iterator[Outcome]:
+        target = self.root / folder
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise MailerError(f"cannot create {target} ({error.strerror}); check [sending.outbox].dir") from None
+        sending([r.delivery_id for r in recipients])
+        for number, to in enumerate(recipients):
+            try:
+                yield self._write(edition, to, target)
+            except OSError as error:
+                raise MailerError(f"cannot write to {target} ({error.strerror}); free some space or change "
+                                  "[sending.outbox].dir, then run again to resume",
+                                  [r.delivery_id for r in recipients[number:]]) from None
+
+    def _write(self, edition: Edition, to: Recipient, target: Path) -> Outcome:
+        path = target / f"{to.delivery_id:08d}.eml"
+        if path.exists():          # written before a crash: it went
+            return Outcome(to.delivery_id, "accepted", path.name)
+        message = mime(edition, self.origin, to, self.clock())
+        partial = path.with_suffix(".part")
+        partial.write_bytes(message.as_bytes(policy=WIRE))
+        os.replace(partial, path)
+        return Outcome(to.delivery_id, "accepted", str(message["Message-ID"]))
+
+    def close(self) -> None:
+        return None

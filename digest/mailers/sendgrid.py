@@ -1,0 +1,159 @@
+"""SendGrid's v3 mail/send: the edition once per request, up to 1000 personalizations.
+
+Per-subscriber values travel as substitutions, with List-Unsubscribe headers and
+custom_args (list, edition, subscriber) per personalization. 429 waits for
+X-RateLimit-Reset; 5xx and connection failures are retried with capped exponential
+backoff and jitter; 400/401/403 stop the send with SendGrid's own message; 413 splits
+the batch; a timeout after the request went out leaves the batch's outcome unknown.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import random
+import socket
+import time
+import urllib.error
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from ..config import Settings
+from ..message import Recipient, list_id, sender
+from ..render import Edition
+from . import MailerError, Outcome, Sending
+
+log = logging.getLogger(__name__)
+MAX_DELAY = 60.0
+FATAL = {400: "request refused", 401: "API key refused", 403: "not allowed (is the sender verified?)"}
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.wait = reason, wait
+
+
+class SendGridMailer:
+    def __init__(self, settings: Settings, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.time) -> None:
+        config = settings.sending.sendgrid
+        key = os.environ.get(config.api_key_env, "")
+        if not key:
+            raise MailerError(f"{config.api_key_env} is not set; export your SendGrid API key "
+                              "(or choose another [sending].backend)")
+        self.config = config
+        self.batch_size = config.batch_size
+        self.client = SendGridAPIClient(key, host=config.host)
+        self.origin = sender(settings)
+        self.sleep, self.clock = sleep, clock
+        self.requests = 0
+
+    def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
+             folder: str) -> Iterator[Outcome]:
+        sending([r.delivery_id for r in recipients])
+        yield from self._send(edition, recipients)
+
+    def _send(self, edition: Edition, recipients: list[Recipient]) -> Iterator[Outcome]:
+        body = self._body(edition, recipients)
+        for attempt in range(self.config.retries + 1):
+            try:
+                message_id = self._post(body, recipients)
+            except _Retry as retry:
+                if attempt == self.config.retries:
+                    raise MailerError(f"SendGrid: {retry.reason} after {attempt + 1} attempts; "
+                                      "run again later to resume", [r.delivery_id for r in recipients]) from None
+                self.sleep(retry.wait if retry.wait is not None else self._backoff(attempt))
+                continue
+            except _TooLarge:
+                yield from self._split(edition, recipients)
+                return
+            except _Unknown as unknown:
+                yield from (Outcome(r.delivery_id, "unknown", error=str(unknown)) for r in recipients)
+                return
+            yield from (Outcome(r.delivery_id, "accepted", message_id) for r in recipients)
+            return
+
+    def _split(self, edition: Edition, recipients: list[Recipient]) -> Iterator[Outcome]:
+        if len(recipients) == 1:
+            yield Outcome(recipients[0].delivery_id, "refused", error="413: message too large for SendGrid")
+            return
+        half = len(recipients) // 2
+        log.info("SendGrid said 413: splitting a batch of %d", len(recipients))
+        yield from self._send(edition, recipients[:half])
+        yield from self._send(edition, recipients[half:])
+
+    def _post(self, body: dict[str, Any], recipients: list[Recipient]) -> str | None:
+        self.requests += 1
+        try:
+            response = self.client.client.mail.send.post(request_body=body, timeout=self.config.timeout)
+        except HTTPError as error:
+            self._refused(error, recipients)
+        except urllib.error.URLError as error:          # before the request was sent: safe to retry
+            raise _Retry(f"cannot reach {self.config.host} ({error.reason})") from None
+        except (TimeoutError, socket.timeout, http.client.HTTPException, ConnectionError) as error:
+            raise _Unknown(f"no answer after sending ({error.__class__.__name__}); "
+                           "the batch may or may not have gone") from None
+        headers = {k.lower(): v for k, v in dict(response.headers).items()}
+        return headers.get("x-message-id")
+
+    def _refused(self, error: HTTPError, recipients: list[Recipient]) -> None:
+        status = error.status_code
+        headers = {k.lower(): v for k, v in dict(error.headers or {}).items()}
+        if status == 429:
+            reset = headers.get("x-ratelimit-reset", "")
+            wait = max(0.0, float(reset) - self.clock()) if reset.isdigit() else None
+            raise _Retry("rate limited (429)", min(wait, MAX_DELAY) if wait is not None else None)
+        if status >= 500:
+            raise _Retry(f"HTTP {status}")
+        if status == 413:
+            raise _TooLarge()
+        reason = FATAL.get(status, f"HTTP {status}")
+        raise MailerError(f"SendGrid {status}, {reason}: {_provider_message(error.body)}; "
+                          f"check {self.config.api_key_env} and [sending].from, then run again to resume",
+                          [r.delivery_id for r in recipients])
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.config.backoff * 2 ** attempt
+        return min(MAX_DELAY, base + random.uniform(0, base / 2))
+
+    def _body(self, edition: Edition, recipients: list[Recipient]) -> dict[str, Any]:
+        return {
+            "personalizations": [self._personalization(edition, r) for r in recipients],
+            "from": {"email": self.origin.addr_spec, **({"name": self.origin.display_name}
+                                                          if self.origin.display_name else {})},
+            "subject": edition.subject,
+            "content": [{"type": "text/plain", "value": edition.text},
+                        {"type": "text/html", "value": edition.html}],
+            "headers": {"List-Id": list_id(edition.list_name, self.origin)},
+        }
+
+    @staticmethod
+    def _personalization(edition: Edition, to: Recipient) -> dict[str, Any]:
+        person = {"email": to.email, **({"name": to.name} if to.name else {})}
+        return {"to": [person], "substitutions": edition.substitutions(to.values),
+                "headers": dict(to.headers), "custom_args": dict(to.custom_args)}
+
+    def close(self) -> None:
+        return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Unknown(Exception):
+    pass
+
+
+def _provider_message(body: bytes | str | None) -> str:
+    try:
+        errors = json.loads(body or b"{}").get("errors", [])
+        return "; ".join(str(e.get("message", e)) for e in errors) or str(body)[:200]
+    except (ValueError, AttributeError):
+        return str(body)[:200]

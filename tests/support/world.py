@@ -1,0 +1,74 @@
+"""A complete setting for delivery tests: the sample blog stored, a list file, a config."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from digest import config
+from digest.edition import period
+from digest.ingest import ingest
+from digest.store import Store, connect
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+WEEK = (date(2017, 10, 25), date(2017, 11, 1))
+
+
+class World:
+    def __init__(self, tmp_path: Path, db_url: str, subscribers: int = 3, **sending: dict) -> None:
+        self.folder = tmp_path / "examples"
+        if not self.folder.exists():
+            shutil.copytree(ROOT / "examples", self.folder)
+        data = tomllib.loads((self.folder / "config.toml").read_text(encoding="utf-8"))
+        data["database"] = {"url": db_url}
+        for key, value in sending.items():
+            if isinstance(value, dict):
+                data["sending"].setdefault(key, {}).update(value)
+            else:
+                data["sending"][key] = value
+        self.data = data
+        self.write_list([f"reader{n:05d}@example.org" for n in range(subscribers)])
+        self.save()
+        self.settings = config.from_dict(data, root=self.folder)
+        self.store: Store = connect(self.settings.database_url())
+        report = ingest(self.settings.sources[0], self.settings.fetch, self.store, self.folder,
+                        datetime(2017, 11, 1, 9, tzinfo=UTC))
+        assert report.error is None
+        self.since, self.until = period(self.settings.lists[0], datetime.now(UTC), *WEEK)
+
+    @property
+    def config_path(self) -> Path:
+        return self.folder / "config.toml"
+
+    def save(self) -> None:
+        lines = []
+        for section, values in self.data.items():
+            lines.append(_toml(section, values))
+        self.config_path.write_text("\n".join(lines), encoding="utf-8")
+
+    def write_list(self, addresses: list[str], extra: str = "") -> None:
+        rows = "".join(f"{a},Reader {a.split('@')[0][6:]}\n" for a in addresses)
+        (self.folder / "subscribers" / "weekly.csv").write_text("email,name\n" + rows + extra, encoding="utf-8")
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _toml(section: str, values: object) -> str:
+    if isinstance(values, list):
+        return "\n".join(f"[[{section}]]\n" + _pairs(item) for item in values)
+    simple = {k: v for k, v in values.items() if not isinstance(v, dict)}
+    nested = "".join(_toml(f"{section}.{k}", v) for k, v in values.items() if isinstance(v, dict))
+    return f"[{section}]\n" + _pairs(simple) + nested
+
+
+def _pairs(values: dict) -> str:
+    def literal(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return str(v)
+    return "".join(f"{k} = {literal(v)}\n" for k, v in values.items())
