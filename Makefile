@@ -20,7 +20,10 @@ demo: $(VENV)/.installed
 	$(BIN)/digest --config examples/config.toml preview weekly --since 2017-10-25 --until 2017-11-01 --out demo/edition.html
 	$(BIN)/digest --config examples/config.toml preview weekly --since 2017-10-25 --until 2017-11-01 --format text --out demo/edition.txt 2>/dev/null
 	$(BIN)/digest --config examples/config.toml preview weekly --since 2017-10-25 --until 2017-11-01 --format json --out demo/edition.json 2>/dev/null
-	@echo "Stored in demo/digest.db (SQLite); the edition of 25-31 October 2017 is in demo/edition.html, .txt and .json."
+	$(BIN)/digest --config examples/config.toml send weekly --since 2017-10-25 --until 2017-11-01 --yes 2>&1 | grep -v "insecure dev mode"
+	$(BIN)/digest --config examples/config.toml editions
+	@echo "Stored in demo/digest.db (SQLite); the edition of 25-31 October 2017 is in demo/edition.html, .txt"
+	@echo "and .json; the messages sent to examples/subscribers/weekly.csv are in demo/outbox/weekly-1/*.eml."
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
@@ -28,6 +31,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/edition.py
+	$(BIN)/python bench/deliver.py
 
 clean:
 	rm -rf demo $(VENV) .pytest_cache

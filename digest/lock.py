@@ -1,7 +1,8 @@
 """One instance at a time: a named lock held as a row in the database.
 
 Works the same on SQLite and PostgreSQL (the primary key does the guarding). A lock
-older than its time-to-live is taken over: its holder is presumed dead.
+older than its time-to-live is taken over (its holder is presumed dead), and so at
+once is one whose holder was a process on this machine that no longer runs.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def acquire(store: Store, name: str, me: str, ttl: timedelta, now: datetime) -> 
     locks.create(store.engine, checkfirst=True)
     with store.engine.begin() as db:
         db.execute(locks.delete().where(locks.c.name == name, locks.c.acquired_at < now - ttl))
+        row = db.execute(sa.select(locks.c.holder).where(locks.c.name == name)).first()
+        if row is not None and _dead(row.holder):
+            db.execute(locks.delete().where(locks.c.name == name, locks.c.holder == row.holder))
     try:
         with store.engine.begin() as db:
             db.execute(locks.insert().values(name=name, holder=me, acquired_at=now))
@@ -59,6 +63,20 @@ def acquire(store: Store, name: str, me: str, ttl: timedelta, now: datetime) -> 
         who = f"{row.holder} since {row.acquired_at:%Y-%m-%d %H:%M} UTC" if row else "another process"
         raise LockedError(f"{name} is already running ({who}); wait for it to finish, "
                           f"or if it died, run again after {ttl} or delete its row from the locks table") from None
+
+
+def _dead(holder: str) -> bool:
+    """A holder on this machine whose process is gone (killed, crashed) holds nothing."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def release(store: Store, name: str, me: str) -> None:

@@ -94,6 +94,7 @@ class SmtpMailer:
                 connection = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
                 if config.security == "starttls":
                     connection.starttls(context=ssl.create_default_context())
+            connection.ehlo_or_helo_if_needed()
             if config.username:
                 connection.login(config.username, self.password)
         except smtplib.SMTPAuthenticationError as error:

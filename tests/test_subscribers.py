@@ -1,0 +1,79 @@
+"""List files and membership: bad rows, broken files, duplicates, suppression wins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from digest.subscribers import Lists, ListFileError, Member, read_csv
+
+NOW = datetime(2017, 11, 1, tzinfo=UTC)
+
+
+def write(tmp_path, text: str | bytes, name: str = "weekly.csv"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+def test_bad_rows_are_reported_with_file_and_line_and_skipped(tmp_path):
+    path = write(tmp_path, "email,name,town\nok@example.org,Ok,Leeds\nnot-an-address,Bad,\n"
+                           "also@bad@example.org,,\n\"quoted@example.org\",\"Smith, Jo\",Hull\n")
+    result = read_csv(path)
+    assert [m.email for m in result.members] == ["ok@example.org", "quoted@example.org"]
+    assert result.members[1].name == "Smith, Jo" and result.members[1].extra == {"town": "Hull"}
+    assert len(result.problems) == 2
+    assert result.problems[0].startswith(f"{path} line 3: 'not-an-address' is not a valid address")
+    assert result.problems[1].startswith(f"{path} line 4:")
+
+
+def test_duplicates_differing_in_domain_case_are_merged(tmp_path):
+    result = read_csv(write(tmp_path, "email\nJo@Example.ORG\nJo@example.org\njo@example.org\n"))
+    assert [m.email for m in result.members] == ["Jo@example.org", "jo@example.org"]
+
+
+def test_broken_encoding_names_the_line_and_imports_nothing(tmp_path, store):
+    path = write(tmp_path, b"email,name\na@example.org,Ann\nb@example.org,Bj\xf6rn\n")
+    with pytest.raises(ListFileError, match=r"weekly.csv line 3: not UTF-8 .*nothing was imported"):
+        Lists(store).sync("weekly", path, NOW)
+    assert Lists(store).count("weekly") == 0
+
+
+def test_missing_email_column(tmp_path):
+    with pytest.raises(ListFileError, match=r"line 1: no 'email' column \(found: address, name\)"):
+        read_csv(write(tmp_path, "address,name\na@example.org,Ann\n"))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ListFileError, match="not found; create it with a header line"):
+        read_csv(tmp_path / "none.csv")
+
+
+def test_sync_adds_and_retires_file_members_but_keeps_others(tmp_path, store):
+    lists = Lists(store)
+    path = write(tmp_path, "email,name\na@example.org,A\nb@example.org,B\n")
+    assert lists.sync("weekly", path, NOW).added == 2
+    lists.merge("weekly", [Member("cli@example.org")], "cli", NOW)
+    write(tmp_path, "email,name\nb@example.org,Bee\nc@example.org,C\n")
+    result = lists.sync("weekly", path, NOW)
+    assert (result.added, result.updated, result.retired) == (1, 1, 1)
+    assert sorted(r.email for r in lists.members("weekly")) == ["b@example.org", "c@example.org", "cli@example.org"]
+
+
+def test_suppression_wins_over_the_file(tmp_path, store):
+    lists = Lists(store)
+    path = write(tmp_path, "email\na@example.org\nb@example.org\n")
+    lists.sync("weekly", path, NOW)
+    lists.suppress("a@example.org", "*", "bounced", "550 mailbox unavailable", NOW)
+    lists.remove("weekly", "B@EXAMPLE.ORG".lower(), NOW)
+    lists.sync("weekly", path, NOW)
+    assert list(lists.members("weekly")) == []
+    assert {r["email"]: r["reason"] for r in lists.listing("weekly")} == {"a@example.org": "bounced",
+                                                                         "b@example.org": "removed"}
+
+
+def test_members_are_streamed_in_batches(tmp_path, store):
+    lists = Lists(store)
+    lists.merge("weekly", [Member(f"r{n}@example.org") for n in range(25)], "import", NOW)
+    assert [r.email for r in lists.members("weekly", batch=7)] == [f"r{n}@example.org" for n in range(25)]
