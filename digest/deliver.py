@@ -18,7 +18,7 @@ from .edition import Built, build, picks_for
 from .errors import DigestError
 from .ledger import Ledger
 from .lock import hold
-from .mailers import Mailer, MailerError, make_mailer
+from .mailers import Mailer, MailerError, Outcome, make_mailer
 from .message import recipient
 from .render import Renderer
 from .signing import secret_key
@@ -152,13 +152,23 @@ def _deliver(settings: Settings, ledger: Ledger, mailer: Mailer, report: SendRep
         ledger.mark([r.id for r in rows if r.email_key in blocked], "suppressed", clock())
         batch = [recipient(settings, key, report.list_name, r.id, r.email, r.email_key, r.name, report.edition_id)
                  for r in rows if r.email_key not in blocked]
-        mark_sending = lambda ids: ledger.mark(ids, "sending", clock())  # noqa: E731
+        done_so_far: list[Outcome] = []
+
+        def mark_sending(ids: list[int]) -> None:
+            """Outcomes so far and the next ids in flight, committed together."""
+            ledger.record(done_so_far, ids, clock())
+            done_so_far.clear()
+
         try:
             for outcome in mailer.send(edition, batch, mark_sending, folder):
-                ledger.mark([outcome.delivery_id], outcome.status, clock(), outcome.message_id, outcome.error)
+                done_so_far.append(outcome)
+                if mailer.record_each:
+                    mark_sending([])
         except MailerError as error:
+            ledger.record(done_so_far, [], clock())
             ledger.mark(error.unsent, "pending", clock())
             raise
+        ledger.record(done_so_far, [], clock())
         done += len(rows)
         progress(done, total)
 

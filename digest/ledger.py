@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .mailers import Outcome
 from .render import Edition
 from .store import Store, UTCDateTime, metadata
 from .subscribers import subscribers, suppressions
@@ -137,13 +138,19 @@ class Ledger:
         with self.engine.connect() as db:
             return db.execute(query).all()
 
-    def mark(self, ids: Iterable[int], status: str, now: datetime, message_id: str | None = None,
-             error: str | None = None) -> None:
-        ids = list(ids)
+    def mark(self, ids: Iterable[int], status: str, now: datetime) -> None:
         with self.engine.begin() as db:
-            for start in range(0, len(ids), 500):
-                db.execute(deliveries.update().where(deliveries.c.id.in_(ids[start:start + 500]))
-                           .values(status=status, message_id=message_id, error=error, updated_at=now))
+            _update(db, list(ids), status=status, updated_at=now)
+
+    def record(self, outcomes: list[Outcome], sending: list[int], now: datetime) -> None:
+        """In one transaction: the outcomes so far, then the ids about to go out."""
+        groups: dict[tuple[str, str | None, str | None], list[int]] = {}
+        for outcome in outcomes:
+            groups.setdefault((outcome.status, outcome.message_id, outcome.error), []).append(outcome.delivery_id)
+        with self.engine.begin() as db:
+            for (status, message_id, error), ids in groups.items():
+                _update(db, ids, status=status, message_id=message_id, error=error, updated_at=now)
+            _update(db, sending, status="sending", updated_at=now)
 
     def counts(self, edition_id: int) -> dict[str, int]:
         query = (sa.select(deliveries.c.status, sa.func.count()).where(deliveries.c.edition_id == edition_id)
@@ -158,3 +165,8 @@ class Ledger:
                                                           suppressions.c.list_name.in_([list_name, "*"]))
         with self.engine.connect() as db:
             return {r.email_key for r in db.execute(query)}
+
+
+def _update(db: sa.Connection, ids: list[int], **values: object) -> None:
+    for start in range(0, len(ids), 500):
+        db.execute(deliveries.update().where(deliveries.c.id.in_(ids[start:start + 500])).values(**values))

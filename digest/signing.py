@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
+from functools import lru_cache
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, Signer
 
 from .config import Settings
 from .errors import DigestError
@@ -33,13 +35,23 @@ def secret_key(settings: Settings) -> str:
                         f"(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
 
 
+@lru_cache(maxsize=8)
+def _signer(key: str) -> Signer:
+    return Signer(key, salt=UNSUBSCRIBE)
+
+
 def unsubscribe_token(key: str, list_name: str, email_key: str) -> str:
-    return URLSafeSerializer(key, salt=UNSUBSCRIBE).dumps([list_name, email_key])
+    """list and address, base64url, signed (HMAC-SHA1 by itsdangerous): URL-safe."""
+    payload = base64.urlsafe_b64encode(f"{list_name}\n{email_key}".encode()).rstrip(b"=")
+    return _signer(key).sign(payload).decode("ascii")
 
 
 def read_unsubscribe_token(key: str, token: str) -> tuple[str, str] | None:
+    """(list, address) from a token, or None if it was not signed with key."""
     try:
-        list_name, address = URLSafeSerializer(key, salt=UNSUBSCRIBE).loads(token)
-    except (BadSignature, ValueError, TypeError):
+        payload = _signer(key).unsign(token.encode("ascii"))
+        text = base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)).decode()
+    except (BadSignature, ValueError, UnicodeError):
         return None
-    return str(list_name), str(address)
+    list_name, _, address = text.partition("\n")
+    return (list_name, address) if address else None

@@ -7,11 +7,12 @@ always wins over the file. Addresses are checked for syntax only (no DNS).
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ subscribers = sa.Table(
     sa.Column("extra", sa.Text, nullable=False, default="{}"),  # the CSV's other columns, as JSON
     sa.Column("origin", sa.String(10), nullable=False),         # "file" | "cli" | "import" | "web"
     sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("synced", sa.Integer, nullable=False, default=0),   # the list-file sync that last saw it
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("retired_at", UTCDateTime),
     sa.UniqueConstraint("list_name", "email_key"),
@@ -48,6 +50,14 @@ suppressions = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, default=""),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("email_key", "list_name"),
+)
+
+
+list_files = sa.Table(
+    "list_files", metadata,
+    sa.Column("list_name", sa.String(100), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),      # of the file as last synced
+    sa.Column("synced_at", UTCDateTime, nullable=False),
 )
 
 
@@ -93,45 +103,92 @@ def check_address(address: str) -> str:
         raise ValueError(str(error)) from None
 
 
+CHUNK = 1000
+
+
 def read_csv(path: Path) -> ReadResult:
-    """Read a list file: bad rows are reported (file and line) and skipped; a file
-    that cannot be read at all (encoding, no email column) raises ListFileError."""
-    text = _decode(path)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
-    if "email" not in columns:
-        raise ListFileError(f"{path} line 1: no 'email' column (found: {', '.join(columns) or 'nothing'}); "
-                            "the first line must name the columns, e.g. email,name")
-    reader.fieldnames = columns
+    """Read a whole list file: bad rows are reported (file and line) and skipped; a
+    file that cannot be read at all (encoding, no email column) raises ListFileError."""
     members: dict[str, Member] = {}
-    problems = []
-    for row in reader:
-        line = reader.line_num
-        try:
-            address = check_address(row.get("email") or "")
-        except ValueError as error:
-            problems.append(f"{path} line {line}: {row.get('email')!r} is not a valid address ({error}); fix or remove the row")
-            continue
-        member = Member(address, (row.get("name") or "").strip(),
-                        {k: v for k, v in row.items() if k not in ("email", "name") and k and v})
-        if member.key in members:
-            log.info("%s line %d: %s is listed twice; keeping the first", path, line, address)
-            continue
-        members[member.key] = member
+    problems: list[str] = []
+    for chunk in read_chunks(path, problems):
+        for member in chunk:
+            members.setdefault(member.key, member)
     return ReadResult(list(members.values()), problems)
 
 
-def _decode(path: Path) -> str:
+def read_chunks(path: Path, problems: list[str], known: Callable[[list[str]], set[str]] = lambda raw: set(),
+                size: int = CHUNK) -> Iterator[list[Member]]:
+    """The file's members, CHUNK rows at a time; memory does not grow with the file.
+    Addresses `known(raw)` says are already stored as written skip the syntax check."""
+    _check_encoding(path)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        reader.fieldnames = _columns(path, reader.fieldnames)
+        rows: list[tuple[int, dict[str, str]]] = []
+        for row in reader:
+            rows.append((reader.line_num, row))
+            if len(rows) == size:
+                yield _members(path, rows, known, problems)
+                rows = []
+        if rows:
+            yield _members(path, rows, known, problems)
+
+
+def _columns(path: Path, names: Sequence[str] | None) -> list[str]:
+    columns = [c.strip().lower() for c in (names or [])]
+    if "email" not in columns:
+        raise ListFileError(f"{path} line 1: no 'email' column (found: {', '.join(columns) or 'nothing'}); "
+                            "the first line must name the columns, e.g. email,name")
+    return columns
+
+
+def _members(path: Path, rows: list[tuple[int, dict[str, str]]], known: Callable[[list[str]], set[str]],
+             problems: list[str]) -> list[Member]:
+    stored = known([(row.get("email") or "").strip() for _, row in rows])
+    members = []
+    for line, row in rows:
+        raw = (row.get("email") or "").strip()
+        try:
+            address = raw if raw in stored else check_address(raw)
+        except ValueError as error:
+            problems.append(f"{path} line {line}: {row.get('email')!r} is not a valid address ({error}); "
+                            "fix or remove the row")
+            continue
+        members.append(Member(address, (row.get("name") or "").strip(),
+                              {k: v for k, v in row.items() if k not in ("email", "name") and k and v}))
+    return members
+
+
+def _file_hash(path: Path) -> str | None:
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _check_encoding(path: Path) -> None:
+    """The whole file must be UTF-8 before anything is imported; read in blocks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 16):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as error:
+                    line += block[:error.start].count(b"\n")
+                    raise ListFileError(f"{path} line {line}: not UTF-8 (byte {block[error.start]:#x}); "
+                                        "save the file as UTF-8 and run again; nothing was imported") from None
+                line += block.count(b"\n")
+                offset += len(block)
+            decoder.decode(b"", final=True)
     except FileNotFoundError:
         raise ListFileError(f"{path}: not found; create it with a header line 'email,name' "
                             "or fix [[lists]].file in config.toml") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise ListFileError(f"{path} line {line}: not UTF-8 (byte {data[error.start]:#x}); "
+    except UnicodeDecodeError:
+        raise ListFileError(f"{path} line {line}: not UTF-8 (the file ends mid-character); "
                             "save the file as UTF-8 and run again; nothing was imported") from None
 
 
@@ -140,49 +197,80 @@ class Lists:
 
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
-        metadata.create_all(self.engine, tables=[subscribers, suppressions])
+        metadata.create_all(self.engine, tables=[subscribers, suppressions, list_files])
 
     def sync(self, list_name: str, path: Path, now: datetime) -> SyncResult:
-        """Make the list's file members match the file: add new, retire removed."""
-        read = read_csv(path)
-        result = self.merge(list_name, read.members, "file", now)
-        wanted = {m.key for m in read.members}
+        """Make the list's file members match the file: add new, retire removed.
+
+        Streams the file in chunks; the generation number marks who the file still
+        names, so memory does not grow with the list."""
+        result = SyncResult()
+        digest = _file_hash(path)
+        if digest is not None and digest == self._last_hash(list_name):
+            return result          # unchanged since the last sync: nothing to do
+        generation = self._next_generation(list_name)
+        known = lambda raw: self._stored_as_written(list_name, raw)  # noqa: E731
+        for chunk in read_chunks(path, result.problems, known):
+            done = self.merge(list_name, chunk, "file", now, generation)
+            result.added += done.added
+            result.updated += done.updated
         with self.engine.begin() as db:
-            rows = db.execute(sa.select(subscribers.c.id, subscribers.c.email_key).where(
+            result.retired = db.execute(subscribers.update().where(
                 subscribers.c.list_name == list_name, subscribers.c.origin == "file",
-                subscribers.c.active.is_(True))).all()
-            gone = [r.id for r in rows if r.email_key not in wanted]
-            for start in range(0, len(gone), 500):
-                db.execute(subscribers.update().where(subscribers.c.id.in_(gone[start:start + 500]))
-                           .values(active=False, retired_at=now))
-        result.retired = len(gone)
-        result.problems = read.problems
+                subscribers.c.active.is_(True), subscribers.c.synced != generation)
+                .values(active=False, retired_at=now)).rowcount
+            if not result.problems:     # a file with bad rows is read again next time, to report them
+                db.execute(list_files.delete().where(list_files.c.list_name == list_name))
+                db.execute(list_files.insert().values(list_name=list_name, sha256=digest, synced_at=now))
         return result
 
-    def merge(self, list_name: str, members: list[Member], origin: str, now: datetime) -> SyncResult:
+    def _last_hash(self, list_name: str) -> str | None:
+        with self.engine.connect() as db:
+            return db.execute(sa.select(list_files.c.sha256).where(list_files.c.list_name == list_name)).scalar()
+
+    def _next_generation(self, list_name: str) -> int:
+        query = sa.select(sa.func.max(subscribers.c.synced)).where(subscribers.c.list_name == list_name)
+        with self.engine.connect() as db:
+            return (db.execute(query).scalar() or 0) + 1
+
+    def _stored_as_written(self, list_name: str, raw: list[str]) -> set[str]:
+        query = sa.select(subscribers.c.email).where(subscribers.c.list_name == list_name,
+                                                     subscribers.c.email.in_(set(raw)))
+        with self.engine.connect() as db:
+            return {r.email for r in db.execute(query)}
+
+    def merge(self, list_name: str, members: list[Member], origin: str, now: datetime,
+              generation: int = 0) -> SyncResult:
         """Add members that are new, reactivate retired ones, update names."""
         result = SyncResult()
-        known = self._known(list_name)
-        new, changed = [], []
+        unique: dict[str, Member] = {}
         for member in members:
-            row = known.get(member.key)
+            unique.setdefault(member.key, member)
+        known = self._known(list_name, list(unique))
+        new, changed, seen = [], [], []
+        for key, member in unique.items():
+            row = known.get(key)
             values = {"email": member.email, "name": member.name, "extra": json.dumps(member.extra, sort_keys=True)}
             if row is None:
-                new.append({"list_name": list_name, "email_key": member.key, "origin": origin,
+                new.append({"list_name": list_name, "email_key": key, "origin": origin, "synced": generation,
                             "active": True, "created_at": now, **values})
             elif not row.active or (row.email, row.name, row.extra) != tuple(values.values()):
-                changed.append({"b_id": row.id, "active": True, "retired_at": None, **values})
+                changed.append({"b_id": row.id, "active": True, "retired_at": None, "synced": generation, **values})
+            else:
+                seen.append(row.id)
         with self.engine.begin() as db:
             if new:
                 db.execute(subscribers.insert(), new)
             if changed:
                 db.execute(subscribers.update().where(subscribers.c.id == sa.bindparam("b_id"))
                            .values({k: sa.bindparam(k) for k in changed[0] if k != "b_id"}), changed)
+            if seen and generation:
+                db.execute(subscribers.update().where(subscribers.c.id.in_(seen)).values(synced=generation))
         result.added, result.updated = len(new), len(changed)
         return result
 
-    def _known(self, list_name: str) -> dict[str, sa.Row]:
-        query = sa.select(subscribers).where(subscribers.c.list_name == list_name)
+    def _known(self, list_name: str, keys: list[str]) -> dict[str, sa.Row]:
+        query = sa.select(subscribers).where(subscribers.c.list_name == list_name, subscribers.c.email_key.in_(keys))
         with self.engine.connect() as db:
             return {r.email_key: r for r in db.execute(query)}
 

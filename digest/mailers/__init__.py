@@ -37,6 +37,7 @@ class MailerError(DigestError):
 
 class Mailer(Protocol):
     batch_size: int
+    record_each: bool       # True: each outcome is committed before the next message starts
 
     def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
              folder: str) -> Iterator[Outcome]: ...

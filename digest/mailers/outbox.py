@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..config import Settings
-from ..message import WIRE, Recipient, mime, sender
+from ..message import Recipient, sender, wire
 from ..render import Edition
 from . import MailerError, Outcome, Sending
 
 
 class OutboxMailer:
     batch_size = 200
+    record_each = False
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.root = settings.path(settings.sending.outbox.dir)
@@ -41,11 +42,11 @@ class OutboxMailer:
         path = target / f"{to.delivery_id:08d}.eml"
         if path.exists():          # written before a crash: it went
             return Outcome(to.delivery_id, "accepted", path.name)
-        message = mime(edition, self.origin, to, self.clock())
+        data, message_id = wire(edition, self.origin, to, self.clock())
         partial = path.with_suffix(".part")
-        partial.write_bytes(message.as_bytes(policy=WIRE))
+        partial.write_bytes(data)
         os.replace(partial, path)
-        return Outcome(to.delivery_id, "accepted", str(message["Message-ID"]))
+        return Outcome(to.delivery_id, "accepted", message_id)
 
     def close(self) -> None:
         return None

@@ -40,6 +40,7 @@ class _Retry(Exception):
 
 
 class SendGridMailer:
+    record_each = False
     def __init__(self, settings: Settings, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time) -> None:
         config = settings.sending.sendgrid

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from ..config import Settings
-from ..message import WIRE, Recipient, mime, sender
+from ..message import Recipient, sender, wire
 from ..render import Edition
 from . import MailerError, Outcome, Sending
 
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 class SmtpMailer:
     batch_size = 100
+    record_each = True      # each outcome committed at once: a crash leaves at most one unknown
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.settings = settings.sending.smtp
@@ -40,8 +41,7 @@ class SmtpMailer:
                 raise
 
     def _one(self, edition: Edition, to: Recipient, sending: Sending) -> Outcome:
-        message = mime(edition, self.origin, to, self.clock())
-        data = message.as_bytes(policy=WIRE)
+        data, message_id = wire(edition, self.origin, to, self.clock())
         for attempt in (1, 2):
             connection = self._connect()
             try:
@@ -49,7 +49,7 @@ class SmtpMailer:
                 if refused:
                     return Outcome(to.delivery_id, "refused", error=refused)
                 sending([to.delivery_id])
-                return self._data(connection, to, data, str(message["Message-ID"]))
+                return self._data(connection, to, data, message_id)
             except (smtplib.SMTPServerDisconnected, ConnectionError) as error:
                 self.connection = None
                 if attempt == 2:

@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 
 class Recorder:
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.raw: list[bytes] = []
         self.rcpt_count = 0
         self.lock = threading.Lock()
         self.on_rcpt: Callable[[int], str | None] = lambda n: None   # returns an SMTP answer to refuse
@@ -35,15 +35,20 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        answer = self.on_data(len(self.messages) + 1)
+        answer = self.on_data(len(self.raw) + 1)
         if answer:
             return answer
         if self.delay:
             import asyncio
             await asyncio.sleep(self.delay)
         with self.lock:
-            self.messages.append(message_from_bytes(envelope.content, policy=default))
+            self.raw.append(envelope.content)
         return "250 Message accepted for delivery"
+
+    @property
+    def messages(self) -> list[Message]:
+        """What was accepted, parsed (on demand: parsing while receiving slows the server)."""
+        return [message_from_bytes(raw, policy=default) for raw in list(self.raw)]
 
     def recipients(self) -> list[str]:
         return [str(m["To"].addresses[0].addr_spec) for m in self.messages]
