@@ -7,7 +7,6 @@ for usage and configuration, 1 for run failures; a traceback only with --debug.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable
 import csv

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 
 from digest.ingest import ingest
 from digest.models import SourceReport
