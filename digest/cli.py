@@ -429,6 +429,41 @@ def subscribers_list(app: App, list_name: str, sync: bool) -> None:
         click.echo(f"{row['email']}\t{row['name']}\t{state}\t{row['origin']}")
 
 
+# ------------------------------------------------------------------ the scheduler
+
+@cli.command()
+@click.option("--list-jobs", is_flag=True, help="Print each list's next run and last outcome, then exit.")
+@click.pass_obj
+@handles_errors
+def schedule(app: App, list_jobs: bool) -> None:
+    """Run the scheduler in the foreground: each list's edition goes out on its own
+    schedule (cron, in the list's time zone). Stop with Ctrl-C or SIGTERM: the batch in
+    flight finishes and is recorded first."""
+    from . import schedule as scheduling
+    if list_jobs:
+        _list_jobs(app, scheduling)
+        return
+    running = scheduling.build(app.settings, app.config_path, app.store)
+    scheduling.install_signal_handlers(running)
+    click.echo(f"Scheduler running for {len(app.settings.lists)} lists; Ctrl-C or SIGTERM to stop.", err=True)
+    try:
+        running.start()
+    finally:
+        running.stop()
+
+
+def _list_jobs(app: App, scheduling) -> None:
+    now = datetime.now(UTC)
+    last = scheduling.last_runs(app.store)
+    for name, when in scheduling.next_runs(app.settings, now):
+        listed = app.settings.mailing_list(name)
+        local = when.astimezone(ZoneInfo(listed.timezone)) if when else None
+        nxt = f"{local:%Y-%m-%d %H:%M %Z} ({when.astimezone(UTC):%Y-%m-%d %H:%M} UTC)" if local else "never"
+        previous = last.get(name)
+        outcome = f"{previous['started_at']:%Y-%m-%d %H:%M} UTC: {previous['outcome']}" if previous else "none yet"
+        click.echo(f"{name}\t{listed.schedule} {listed.timezone}\tnext {nxt}\tlast run {outcome}")
+
+
 def main() -> None:
     cli(prog_name="digest", auto_envvar_prefix=None)
 

@@ -161,6 +161,10 @@ class Sending(Section):
     outbox: Outbox = Outbox()
 
 
+class Schedule(Section):
+    misfire_grace_minutes: int = Field(360, ge=1)
+
+
 class Web(Section):
     base_url: HttpUrl = "http://localhost:8000"
     secret_key_env: str = "DIGEST_SECRET_KEY"
@@ -178,6 +182,7 @@ class Settings(Section):
     email: Email = Email()
     lists: list[MailingList] = []
     sending: Sending = Sending()
+    schedule: Schedule = Schedule()
     web: Web = Web()
     root: Path = Field(Path("."), exclude=True)
 

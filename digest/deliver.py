@@ -88,7 +88,8 @@ def plan(settings: Settings, store: Store, list_name: str, since: datetime, unti
 
 def send(settings: Settings, store: Store, list_name: str, since: datetime, until: datetime,
          mailer: Mailer | None = None, clock: Clock = lambda: datetime.now(UTC), again: bool = False,
-         retry_unknown: bool = False, progress: Callable[[int, int], None] = lambda done, total: None) -> SendReport:
+         retry_unknown: bool = False, progress: Callable[[int, int], None] = lambda done, total: None,
+         should_stop: Callable[[], bool] = lambda: False) -> SendReport:
     """Build (or resume) the edition of list_name for [since, until) and deliver it."""
     key = secret_key(settings)
     with hold(store, f"send:{list_name}"):
@@ -99,7 +100,7 @@ def send(settings: Settings, store: Store, list_name: str, since: datetime, unti
         own = mailer is None
         mailer = mailer or make_mailer(settings)
         try:
-            _deliver(settings, ledger, mailer, report, key, clock, progress)
+            _deliver(settings, ledger, mailer, report, key, clock, progress, should_stop)
         finally:
             if own:
                 mailer.close()
@@ -143,11 +144,11 @@ def _build(settings: Settings, store: Store, list_name: str, since: datetime, un
 
 
 def _deliver(settings: Settings, ledger: Ledger, mailer: Mailer, report: SendReport, key: str,
-             clock: Clock, progress: Callable[[int, int], None]) -> None:
+             clock: Clock, progress: Callable[[int, int], None], should_stop: Callable[[], bool]) -> None:
     edition = ledger.edition(report.edition_id)
     folder = f"{report.list_name}-{report.edition_id}"
     total, done = sum(ledger.counts(report.edition_id).values()), 0
-    while rows := ledger.pending(report.edition_id, mailer.batch_size):
+    while not should_stop() and (rows := ledger.pending(report.edition_id, mailer.batch_size)):
         blocked = ledger.suppressed_now(report.list_name, [r.email_key for r in rows])
         ledger.mark([r.id for r in rows if r.email_key in blocked], "suppressed", clock())
         batch = [recipient(settings, key, report.list_name, r.id, r.email, r.email_key, r.name, report.edition_id)

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from digest import config
+from digest import ledger, schedule, subscribers  # noqa: F401 - register their tables with the metadata
 from digest.lock import locks  # noqa: F401 - registers the locks table with the metadata
 from digest.store import Store, connect, metadata
 
@@ -58,6 +59,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = request.getfixturevalue("pg_url")
     engine = sa.create_engine(url)
     metadata.drop_all(engine)
+    with engine.begin() as db:
+        db.execute(sa.text("DROP TABLE IF EXISTS apscheduler_jobs"))   # APScheduler's own table
     engine.dispose()
     return url
 
