@@ -20,7 +20,6 @@ from click.testing import CliRunner
 from digest import schedule as scheduling
 from digest.cli import cli
 from digest.deliver import send
-from digest.ledger import Ledger
 
 from .support import smtp_server
 from .support.world import World
