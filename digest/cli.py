@@ -464,6 +464,20 @@ def _list_jobs(app: App, scheduling) -> None:
         click.echo(f"{name}\t{listed.schedule} {listed.timezone}\tnext {nxt}\tlast run {outcome}")
 
 
+# ------------------------------------------------------------------ the web
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.pass_obj
+@handles_errors
+def serve(app: App, host: str, port: int) -> None:
+    """Serve the editor's preview, the archive, subscribe, unsubscribe and the provider webhook."""
+    from .web import serve as web_serve
+    click.echo(f"Serving on http://{host}:{port}/ (links in emails use {app.settings.web.base_url})", err=True)
+    web_serve(app.settings, app.store, host, port)
+
+
 def main() -> None:
     cli(prog_name="digest", auto_envvar_prefix=None)
 

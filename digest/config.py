@@ -169,6 +169,10 @@ class Web(Section):
     base_url: HttpUrl = "http://localhost:8000"
     secret_key_env: str = "DIGEST_SECRET_KEY"
     insecure_dev_mode: bool = False
+    editor_password_env: str = "DIGEST_EDITOR_PASSWORD"
+    webhook_public_key_env: str = "SENDGRID_WEBHOOK_PUBLIC_KEY"
+    webhook_max_age_seconds: int = Field(600, gt=0)
+    confirm_max_age_hours: int = Field(72, gt=0)
 
 
 class Settings(Section):

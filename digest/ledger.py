@@ -49,6 +49,8 @@ deliveries = sa.Table(
     sa.Column("message_id", sa.Text),
     sa.Column("error", sa.Text),
     sa.Column("updated_at", UTCDateTime),
+    sa.Column("event", sa.String(20)),                 # the provider's last word: delivered, deferred...
+    sa.Column("event_at", UTCDateTime),
     sa.UniqueConstraint("edition_id", "subscriber_id"),
     sa.Index("ix_deliveries_state", "edition_id", "status", "id"),
 )
@@ -151,6 +153,20 @@ class Ledger:
             for (status, message_id, error), ids in groups.items():
                 _update(db, ids, status=status, message_id=message_id, error=error, updated_at=now)
             _update(db, sending, status="sending", updated_at=now)
+
+    def provider_event(self, edition_id: int, email_key: str, event: str, when: datetime) -> int:
+        with self.engine.begin() as db:
+            return db.execute(deliveries.update().where(deliveries.c.edition_id == edition_id,
+                                                        deliveries.c.email_key == email_key)
+                              .values(event=event, event_at=when)).rowcount
+
+    def sent_editions(self, list_name: str) -> list[sa.Row]:
+        query = (sa.select(editions.c.id, editions.c.since, editions.c.until, editions.c.subject,
+                           editions.c.finished_at)
+                 .where(editions.c.list_name == list_name, editions.c.status == "sent")
+                 .order_by(editions.c.since.desc(), editions.c.id.desc()))
+        with self.engine.connect() as db:
+            return db.execute(query).all()
 
     def counts(self, edition_id: int) -> dict[str, int]:
         query = (sa.select(deliveries.c.status, sa.func.count()).where(deliveries.c.edition_id == edition_id)

@@ -293,6 +293,14 @@ class Lists:
                 db.execute(suppressions.insert().values(email_key=key, list_name=list_name, reason=reason,
                                                         detail=detail, at=now))
 
+    def unsuppress(self, key: str, list_name: str, reason: str) -> int:
+        """Lift a suppression of this reason on this list (a confirmed re-subscription);
+        bounces and complaints are never lifted this way."""
+        with self.engine.begin() as db:
+            return db.execute(suppressions.delete().where(suppressions.c.email_key == key,
+                                                          suppressions.c.list_name == list_name,
+                                                          suppressions.c.reason == reason)).rowcount
+
     def is_suppressed(self, list_name: str, address: str) -> bool:
         query = sa.select(suppressions.c.id).where(suppressions.c.email_key == email_key(address),
                                                    suppressions.c.list_name.in_([list_name, "*"]))

@@ -1,0 +1,106 @@
+"""The web side: the editor's preview, the archive, subscribe, unsubscribe, provider events.
+
+A small Flask app; pages come from templates/web/. Every form carries a CSRF token
+(except the RFC 8058 one-click POST, which the signed token in the URL authorises);
+every page gets security headers; without a secret the app runs only in the explicit
+insecure dev mode, which says so on every page.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets as random_tokens
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from flask import Flask, abort, g, request, session
+from werkzeug.exceptions import HTTPException
+
+from ..config import Settings
+from ..mailers import Mailer, make_mailer
+from ..render import BUNDLED_TEMPLATES
+from ..signing import INSECURE_KEY, secret_key
+from ..store import Store
+from .limits import RateLimit
+
+log = logging.getLogger(__name__)
+
+CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+       "frame-ancestors 'self'; base-uri 'none'; frame-src 'self'")
+
+
+def create_app(settings: Settings, store: Store, mailer: Callable[[], Mailer] | None = None,
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Flask:
+    key = secret_key(settings)
+    folder = settings.path(settings.email.templates)
+    app = Flask(__name__, template_folder=str(folder if (folder / "web").exists() else BUNDLED_TEMPLATES))
+    app.config.update(SECRET_KEY=key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      MAX_CONTENT_LENGTH=1_000_000)
+    app.extensions["digest"] = {
+        "settings": settings, "store": store, "key": key, "clock": clock,
+        "mailer": mailer or (lambda: make_mailer(settings)),
+        "insecure": key == INSECURE_KEY, "limits": RateLimit(),
+    }
+    app.jinja_env.globals.update(csrf_token=csrf_token, insecure=key == INSECURE_KEY, site=settings.site)
+    _register(app)
+    from . import editor, public, webhook
+    app.register_blueprint(public.pages)
+    app.register_blueprint(editor.pages)
+    app.register_blueprint(webhook.pages)
+    return app
+
+
+def state() -> dict:
+    from flask import current_app
+    return current_app.extensions["digest"]
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = random_tokens.token_urlsafe(24)
+    return session["csrf"]
+
+
+def check_csrf() -> None:
+    sent = request.form.get("csrf", "")
+    if not sent or not random_tokens.compare_digest(sent, session.get("csrf", "")):
+        abort(400, "The form expired or did not come from this site; reload the page and try again.")
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _register(app: Flask) -> None:
+    @app.after_request
+    def headers(response):  # type: ignore[no-untyped-def]
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def error_page(error: HTTPException):  # type: ignore[no-untyped-def]
+        from flask import render_template
+        return render_template("web/message.html", title=f"{error.code} {error.name}",
+                               message=error.description), error.code
+
+    @app.before_request
+    def stamp() -> None:
+        g.now = state()["clock"]()
+
+
+def serve(settings: Settings, store: Store, host: str, port: int) -> None:
+    """Serve with waitress (a production WSGI server), in the foreground."""
+    from waitress import serve as waitress_serve
+    app = create_app(settings, store)
+    if app.extensions["digest"]["insecure"]:
+        log.warning("insecure dev mode: set %s before serving the public", settings.web.secret_key_env)
+    waitress_serve(app, host=host, port=port, threads=4, ident="digest")
+
+
+def env(name: str) -> str:
+    return os.environ.get(name, "")

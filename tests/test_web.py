@@ -1,0 +1,270 @@
+"""The web app through Flask's test client: every route and every bad input."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from digest.deliver import send
+from digest.ledger import Ledger
+from digest.subscribers import Lists
+from digest.web import create_app
+
+from .support.world import World
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def world(tmp_path, db_url, monkeypatch):
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-for-the-web")
+    monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
+    made = World(tmp_path, db_url, 3)
+    send(made.settings, made.store, "weekly", made.since, made.until)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def client(world):
+    return create_app(world.settings, world.store).test_client()
+
+
+def outbox_files(world: World, pattern: str) -> list[Path]:
+    return sorted((world.folder / ".." / "demo" / "outbox").resolve().glob(pattern))
+
+
+def csrf(client, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def unsubscribe_url(world: World, address: str) -> str:
+    for path in outbox_files(world, "weekly-*/*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if message["To"].addresses[0].addr_spec == address:
+            return message["List-Unsubscribe"].strip("<>")
+    raise AssertionError(address)
+
+
+# ------------------------------------------------------------------ pages and headers
+
+def test_security_headers_and_no_dev_banner(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "Insecure dev mode" not in response.get_data(as_text=True)
+
+
+def test_dev_mode_says_so_on_every_page(world, monkeypatch):
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    dev = create_app(world.settings, world.store).test_client()
+    for path in ("/", "/subscribe/weekly", "/archive/weekly/", "/editor/login"):
+        assert "Insecure dev mode" in dev.get(path).get_data(as_text=True)
+
+
+def test_archive_index_edition_and_feed(client):
+    index = client.get("/archive/weekly/").get_data(as_text=True)
+    assert 'href="/archive/weekly/2017-10-25"' in index
+    page = client.get("/archive/weekly/2017-10-25")
+    assert page.status_code == 200 and "Comment of the week" in page.get_data(as_text=True)
+    assert "[[digest-" not in page.get_data(as_text=True)
+    feed = client.get("/archive/weekly/feed.atom")
+    assert feed.mimetype == "application/atom+xml"
+    assert "<id>http://localhost:8000/archive/weekly/2017-10-25</id>" in feed.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/archive/monthly/", "/archive/weekly/2017-01-01", "/subscribe/monthly",
+                                  "/archive/monthly/feed.atom"])
+def test_unknown_list_or_day_is_404(client, path):
+    assert client.get(path).status_code == 404
+
+
+# ------------------------------------------------------------------ subscribe
+
+def test_subscribe_sends_a_confirmation_and_only_the_confirmation_subscribes(world, client):
+    token = csrf(client, "/subscribe/weekly")
+    answer = client.post("/subscribe/weekly", data={"csrf": token, "email": "New.Reader@Example.org", "name": "New"})
+    assert answer.status_code == 200 and "Check your inbox" in answer.get_data(as_text=True)
+    assert not any(r["email"] == "New.Reader@example.org" for r in Lists(world.store).listing("weekly"))
+    mail = outbox_files(world, "confirm-*/*.eml")
+    assert len(mail) == 1
+    body = email.message_from_bytes(mail[0].read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
+    link = re.search(r"http://localhost:8000(/confirm/\S+)", body).group(1)
+    page = client.get(link)
+    assert page.status_code == 200 and "Yes, subscribe me" in page.get_data(as_text=True)
+    assert not any(r["email"] == "New.Reader@example.org" for r in Lists(world.store).listing("weekly"))
+    confirmed = client.post(link, data={"csrf": csrf(client, link)})
+    assert confirmed.status_code == 200 and "will get the next edition" in confirmed.get_data(as_text=True)
+    again = client.post(link, data={"csrf": csrf(client, link)})
+    assert again.status_code == 200
+    rows = [r for r in Lists(world.store).listing("weekly") if r["email"] == "New.Reader@example.org"]
+    assert len(rows) == 1 and rows[0]["active"] and rows[0]["origin"] == "web"
+
+
+def test_subscribe_without_csrf_is_refused(client):
+    assert client.post("/subscribe/weekly", data={"email": "a@example.org"}).status_code == 400
+
+
+def test_honeypot_looks_fine_but_sends_nothing(world, client):
+    answer = client.post("/subscribe/weekly", data={"csrf": csrf(client, "/subscribe/weekly"),
+                                                     "email": "bot@example.org", "website": "http://spam"})
+    assert answer.status_code == 200 and outbox_files(world, "confirm-*/*.eml") == []
+
+
+def test_bad_address_is_shown_escaped(client):
+    answer = client.post("/subscribe/weekly", data={"csrf": csrf(client, "/subscribe/weekly"),
+                                                     "email": "<script>x</script>"})
+    assert answer.status_code == 400 and "<script>x</script>" not in answer.get_data(as_text=True)
+    assert "&lt;script&gt;" in answer.get_data(as_text=True)
+
+
+def test_rate_limit_per_address(client):
+    token = csrf(client, "/subscribe/weekly")
+    codes = [client.post("/subscribe/weekly", data={"csrf": token, "email": "same@example.org"}).status_code
+             for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+
+
+def test_forged_and_expired_confirmations_are_harmless(world, client, monkeypatch):
+    assert client.get("/confirm/not-a-token").status_code == 400
+    from itsdangerous import URLSafeTimedSerializer
+    signer = URLSafeTimedSerializer("test-secret-key-for-the-web", salt="digest-subscribe")
+    monkeypatch.setattr(time, "time", lambda: 1_000_000_000.0)
+    old = signer.dumps(["weekly", "late@example.org", ""])
+    monkeypatch.undo()
+    response = client.get(f"/confirm/{old}")
+    assert response.status_code == 400 and "expired" in response.get_data(as_text=True)
+    forged = URLSafeTimedSerializer("another-key", salt="digest-subscribe").dumps(["weekly", "x@example.org", ""])
+    assert client.get(f"/confirm/{forged}").status_code == 400
+
+
+# ------------------------------------------------------------------ unsubscribe
+
+def test_get_does_not_unsubscribe_but_one_click_post_does(world, client):
+    url = unsubscribe_url(world, "reader00001@example.org").replace("http://localhost:8000", "")
+    page = client.get(url)
+    assert page.status_code == 200 and "Unsubscribe" in page.get_data(as_text=True)
+    assert not Lists(world.store).is_suppressed("weekly", "reader00001@example.org")
+    answer = client.post(url, data="List-Unsubscribe=One-Click",
+                         content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 200 and "Location" not in answer.headers
+    assert Lists(world.store).is_suppressed("weekly", "reader00001@example.org")
+
+
+def test_one_click_multipart_and_bad_requests(world, client):
+    url = unsubscribe_url(world, "reader00002@example.org").replace("http://localhost:8000", "")
+    answer = client.post(url, data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data")
+    assert answer.status_code == 200 and Lists(world.store).is_suppressed("weekly", "reader00002@example.org")
+    assert client.post(url, data="nothing=here", content_type="application/x-www-form-urlencoded").status_code == 400
+    assert client.post(url[:-3] + "xyz", data="List-Unsubscribe=One-Click",
+                       content_type="application/x-www-form-urlencoded").status_code == 400
+
+
+def test_unsubscribed_address_is_skipped_by_the_next_send(world, client):
+    url = unsubscribe_url(world, "reader00000@example.org").replace("http://localhost:8000", "")
+    client.post(url, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+    report = send(world.settings, world.store, "weekly", world.since, world.until, again=True)
+    assert report.counts == {"accepted": 2}
+    latest = sorted(outbox_files(world, f"weekly-{report.edition_id}/*.eml"))
+    assert b"reader00000@example.org" not in b"".join(p.read_bytes() for p in latest)
+
+
+# ------------------------------------------------------------------ webhook
+
+@pytest.fixture
+def signing_key(monkeypatch):
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", base64.b64encode(public).decode())
+    return key
+
+
+def post_events(client, key, events, stamp=None, body=None):
+    stamp = str(int(time.time()) if stamp is None else stamp)
+    raw = body if body is not None else json.dumps(events)
+    signature = base64.b64encode(key.sign((stamp + raw).encode(), ec.ECDSA(hashes.SHA256()))).decode()
+    return client.post("/webhooks/sendgrid", data=raw, content_type="application/json", headers={
+        "X-Twilio-Email-Event-Webhook-Signature": signature, "X-Twilio-Email-Event-Webhook-Timestamp": stamp})
+
+
+def test_webhook_bounce_suppresses_and_delivered_updates_the_ledger(world, client, signing_key):
+    events = [{"email": "reader00001@example.org", "event": "bounce", "sg_event_id": "e1", "list": "weekly",
+               "edition": "1"},
+              {"email": "reader00002@example.org", "event": "delivered", "sg_event_id": "e2", "edition": "1"},
+              {"email": "reader00000@example.org", "event": "dropped", "reason": "Bounced Address",
+               "sg_event_id": "e3"}]
+    answer = post_events(client, signing_key, events)
+    assert answer.status_code == 200 and answer.get_data(as_text=True) == "3 applied"
+    lists = Lists(world.store)
+    assert lists.is_suppressed("weekly", "reader00001@example.org") and lists.is_suppressed("other", "reader00001@example.org")
+    assert lists.is_suppressed("weekly", "reader00000@example.org")
+    assert not lists.is_suppressed("weekly", "reader00002@example.org")
+    import sqlalchemy as sa
+    from digest.ledger import deliveries
+    with world.store.engine.connect() as db:
+        assert db.execute(sa.select(deliveries.c.event).where(
+            deliveries.c.email_key == "reader00002@example.org")).scalar() == "delivered"
+    replay = post_events(client, signing_key, events)
+    assert replay.status_code == 200 and replay.get_data(as_text=True) == "0 applied"
+
+
+def test_webhook_forged_stale_malformed_and_unconfigured(world, client, signing_key, monkeypatch):
+    event = [{"email": "reader00001@example.org", "event": "spamreport", "sg_event_id": "x1"}]
+    other = ec.generate_private_key(ec.SECP256R1())
+    assert post_events(client, other, event).status_code == 403
+    assert post_events(client, signing_key, event, stamp=int(time.time()) - 3600).status_code == 403
+    assert client.post("/webhooks/sendgrid", json=event).status_code == 403
+    assert post_events(client, signing_key, None, body="{not json").status_code == 400
+    assert not Lists(world.store).is_suppressed("weekly", "reader00001@example.org")
+    monkeypatch.delenv("SENDGRID_WEBHOOK_PUBLIC_KEY")
+    assert post_events(client, signing_key, event).status_code == 503
+
+
+# ------------------------------------------------------------------ editor
+
+def login(client, password=PASSWORD):
+    return client.post("/editor/login", data={"csrf": csrf(client, "/editor/login"), "password": password})
+
+
+def test_editor_pages_need_a_login(client):
+    for path in ("/editor/", "/editor/weekly", "/editor/weekly/email.html", "/editor/weekly/email.txt"):
+        assert client.get(path).status_code == 403
+    assert login(client, "wrong").status_code == 403
+    assert login(client).status_code == 303
+    assert client.get("/editor/weekly?since=2017-10-25&until=2017-11-01").status_code == 200
+
+
+def test_editor_sees_why_pins_and_sends_a_test(world, client):
+    login(client)
+    query = "since=2017-10-25&until=2017-11-01"
+    page = client.get(f"/editor/weekly?{query}").get_data(as_text=True)
+    assert "Why:" not in page and "score " in page and "bytes of HTML, budget 102000" in page
+    chosen = re.findall(r'data-action="pin" data-comment="(\d+)"', page)[-1]
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    moved = client.post("/editor/weekly/pick", data={"csrf": token, "comment": chosen, "action": "pin", "query": query})
+    assert moved.status_code == 303 and moved.headers["Location"] == f"/editor/weekly?{query}"
+    after = client.get(f"/editor/weekly?{query}").get_data(as_text=True)
+    star = after.split('<div id="star">')[1].split("</div>")[0]
+    assert f'data-thread="{chosen}"' in star and "pinned" in star
+    evil = client.post("/editor/weekly/pick", data={"csrf": token, "comment": chosen, "action": "clear",
+                                                     "query": "next=//evil.example"})
+    assert evil.headers["Location"] == "/editor/weekly"
+    assert client.post("/editor/weekly/pick", data={"comment": chosen, "action": "pin"}).status_code == 400
+    sent = client.post(f"/editor/weekly/test?{query}", data={"csrf": token, "email": "editor@example.org"})
+    assert sent.status_code == 200 and "nothing was recorded" in sent.get_data(as_text=True)
+    assert len(outbox_files(world, "weekly-test-*/*.eml")) == 1
+    assert len(Ledger(world.store).history()) == 1
+    email_html = client.get(f"/editor/weekly/email.html?{query}").get_data(as_text=True)
+    assert email_html.startswith("<!DOCTYPE html>") and "Why: " in email_html
