@@ -17,7 +17,8 @@ WEEK = (date(2017, 10, 25), date(2017, 11, 1))
 
 
 class World:
-    def __init__(self, tmp_path: Path, db_url: str, subscribers: int = 3, **sending: dict) -> None:
+    def __init__(self, tmp_path: Path, db_url: str, subscribers: int = 3, web: dict | None = None,
+                 **sending: dict) -> None:
         self.folder = tmp_path / "examples"
         if not self.folder.exists():
             shutil.copytree(ROOT / "examples", self.folder)
@@ -28,6 +29,7 @@ class World:
                 data["sending"].setdefault(key, {}).update(value)
             else:
                 data["sending"][key] = value
+        data["web"].update(web or {})
         self.data = data
         self.write_list([f"reader{n:05d}@example.org" for n in range(subscribers)])
         self.save()

@@ -1,0 +1,116 @@
+"""A real browser (Debian's Chromium, driven by Playwright) against the app on loopback."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from digest.deliver import send
+from digest.subscribers import Lists
+from digest.web import create_app
+
+from .conftest import IN_CI
+from .support.smtp_server import free_port
+from .support.world import World
+
+CHROMIUM = os.environ.get("DIGEST_TEST_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parent / "output"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser():
+    problem = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        problem = f"playwright not installed ({error})"
+    if problem is None and not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        problem = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    if problem:
+        if IN_CI:
+            pytest.fail(f"{problem} (CI=true: browser tests must run)")
+        pytest.skip(problem)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "browser-test-secret")
+    monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", "editor-pass")
+    port = free_port()
+    world = World(tmp_path, f"sqlite:///{tmp_path / 'digest.db'}", 3, web={"base_url": f"http://127.0.0.1:{port}"})
+    send(world.settings, world.store, "weekly", world.since, world.until)
+    server = make_server("127.0.0.1", port, create_app(world.settings, world.store), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield world, f"http://127.0.0.1:{port}"
+    server.shutdown()
+    world.close()
+
+
+def eml(world: World, pattern: str) -> list[email.message.EmailMessage]:
+    paths = sorted((world.folder / ".." / "demo" / "outbox").resolve().glob(pattern))
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in paths]
+
+
+def test_editor_pins_a_comment_and_sees_it_move(site, browser):
+    world, base = site
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/editor/login")
+    page.fill("input[name=password]", "editor-pass")
+    page.click("button[type=submit]")
+    page.goto(f"{base}/editor/weekly?since=2017-10-25&until=2017-11-01")
+    star_before = page.get_attribute("#star .thread", "data-thread")
+    last_pin = page.locator("button[data-action=pin]").last
+    chosen = last_pin.get_attribute("data-comment")
+    assert chosen != star_before
+    last_pin.click()
+    page.wait_for_url(re.compile(r".*/editor/weekly\?since=2017-10-25&until=2017-11-01$"))
+    assert page.get_attribute("#star .thread", "data-thread") == chosen
+    assert "pinned" in page.inner_text("#star")
+    frame = page.frame_locator("iframe")
+    assert "comment of the week" in frame.locator("body").inner_text().lower()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "preview-desktop.png"), full_page=False)
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    phone.context.add_cookies(page.context.cookies())
+    phone.goto(f"{base}/editor/weekly/email.html?since=2017-10-25&until=2017-11-01")
+    phone.screenshot(path=str(SHOTS / "preview-phone.png"))
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390     # no sideways scrolling
+    assert (SHOTS / "preview-desktop.png").stat().st_size > 10_000 and (SHOTS / "preview-phone.png").stat().st_size > 10_000
+
+
+def test_subscribe_confirm_then_unsubscribe_in_the_browser(site, browser):
+    world, base = site
+    page = browser.new_page()
+    page.goto(f"{base}/subscribe/weekly")
+    page.fill("input[name=email]", "browser.reader@example.org")
+    page.fill("input[name=name]", "Browser Reader")
+    page.click("button[type=submit]")
+    assert "Check your inbox" in page.inner_text("h1")
+    confirmation = eml(world, "confirm-*/*.eml")[0].get_body(("plain",)).get_content()
+    link = re.search(r"(http://127\.0\.0\.1:\d+/confirm/\S+)", confirmation).group(1)
+    page.goto(link)
+    page.click("button[type=submit]")
+    assert page.inner_text("h1") == "Subscribed"
+    assert any(r["email"] == "browser.reader@example.org" and r["active"] for r in Lists(world.store).listing("weekly"))
+
+    message = next(m for m in eml(world, "weekly-*/*.eml") if "reader00001@example.org" in str(m["To"]))
+    page.goto(message["List-Unsubscribe"].strip("<>"))
+    assert not Lists(world.store).is_suppressed("weekly", "reader00001@example.org")   # GET alone does nothing
+    page.click("button[type=submit]")
+    assert page.inner_text("h1") == "Unsubscribed"
+    assert Lists(world.store).is_suppressed("weekly", "reader00001@example.org")
