@@ -268,3 +268,40 @@ def test_editor_sees_why_pins_and_sends_a_test(world, client):
     assert len(Ledger(world.store).history()) == 1
     email_html = client.get(f"/editor/weekly/email.html?{query}").get_data(as_text=True)
     assert email_html.startswith("<!DOCTYPE html>") and "Why: " in email_html
+
+
+def test_without_a_secret_the_app_starts_only_in_dev_mode(world, monkeypatch):
+    from digest.signing import SecretMissing
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    secure = world.settings.model_copy(update={"web": world.settings.web.model_copy(update={"insecure_dev_mode": False})})
+    with pytest.raises(SecretMissing, match="DIGEST_SECRET_KEY is not set"):
+        create_app(secure, world.store)
+
+
+def test_digest_serve_answers_over_http(world):
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    from .support.smtp_server import free_port
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "digest.cli", "--config", str(world.config_path), "serve",
+                                "--port", str(port)], env={**os.environ, "PYTHONPATH": os.getcwd()},
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert "Serving on http://127.0.0.1:" in process.stderr.readline()
+        deadline = time.time() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/archive/weekly/", timeout=2) as answer:
+                    page = answer.read().decode()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert "/archive/weekly/2017-10-25" in page
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
