@@ -80,18 +80,19 @@ def preview(name: str) -> str:
 
 @pages.get("/<name>/email.html")
 def email_html(name: str) -> Response:
-    _guard()
-    _, built = _built(name)
-    html, _ = built.edition.personalise({"greeting": "Hello,", "email": "you@example.org", "unsubscribe_url": "#"})
-    return Response(html, mimetype="text/html")
+    return Response(_personalised(name)[0], mimetype="text/html")
 
 
 @pages.get("/<name>/email.txt")
 def email_text(name: str) -> Response:
+    return Response(_personalised(name)[1], mimetype="text/plain")
+
+
+def _personalised(name: str) -> tuple[str, str]:
+    """The edition as a subscriber would get it (HTML, text), with sample values."""
     _guard()
     _, built = _built(name)
-    _, text = built.edition.personalise({"greeting": "Hello,", "email": "you@example.org", "unsubscribe_url": "#"})
-    return Response(text, mimetype="text/plain")
+    return built.edition.personalise({"greeting": "Hello,", "email": "you@example.org", "unsubscribe_url": "#"})
 
 
 @pages.post("/<name>/pick")
