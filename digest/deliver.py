@@ -79,7 +79,7 @@ def plan(settings: Settings, store: Store, list_name: str, since: datetime, unti
     if existing is not None and existing.status == "sending":
         counts = ledger.counts(existing.id)
         edition = ledger.edition(existing.id)
-        return Plan(list_name, edition.subject, counts.get("pending", 0), existing.id, len(edition.html), [])
+        return Plan(list_name, edition.subject, counts.get("pending", 0), existing.id, len(edition.html.encode()), [])
     mailing_list = settings.mailing_list(list_name)
     synced = lists.sync(list_name, settings.path(mailing_list.file), datetime.now(UTC))
     built = _build(settings, store, list_name, since, until)

@@ -189,7 +189,8 @@ def _read_comments(run: Run, url: str) -> None:
         try:
             answer = run.get(url)
         except FetchError as error:
-            _note(run, f"blog-wide comments unavailable ({error}); reading each post's feed instead")
+            log.info("%s: blog-wide comments unavailable (%s); reading each post's feed instead",
+                     run.source.name, error)
             return
         if answer.not_modified:
             return
@@ -337,6 +338,3 @@ def _site_root(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
-
-def _note(run: Run, message: str) -> None:
-    log.info("%s: %s", run.source.name, message)
