@@ -28,19 +28,20 @@ sys.path.insert(0, str(ROOT))
 
 
 def child(backend: str, size: int, host: str, port: int) -> None:
-    from digest.deliver import send
+    from digest.actions import send_edition
     from tests.support.world import World
     with tempfile.TemporaryDirectory() as tmp:
         options = ({"sendgrid": {"host": host}} if backend == "sendgrid"
                    else {"smtp": {"host": "127.0.0.1", "port": port}})
         world = World(Path(tmp), f"sqlite:///{tmp}/bench.db", size, backend=backend, **options)
         from datetime import UTC, datetime
-        from digest.subscribers import Lists
+
+        from digest.subscribers import sync
         started = time.perf_counter()
-        Lists(world.store).sync("weekly", world.settings.path(world.settings.lists[0].file), datetime.now(UTC))
+        sync(world.db.lists, "weekly", world.settings.path(world.weekly.file), datetime.now(UTC))
         imported = time.perf_counter() - started
         started = time.perf_counter()
-        report = send(world.settings, world.store, "weekly", world.since, world.until)
+        report = send_edition(world.settings, world.db, world.weekly, world.since, world.until)
         elapsed = time.perf_counter() - started
         world.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest import config  # noqa: E402
+from digest.db import Database  # noqa: E402
 from digest.edition import build, period  # noqa: E402
 from digest.ingest import ingest  # noqa: E402
 from digest.render import Renderer  # noqa: E402
-from digest.store import connect  # noqa: E402
 
 
 def values(number: int) -> dict[str, str]:
@@ -41,15 +41,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(ROOT / "examples", Path(tmp) / "examples")
         settings = config.load(Path(tmp) / "examples" / "config.toml")
-        store = connect(settings.database_url())
-        ingest(settings.sources[0], settings.fetch, store, settings.root, datetime.now(UTC))
+        db = Database.open(settings.database_url())
+        ingest(settings.sources[0], settings.fetch, db, settings.root, datetime.now(UTC))
         weekly = settings.lists[0]
         since, until = period(weekly, datetime.now(UTC), date(2017, 10, 25), date(2017, 11, 1))
         renderer = Renderer(settings)
-        build(settings, store, renderer, weekly, since, until)          # warm the template cache
+        build(settings, db, renderer, weekly, since, until)          # warm the template cache
 
         started = time.perf_counter()
-        built = build(settings, store, renderer, weekly, since, until)
+        built = build(settings, db, renderer, weekly, since, until)
         once = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -62,7 +62,7 @@ def main() -> None:
             edition = renderer.render(built.selection, weekly, built.trim)
             edition.personalise(values(number))
         naive = (time.perf_counter() - started) / args.naive
-        store.close()
+        db.close()
 
     print(f"edition: {built.html_bytes:,} bytes of HTML, {len(built.edition.text):,} characters of text")
     print(f"select + render + inline once: {once * 1000:.1f} ms")

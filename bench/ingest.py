@@ -17,13 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest import config  # noqa: E402
+from digest.db import Database  # noqa: E402
+from digest.db.tables import metadata  # noqa: E402
 from digest.ingest import ingest  # noqa: E402
-from digest.store import connect, metadata  # noqa: E402
 from tests.support.blog import Blog, generated  # noqa: E402
 from tests.support.feedserver import FeedServer  # noqa: E402
 
@@ -55,17 +57,19 @@ def main() -> None:
 
 def _ingest_once(blog: Blog, folder: Path, db: str | None, number: int) -> float:
     url = db or f"sqlite:///{folder / f'bench-{number}.db'}"
-    store = connect(url)
-    if db:
-        metadata.drop_all(store.engine)
-        metadata.create_all(store.engine)
+    database = Database.open(url, upgrade=False)
+    if db:                                  # start from an empty schema, made by the migrations
+        metadata.drop_all(database.engine)
+        with database.engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    database.upgrade()
     settings = config.from_dict({"sources": [{"name": "bench", "url": blog.posts_url, "backfill_days": 0}],
                                  "fetch": {"max_pages": 10_000}})
     blog.server.reset_log()
     started = time.perf_counter()
-    report = ingest(settings.sources[0], settings.fetch, store, folder, datetime.now(UTC))
+    report = ingest(settings.sources[0], settings.fetch, database, folder, datetime.now(UTC))
     elapsed = time.perf_counter() - started
-    store.close()
+    database.close()
     assert report.error is None and report.comments_new == len(blog.all_comments()), report
     return elapsed
 

@@ -6,46 +6,42 @@ for usage and configuration, 1 for run failures; a traceback only with --debug.
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import Callable
 import csv
 import io
 import json
+import logging
+import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from . import __version__, config
+from . import __version__, actions, config
+from .db import Database, safe_url
+from .deliver import Plan, SendReport
+from .edition import Built, as_json, period
 from .errors import DigestError, UsageError
-from .deliver import SendReport, plan, send_test
-from .deliver import send as deliver_send
-from .edition import Built, as_json, build, period, picks_for
-from .ledger import Ledger
-from .subscribers import Lists, Member, check_address, read_csv
-from .ingest import ingest
-from .render import Renderer
-from .lock import hold
-from .store import Store, connect
+from .models import DeliveryStatus, Origin
 
 log = logging.getLogger("digest")
 err = Console(stderr=True)
 
 
 class App:
-    """What every command needs: the settings and, on demand, the database."""
+    """What every command needs: the settings and, on demand, the database (opened
+    once per command, and upgraded to this code's schema on first use)."""
 
     def __init__(self, config_path: Path, debug: bool) -> None:
         self.config_path = config_path
         self.debug = debug
         self._settings: config.Settings | None = None
-        self._store: Store | None = None
+        self._db: Database | None = None
 
     @property
     def settings(self) -> config.Settings:
@@ -54,14 +50,20 @@ class App:
         return self._settings
 
     @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = connect(self.settings.database_url())
-        return self._store
+    def db(self) -> Database:
+        return self.open_db(upgrade=True)
+
+    def open_db(self, upgrade: bool) -> Database:
+        if self._db is None:
+            self._db = Database.open(self.settings.database_url(), upgrade=upgrade)
+        return self._db
+
+    def list(self, name: str) -> config.MailingList:
+        return actions.mailing_list(self.settings, name)
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
+        if self._db is not None:
+            self._db.close()
 
 
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,10 +110,11 @@ def fetch(app: App, sources: tuple[str, ...], full: bool) -> None:
     Prints one summary line per source; exits 1 if any source failed (the
     others are still stored).
     """
-    chosen = _chosen_sources(app.settings, sources)
-    now = datetime.now(UTC)
-    with hold(app.store, "fetch"):
-        reports = [_fetch_one(app, source, now, full) for source in chosen]
+    chosen = actions.sources(app.settings, sources)
+    with err.status("fetching…") as status:
+        def progress(source: config.Source) -> Callable[[str], None]:
+            return lambda text: status.update(f"{source.name}: {text}")
+        reports = actions.fetch(app.settings, app.db, chosen, datetime.now(UTC), full=full, progress=progress)
     for report in reports:
         click.echo(report.summary())
         for problem in report.warnings[:1]:
@@ -120,28 +123,12 @@ def fetch(app: App, sources: tuple[str, ...], full: bool) -> None:
         sys.exit(1)
 
 
-def _chosen_sources(settings: config.Settings, names: tuple[str, ...]) -> list[config.Source]:
-    if not settings.sources:
-        raise UsageError(f"no [[sources]] in {settings.root / 'config.toml'}; add one with a name and url")
-    unknown = [n for n in names if settings.source(n) is None]
-    if unknown:
-        known = ", ".join(s.name for s in settings.sources)
-        raise UsageError(f"unknown source {unknown[0]!r}; choose from: {known}")
-    return [settings.source(n) for n in names] if names else list(settings.sources)
-
-
-def _fetch_one(app: App, source: config.Source, now: datetime, full: bool):
-    with err.status(f"{source.name}: fetching…") as status:
-        return ingest(source, app.settings.fetch, app.store, app.settings.root, now, full=full,
-                      progress=lambda text: status.update(f"{source.name}: {text}"))
-
-
 @cli.command()
 @click.pass_obj
 @handles_errors
 def sources(app: App) -> None:
     """List each source with what is stored for it and how its last fetch went."""
-    for row in app.store.source_overview():
+    for row in app.db.content.source_overview():
         when = f"{row['last_fetch_at']:%Y-%m-%d %H:%M} UTC" if row["last_fetch_at"] else "never"
         state = f"FAILED: {row['last_error']}" if row["last_error"] else "ok"
         click.echo(f"{row['name']}: {row['posts']} posts, {row['comments']} comments "
@@ -149,14 +136,6 @@ def sources(app: App) -> None:
 
 
 # ------------------------------------------------------------------ the edition
-
-def _mailing_list(settings: config.Settings, name: str) -> config.MailingList:
-    found = settings.mailing_list(name)
-    if found is None:
-        known = ", ".join(item.name for item in settings.lists) or "none: add a [[lists]] table"
-        raise UsageError(f"unknown list {name!r}; choose from: {known}")
-    return found
-
 
 def _date(value: str | None, option: str) -> date | None:
     if value is None:
@@ -180,10 +159,9 @@ def preview(app: App, list_name: str, since: str | None, until: str | None, form
             out: Path | None, why: bool) -> None:
     """Build the edition LIST would get now (or for the period given), without sending
     or recording anything."""
-    mailing_list = _mailing_list(app.settings, list_name)
-    start, end = period(mailing_list, datetime.now(UTC), _date(since, "--since"), _date(until, "--until"))
-    renderer = Renderer(app.settings, show_why=why)
-    built = build(app.settings, app.store, renderer, mailing_list, start, end, picks_for(app.store, list_name))
+    listed = app.list(list_name)
+    start, end = period(listed, datetime.now(UTC), _date(since, "--since"), _date(until, "--until"))
+    built = actions.preview(app.settings, app.db, listed, start, end, show_why=why)
     html, text = built.edition.personalise(_preview_values(app.settings))
     output = {"html": html, "text": text,
               "json": json.dumps(as_json(built), indent=2, ensure_ascii=False) + "\n"}[form]
@@ -200,7 +178,7 @@ def _picked(built: Built) -> str:
     """What was picked, in a few lines, for the operator."""
     selection = built.selection
     lines = [f"Subject: {built.edition.subject}"]
-    if selection.star is not None:
+    if selection.star is not None and selection.star_post is not None:
         top = selection.star.top.comment
         lines.append(f"Comment of the week: {top.author} on \"{selection.star_post.title}\" "
                      f"(score {selection.star.score:g}, id {top.key})")
@@ -223,7 +201,8 @@ def _preview_values(settings: config.Settings) -> dict[str, str]:
 def pin(app: App, list_name: str, comment: str) -> None:
     """Always show COMMENT (an id from `preview --format json`) in LIST's next edition;
     the best pinned thread becomes the comment of the week."""
-    _pick(app, list_name, comment, "pin")
+    key = actions.pin(app.db, app.list(list_name), comment, datetime.now(UTC))
+    click.echo(f"{list_name}: pin {key} for the next edition")
 
 
 @cli.command()
@@ -233,7 +212,8 @@ def pin(app: App, list_name: str, comment: str) -> None:
 @handles_errors
 def exclude(app: App, list_name: str, comment: str) -> None:
     """Never show COMMENT in LIST's next edition."""
-    _pick(app, list_name, comment, "exclude")
+    key = actions.exclude(app.db, app.list(list_name), comment, datetime.now(UTC))
+    click.echo(f"{list_name}: exclude {key} for the next edition")
 
 
 @cli.command()
@@ -243,8 +223,7 @@ def exclude(app: App, list_name: str, comment: str) -> None:
 @handles_errors
 def unpick(app: App, list_name: str, comment: str | None) -> None:
     """Forget the pin or exclusion of COMMENT (or every one) for LIST's next edition."""
-    _mailing_list(app.settings, list_name)
-    removed = app.store.clear_picks(list_name, comment)
+    removed = actions.unpick(app.db, app.list(list_name), comment)
     click.echo(f"{list_name}: {removed} pick{'s' if removed != 1 else ''} removed")
 
 
@@ -254,18 +233,8 @@ def unpick(app: App, list_name: str, comment: str | None) -> None:
 @handles_errors
 def picks(app: App, list_name: str) -> None:
     """List the pins and exclusions waiting for LIST's next edition."""
-    _mailing_list(app.settings, list_name)
-    for key, action in app.store.picks(list_name).items():
+    for key, action in actions.picks(app.db, app.list(list_name)).items():
         click.echo(f"{action}\t{key}")
-
-
-def _pick(app: App, list_name: str, comment: str, action: str) -> None:
-    _mailing_list(app.settings, list_name)
-    if not app.store.has_comment(comment):
-        raise UsageError(f"no stored comment has id {comment!r}; find ids with "
-                         f"`digest preview {list_name} --format json`")
-    app.store.set_pick(list_name, comment, action, datetime.now(UTC))
-    click.echo(f"{list_name}: {action} {comment} for the next edition")
 
 
 # ------------------------------------------------------------------ delivery
@@ -288,13 +257,13 @@ def send(app: App, list_name: str, since: str | None, until: str | None, dry_run
 
     Re-running after a crash resumes from the ledger: nobody gets a second copy.
     """
-    mailing_list = _mailing_list(app.settings, list_name)
-    start, end = period(mailing_list, datetime.now(UTC), _date(since, "--since"), _date(until, "--until"))
+    listed = app.list(list_name)
+    start, end = period(listed, datetime.now(UTC), _date(since, "--since"), _date(until, "--until"))
     if to:
-        subject = send_test(app.settings, app.store, list_name, start, end, to)
+        subject = actions.send_test(app.settings, app.db, listed, start, end, to)
         click.echo(f"Sent a test copy of \"{subject}\" to {to}; nothing recorded for {list_name}")
         return
-    planned = plan(app.settings, app.store, list_name, start, end, again)
+    planned = actions.plan(app.settings, app.db, listed, start, end, again)
     for problem in planned.problems:
         click.echo(f"Warning: {problem}", err=True)
     what = "Resume" if planned.resume_id else "Send"
@@ -306,21 +275,20 @@ def send(app: App, list_name: str, since: str | None, until: str | None, dry_run
     if not yes and sys.stdin.isatty() and not click.confirm("Send now?", default=False, err=True):
         click.echo("Not sent.", err=True)
         sys.exit(1)
-    report = _send_with_progress(app, list_name, start, end, again, retry_unknown)
+    report = _send_with_progress(app, planned, retry_unknown)
     click.echo(report.summary())
     if report.cut_off:
         click.echo(f"Warning: {report.cut_off} messages were in flight when an earlier run stopped; "
                    "their outcome is unknown", err=True)
-    if report.counts.get("refused") or report.counts.get("unknown"):
+    if report.counts.get(DeliveryStatus.REFUSED) or report.counts.get(DeliveryStatus.UNKNOWN):
         sys.exit(1)
 
 
-def _send_with_progress(app: App, list_name: str, start: datetime, end: datetime, again: bool,
-                        retry_unknown: bool) -> SendReport:
+def _send_with_progress(app: App, planned: Plan, retry_unknown: bool) -> SendReport:
+    """Send exactly the edition the operator was shown."""
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err, transient=True) as bar:
-        task = bar.add_task(f"Sending {list_name}", total=None)
-        return deliver_send(app.settings, app.store, list_name, start, end, again=again,
-                            retry_unknown=retry_unknown,
+        task = bar.add_task(f"Sending {planned.mailing_list.name}", total=None)
+        return actions.send(app.settings, app.db, planned, retry_unknown=retry_unknown,
                             progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
@@ -330,16 +298,17 @@ def _send_with_progress(app: App, list_name: str, start: datetime, end: datetime
 @handles_errors
 def editions(app: App, list_name: str | None) -> None:
     """Past editions: when, period, recipients, delivered, failed."""
-    for row in Ledger(app.store).history(list_name):
+    for row in app.db.ledger.history(list_name):
         counts = row["counts"]
         listed = app.settings.mailing_list(row["list_name"])
-        zone = ZoneInfo(listed.timezone if listed else "UTC")
+        zone = listed.timezone if listed else ZoneInfo("UTC")
         row["since"], row["until"] = row["since"].astimezone(zone), row["until"].astimezone(zone)
         when = f"{row['finished_at'] or row['created_at']:%Y-%m-%d %H:%M} UTC"
+        accepted, refused = counts.get(DeliveryStatus.ACCEPTED, 0), counts.get(DeliveryStatus.REFUSED, 0)
+        unknown = counts.get(DeliveryStatus.UNKNOWN, 0) + counts.get(DeliveryStatus.SENDING, 0)
         click.echo(f"{row['id']}\t{row['list_name']}\t{row['since']:%Y-%m-%d}..{row['until']:%Y-%m-%d}\t"
                    f"{row['status']} {when}\trecipients {sum(counts.values())}\t"
-                   f"delivered {counts.get('accepted', 0)}\tfailed {counts.get('refused', 0)}\t"
-                   f"unknown {counts.get('unknown', 0) + counts.get('sending', 0)}")
+                   f"delivered {accepted}\tfailed {refused}\tunknown {unknown}")
 
 
 @cli.group()
@@ -355,15 +324,9 @@ def subscribers() -> None:
 @handles_errors
 def subscribers_add(app: App, list_name: str, email: str, name: str) -> None:
     """Add EMAIL to LIST (kept even if the list file does not name it)."""
-    _mailing_list(app.settings, list_name)
-    try:
-        address = check_address(email)
-    except ValueError as error:
-        raise UsageError(f"{email!r} is not a valid address ({error}); give one like you@example.org") from None
-    lists = Lists(app.store)
-    lists.merge(list_name, [Member(address, name)], "cli", datetime.now(UTC))
-    note = " (but it is suppressed: it will not be mailed)" if lists.is_suppressed(list_name, address) else ""
-    click.echo(f"{list_name}: added {address}{note}")
+    added = actions.add_subscriber(app.db, app.list(list_name), email, name, Origin.CLI, datetime.now(UTC))
+    note = " (but it is suppressed: it will not be mailed)" if added.suppressed else ""
+    click.echo(f"{list_name}: added {added.address}{note}")
 
 
 @subscribers.command("remove")
@@ -373,8 +336,7 @@ def subscribers_add(app: App, list_name: str, email: str, name: str) -> None:
 @handles_errors
 def subscribers_remove(app: App, list_name: str, email: str) -> None:
     """Take EMAIL off LIST for good (it stays off even if the list file names it)."""
-    _mailing_list(app.settings, list_name)
-    found = Lists(app.store).remove(list_name, email, datetime.now(UTC))
+    found = actions.remove_subscriber(app.db, app.list(list_name), email, datetime.now(UTC))
     click.echo(f"{list_name}: removed {email}" + ("" if found else " (it was not a member; suppressed anyway)"))
 
 
@@ -385,12 +347,10 @@ def subscribers_remove(app: App, list_name: str, email: str) -> None:
 @handles_errors
 def subscribers_import(app: App, list_name: str, file: Path) -> None:
     """Add the members of a CSV FILE (email, name, ...) to LIST; bad rows are reported and skipped."""
-    _mailing_list(app.settings, list_name)
-    read = read_csv(file)
-    for problem in read.problems:
+    result = actions.import_subscribers(app.db, app.list(list_name), file, datetime.now(UTC))
+    for problem in result.problems:
         click.echo(f"Warning: {problem}", err=True)
-    result = Lists(app.store).merge(list_name, read.members, "import", datetime.now(UTC))
-    click.echo(f"{list_name}: {result.added} added, {result.updated} updated, {len(read.problems)} rows skipped")
+    click.echo(f"{list_name}: {result.added} added, {result.updated} updated, {len(result.problems)} rows skipped")
 
 
 @subscribers.command("export")
@@ -400,11 +360,11 @@ def subscribers_import(app: App, list_name: str, file: Path) -> None:
 @handles_errors
 def subscribers_export(app: App, list_name: str, out: Path | None) -> None:
     """Write LIST's members who will get the next edition as CSV (email, name)."""
-    _mailing_list(app.settings, list_name)
+    listed = app.list(list_name)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["email", "name"])
-    for row in Lists(app.store).members(list_name):
+    for row in app.db.lists.members(listed.name):
         writer.writerow([row.email, row.name])
     if out is None:
         click.echo(buffer.getvalue(), nl=False)
@@ -419,12 +379,11 @@ def subscribers_export(app: App, list_name: str, out: Path | None) -> None:
 @handles_errors
 def subscribers_list(app: App, list_name: str, sync: bool) -> None:
     """Every address ever on LIST, with its state (active, retired, or why suppressed)."""
-    mailing_list = _mailing_list(app.settings, list_name)
-    lists = Lists(app.store)
+    listed = app.list(list_name)
     if sync:
-        for problem in lists.sync(list_name, app.settings.path(mailing_list.file), datetime.now(UTC)).problems:
+        for problem in actions.sync_list(app.settings, app.db, listed, datetime.now(UTC)).problems:
             click.echo(f"Warning: {problem}", err=True)
-    for row in lists.listing(list_name):
+    for row in app.db.lists.listing(listed.name):
         state = row["reason"] or ("active" if row["active"] else "retired")
         click.echo(f"{row['email']}\t{row['name']}\t{state}\t{row['origin']}")
 
@@ -443,7 +402,7 @@ def schedule(app: App, list_jobs: bool) -> None:
     if list_jobs:
         _list_jobs(app, scheduling)
         return
-    running = scheduling.build(app.settings, app.config_path, app.store)
+    running = scheduling.build(app.settings, app.config_path, app.db)
     scheduling.install_signal_handlers(running)
     click.echo(f"Scheduler running for {len(app.settings.lists)} lists; Ctrl-C or SIGTERM to stop.", err=True)
     try:
@@ -452,12 +411,12 @@ def schedule(app: App, list_jobs: bool) -> None:
         running.stop()
 
 
-def _list_jobs(app: App, scheduling) -> None:
+def _list_jobs(app: App, scheduling: Any) -> None:
     now = datetime.now(UTC)
-    last = scheduling.last_runs(app.store)
+    last = scheduling.last_runs(app.db)
     for name, when in scheduling.next_runs(app.settings, now):
-        listed = app.settings.mailing_list(name)
-        local = when.astimezone(ZoneInfo(listed.timezone)) if when else None
+        listed = app.list(name)
+        local = when.astimezone(listed.timezone) if when else None
         nxt = f"{local:%Y-%m-%d %H:%M %Z} ({when.astimezone(UTC):%Y-%m-%d %H:%M} UTC)" if local else "never"
         previous = last.get(name)
         outcome = f"{previous['started_at']:%Y-%m-%d %H:%M} UTC: {previous['outcome']}" if previous else "none yet"
@@ -475,7 +434,37 @@ def serve(app: App, host: str, port: int) -> None:
     """Serve the editor's preview, the archive, subscribe, unsubscribe and the provider webhook."""
     from .web import serve as web_serve
     click.echo(f"Serving on http://{host}:{port}/ (links in emails use {app.settings.web.base_url})", err=True)
-    web_serve(app.settings, app.store, host, port)
+    web_serve(app.settings, app.db, host, port)
+
+
+# ------------------------------------------------------------------ the database
+
+@cli.group("db")
+def db_group() -> None:
+    """The database's schema: see where it stands, upgrade it by hand."""
+
+
+@db_group.command("status")
+@click.pass_obj
+@handles_errors
+def db_status(app: App) -> None:
+    """Say which schema revision the database is at and whether it needs an upgrade."""
+    state = app.open_db(upgrade=False).schema_state()
+    click.echo(f"{safe_url(app.settings.database_url())}: {state.describe()}")
+
+
+@db_group.command("upgrade")
+@click.pass_obj
+@handles_errors
+def db_upgrade(app: App) -> None:
+    """Upgrade the database to this digest's schema (every command also does it on first use)."""
+    before, after = app.open_db(upgrade=False).upgrade()
+    if before.up_to_date:
+        click.echo(f"Already up to date (revision {after.current})")
+    elif before.current is None and not before.legacy:
+        click.echo(f"Created the schema (revision {after.current})")
+    else:
+        click.echo(f"Upgraded from {before.current or 'the schema before versions'} to revision {after.current}")
 
 
 def main() -> None:

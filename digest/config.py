@@ -9,12 +9,25 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
-                      field_validator, model_validator)
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -42,29 +55,49 @@ def _check_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
-def _check_timezone(value: str) -> str:
+def _zone(value: Any) -> ZoneInfo:
+    if isinstance(value, ZoneInfo):
+        return value
     try:
-        ZoneInfo(value)
+        return ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError("unknown time zone (use an IANA name such as Europe/London)") from None
-    return value
 
 
-def _check_period(value: str) -> str:
-    if not _PERIOD.match(value):
+def _period(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    match = _PERIOD.match(str(value))
+    if not match:
         raise ValueError("not a period (use a number and h, d or w, e.g. 7d)")
-    return value
+    number, unit = int(match.group(1)), match.group(2)
+    if number == 0:
+        raise ValueError("a period must be longer than 0 (e.g. 7d)")
+    return {"h": timedelta(hours=number), "d": timedelta(days=number), "w": timedelta(weeks=number)}[unit]
 
 
-def _check_cron(value: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
+@dataclass(frozen=True)
+class Cron:
+    """A list's schedule: the cron line as written and its trigger in the list's zone."""
+
+    line: str
+    trigger: CronTrigger
+
+    def __str__(self) -> str:
+        return self.line
+
+
+def _cron(value: Any, zone: ZoneInfo) -> Cron:
+    if isinstance(value, Cron):
+        return value
     try:
-        CronTrigger.from_crontab(value)
+        return Cron(str(value), CronTrigger.from_crontab(str(value), timezone=zone))
     except ValueError as error:
         raise ValueError(f"not a cron line ({error}); use five fields, e.g. 0 7 * * mon") from None
-    return value
 
 
+Zone = Annotated[ZoneInfo, BeforeValidator(_zone), PlainSerializer(str)]
+Period = Annotated[timedelta, BeforeValidator(_period)]
 HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
@@ -124,11 +157,21 @@ class Email(Section):
 
 
 class MailingList(Section):
+    """One list, its values parsed once: timezone a ZoneInfo, period a timedelta,
+    schedule a Cron whose trigger runs in the list's zone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
     name: Name
     file: str
-    schedule: Annotated[str, AfterValidator(_check_cron)] = "0 7 * * mon"
-    timezone: Annotated[str, AfterValidator(_check_timezone)] = "Europe/London"
-    period: Annotated[str, AfterValidator(_check_period)] = "7d"
+    timezone: Zone = Field(default="Europe/London", validate_default=True)
+    period: Period = Field(default="7d", validate_default=True)
+    schedule: Cron = Field(default="0 7 * * mon", validate_default=True)   # type: ignore[assignment]
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: Any, info: ValidationInfo) -> Cron:
+        return _cron(value, info.data.get("timezone") or ZoneInfo("UTC"))
 
 
 class SendGrid(Section):
@@ -189,6 +232,7 @@ class Settings(Section):
     schedule: Schedule = Schedule()
     web: Web = Web()
     root: Path = Field(Path("."), exclude=True)
+    origin: str = Field("config.toml", exclude=True)     # the settings file's name, for messages
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
@@ -230,7 +274,7 @@ def load(path: Path | str | None = None) -> Settings:
 
 def from_dict(data: dict[str, Any], root: Path = Path("."), origin: str = "config.toml") -> Settings:
     try:
-        return Settings.model_validate({**data, "root": root})
+        return Settings.model_validate({**data, "root": root, "origin": origin})
     except ValidationError as error:
         raise ConfigError([f"{origin} {_describe(e, data)}" for e in error.errors()]) from None
 
@@ -264,7 +308,7 @@ def key_path(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
     return f"[{'.'.join(map(str, tables))}].{last}"
 
 
-def _describe(error: dict[str, Any], data: dict[str, Any]) -> str:
+def _describe(error: Any, data: dict[str, Any]) -> str:
     loc = tuple(error["loc"])
     where = key_path(loc, data)
     if error["type"] == "extra_forbidden":
@@ -288,6 +332,6 @@ def _suggest(loc: tuple[Any, ...]) -> str:
         annotation = getattr(field, "annotation", None)
         inner = getattr(annotation, "__args__", (annotation,))[0]
         model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else model
-    names = [f.alias or n for n, f in model.model_fields.items() if n != "root"]
+    names = [f.alias or n for n, f in model.model_fields.items() if n not in ("root", "origin")]
     close = difflib.get_close_matches(str(loc[-1]), names, n=1)
     return f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(names)}"

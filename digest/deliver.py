@@ -1,9 +1,10 @@
 """Deliver an edition to a list: never twice, never lost.
 
-One send per list at a time (a lock row). A new edition is built, frozen and given a
-ledger row per member; an unfinished one is resumed from its ledger. Each batch is
-marked `sending` before it goes and `accepted`/`refused` after; a crash leaves at most
-the batch in flight of unknown outcome, which is reported and only re-sent on request.
+`plan` syncs the list file and builds the edition once (or finds the unfinished one to
+resume); `send` freezes exactly that edition with its ledger in one transaction and
+delivers it, one send per list at a time (a lock row). Each batch is marked `sending`
+before it goes and `accepted`/`refused` after; a crash leaves at most the batch in
+flight of unknown outcome, which is reported and only re-sent on request.
 """
 
 from __future__ import annotations
@@ -12,21 +13,26 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from .config import Settings
-from .edition import Built, build, picks_for
+from .config import MailingList, Settings
+from .db import Database
+from .edition import Built, build
 from .errors import DigestError
-from .ledger import Ledger
-from .lock import hold
-from .mailers import Mailer, MailerError, Outcome, make_mailer
+from .mailers import Mailer, MailerError, make_mailer
 from .message import recipient
+from .models import DeliveryStatus, EditionStatus, Outcome, email_key
 from .render import Renderer
 from .signing import secret_key
-from .store import Store
-from .subscribers import Lists
+from .subscribers import check_address, sync
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class AlreadySent(DigestError):
@@ -43,156 +49,175 @@ class SendReport:
     edition_id: int
     subject: str
     resumed: bool = False
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[DeliveryStatus, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     cut_off: int = 0          # rows a crashed run left in flight, now "unknown"
 
     def summary(self) -> str:
         c = self.counts
-        line = (f"{self.list_name}: edition {self.edition_id}: {c.get('accepted', 0)} accepted, "
-                f"{c.get('refused', 0)} failed, {c.get('suppressed', 0)} suppressed, "
-                f"{c.get('pending', 0)} skipped")
-        if c.get("unknown"):
-            line += (f"; {c['unknown']} of unknown outcome (cut off mid-send): not re-sent, "
+        line = (f"{self.list_name}: edition {self.edition_id}: {c.get(DeliveryStatus.ACCEPTED, 0)} accepted, "
+                f"{c.get(DeliveryStatus.REFUSED, 0)} failed, {c.get(DeliveryStatus.SUPPRESSED, 0)} suppressed, "
+                f"{c.get(DeliveryStatus.PENDING, 0)} skipped")
+        if c.get(DeliveryStatus.UNKNOWN):
+            line += (f"; {c[DeliveryStatus.UNKNOWN]} of unknown outcome (cut off mid-send): not re-sent, "
                      "run `digest send --retry-unknown` to send them again")
         return line
+
+    @property
+    def finished(self) -> bool:
+        return not any(self.counts.get(status) for status in OPEN)
 
 
 @dataclass
 class Plan:
-    """What a send will do, before it does it (for the prompt and --dry-run)."""
+    """What a send will do, before it does it: shown for the prompt and --dry-run, then
+    sent as it is (the edition is built once, here)."""
 
-    list_name: str
+    mailing_list: MailingList
+    since: datetime
+    until: datetime
     subject: str
     recipients: int
-    resume_id: int | None
     html_bytes: int
     problems: list[str]
+    again: bool = False
+    resume_id: int | None = None          # an unfinished edition to resume
+    built: Built | None = None            # the new edition to freeze (None when resuming)
 
 
-def plan(settings: Settings, store: Store, list_name: str, since: datetime, until: datetime,
-         again: bool = False) -> Plan:
-    """Check what would be sent, writing nothing but the list sync."""
-    ledger, lists = Ledger(store), Lists(store)
-    existing = ledger.latest(list_name, since, until)
-    _refuse_sent(existing, list_name, again)
-    if existing is not None and existing.status == "sending":
-        counts = ledger.counts(existing.id)
-        edition = ledger.edition(existing.id)
-        return Plan(list_name, edition.subject, counts.get("pending", 0), existing.id, len(edition.html.encode()), [])
-    mailing_list = settings.mailing_list(list_name)
-    synced = lists.sync(list_name, settings.path(mailing_list.file), datetime.now(UTC))
-    built = _build(settings, store, list_name, since, until)
-    return Plan(list_name, built.edition.subject, lists.count(list_name), None, built.html_bytes, synced.problems)
+def plan(settings: Settings, db: Database, mailing_list: MailingList, since: datetime, until: datetime,
+         again: bool = False, clock: Clock = utc_now) -> Plan:
+    """Sync the list file, then build the edition (or find the one to resume)."""
+    existing = db.ledger.latest(mailing_list.name, since, until)
+    _refuse_sent(existing, mailing_list.name, again)
+    if existing is not None and existing.status == EditionStatus.SENDING:
+        counts = db.ledger.counts(existing.id)
+        edition = db.ledger.edition(existing.id)
+        return Plan(mailing_list, since, until, edition.subject, counts.get(DeliveryStatus.PENDING, 0),
+                    len(edition.html.encode()), [], again, resume_id=existing.id)
+    synced = sync(db.lists, mailing_list.name, settings.path(mailing_list.file), clock())
+    built = build_or_refuse(settings, db, mailing_list, since, until)
+    return Plan(mailing_list, since, until, built.edition.subject, db.lists.count(mailing_list.name),
+                built.html_bytes, synced.problems, again, built=built)
 
 
-def send(settings: Settings, store: Store, list_name: str, since: datetime, until: datetime,
-         mailer: Mailer | None = None, clock: Clock = lambda: datetime.now(UTC), again: bool = False,
-         retry_unknown: bool = False, progress: Callable[[int, int], None] = lambda done, total: None,
-         should_stop: Callable[[], bool] = lambda: False) -> SendReport:
-    """Build (or resume) the edition of list_name for [since, until) and deliver it."""
-    key = secret_key(settings)
-    with hold(store, f"send:{list_name}"):
-        ledger = Ledger(store)
-        report = _prepare(settings, store, ledger, list_name, since, until, clock, again)
-        if retry_unknown:
-            ledger.retry_unknown(report.edition_id, clock())
-        own = mailer is None
-        mailer = mailer or make_mailer(settings)
-        try:
-            _deliver(settings, ledger, mailer, report, key, clock, progress, should_stop)
-        finally:
-            if own:
-                mailer.close()
-        report.counts = ledger.counts(report.edition_id)
-        if not any(report.counts.get(s) for s in ("pending", "sending", "unknown")):
-            ledger.finish(report.edition_id, clock())
-    log.info("%s", report.summary())
-    return report
-
-
-def _refuse_sent(existing: object, list_name: str, again: bool) -> None:
-    if existing is not None and existing.status == "sent" and not again:
-        raise AlreadySent(f"the edition of {list_name} for this period was sent at "
-                          f"{existing.finished_at:%Y-%m-%d %H:%M} UTC; pass --again to send a new copy to everyone")
-
-
-def _prepare(settings: Settings, store: Store, ledger: Ledger, list_name: str, since: datetime,
-             until: datetime, clock: Clock, again: bool) -> SendReport:
-    existing = ledger.latest(list_name, since, until)
-    _refuse_sent(existing, list_name, again)
-    if existing is not None and existing.status == "sending":
-        report = SendReport(list_name, existing.id, ledger.edition(existing.id).subject, resumed=True)
-        report.cut_off = ledger.mark_cut_off(existing.id, clock())
-        return report
-    mailing_list = settings.mailing_list(list_name)
-    synced = Lists(store).sync(list_name, settings.path(mailing_list.file), clock())
-    built = _build(settings, store, list_name, since, until)
-    edition_id = ledger.freeze(built.edition, clock())
-    ledger.fill(edition_id, list_name, clock())
-    store.use_picks(list_name, clock())
-    return SendReport(list_name, edition_id, built.edition.subject, problems=synced.problems)
-
-
-def _build(settings: Settings, store: Store, list_name: str, since: datetime, until: datetime) -> Built:
-    mailing_list = settings.mailing_list(list_name)
-    built = build(settings, store, Renderer(settings), mailing_list, since, until, picks_for(store, list_name))
+def build_or_refuse(settings: Settings, db: Database, mailing_list: MailingList, since: datetime,
+                    until: datetime) -> Built:
+    built = build(settings, db, Renderer(settings), mailing_list, since, until)
     if not built.selection.posts:
         raise NothingToSend(f"no posts or comments between {since:%Y-%m-%d} and {until:%Y-%m-%d}; "
                             "run `digest fetch` first, or check the period")
     return built
 
 
-def _deliver(settings: Settings, ledger: Ledger, mailer: Mailer, report: SendReport, key: str,
+def send(settings: Settings, db: Database, planned: Plan, mailer: Mailer | None = None,
+         clock: Clock = utc_now, retry_unknown: bool = False,
+         progress: Callable[[int, int], None] = lambda done, total: None,
+         should_stop: Callable[[], bool] = lambda: False) -> SendReport:
+    """Freeze the planned edition (or resume the unfinished one) and deliver it."""
+    key = secret_key(settings)
+    name = planned.mailing_list.name
+    with db.locks.hold(f"send:{name}"):
+        report = _start(db, planned, clock)
+        if retry_unknown:
+            db.ledger.retry_unknown(report.edition_id, clock())
+        own = mailer is None
+        mailer = mailer or make_mailer(settings)
+        try:
+            _deliver(settings, db, mailer, report, key, clock, progress, should_stop)
+        finally:
+            if own:
+                mailer.close()
+        report.counts = db.ledger.counts(report.edition_id)
+        if report.finished:
+            db.ledger.finish(report.edition_id, clock())
+    log.info("%s", report.summary())
+    return report
+
+
+def _refuse_sent(existing: Any, list_name: str, again: bool) -> None:
+    if existing is not None and existing.status == EditionStatus.SENT and not again:
+        raise AlreadySent(f"the edition of {list_name} for this period was sent at "
+                          f"{existing.finished_at:%Y-%m-%d %H:%M} UTC; pass --again to send a new copy to everyone")
+
+
+def _start(db: Database, planned: Plan, clock: Clock) -> SendReport:
+    """Under the list's send lock: check nothing changed since the plan, then freeze or resume."""
+    name = planned.mailing_list.name
+    existing = db.ledger.latest(name, planned.since, planned.until)
+    if planned.resume_id is None:
+        _refuse_sent(existing, name, planned.again)
+        if existing is not None and existing.status == EditionStatus.SENDING:
+            raise DigestError(f"another send of {name}'s edition started after this one was planned; "
+                              "run `digest send` again to resume it")
+        assert planned.built is not None
+        edition_id, _ = db.ledger.freeze(planned.built.edition, clock())
+        return SendReport(name, edition_id, planned.subject, problems=planned.problems)
+    if existing is None or existing.id != planned.resume_id or existing.status != EditionStatus.SENDING:
+        raise DigestError(f"the edition of {name} being resumed changed meanwhile (another send finished it); "
+                          "run `digest editions` to see where it stands")
+    report = SendReport(name, existing.id, planned.subject, resumed=True)
+    report.cut_off = db.ledger.mark_cut_off(existing.id, clock())
+    return report
+
+
+def _deliver(settings: Settings, db: Database, mailer: Mailer, report: SendReport, key: str,
              clock: Clock, progress: Callable[[int, int], None], should_stop: Callable[[], bool]) -> None:
+    ledger = db.ledger
     edition = ledger.edition(report.edition_id)
     folder = f"{report.list_name}-{report.edition_id}"
     total, done = sum(ledger.counts(report.edition_id).values()), 0
     while not should_stop() and (rows := ledger.pending(report.edition_id, mailer.batch_size)):
         blocked = ledger.suppressed_now(report.list_name, [r.email_key for r in rows])
-        ledger.mark([r.id for r in rows if r.email_key in blocked], "suppressed", clock())
+        ledger.mark([r.id for r in rows if r.email_key in blocked], DeliveryStatus.SUPPRESSED, clock())
         batch = [recipient(settings, key, report.list_name, r.id, r.email, r.email_key, r.name, report.edition_id)
                  for r in rows if r.email_key not in blocked]
-        done_so_far: list[Outcome] = []
-
-        def mark_sending(ids: list[int]) -> None:
-            """Outcomes so far and the next ids in flight, committed together."""
-            ledger.record(done_so_far, ids, clock())
-            done_so_far.clear()
-
+        flight = _InFlight(db, clock)
         try:
-            for outcome in mailer.send(edition, batch, mark_sending, folder):
-                done_so_far.append(outcome)
+            for outcome in mailer.send(edition, batch, flight.commit, folder):
+                flight.outcomes.append(outcome)
                 if mailer.record_each:
-                    mark_sending([])
+                    flight.commit([])
         except MailerError as error:
-            ledger.record(done_so_far, [], clock())
-            ledger.mark(error.unsent, "pending", clock())
+            flight.commit([])
+            ledger.mark(error.unsent, DeliveryStatus.PENDING, clock())
             raise
-        ledger.record(done_so_far, [], clock())
+        flight.commit([])
         done += len(rows)
         progress(done, total)
 
 
-def send_test(settings: Settings, store: Store, list_name: str, since: datetime, until: datetime,
+class _InFlight:
+    """The outcomes of a batch so far; `commit(ids)` records them together with the next
+    ids about to go out (the mailer calls it just before its point of no return)."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db, self.clock = db, clock
+        self.outcomes: list[Outcome] = []
+
+    def commit(self, ids: list[int]) -> None:
+        self.db.ledger.record(self.outcomes, ids, self.clock())
+        self.outcomes = []
+
+
+def send_test(settings: Settings, db: Database, mailing_list: MailingList, since: datetime, until: datetime,
               address: str, mailer: Mailer | None = None) -> str:
     """A test copy of the edition to one address; nothing is recorded for the list."""
-    from .subscribers import check_address, email_key
     try:
         address = check_address(address)
     except ValueError as error:
         raise DigestError(f"--to {address!r} is not a valid address ({error}); give one like you@example.org") from None
-    built = _build(settings, store, list_name, since, until)
-    to = recipient(settings, secret_key(settings), list_name, 0, address, email_key(address), "", None)
+    built = build_or_refuse(settings, db, mailing_list, since, until)
+    to = recipient(settings, secret_key(settings), mailing_list.name, 0, address, email_key(address), "", None)
     own = mailer is None
     mailer = mailer or make_mailer(settings)
     try:
-        folder = f"{list_name}-test-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}"
+        folder = f"{mailing_list.name}-test-{utc_now():%Y%m%d-%H%M%S-%f}"
         outcomes = list(mailer.send(built.edition, [to], lambda ids: None, folder))
     finally:
         if own:
             mailer.close()
     outcome = outcomes[0]
-    if outcome.status != "accepted":
+    if outcome.status != DeliveryStatus.ACCEPTED:
         raise DigestError(f"the test copy to {address} was {outcome.status}: {outcome.error}")
     return built.edition.subject

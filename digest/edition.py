@@ -8,16 +8,17 @@ then the lowest-ranked threads are dropped; markup is never cut.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .config import MailingList, Settings
+from .db import Database
 from .errors import DigestError, UsageError
-from .render import Edition, Renderer
-from .select import Picks, Selection, select
-from .store import Store
+from .models import Edition, Picks
+from .render import Renderer
+from .select import Selection, select
 from .view import Trim, thread_ids
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,7 @@ def period(mailing_list: MailingList, now: datetime, since: date | None = None,
            until: date | None = None) -> tuple[datetime, datetime]:
     """[since, until) in the list's time zone. Dates are local midnights; without them
     the period is the list's length ending at today's midnight."""
-    zone = ZoneInfo(mailing_list.timezone)
-    length = _length(mailing_list.period)
+    zone, length = mailing_list.timezone, mailing_list.period
     end = _midnight(until, zone) if until else None
     start = _midnight(since, zone) if since else None
     if end is None:
@@ -56,11 +56,6 @@ def period(mailing_list: MailingList, now: datetime, since: date | None = None,
     return start, _normal(end, zone)
 
 
-def _length(text: str) -> timedelta:
-    number, unit = int(re.match(r"\d+", text).group()), text[-1]
-    return {"h": timedelta(hours=number), "d": timedelta(days=number), "w": timedelta(weeks=number)}[unit]
-
-
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone)
 
@@ -70,10 +65,13 @@ def _normal(moment: datetime, zone: ZoneInfo) -> datetime:
     return moment.replace(tzinfo=None).replace(tzinfo=zone)
 
 
-def build(settings: Settings, store: Store, renderer: Renderer, mailing_list: MailingList,
-          since: datetime, until: datetime, picks: Picks = Picks(), nonce: str | None = None) -> Built:
-    """Select and render the edition of mailing_list for [since, until), within budget."""
-    selection = select(store.discussions(since, until), since, until, settings.selection, picks)
+def build(settings: Settings, db: Database, renderer: Renderer, mailing_list: MailingList,
+          since: datetime, until: datetime, picks: Picks | None = None, nonce: str | None = None) -> Built:
+    """Select and render the edition of mailing_list for [since, until), within budget,
+    with the editor's waiting picks unless others are given."""
+    if picks is None:
+        picks = Picks.from_actions(db.picks.waiting(mailing_list.name))
+    selection = select(db.content.discussions(since, until), since, until, settings.selection, picks)
     return fit(selection, renderer, mailing_list, settings.email.max_html_bytes,
                settings.email.max_comment_words or None, nonce)
 
@@ -123,10 +121,14 @@ def as_json(built: Built) -> dict:
         "subject": edition.subject,
         "html_bytes": built.html_bytes,
         "web_url": edition.web_url,
-        "comment_of_the_week": {"post": star["post"], **_plain(star["thread"])} if star else None,
+        "comment_of_the_week": {"post": star["post"], **_plain_dict(star["thread"])} if star else None,
         "dropped": dict(built.selection.dropped),
         "posts": [_plain(post) for post in context["posts"]],
     }
+
+
+def _plain_dict(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in value.items() if k not in TEMPLATE_ONLY}
 
 
 def _plain(value: object) -> object:
@@ -135,9 +137,3 @@ def _plain(value: object) -> object:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
-
-
-def picks_for(store: Store, list_name: str) -> Picks:
-    chosen = store.picks(list_name)
-    return Picks(frozenset(k for k, a in chosen.items() if a == "pin"),
-                 frozenset(k for k, a in chosen.items() if a == "exclude"))

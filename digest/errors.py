@@ -42,3 +42,7 @@ class FeedError(DigestError):
 
 class StoreError(DigestError):
     """The database could not be reached or written."""
+
+
+class LockedError(DigestError):
+    """Another process holds the lock."""

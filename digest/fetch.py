@@ -18,27 +18,12 @@ import httpx
 
 from .config import Fetch
 from .errors import FetchError
+from .models import Validators
 
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 MAX_DELAY = 30.0
-
-
-@dataclass(frozen=True)
-class Validators:
-    """What a server said about a URL last time: sent back to get a cheap 304."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-
-    def headers(self) -> dict[str, str]:
-        sent = {}
-        if self.etag:
-            sent["If-None-Match"] = self.etag
-        if self.last_modified:
-            sent["If-Modified-Since"] = self.last_modified
-        return sent
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import nullcontext
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,11 +21,12 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from . import parse
 from .config import Fetch, Source
+from .db import Database, post_hash
+from .db.content import Content
 from .errors import DigestError, FeedError, FetchError
-from .fetch import Fetched, Fetcher, Validators
+from .fetch import Fetched, Fetcher
 from .mirror import start_url
-from .models import Comment, FeedPage, Post, SourceReport
-from .store import Store, post_hash
+from .models import Comment, FeedPage, Post, SourceReport, Validators
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class Run:
 
     source: Source
     source_id: int
-    store: Store
+    store: Content
     fetcher: Fetcher
     max_pages: int
     cutoff: datetime | None
@@ -71,7 +72,7 @@ class Run:
         return parsed
 
 
-def ingest(source: Source, settings: Fetch, store: Store, root: Path, now: datetime,
+def ingest(source: Source, settings: Fetch, db: Database, root: Path, now: datetime,
            full: bool = False, progress: Progress = lambda _: None,
            fetcher: Fetcher | None = None) -> SourceReport:
     """Fetch one source and store what is new; never raises for the source's own faults."""
@@ -81,6 +82,7 @@ def ingest(source: Source, settings: Fetch, store: Store, root: Path, now: datet
     except DigestError as error:
         report.error = str(error)
         return report
+    store = db.content
     source_id = store.source_id(source.name, source.url, source.kind)
     with own_fetcher if fetcher is None else nullcontext():
         run = Run(source, source_id, store, own_fetcher, settings.max_pages,
@@ -105,7 +107,7 @@ def _open(source: Source, settings: Fetch, root: Path, fetcher: Fetcher | None) 
     return url, Fetcher(settings, transport=transport)
 
 
-def _cutoff(source: Source, store: Store, source_id: int, now: datetime) -> datetime | None:
+def _cutoff(source: Source, store: Content, source_id: int, now: datetime) -> datetime | None:
     proposed = now - timedelta(days=source.backfill_days) if source.backfill_days else None
     return store.horizon(source_id, proposed)
 
@@ -207,8 +209,8 @@ def _take_comments(run: Run, page: FeedPage, blog_wide: bool) -> bool:
     A page of the blog-wide feed keeps only comments inside the window and ends the
     reading once it reaches a stored one; a post's own feed is taken whole.
     """
-    windowed = blog_wide and run.cutoff is not None
-    fresh = [c for c in page.comments if not windowed or c.published >= run.cutoff]
+    cutoff = run.cutoff if blog_wide else None
+    fresh = [c for c in page.comments if cutoff is None or c.published >= cutoff]
     _ensure_posts(run, fresh, page.feed_url if blog_wide else None)
     new, updated, unchanged = run.store.save_comments(run.source_id, fresh)
     run.report.comments_new += new
@@ -265,7 +267,7 @@ def _worth_reading(run: Run, post: Post, stored: int, full: bool) -> bool:
 def _read_post_comments(run: Run, post: Post) -> set[str] | None:
     """Read every page of one post's comments; the keys seen, or None if unchanged."""
     pages = _wordpress_pages(run, post) if run.kind == "wordpress" else _blogger_pages(run, post)
-    present: set[str] | None = set()
+    present: set[str] = set()
     for page in pages:
         if page is None:
             return None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 import binascii
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from .config import Settings
 from .errors import ConfigError
-from .render import Edition
+from .models import Edition
 from .signing import unsubscribe_token
 
 

@@ -1,9 +1,79 @@
-"""Plain objects handed from one phase to the next (parse -> store -> select)."""
+"""Plain objects every layer shares, handed from one phase to the next
+(fetch -> parse -> store -> select -> render -> deliver). Nothing here does I/O."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+from functools import cached_property
+from typing import Any
+
+from markupsafe import escape
+
+
+class DeliveryStatus(StrEnum):
+    """A ledger row's state. `sending` is written before the point of no return; a row
+    still `sending` when a run starts was cut off by a crash and becomes `unknown`."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+    SUPPRESSED = "suppressed"
+
+    @property
+    def final(self) -> bool:
+        return self in (DeliveryStatus.ACCEPTED, DeliveryStatus.REFUSED, DeliveryStatus.SUPPRESSED)
+
+
+class EditionStatus(StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+
+
+class PickAction(StrEnum):
+    PIN = "pin"
+    EXCLUDE = "exclude"
+
+
+class Origin(StrEnum):
+    """How an address came onto a list."""
+
+    FILE = "file"
+    CLI = "cli"
+    IMPORT = "import"
+    WEB = "web"
+
+
+class Reason(StrEnum):
+    """Why an address must not be mailed."""
+
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    REMOVED = "removed"
+
+
+EVERY_LIST = "*"                    # a suppression's list_name when it holds for every list
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a server said about a URL last time: sent back to get a cheap 304."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        sent = {}
+        if self.etag:
+            sent["If-None-Match"] = self.etag
+        if self.last_modified:
+            sent["If-Modified-Since"] = self.last_modified
+        return sent
 
 
 @dataclass(frozen=True)
@@ -81,3 +151,102 @@ class SourceReport:
         if self.orphans:
             line += f"; {self.orphans} orphan replies shown top-level"
         return line
+
+
+@dataclass(frozen=True)
+class Discussion:
+    """A post and every stored comment on it (threaded: parent_key is the real parent)."""
+
+    post: Post
+    comments: list[Comment]
+
+
+@dataclass(frozen=True)
+class Picks:
+    """The editor's overrides for the next edition of a list: comment keys."""
+
+    pinned: frozenset[str] = frozenset()
+    excluded: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_actions(cls, chosen: dict[str, PickAction]) -> Picks:
+        return cls(frozenset(k for k, a in chosen.items() if a == PickAction.PIN),
+                   frozenset(k for k, a in chosen.items() if a == PickAction.EXCLUDE))
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One edition, finished but for the per-subscriber tokens.
+
+    Per-subscriber values are tokens with a random per-edition nonce (so no comment can
+    contain one), replaced in the finished strings by `personalise`."""
+
+    list_name: str
+    since: datetime
+    until: datetime
+    subject: str
+    html: str
+    text: str
+    web_url: str
+    tokens: dict[str, str]              # name -> token in the HTML part
+    text_tokens: dict[str, str]         # name -> token in the text part (values not escaped there)
+    context: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def substitutions(self, values: dict[str, str]) -> dict[str, str]:
+        """token -> value for both parts: HTML-escaped in the HTML, as is in the text."""
+        found = {self.tokens[n]: str(escape(values.get(n, ""))) for n in self.tokens}
+        found.update({self.text_tokens[n]: values.get(n, "") for n in self.text_tokens})
+        return found
+
+    def personalise(self, values: dict[str, str]) -> tuple[str, str]:
+        """(html, text) for one subscriber."""
+        table = self.substitutions(values)
+        fill = lambda match: table[match.group(0)]  # noqa: E731
+        return self._pattern.sub(fill, self.html), self._pattern.sub(fill, self.text)
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        every = [*self.tokens.values(), *self.text_tokens.values()]
+        return re.compile("|".join(re.escape(t) for t in every) or r"(?!)")
+
+    def html_bytes(self, values: dict[str, str]) -> int:
+        return len(self.personalise(values)[0].encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a mailer says happened to one message."""
+
+    delivery_id: int
+    status: DeliveryStatus          # accepted | refused | unknown
+    message_id: str | None = None
+    error: str | None = None
+
+
+def email_key(address: str) -> str:
+    """The key an address is matched by: local part as written, domain lower-cased."""
+    local, _, domain = address.strip().rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One list member as read from a list file, the CLI or the web."""
+
+    email: str
+    name: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return email_key(self.email)
+
+
+@dataclass
+class SyncResult:
+    """What a list sync or a merge of members did."""
+
+    added: int = 0
+    retired: int = 0
+    updated: int = 0
+    problems: list[str] = field(default_factory=list)

@@ -46,7 +46,8 @@ def warning(parsed: feedparser.FeedParserDict, url: str) -> str | None:
     """One line when the XML was malformed but partly read (feedparser's bozo)."""
     if not parsed.get("bozo"):
         return None
-    return f"{url}: malformed feed ({parsed.get('bozo_exception')}); kept the {len(parsed.entries)} entries it could read"
+    return (f"{url}: malformed feed ({parsed.get('bozo_exception')}); "
+            f"kept the {len(parsed.entries)} entries it could read")
 
 
 def detect_kind(parsed: feedparser.FeedParserDict) -> str:

@@ -11,10 +11,7 @@ import logging
 import re
 import secrets
 import textwrap
-from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,54 +20,20 @@ from premailer import Premailer
 
 from .config import MailingList, Settings
 from .errors import DigestError
+from .models import Edition
+from .resources import templates_dir
 from .select import Selection
 from .view import Trim, build
 
 log = logging.getLogger(__name__)
 
 TOKEN_NAMES = ("greeting", "email", "unsubscribe_url")
-BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+BUNDLED_TEMPLATES = templates_dir()
 TEMPLATE_FILES = ("email.html", "email.txt", "subject.txt", "email.css")
 
 
 class TemplateError(DigestError):
     """A template is missing or broken."""
-
-
-@dataclass(frozen=True)
-class Edition:
-    """One edition, finished but for the per-subscriber tokens."""
-
-    list_name: str
-    since: datetime
-    until: datetime
-    subject: str
-    html: str
-    text: str
-    web_url: str
-    tokens: dict[str, str]              # name -> token in the HTML part
-    text_tokens: dict[str, str]         # name -> token in the text part (values not escaped there)
-    context: dict[str, Any] = field(repr=False, default_factory=dict)
-
-    def substitutions(self, values: dict[str, str]) -> dict[str, str]:
-        """token -> value for both parts: HTML-escaped in the HTML, as is in the text."""
-        found = {self.tokens[n]: _escape(values.get(n, ""), True) for n in self.tokens}
-        found.update({self.text_tokens[n]: values.get(n, "") for n in self.text_tokens})
-        return found
-
-    def personalise(self, values: dict[str, str]) -> tuple[str, str]:
-        """(html, text) for one subscriber."""
-        table = self.substitutions(values)
-        fill = lambda match: table[match.group(0)]  # noqa: E731
-        return self._pattern.sub(fill, self.html), self._pattern.sub(fill, self.text)
-
-    @cached_property
-    def _pattern(self) -> re.Pattern[str]:
-        every = [*self.tokens.values(), *self.text_tokens.values()]
-        return re.compile("|".join(re.escape(t) for t in every) or r"(?!)")
-
-    def html_bytes(self, values: dict[str, str]) -> int:
-        return len(self.personalise(values)[0].encode("utf-8"))
 
 
 class Renderer:
@@ -96,7 +59,7 @@ class Renderer:
 
     def render(self, selection: Selection, mailing_list: MailingList, trim: Trim = Trim(),
                nonce: str | None = None) -> Edition:
-        zone = ZoneInfo(mailing_list.timezone)
+        zone = mailing_list.timezone
         nonce = nonce or secrets.token_hex(8)
         tokens = {name: f"[[digest-{nonce}:{name}]]" for name in TOKEN_NAMES}
         text_tokens = {name: f"[[digest-{nonce}:{name}:text]]" for name in TOKEN_NAMES}
@@ -139,7 +102,7 @@ class Renderer:
 
 def web_url(settings: Settings, mailing_list: MailingList, since: datetime) -> str:
     """The edition's stable public address in the archive."""
-    day = since.astimezone(ZoneInfo(mailing_list.timezone)).date().isoformat()
+    day = since.astimezone(mailing_list.timezone).date().isoformat()
     return f"{settings.web.base_url}/archive/{mailing_list.name}/{day}"
 
 
@@ -168,10 +131,6 @@ def _intro(selection: Selection) -> str:
     posts = len(selection.posts)
     return (f"{posts} post{'s' if posts != 1 else ''} and {new} new comment{'s' if new != 1 else ''} "
             "in this period; here are the discussions most worth reading.")
-
-
-def _escape(value: str, html: bool) -> str:
-    return str(jinja2.utils.markupsafe.escape(value)) if html else value
 
 
 def _wrap(text: str, indent: str = "", width: int = 72) -> str:

@@ -11,7 +11,6 @@ the batch in flight finish and be recorded, then the scheduler exits.
 from __future__ import annotations
 
 import logging
-import pickle
 import signal
 import threading
 import time
@@ -20,9 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -30,13 +27,13 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from . import config
-from .deliver import AlreadySent, NothingToSend, send
+from . import actions, config
+from .db import Database, holder_id
+from .db.tables import APSCHEDULER_JOBS
+from .deliver import AlreadySent, NothingToSend
 from .edition import period
 from .errors import DigestError
-from .ingest import ingest
-from .lock import acquire, holder_id, locks, release
-from .store import Store, UTCDateTime, connect, metadata
+from .models import DeliveryStatus
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +41,11 @@ LOCK = "schedule"
 LOCK_TTL = timedelta(minutes=5)        # a scheduler that stopped beating for this long is dead
 HEARTBEAT_SECONDS = 60
 JOB_PREFIX = "list:"
-JOBS_TABLE = "apscheduler_jobs"
+FETCH_WAIT = timedelta(minutes=10)     # another run fetching: wait for it rather than skip
 STOP = threading.Event()               # set by SIGTERM/SIGINT: finish the batch in flight, then stop
 
-runs = sa.Table(
-    "runs", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("list_name", sa.String(100), nullable=False, index=True),
-    sa.Column("scheduled_for", UTCDateTime),
-    sa.Column("started_at", UTCDateTime, nullable=False),
-    sa.Column("finished_at", UTCDateTime),
-    sa.Column("outcome", sa.Text, nullable=False),
-)
-
-
 def trigger(mailing_list: config.MailingList) -> CronTrigger:
-    return CronTrigger.from_crontab(mailing_list.schedule, timezone=ZoneInfo(mailing_list.timezone))
+    return mailing_list.schedule.trigger
 
 
 def job_id(list_name: str) -> str:
@@ -72,27 +58,23 @@ def run_job(config_path: str, list_name: str) -> str:
     """One scheduled run: fetch every source, then build and deliver the list's edition
     for the period just ended. The same code as `digest fetch` and `digest send`."""
     settings = config.load(config_path)
-    store = connect(settings.database_url())
-    try:
-        return _run(settings, store, list_name, datetime.now(UTC))
-    finally:
-        store.close()
+    with Database.open(settings.database_url()) as db:
+        return _run(settings, db, list_name, datetime.now(UTC))
 
 
-def _run(settings: config.Settings, store: Store, list_name: str, now: datetime) -> str:
+def _run(settings: config.Settings, db: Database, list_name: str, now: datetime) -> str:
     mailing_list = settings.mailing_list(list_name)
     if mailing_list is None:
         raise DigestError(f"list {list_name!r} is no longer in the config; restart the scheduler")
     started = time.monotonic()
-    for source in settings.sources:
-        report = ingest(source, settings.fetch, store, settings.root, now)
+    for report in actions.fetch(settings, db, list(settings.sources), now, wait=FETCH_WAIT):
         log.info("%s", report.summary())
     since, until = period(mailing_list, now)
     try:
-        report = send(settings, store, list_name, since, until, should_stop=STOP.is_set)
-        counts = report.counts
-        outcome = (f"recipients {sum(counts.values())}, accepted {counts.get('accepted', 0)}, "
-                   f"failed {counts.get('refused', 0)}, unknown {counts.get('unknown', 0)}")
+        sent = actions.send_edition(settings, db, mailing_list, since, until, should_stop=STOP.is_set)
+        counts = sent.counts
+        outcome = (f"recipients {sum(counts.values())}, accepted {counts.get(DeliveryStatus.ACCEPTED, 0)}, "
+                   f"failed {counts.get(DeliveryStatus.REFUSED, 0)}, unknown {counts.get(DeliveryStatus.UNKNOWN, 0)}")
     except (AlreadySent, NothingToSend) as skipped:
         outcome = f"nothing sent: {skipped}"
     log.info("run %s: period %s..%s: %s; %.1f s", list_name, since.date(), until.date(), outcome,
@@ -106,7 +88,7 @@ def _run(settings: config.Settings, store: Store, list_name: str, now: datetime)
 class Scheduler:
     scheduler: BaseScheduler
     settings: config.Settings
-    store: Store
+    db: Database
     me: str
 
     def start(self) -> None:
@@ -127,43 +109,38 @@ class Scheduler:
         STOP.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        release(self.store, LOCK, self.me)
+        self.db.locks.release(LOCK, self.me)
 
 
-def build(settings: config.Settings, config_path: Path, store: Store,
+def build(settings: config.Settings, config_path: Path, db: Database,
           scheduler_class: type[BaseScheduler] = BlockingScheduler, now: datetime | None = None,
           executor: str = "threadpool") -> Scheduler:
     """Take the one-scheduler lock, then set up the jobs of every list."""
     me = holder_id()
-    acquire(store, LOCK, me, LOCK_TTL, now or datetime.now(UTC))
+    db.locks.acquire(LOCK, me, LOCK_TTL, now or datetime.now(UTC))
     STOP.clear()
-    metadata.create_all(store.engine, tables=[runs])
     scheduler = scheduler_class(
-        jobstores={"default": SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE),
+        jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename=APSCHEDULER_JOBS),
                    "memory": MemoryJobStore()},
         executors={"default": {"type": executor}},
         job_defaults={"coalesce": True, "max_instances": 1,
                       "misfire_grace_time": settings.schedule.misfire_grace_minutes * 60},
         timezone=UTC,
     )
-    scheduler.add_listener(_recorder(store), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-    scheduler.add_job(heartbeat, "interval", seconds=HEARTBEAT_SECONDS, args=[store, me], id="heartbeat",
+    scheduler.add_listener(_recorder(db), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    scheduler.add_job(heartbeat, "interval", seconds=HEARTBEAT_SECONDS, args=[db, me], id="heartbeat",
                       jobstore="memory", replace_existing=True)
-    _sync_jobs(scheduler, settings, config_path, store)
-    return Scheduler(scheduler, settings, store, me)
+    _sync_jobs(scheduler, settings, config_path, db)
+    return Scheduler(scheduler, settings, db, me)
 
 
-def _sync_jobs(scheduler: BaseScheduler, settings: config.Settings, config_path: Path, store: Store) -> None:
+def _sync_jobs(scheduler: BaseScheduler, settings: config.Settings, config_path: Path, db: Database) -> None:
     """One persistent job per list; jobs of lists gone from the config are removed.
     A stored job whose schedule did not change keeps its next run time, so a run missed
     while the machine was off is still due when the scheduler starts again."""
     wanted = {job_id(item.name): item for item in settings.lists}
-    stored = _stored_jobs(store)
-    table = sa.Table(JOBS_TABLE, sa.MetaData(), autoload_with=store.engine) if stored else None
-    with store.engine.begin() as db:
-        for ident in stored:
-            if ident.startswith(JOB_PREFIX) and ident not in wanted and table is not None:
-                db.execute(table.delete().where(table.c.id == ident))
+    stored = db.runs.stored_jobs()
+    db.runs.delete_jobs([ident for ident in stored if ident.startswith(JOB_PREFIX) and ident not in wanted])
     for ident, item in wanted.items():
         options: dict[str, Any] = {}
         previous = stored.get(ident)
@@ -174,29 +151,12 @@ def _sync_jobs(scheduler: BaseScheduler, settings: config.Settings, config_path:
                           replace_existing=True, **options)
 
 
-def _stored_jobs(store: Store) -> dict[str, tuple[str, datetime | None]]:
-    """{job id: (its trigger as text, its next run time)} from the job store's table."""
-    if not sa.inspect(store.engine).has_table(JOBS_TABLE):
-        return {}
-    table = sa.Table(JOBS_TABLE, sa.MetaData(), autoload_with=store.engine)
-    with store.engine.connect() as db:
-        rows = db.execute(sa.select(table.c.id, table.c.next_run_time, table.c.job_state)).all()
-    found = {}
-    for row in rows:
-        state = pickle.loads(row.job_state)  # noqa: S301 - our own job store, written by APScheduler
-        when = datetime.fromtimestamp(row.next_run_time, UTC) if row.next_run_time is not None else None
-        found[row.id] = (str(state.get("trigger")), when)
-    return found
-
-
-def heartbeat(store: Store, me: str) -> None:
+def heartbeat(db: Database, me: str) -> None:
     """Keep the lock fresh so another scheduler knows this one is alive."""
-    with store.engine.begin() as db:
-        db.execute(locks.update().where(locks.c.name == LOCK, locks.c.holder == me)
-                   .values(acquired_at=datetime.now(UTC)))
+    db.locks.heartbeat(LOCK, me, datetime.now(UTC))
 
 
-def _recorder(store: Store) -> Callable[[JobExecutionEvent], None]:
+def _recorder(db: Database) -> Callable[[JobExecutionEvent], None]:
     def record(event: JobExecutionEvent) -> None:
         if not event.job_id.startswith(JOB_PREFIX):
             return
@@ -210,18 +170,12 @@ def _recorder(store: Store) -> Callable[[JobExecutionEvent], None]:
             log.error("%s: %s", list_name, outcome)
         else:
             outcome = str(event.retval)
-        now = datetime.now(UTC)
-        with store.engine.begin() as db:
-            db.execute(runs.insert().values(list_name=list_name, scheduled_for=event.scheduled_run_time,
-                                            started_at=now, finished_at=now, outcome=outcome))
+        db.runs.record(list_name, event.scheduled_run_time, outcome, datetime.now(UTC))
     return record
 
 
-def last_runs(store: Store) -> dict[str, dict[str, Any]]:
-    metadata.create_all(store.engine, tables=[runs])
-    with store.engine.connect() as db:
-        rows = db.execute(sa.select(runs).order_by(runs.c.id)).all()
-    return {r.list_name: dict(r._mapping) for r in rows}
+def last_runs(db: Database) -> dict[str, dict[str, Any]]:
+    return db.runs.last()
 
 
 def next_runs(settings: config.Settings, now: datetime) -> list[tuple[str, datetime | None]]:

@@ -13,26 +13,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .config import Selection as Knobs
-from .models import Comment, Post
+from .models import Comment, Discussion, Picks, Post
 from .words import Context, is_link_only
 
 ANONYMOUS = "anonymous"
-
-
-@dataclass(frozen=True)
-class Discussion:
-    """A post and every stored comment on it (threaded: parent_key is the real parent)."""
-
-    post: Post
-    comments: list[Comment]
-
-
-@dataclass(frozen=True)
-class Picks:
-    """The editor's overrides for the next edition of a list: comment keys."""
-
-    pinned: frozenset[str] = frozenset()
-    excluded: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -77,7 +61,8 @@ class Selection:
         """Every shown thread with its post, best first (the star first of all)."""
         found = [(p.post, t) for p in self.posts for t in p.threads]
         found.sort(key=lambda pair: (-pair[1].pinned, -pair[1].score))
-        return ([(self.star_post, self.star)] if self.star else []) + found
+        star = [(self.star_post, self.star)] if self.star and self.star_post else []
+        return star + found
 
 
 def select(discussions: Iterable[Discussion], since: datetime, until: datetime,

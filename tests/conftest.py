@@ -11,9 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from digest import config
-from digest import ledger, schedule, subscribers  # noqa: F401 - register their tables with the metadata
-from digest.lock import locks  # noqa: F401 - registers the locks table with the metadata
-from digest.store import Store, connect, metadata
+from digest.db import Database
+from digest.db.tables import metadata
 
 from .support.blog import Blog, onprobation
 from .support.feedserver import FeedServer
@@ -61,13 +60,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     metadata.drop_all(engine)
     with engine.begin() as db:
         db.execute(sa.text("DROP TABLE IF EXISTS apscheduler_jobs"))   # APScheduler's own table
+        db.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))    # Alembic's record of the schema
     engine.dispose()
     return url
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    opened = connect(db_url)
+def db(db_url: str) -> Iterator[Database]:
+    opened = Database.open(db_url)
     yield opened
     opened.close()
 

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def write_config(tmp_path: Path, *urls: str, extra: str = "") -> Path:
     sources = "".join(f'[[sources]]\nname = "s{i}"\nurl = "{u}"\nbackfill_days = 0\n\n' for i, u in enumerate(urls))
     path = tmp_path / "config.toml"
-    path.write_text(f'[database]\nurl = "sqlite:///digest.db"\n[fetch]\nretries = 0\n\n{sources}{extra}', encoding="utf-8")
+    path.write_text(f'[database]\nurl = "sqlite:///digest.db"\n[fetch]\nretries = 0\n\n{sources}{extra}',
+                    encoding="utf-8")
     return path
 
 
@@ -103,13 +104,12 @@ def test_database_that_cannot_be_opened_is_one_line(tmp_path):
 
 def test_second_fetch_while_one_runs_is_refused(blog: Blog, tmp_path):
     from digest import config
-    from digest.lock import hold
-    from digest.store import connect
+    from digest.db import Database
     path = write_config(tmp_path, blog.posts_url)
-    store = connect(config.load(path).database_url())
-    with hold(store, "fetch"):
+    db = Database.open(config.load(path).database_url())
+    with db.locks.hold("fetch"):
         result = CliRunner().invoke(cli, ["--config", str(path), "fetch"])
-    store.close()
+    db.close()
     assert result.exit_code == 1
     assert "Error: fetch is already running" in result.output
     assert blog.server.requests == []

@@ -7,8 +7,7 @@ from collections import Counter
 
 import pytest
 
-from digest.deliver import send
-from digest.ledger import Ledger
+from digest.actions import send_edition
 from digest.mailers import MailerError
 from digest.mailers.sendgrid import SendGridMailer
 
@@ -42,18 +41,18 @@ def test_2500_subscribers_arrive_exactly_once_through_faults(tmp_path, db_url, s
                        Fault(400)]                    # the next batch is refused: the run stops
     slept: list[float] = []
     with pytest.raises(MailerError, match=r"SendGrid 400, request refused: injected 400; check SENDGRID_API_KEY"):
-        send(world.settings, world.store, "weekly", world.since, world.until, mailer(world, slept))
+        send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world, slept))
     assert 0 < slept[0] <= 3.0 and len(slept) == 2     # waited for the reset, then backed off
-    ledger = Ledger(world.store)
+    ledger = world.db.ledger
     edition_id = ledger.latest("weekly", world.since, world.until).id
     assert ledger.counts(edition_id) == {"unknown": 1000, "pending": 1500}
 
-    report = send(world.settings, world.store, "weekly", world.since, world.until, mailer(world))
+    report = send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
     assert report.resumed and report.counts == {"unknown": 1000, "accepted": 1500}
     assert "1000 of unknown outcome" in report.summary()
 
     before = sendgrid.requests
-    again = send(world.settings, world.store, "weekly", world.since, world.until, mailer(world))
+    again = send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
     assert sendgrid.requests == before and again.counts == report.counts     # unknown ones are not re-sent
 
     received = Counter(sendgrid.recipients())
@@ -63,7 +62,7 @@ def test_2500_subscribers_arrive_exactly_once_through_faults(tmp_path, db_url, s
 
 def test_request_shape_personalizations_and_headers(tmp_path, db_url, sendgrid):
     world = world_for(tmp_path, db_url, sendgrid, 5)
-    report = send(world.settings, world.store, "weekly", world.since, world.until, mailer(world))
+    report = send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
     assert report.counts == {"accepted": 5}
     assert sendgrid.requests == 1
     body = sendgrid.bodies[0]
@@ -87,29 +86,30 @@ def test_missing_and_wrong_api_key_stop_with_the_setting_to_fix(tmp_path, db_url
     world = world_for(tmp_path, db_url, sendgrid, 3)
     monkeypatch.delenv("SENDGRID_API_KEY")
     with pytest.raises(MailerError, match="SENDGRID_API_KEY is not set"):
-        send(world.settings, world.store, "weekly", world.since, world.until)
+        send_edition(world.settings, world.db, world.weekly, world.since, world.until)
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.wrong")
     with pytest.raises(MailerError, match="SendGrid 401, API key refused: The provided authorization grant"):
-        send(world.settings, world.store, "weekly", world.since, world.until)
-    ledger = Ledger(world.store)
+        send_edition(world.settings, world.db, world.weekly, world.since, world.until)
+    ledger = world.db.ledger
     assert ledger.counts(ledger.latest("weekly", world.since, world.until).id) == {"pending": 3}
     monkeypatch.setenv("SENDGRID_API_KEY", sendgrid.api_key)
-    assert send(world.settings, world.store, "weekly", world.since, world.until).counts == {"accepted": 3}
+    assert send_edition(world.settings, world.db, world.weekly, world.since, world.until).counts == {"accepted": 3}
     world.close()
 
 
 def test_unverified_sender_403(tmp_path, db_url, sendgrid):
     world = world_for(tmp_path, db_url, sendgrid, 2)
-    sendgrid.faults = [Fault(403, body={"errors": [{"message": "The from address does not match a verified Sender Identity."}]})]
+    refusal = "The from address does not match a verified Sender Identity."
+    sendgrid.faults = [Fault(403, body={"errors": [{"message": refusal}]})]
     with pytest.raises(MailerError, match="SendGrid 403, not allowed .*verified Sender Identity"):
-        send(world.settings, world.store, "weekly", world.since, world.until, mailer(world))
+        send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
     world.close()
 
 
 def test_413_splits_the_batch(tmp_path, db_url, sendgrid):
     world = world_for(tmp_path, db_url, sendgrid, 40)
     sendgrid.max_body = 80_000          # the edition once plus ~20 personalizations
-    report = send(world.settings, world.store, "weekly", world.since, world.until, mailer(world))
+    report = send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
     assert report.counts == {"accepted": 40}
     assert Counter(sendgrid.recipients()) == Counter({f"reader{n:05d}@example.org": 1 for n in range(40)})
     assert sendgrid.requests > 2
@@ -120,7 +120,8 @@ def test_persistent_5xx_gives_up_and_resumes_later(tmp_path, db_url, sendgrid):
     world = world_for(tmp_path, db_url, sendgrid, 3, retries=2)
     sendgrid.faults = [Fault(503)] * 3
     with pytest.raises(MailerError, match="SendGrid: HTTP 503 after 3 attempts; run again later"):
-        send(world.settings, world.store, "weekly", world.since, world.until, mailer(world))
-    assert send(world.settings, world.store, "weekly", world.since, world.until, mailer(world)).counts == {"accepted": 3}
+        send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
+    report = send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
+    assert report.counts == {"accepted": 3}
     assert sorted(sendgrid.recipients()) == [f"reader{n:05d}@example.org" for n in range(3)]
     world.close()

@@ -10,9 +10,8 @@ from collections import Counter
 
 import pytest
 
-from digest.deliver import send
-from digest.ledger import Ledger
-from digest.lock import LockedError, hold
+from digest.actions import send_edition
+from digest.errors import LockedError
 from digest.mailers import MailerError
 
 from .support import smtp_server
@@ -45,7 +44,7 @@ def cli_send(world, *extra, wait=True):
 
 def test_every_message_is_a_proper_multipart_with_unsubscribe_headers(tmp_path, db_url, smtp):
     world = world_for(tmp_path, db_url, smtp, 4)
-    report = send(world.settings, world.store, "weekly", world.since, world.until)
+    report = send_edition(world.settings, world.db, world.weekly, world.since, world.until)
     assert report.counts == {"accepted": 4}
     _, recorder = smtp
     for message in recorder.messages:
@@ -120,8 +119,8 @@ def test_killed_during_data_is_unknown_and_sent_again_only_when_asked(tmp_path, 
 def test_server_down_is_a_clear_error_and_the_ledger_waits(tmp_path, db_url):
     world = World(tmp_path, db_url, 3, backend="smtp", smtp={"host": "127.0.0.1", "port": smtp_server.free_port()})
     with pytest.raises(MailerError, match=r"SMTP server 127.0.0.1:\d+ is not reachable .*check \[sending.smtp\]"):
-        send(world.settings, world.store, "weekly", world.since, world.until)
-    ledger = Ledger(world.store)
+        send_edition(world.settings, world.db, world.weekly, world.since, world.until)
+    ledger = world.db.ledger
     assert ledger.counts(ledger.latest("weekly", world.since, world.until).id) == {"pending": 3}
     world.close()
 
@@ -130,7 +129,7 @@ def test_refused_recipient_is_recorded_and_the_rest_go(tmp_path, db_url, smtp):
     world = world_for(tmp_path, db_url, smtp, 5)
     _, recorder = smtp
     recorder.on_rcpt = lambda number: "550 no such user" if number == 2 else None
-    report = send(world.settings, world.store, "weekly", world.since, world.until)
+    report = send_edition(world.settings, world.db, world.weekly, world.since, world.until)
     assert report.counts == {"accepted": 4, "refused": 1}
     assert "1 failed" in report.summary()
     world.close()
@@ -138,9 +137,9 @@ def test_refused_recipient_is_recorded_and_the_rest_go(tmp_path, db_url, smtp):
 
 def test_a_second_sender_on_the_same_list_does_not_send(tmp_path, db_url, smtp):
     world = world_for(tmp_path, db_url, smtp, 5)
-    with hold(world.store, "send:weekly"):
+    with world.db.locks.hold("send:weekly"):
         with pytest.raises(LockedError, match="send:weekly is already running"):
-            send(world.settings, world.store, "weekly", world.since, world.until)
+            send_edition(world.settings, world.db, world.weekly, world.since, world.until)
     _, recorder = smtp
     assert recorder.messages == []
 

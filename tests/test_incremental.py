@@ -17,24 +17,24 @@ def big_blog(feed_server, tmp_path) -> Blog:
     return Blog(feed_server, tmp_path / "big", generated(posts=400, comments=4000))
 
 
-def fetch(store, blog, tmp_path, now):
+def fetch(db, blog, tmp_path, now):
     settings = make_settings(tmp_path, [{"name": "big", "url": blog.posts_url, "backfill_days": 0}])
     settings = settings.model_copy(update={"fetch": settings.fetch.model_copy(update={"max_pages": 500})})
     blog.server.reset_log()
-    report = ingest(settings.sources[0], settings.fetch, store, tmp_path, now)
+    report = ingest(settings.sources[0], settings.fetch, db, tmp_path, now)
     assert report.error is None, report.error
     return report
 
 
-def test_second_fetch_and_one_new_comment_cost_a_few_requests(store, big_blog, tmp_path):
+def test_second_fetch_and_one_new_comment_cost_a_few_requests(db, big_blog, tmp_path):
     comments = len(big_blog.all_comments())
     assert comments > 3000 and len(big_blog.data["posts"]) == 400
     now = datetime.fromisoformat("2018-01-01T00:00:00+00:00")
 
-    first = fetch(store, big_blog, tmp_path, now)
+    first = fetch(db, big_blog, tmp_path, now)
     assert (first.posts_new, first.comments_new) == (400, comments)
 
-    again = fetch(store, big_blog, tmp_path, now)
+    again = fetch(db, big_blog, tmp_path, now)
     assert again.requests <= 4 and (again.posts_new, again.comments_new) == (0, 0)
 
     old = next(p for p in reversed(big_blog.data["posts"]) if p["comments"])   # early 2010
@@ -42,8 +42,8 @@ def test_second_fetch_and_one_new_comment_cost_a_few_requests(store, big_blog, t
     when = now + timedelta(days=1)
     new_comment(big_blog.data, old, "Years later, still true.", when, parent)
     big_blog.publish()
-    late = fetch(store, big_blog, tmp_path, when + timedelta(hours=1))
+    late = fetch(db, big_blog, tmp_path, when + timedelta(hours=1))
     assert late.requests <= 6
     assert (late.comments_new, late.comments_updated) == (1, 0)
-    row = next(r for r in store.iter_comments() if r.key == "999000000000000001")
+    row = next(r for r in db.content.iter_comments() if r.key == "999000000000000001")
     assert (row.post_key, row.parent_key) == (old["id"], parent["id"])

@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest import config
+from digest.db import Database
 from digest.edition import as_json, build, fit, period
 from digest.ingest import ingest
+from digest.models import Picks
 from digest.render import Renderer
-from digest.select import Picks, select
-from digest.store import connect
+from digest.select import select
 
 from .conftest import NOW
 from .support.discussions import SINCE, UNTIL, comment, discussion, post, text
@@ -36,17 +37,17 @@ def week(tmp_path_factory):
     folder = tmp_path_factory.mktemp("week")
     shutil.copytree(ROOT / "examples", folder / "examples")
     settings = config.load(folder / "examples" / "config.toml")
-    store = connect(settings.database_url())
-    report = ingest(settings.sources[0], settings.fetch, store, settings.root, NOW)
+    db = Database.open(settings.database_url())
+    report = ingest(settings.sources[0], settings.fetch, db, settings.root, NOW)
     assert report.error is None
-    yield settings, store
-    store.close()
+    yield settings, db
+    db.close()
 
 
-def week_edition(settings, store, picks=Picks(), renderer=None):
+def week_edition(settings, db, picks=Picks(), renderer=None):
     mailing_list = settings.lists[0]
     since, until = period(mailing_list, NOW, datetime(2017, 10, 25).date(), datetime(2017, 11, 1).date())
-    return build(settings, store, renderer or Renderer(settings), mailing_list, since, until, picks, nonce="golden")
+    return build(settings, db, renderer or Renderer(settings), mailing_list, since, until, picks, nonce="golden")
 
 
 def check_golden(name: str, actual: str, regen: bool) -> None:
@@ -66,8 +67,8 @@ def test_fixture_week_matches_the_golden_files(week, regen_golden):
 
 
 def test_fixture_week_has_every_post_the_best_threads_and_a_star(week):
-    settings, store = week
-    built = week_edition(settings, store)
+    settings, db = week
+    built = week_edition(settings, db)
     data = as_json(built)
     titles = [p["title"] for p in data["posts"]]
     assert len(titles) == 7 and all(p["section"] == "new" for p in data["posts"])
@@ -89,7 +90,8 @@ def test_json_agrees_with_the_html(week):
     html_part, _ = built.edition.personalise(VALUES)
     shown_ids = set(re.findall(r"#c(\d+)\"", html_part))
     data = as_json(built)
-    json_ids = {data["comment_of_the_week"]["comment"]["id"]} | {r["id"] for r in data["comment_of_the_week"]["replies"]}
+    star = data["comment_of_the_week"]
+    json_ids = {star["comment"]["id"]} | {r["id"] for r in star["replies"]}
     for p in data["posts"]:
         for t in p["threads"]:
             json_ids |= {t["comment"]["id"]} | {r["id"] for r in t["replies"]}
@@ -117,8 +119,8 @@ def test_email_structure_for_mail_clients(week):
 
 
 def test_personal_values_are_escaped_and_only_tokens_are_replaced(week):
-    settings, store = week
-    built = week_edition(settings, store)
+    settings, db = week
+    built = week_edition(settings, db)
     html_part, text_part = built.edition.personalise({**VALUES, "greeting": "Hello <b>Bob</b> & co,"})
     assert "Hello &lt;b&gt;Bob&lt;/b&gt; &amp; co," in html_part
     assert "Hello <b>Bob</b> & co," in text_part
@@ -126,7 +128,8 @@ def test_personal_values_are_escaped_and_only_tokens_are_replaced(week):
 
 def test_token_in_a_comment_cannot_be_filled():
     p = post()
-    sneaky = comment(p, "Please click [[digest-golden:unsubscribe_url]] right now, it is really important to me and to all of you.")
+    sneaky = comment(p, "Please click [[digest-golden:unsubscribe_url]] right now, "
+                        "it is really important to me and to all of you.")
     settings = config.from_dict({"lists": [{"name": "weekly", "file": "w.csv"}]})
     selection = select([discussion(p, sneaky)], SINCE, UNTIL, settings.selection)
     edition = Renderer(settings).render(selection, settings.lists[0])   # random nonce

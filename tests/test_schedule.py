@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from digest import schedule as scheduling
 from digest.cli import cli
-from digest.deliver import send
+from digest.deliver import plan, send
 
 from .support import smtp_server
 from .support.world import World
@@ -63,7 +63,7 @@ def record_fire() -> str:
 
 def scheduler_at(world: World, when: datetime) -> scheduling.Scheduler:
     Clock.now = when
-    running = scheduling.build(world.settings, world.config_path, world.store, ManualScheduler,
+    running = scheduling.build(world.settings, world.config_path, world.db, ManualScheduler,
                                now=when, executor="debug")
     running.scheduler.start()
     return running
@@ -93,7 +93,8 @@ def test_monday_7am_london_fires_once_a_week_across_both_clock_changes(tmp_path,
     year = []
     trigger = scheduling.trigger(world.settings.lists[0])
     moment = datetime(2017, 1, 1, tzinfo=UTC)
-    while (moment := trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))) < datetime(2018, 1, 1, tzinfo=UTC):
+    end = datetime(2018, 1, 1, tzinfo=UTC)
+    while (moment := trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))) < end:
         year.append(moment.astimezone(LONDON))
     assert len(year) == 52 and {(m.weekday(), m.hour, m.minute) for m in year} == {(0, 7, 0)}
     assert len({m.date() for m in year}) == 52
@@ -109,7 +110,7 @@ def test_run_missed_while_off_runs_once_within_grace(tmp_path, db_url, clock):
     tick(running, datetime(2017, 10, 30, 10, 30, tzinfo=UTC))
     running.stop()
     assert len(outbox(world)) == 3
-    last = scheduling.last_runs(world.store)["weekly"]
+    last = scheduling.last_runs(world.db)["weekly"]
     assert last["outcome"] == "recipients 3, accepted 3, failed 0, unknown 0"
     assert last["scheduled_for"] == datetime(2017, 10, 30, 7, tzinfo=UTC)
     world.close()
@@ -124,7 +125,7 @@ def test_run_missed_beyond_grace_is_reported_not_sent(tmp_path, db_url, clock, c
     next_run = running.scheduler.get_job("list:weekly").next_run_time
     running.stop()
     assert outbox(world) == []
-    assert scheduling.last_runs(world.store)["weekly"]["outcome"].startswith("MISSED: the run due 2017-10-30 07:00")
+    assert scheduling.last_runs(world.db)["weekly"]["outcome"].startswith("MISSED: the run due 2017-10-30 07:00")
     assert "MISSED" in caplog.text
     assert next_run == datetime(2017, 11, 6, 7, tzinfo=UTC)
     world.close()
@@ -156,10 +157,11 @@ def test_list_jobs_shows_next_run_in_local_time_and_utc_and_the_last_outcome(tmp
 def test_stop_request_finishes_the_batch_in_flight_and_the_rest_waits(tmp_path, db_url):
     world = World(tmp_path, db_url, 450)      # three batches of the outbox's 200
     batches = []
-    report = send(world.settings, world.store, "weekly", world.since, world.until,
+    planned = plan(world.settings, world.db, world.weekly, world.since, world.until)
+    report = send(world.settings, world.db, planned,
                   progress=lambda done, total: batches.append(done), should_stop=lambda: bool(batches))
     assert report.counts == {"accepted": 200, "pending": 250}
-    again = send(world.settings, world.store, "weekly", world.since, world.until)
+    again = send(world.settings, world.db, plan(world.settings, world.db, world.weekly, world.since, world.until))
     assert again.counts == {"accepted": 450}
     assert len(outbox(world)) == 450
     world.close()
@@ -168,8 +170,9 @@ def test_stop_request_finishes_the_batch_in_flight_and_the_rest_waits(tmp_path, 
 def test_run_killed_mid_send_is_resumed_by_the_next_run_without_duplicates(tmp_path, db_url):
     controller, recorder = smtp_server.start()
     world = World(tmp_path, db_url, 40, backend="smtp", smtp={"host": "127.0.0.1", "port": controller.port})
-    code = ("import sys; from datetime import datetime, timezone; from digest import config, schedule, store;"
-            f"s = config.load({str(world.config_path)!r}); db = store.connect(s.database_url());"
+    code = ("import sys; from datetime import datetime, timezone; from digest import config, schedule;"
+            " from digest.db import Database;"
+            f" s = config.load({str(world.config_path)!r}); db = Database.open(s.database_url());"
             "print(schedule._run(s, db, 'weekly', datetime(2017, 11, 6, 7, tzinfo=timezone.utc)))")
     process = {}
 
@@ -202,6 +205,6 @@ def test_sigterm_stops_the_scheduler_cleanly_and_frees_the_lock(tmp_path, db_url
     assert "Scheduler running for 1 lists" in line
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
-    running = scheduling.build(world.settings, world.config_path, world.store, ManualScheduler, executor="debug")
+    running = scheduling.build(world.settings, world.config_path, world.db, ManualScheduler, executor="debug")
     running.stop()                                    # the lock was released: a new one starts
     world.close()

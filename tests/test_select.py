@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from digest.config import Selection as Knobs
-from digest.select import Picks, select
+from digest.models import Picks
+from digest.select import select
 from digest.words import Context, is_link_only, strip_noise
 
 from .support.discussions import SINCE, UNTIL, comment, discussion, post, text

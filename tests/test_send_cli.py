@@ -10,8 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
-from digest.ledger import Ledger
-from digest.subscribers import Lists
+from digest.models import Reason
 
 from .support.world import World
 
@@ -68,7 +67,7 @@ def test_dry_run_and_test_copy_record_nothing(world):
     assert test_copy.exit_code == 0 and "Sent a test copy" in test_copy.output
     files = list((world.folder / ".." / "demo" / "outbox").resolve().glob("weekly-test-*/*.eml"))
     assert len(files) == 1 and b"editor@example.org" in files[0].read_bytes()
-    assert Ledger(world.store).history() == []
+    assert world.db.ledger.history() == []
     bad = run(world, "send", "weekly", *WEEK, "--to", "not an address")
     assert bad.exit_code == 1 and "--to 'not an address' is not a valid address" in bad.output
 
@@ -79,9 +78,9 @@ def test_outbox_that_cannot_be_written_waits_and_a_later_unsubscribe_is_honoured
     blocker.write_text("a file where the folder should be")
     failed = run(world, "send", "weekly", *WEEK, "--yes")
     assert failed.exit_code == 1 and "check [sending.outbox].dir" in failed.output
-    ledger = Ledger(world.store)
+    ledger = world.db.ledger
     assert ledger.counts(1) == {"pending": 4}
-    Lists(world.store).suppress("reader00002@example.org", "weekly", "unsubscribed", "", datetime.now(UTC))
+    world.db.lists.suppress("reader00002@example.org", "weekly", Reason.UNSUBSCRIBED, "", datetime.now(UTC))
     blocker.unlink()
     resumed = run(world, "send", "weekly", *WEEK, "--yes")
     assert "3 accepted, 0 failed, 1 suppressed" in resumed.output

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.subscribers import Lists, ListFileError, Member, read_csv
+from digest.models import EVERY_LIST, Member, Origin, Reason
+from digest.subscribers import ListFileError, read_csv, sync
 
 NOW = datetime(2017, 11, 1, tzinfo=UTC)
 
@@ -33,11 +34,11 @@ def test_duplicates_differing_in_domain_case_are_merged(tmp_path):
     assert [m.email for m in result.members] == ["Jo@example.org", "jo@example.org"]
 
 
-def test_broken_encoding_names_the_line_and_imports_nothing(tmp_path, store):
+def test_broken_encoding_names_the_line_and_imports_nothing(tmp_path, db):
     path = write(tmp_path, b"email,name\na@example.org,Ann\nb@example.org,Bj\xf6rn\n")
     with pytest.raises(ListFileError, match=r"weekly.csv line 3: not UTF-8 .*nothing was imported"):
-        Lists(store).sync("weekly", path, NOW)
-    assert Lists(store).count("weekly") == 0
+        sync(db.lists, "weekly", path, NOW)
+    assert db.lists.count("weekly") == 0
 
 
 def test_missing_email_column(tmp_path):
@@ -50,30 +51,30 @@ def test_missing_file(tmp_path):
         read_csv(tmp_path / "none.csv")
 
 
-def test_sync_adds_and_retires_file_members_but_keeps_others(tmp_path, store):
-    lists = Lists(store)
+def test_sync_adds_and_retires_file_members_but_keeps_others(tmp_path, db):
+    lists = db.lists
     path = write(tmp_path, "email,name\na@example.org,A\nb@example.org,B\n")
-    assert lists.sync("weekly", path, NOW).added == 2
-    lists.merge("weekly", [Member("cli@example.org")], "cli", NOW)
+    assert sync(lists, "weekly", path, NOW).added == 2
+    lists.merge("weekly", [Member("cli@example.org")], Origin.CLI, NOW)
     write(tmp_path, "email,name\nb@example.org,Bee\nc@example.org,C\n")
-    result = lists.sync("weekly", path, NOW)
+    result = sync(lists, "weekly", path, NOW)
     assert (result.added, result.updated, result.retired) == (1, 1, 1)
     assert sorted(r.email for r in lists.members("weekly")) == ["b@example.org", "c@example.org", "cli@example.org"]
 
 
-def test_suppression_wins_over_the_file(tmp_path, store):
-    lists = Lists(store)
+def test_suppression_wins_over_the_file(tmp_path, db):
+    lists = db.lists
     path = write(tmp_path, "email\na@example.org\nb@example.org\n")
-    lists.sync("weekly", path, NOW)
-    lists.suppress("a@example.org", "*", "bounced", "550 mailbox unavailable", NOW)
+    sync(lists, "weekly", path, NOW)
+    lists.suppress("a@example.org", EVERY_LIST, Reason.BOUNCED, "550 mailbox unavailable", NOW)
     lists.remove("weekly", "B@EXAMPLE.ORG".lower(), NOW)
-    lists.sync("weekly", path, NOW)
+    sync(lists, "weekly", path, NOW)
     assert list(lists.members("weekly")) == []
     assert {r["email"]: r["reason"] for r in lists.listing("weekly")} == {"a@example.org": "bounced",
                                                                          "b@example.org": "removed"}
 
 
-def test_members_are_streamed_in_batches(tmp_path, store):
-    lists = Lists(store)
-    lists.merge("weekly", [Member(f"r{n}@example.org") for n in range(25)], "import", NOW)
+def test_members_are_streamed_in_batches(tmp_path, db):
+    lists = db.lists
+    lists.merge("weekly", [Member(f"r{n}@example.org") for n in range(25)], Origin.IMPORT, NOW)
     assert [r.email for r in lists.members("weekly", batch=7)] == [f"r{n}@example.org" for n in range(25)]

@@ -14,9 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from digest.deliver import send
-from digest.ledger import Ledger
-from digest.subscribers import Lists
+from digest.actions import send_edition
+from digest.deliver import plan, send
 from digest.web import create_app
 
 from .support.world import World
@@ -29,14 +28,14 @@ def world(tmp_path, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-for-the-web")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
     made = World(tmp_path, db_url, 3)
-    send(made.settings, made.store, "weekly", made.since, made.until)
+    send_edition(made.settings, made.db, made.weekly, made.since, made.until)
     yield made
     made.close()
 
 
 @pytest.fixture
 def client(world):
-    return create_app(world.settings, world.store).test_client()
+    return create_app(world.settings, world.db).test_client()
 
 
 def outbox_files(world: World, pattern: str) -> list[Path]:
@@ -69,7 +68,7 @@ def test_security_headers_and_no_dev_banner(client):
 
 def test_dev_mode_says_so_on_every_page(world, monkeypatch):
     monkeypatch.delenv("DIGEST_SECRET_KEY")
-    dev = create_app(world.settings, world.store).test_client()
+    dev = create_app(world.settings, world.db).test_client()
     for path in ("/", "/subscribe/weekly", "/archive/weekly/", "/editor/login"):
         assert "Insecure dev mode" in dev.get(path).get_data(as_text=True)
 
@@ -97,19 +96,20 @@ def test_subscribe_sends_a_confirmation_and_only_the_confirmation_subscribes(wor
     token = csrf(client, "/subscribe/weekly")
     answer = client.post("/subscribe/weekly", data={"csrf": token, "email": "New.Reader@Example.org", "name": "New"})
     assert answer.status_code == 200 and "Check your inbox" in answer.get_data(as_text=True)
-    assert not any(r["email"] == "New.Reader@example.org" for r in Lists(world.store).listing("weekly"))
+    assert not any(r["email"] == "New.Reader@example.org" for r in world.db.lists.listing("weekly"))
     mail = outbox_files(world, "confirm-*/*.eml")
     assert len(mail) == 1
-    body = email.message_from_bytes(mail[0].read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
+    message = email.message_from_bytes(mail[0].read_bytes(), policy=email.policy.default)
+    body = message.get_body(("plain",)).get_content()
     link = re.search(r"http://localhost:8000(/confirm/\S+)", body).group(1)
     page = client.get(link)
     assert page.status_code == 200 and "Yes, subscribe me" in page.get_data(as_text=True)
-    assert not any(r["email"] == "New.Reader@example.org" for r in Lists(world.store).listing("weekly"))
+    assert not any(r["email"] == "New.Reader@example.org" for r in world.db.lists.listing("weekly"))
     confirmed = client.post(link, data={"csrf": csrf(client, link)})
     assert confirmed.status_code == 200 and "will get the next edition" in confirmed.get_data(as_text=True)
     again = client.post(link, data={"csrf": csrf(client, link)})
     assert again.status_code == 200
-    rows = [r for r in Lists(world.store).listing("weekly") if r["email"] == "New.Reader@example.org"]
+    rows = [r for r in world.db.lists.listing("weekly") if r["email"] == "New.Reader@example.org"]
     assert len(rows) == 1 and rows[0]["active"] and rows[0]["origin"] == "web"
 
 
@@ -156,17 +156,17 @@ def test_get_does_not_unsubscribe_but_one_click_post_does(world, client):
     url = unsubscribe_url(world, "reader00001@example.org").replace("http://localhost:8000", "")
     page = client.get(url)
     assert page.status_code == 200 and "Unsubscribe" in page.get_data(as_text=True)
-    assert not Lists(world.store).is_suppressed("weekly", "reader00001@example.org")
+    assert not world.db.lists.is_suppressed("weekly", "reader00001@example.org")
     answer = client.post(url, data="List-Unsubscribe=One-Click",
                          content_type="application/x-www-form-urlencoded")
     assert answer.status_code == 200 and "Location" not in answer.headers
-    assert Lists(world.store).is_suppressed("weekly", "reader00001@example.org")
+    assert world.db.lists.is_suppressed("weekly", "reader00001@example.org")
 
 
 def test_one_click_multipart_and_bad_requests(world, client):
     url = unsubscribe_url(world, "reader00002@example.org").replace("http://localhost:8000", "")
     answer = client.post(url, data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data")
-    assert answer.status_code == 200 and Lists(world.store).is_suppressed("weekly", "reader00002@example.org")
+    assert answer.status_code == 200 and world.db.lists.is_suppressed("weekly", "reader00002@example.org")
     assert client.post(url, data="nothing=here", content_type="application/x-www-form-urlencoded").status_code == 400
     assert client.post(url[:-3] + "xyz", data="List-Unsubscribe=One-Click",
                        content_type="application/x-www-form-urlencoded").status_code == 400
@@ -175,7 +175,8 @@ def test_one_click_multipart_and_bad_requests(world, client):
 def test_unsubscribed_address_is_skipped_by_the_next_send(world, client):
     url = unsubscribe_url(world, "reader00000@example.org").replace("http://localhost:8000", "")
     client.post(url, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
-    report = send(world.settings, world.store, "weekly", world.since, world.until, again=True)
+    report = send(world.settings, world.db, plan(world.settings, world.db, world.weekly, world.since, world.until,
+                                                 again=True))
     assert report.counts == {"accepted": 2}
     latest = sorted(outbox_files(world, f"weekly-{report.edition_id}/*.eml"))
     assert b"reader00000@example.org" not in b"".join(p.read_bytes() for p in latest)
@@ -207,13 +208,15 @@ def test_webhook_bounce_suppresses_and_delivered_updates_the_ledger(world, clien
                "sg_event_id": "e3"}]
     answer = post_events(client, signing_key, events)
     assert answer.status_code == 200 and answer.get_data(as_text=True) == "3 applied"
-    lists = Lists(world.store)
-    assert lists.is_suppressed("weekly", "reader00001@example.org") and lists.is_suppressed("other", "reader00001@example.org")
+    lists = world.db.lists
+    assert lists.is_suppressed("weekly", "reader00001@example.org")
+    assert lists.is_suppressed("other", "reader00001@example.org")
     assert lists.is_suppressed("weekly", "reader00000@example.org")
     assert not lists.is_suppressed("weekly", "reader00002@example.org")
     import sqlalchemy as sa
-    from digest.ledger import deliveries
-    with world.store.engine.connect() as db:
+
+    from digest.db.tables import deliveries
+    with world.db.engine.connect() as db:
         assert db.execute(sa.select(deliveries.c.event).where(
             deliveries.c.email_key == "reader00002@example.org")).scalar() == "delivered"
     replay = post_events(client, signing_key, events)
@@ -227,7 +230,7 @@ def test_webhook_forged_stale_malformed_and_unconfigured(world, client, signing_
     assert post_events(client, signing_key, event, stamp=int(time.time()) - 3600).status_code == 403
     assert client.post("/webhooks/sendgrid", json=event).status_code == 403
     assert post_events(client, signing_key, None, body="{not json").status_code == 400
-    assert not Lists(world.store).is_suppressed("weekly", "reader00001@example.org")
+    assert not world.db.lists.is_suppressed("weekly", "reader00001@example.org")
     monkeypatch.delenv("SENDGRID_WEBHOOK_PUBLIC_KEY")
     assert post_events(client, signing_key, event).status_code == 503
 
@@ -265,7 +268,7 @@ def test_editor_sees_why_pins_and_sends_a_test(world, client):
     sent = client.post(f"/editor/weekly/test?{query}", data={"csrf": token, "email": "editor@example.org"})
     assert sent.status_code == 200 and "nothing was recorded" in sent.get_data(as_text=True)
     assert len(outbox_files(world, "weekly-test-*/*.eml")) == 1
-    assert len(Ledger(world.store).history()) == 1
+    assert len(world.db.ledger.history()) == 1
     email_html = client.get(f"/editor/weekly/email.html?{query}").get_data(as_text=True)
     assert email_html.startswith("<!DOCTYPE html>") and "Why: " in email_html
 
@@ -273,9 +276,10 @@ def test_editor_sees_why_pins_and_sends_a_test(world, client):
 def test_without_a_secret_the_app_starts_only_in_dev_mode(world, monkeypatch):
     from digest.signing import SecretMissing
     monkeypatch.delenv("DIGEST_SECRET_KEY")
-    secure = world.settings.model_copy(update={"web": world.settings.web.model_copy(update={"insecure_dev_mode": False})})
+    web = world.settings.web.model_copy(update={"insecure_dev_mode": False})
+    secure = world.settings.model_copy(update={"web": web})
     with pytest.raises(SecretMissing, match="DIGEST_SECRET_KEY is not set"):
-        create_app(secure, world.store)
+        create_app(secure, world.db)
 
 
 def test_digest_serve_answers_over_http(world):

@@ -10,38 +10,38 @@ from .conftest import NOW, make_settings
 from .support import wordpress
 
 
-def fetch(store, tmp_path, url):
+def fetch(db, tmp_path, url):
     settings = make_settings(tmp_path, [{"name": "wp", "url": url, "backfill_days": 0}])
-    return ingest(settings.sources[0], settings.fetch, store, tmp_path, NOW)
+    return ingest(settings.sources[0], settings.fetch, db, tmp_path, NOW)
 
 
-def threads(store) -> dict[str, tuple[str, str | None, str]]:
-    return {r.key: (r.post_key, r.parent_key, r.text) for r in store.iter_comments()}
+def threads(db) -> dict[str, tuple[str, str | None, str]]:
+    return {r.key: (r.post_key, r.parent_key, r.text) for r in db.content.iter_comments()}
 
 
 @pytest.mark.parametrize("api", [True, False], ids=["rest-api", "atom-comments"])
-def test_wordpress_comments_are_threaded(store, feed_server, tmp_path, api):
+def test_wordpress_comments_are_threaded(db, feed_server, tmp_path, api):
     url = wordpress.publish(feed_server, api=api)
-    report = fetch(store, tmp_path, url)
+    report = fetch(db, tmp_path, url)
     assert report.error is None, report.error
     assert (report.posts_new, report.comments_new) == (2, 4)
-    assert threads(store) == {
+    assert threads(db) == {
         "1": ("101", None, "A long first comment about the news."),
         "2": ("101", "1", "A reply to the first."),
         "3": ("101", None, "Bold second thread"),
         "4": ("101", "3", "Answering C."),
     }
-    assert {p.key: p.comments_total for p in store.iter_posts()} == {"101": 4, "102": 0}
+    assert {p.key: p.comments_total for p in db.content.iter_posts()} == {"101": 4, "102": 0}
     used = [r.path for r in feed_server.requests]
     assert any(p.startswith("/wp-json/") for p in used)
     assert any(p.endswith("/feed/atom/") for p in used) != api
     assert not any("quiet-post" in p or "post=102" in p for p in used)   # no comments, nothing read
 
 
-def test_wordpress_second_fetch_reads_no_comments(store, feed_server, tmp_path):
+def test_wordpress_second_fetch_reads_no_comments(db, feed_server, tmp_path):
     url = wordpress.publish(feed_server)
-    fetch(store, tmp_path, url)
+    fetch(db, tmp_path, url)
     feed_server.reset_log()
-    report = fetch(store, tmp_path, url)
+    report = fetch(db, tmp_path, url)
     assert (report.posts_new, report.comments_new) == (0, 0)
     assert [r.path for r in feed_server.requests] == ["/feed/"]

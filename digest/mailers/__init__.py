@@ -10,23 +10,14 @@ the setting to fix; `unsent` are ids marked sending that certainly did not go.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..config import Settings
 from ..errors import DigestError
 from ..message import Recipient
-from ..render import Edition
+from ..models import Edition, Outcome
 
 Sending = Callable[[list[int]], None]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    delivery_id: int
-    status: str                 # "accepted" | "refused" | "unknown"
-    message_id: str | None = None
-    error: str | None = None
 
 
 class MailerError(DigestError):
@@ -45,7 +36,7 @@ class Mailer(Protocol):
     def close(self) -> None: ...
 
 
-def make_mailer(settings: Settings, **options: object) -> Mailer:
+def make_mailer(settings: Settings, **options: Any) -> Mailer:
     backend = settings.sending.backend
     if backend == "sendgrid":
         from .sendgrid import SendGridMailer

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ..config import Settings
 from ..message import Recipient, sender, wire
-from ..render import Edition
-from . import MailerError, Outcome, Sending
+from ..models import DeliveryStatus, Edition, Outcome
+from . import MailerError, Sending
 
 
 class OutboxMailer:
@@ -41,12 +41,12 @@ class OutboxMailer:
     def _write(self, edition: Edition, to: Recipient, target: Path) -> Outcome:
         path = target / f"{to.delivery_id:08d}.eml"
         if path.exists():          # written before a crash: it went
-            return Outcome(to.delivery_id, "accepted", path.name)
+            return Outcome(to.delivery_id, DeliveryStatus.ACCEPTED, path.name)
         data, message_id = wire(edition, self.origin, to, self.clock())
         partial = path.with_suffix(".part")
         partial.write_bytes(data)
         os.replace(partial, path)
-        return Outcome(to.delivery_id, "accepted", message_id)
+        return Outcome(to.delivery_id, DeliveryStatus.ACCEPTED, message_id)
 
     def close(self) -> None:
         return None

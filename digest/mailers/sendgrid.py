@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import random
-import socket
 import time
 import urllib.error
 from collections.abc import Callable, Iterator
@@ -25,8 +24,8 @@ from sendgrid import SendGridAPIClient
 
 from ..config import Settings
 from ..message import Recipient, list_id, sender
-from ..render import Edition
-from . import MailerError, Outcome, Sending
+from ..models import DeliveryStatus, Edition, Outcome
+from . import MailerError, Sending
 
 log = logging.getLogger(__name__)
 MAX_DELAY = 60.0
@@ -75,14 +74,15 @@ class SendGridMailer:
                 yield from self._split(edition, recipients)
                 return
             except _Unknown as unknown:
-                yield from (Outcome(r.delivery_id, "unknown", error=str(unknown)) for r in recipients)
+                yield from (Outcome(r.delivery_id, DeliveryStatus.UNKNOWN, error=str(unknown)) for r in recipients)
                 return
-            yield from (Outcome(r.delivery_id, "accepted", message_id) for r in recipients)
+            yield from (Outcome(r.delivery_id, DeliveryStatus.ACCEPTED, message_id) for r in recipients)
             return
 
     def _split(self, edition: Edition, recipients: list[Recipient]) -> Iterator[Outcome]:
         if len(recipients) == 1:
-            yield Outcome(recipients[0].delivery_id, "refused", error="413: message too large for SendGrid")
+            yield Outcome(recipients[0].delivery_id, DeliveryStatus.REFUSED,
+                          error="413: message too large for SendGrid")
             return
         half = len(recipients) // 2
         log.info("SendGrid said 413: splitting a batch of %d", len(recipients))
@@ -97,7 +97,7 @@ class SendGridMailer:
             self._refused(error, recipients)
         except urllib.error.URLError as error:          # before the request was sent: safe to retry
             raise _Retry(f"cannot reach {self.config.host} ({error.reason})") from None
-        except (TimeoutError, socket.timeout, http.client.HTTPException, ConnectionError) as error:
+        except (TimeoutError, http.client.HTTPException, ConnectionError) as error:
             raise _Unknown(f"no answer after sending ({error.__class__.__name__}); "
                            "the batch may or may not have gone") from None
         headers = {k.lower(): v for k, v in dict(response.headers).items()}

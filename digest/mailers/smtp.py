@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from ..config import Settings
 from ..message import Recipient, sender, wire
-from ..render import Edition
-from . import MailerError, Outcome, Sending
+from ..models import DeliveryStatus, Edition, Outcome
+from . import MailerError, Sending
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class SmtpMailer:
             try:
                 refused = self._envelope(connection, to)
                 if refused:
-                    return Outcome(to.delivery_id, "refused", error=refused)
+                    return Outcome(to.delivery_id, DeliveryStatus.REFUSED, error=refused)
                 sending([to.delivery_id])
                 return self._data(connection, to, data, message_id)
             except (smtplib.SMTPServerDisconnected, ConnectionError) as error:
@@ -75,12 +75,12 @@ class SmtpMailer:
             code, answer = connection.data(data)
         except (smtplib.SMTPServerDisconnected, ConnectionError, OSError) as error:
             self.connection = None
-            return Outcome(to.delivery_id, "unknown", error=f"connection lost during DATA: {error}")
+            return Outcome(to.delivery_id, DeliveryStatus.UNKNOWN, error=f"connection lost during DATA: {error}")
         except smtplib.SMTPDataError as error:
-            return Outcome(to.delivery_id, "refused", error=f"{error.smtp_code} {error.smtp_error!r}")
+            return Outcome(to.delivery_id, DeliveryStatus.REFUSED, error=f"{error.smtp_code} {error.smtp_error!r}")
         if code != 250:
-            return Outcome(to.delivery_id, "refused", error=f"{code} {answer!r}")
-        return Outcome(to.delivery_id, "accepted", message_id)
+            return Outcome(to.delivery_id, DeliveryStatus.REFUSED, error=f"{code} {answer!r}")
+        return Outcome(to.delivery_id, DeliveryStatus.ACCEPTED, message_id)
 
     def _connect(self) -> smtplib.SMTP:
         if self.connection is not None:

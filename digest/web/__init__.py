@@ -18,10 +18,10 @@ from flask import Flask, abort, g, request, session
 from werkzeug.exceptions import HTTPException
 
 from ..config import Settings
+from ..db import Database
 from ..mailers import Mailer, make_mailer
-from ..render import BUNDLED_TEMPLATES
+from ..resources import templates_dir
 from ..signing import INSECURE_KEY, secret_key
-from ..store import Store
 from .limits import RateLimit
 
 log = logging.getLogger(__name__)
@@ -30,15 +30,15 @@ CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; fo
        "frame-ancestors 'self'; base-uri 'none'; frame-src 'self'")
 
 
-def create_app(settings: Settings, store: Store, mailer: Callable[[], Mailer] | None = None,
+def create_app(settings: Settings, db: Database, mailer: Callable[[], Mailer] | None = None,
                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Flask:
     key = secret_key(settings)
     folder = settings.path(settings.email.templates)
-    app = Flask(__name__, template_folder=str(folder if (folder / "web").exists() else BUNDLED_TEMPLATES))
+    app = Flask(__name__, template_folder=str(folder if (folder / "web").exists() else templates_dir()))
     app.config.update(SECRET_KEY=key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       MAX_CONTENT_LENGTH=1_000_000)
     app.extensions["digest"] = {
-        "settings": settings, "store": store, "key": key, "clock": clock,
+        "settings": settings, "db": db, "key": key, "clock": clock,
         "mailer": mailer or (lambda: make_mailer(settings)),
         "insecure": key == INSECURE_KEY, "limits": RateLimit(),
     }
@@ -93,10 +93,10 @@ def _register(app: Flask) -> None:
         g.now = state()["clock"]()
 
 
-def serve(settings: Settings, store: Store, host: str, port: int) -> None:
+def serve(settings: Settings, db: Database, host: str, port: int) -> None:
     """Serve with waitress (a production WSGI server), in the foreground."""
     from waitress import serve as waitress_serve
-    app = create_app(settings, store)
+    app = create_app(settings, db)
     if app.extensions["digest"]["insecure"]:
         log.warning("insecure dev mode: set %s before serving the public", settings.web.secret_key_env)
     waitress_serve(app, host=host, port=port, threads=4, ident="digest")

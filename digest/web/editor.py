@@ -7,11 +7,13 @@ import secrets
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
-from ..deliver import NothingToSend, send_test
-from ..edition import as_json, build, period, picks_for
-from ..errors import DigestError
-from ..render import Renderer
+from .. import actions
+from ..config import MailingList
+from ..edition import Built, as_json, period
+from ..errors import DigestError, UsageError
+from ..models import PickAction
 from . import check_csrf, env, state
 
 pages = Blueprint("editor", __name__, url_prefix="/editor")
@@ -32,7 +34,7 @@ def login_form() -> str:
 
 
 @pages.post("/login")
-def login() -> Response | tuple[str, int]:
+def login() -> ResponseReturnValue:
     check_csrf()
     expected = env(state()["settings"].web.editor_password_env)
     given = request.form.get("password", "")
@@ -49,17 +51,20 @@ def home() -> str:
     return render_template("web/editor_home.html", lists=state()["settings"].lists)
 
 
-def _built(name: str):  # noqa: ANN202
-    settings, store = state()["settings"], state()["store"]
-    mailing_list = settings.mailing_list(name)
-    if mailing_list is None:
+def _list(name: str) -> MailingList:
+    try:
+        return actions.mailing_list(state()["settings"], name)
+    except UsageError:
         abort(404, f"There is no list called {name!r}.")
-    since, until = _period(mailing_list)
-    return mailing_list, build(settings, store, Renderer(settings, show_why=True), mailing_list, since, until,
-                               picks_for(store, name))
 
 
-def _period(mailing_list):  # noqa: ANN001, ANN202
+def _built(name: str) -> tuple[MailingList, Built]:
+    listed = _list(name)
+    since, until = _period(listed)
+    return listed, actions.preview(state()["settings"], state()["db"], listed, since, until, show_why=True)
+
+
+def _period(mailing_list: MailingList) -> tuple[datetime, datetime]:
     try:
         since = datetime.fromisoformat(request.args["since"]).date() if "since" in request.args else None
         until = datetime.fromisoformat(request.args["until"]).date() if "until" in request.args else None
@@ -73,7 +78,7 @@ def preview(name: str) -> str:
     _guard()
     mailing_list, built = _built(name)
     data = as_json(built)
-    picks = state()["store"].picks(name)
+    picks = actions.picks(state()["db"], mailing_list)
     return render_template("web/editor.html", list=mailing_list, data=data, picks=picks,
                            budget=state()["settings"].email.max_html_bytes, query=request.query_string.decode())
 
@@ -96,19 +101,20 @@ def _personalised(name: str) -> tuple[str, str]:
 
 
 @pages.post("/<name>/pick")
-def pick(name: str) -> Response:
+def pick(name: str) -> ResponseReturnValue:
     _guard()
     check_csrf()
-    store = state()["store"]
+    listed, db = _list(name), state()["db"]
     comment, action = request.form.get("comment", ""), request.form.get("action", "")
-    if state()["settings"].mailing_list(name) is None or action not in ("pin", "exclude", "clear"):
-        abort(400, "Unknown list or action.")
-    if not store.has_comment(comment):
+    chosen = {PickAction.PIN: lambda: actions.pin(db, listed, comment, g.now),
+              PickAction.EXCLUDE: lambda: actions.exclude(db, listed, comment, g.now),
+              "clear": lambda: actions.unpick(db, listed, comment)}.get(action)
+    if chosen is None:
+        abort(400, "Unknown action.")
+    try:
+        chosen()
+    except UsageError:
         abort(400, "No such comment.")
-    if action == "clear":
-        store.clear_picks(name, comment)
-    else:
-        store.set_pick(name, comment, action, g.now)
     query = request.form.get("query", "")
     return redirect(url_for("editor.preview", name=name) + (f"?{query}" if _safe_query(query) else ""), code=303)
 
@@ -122,12 +128,12 @@ def _safe_query(query: str) -> bool:
 def test(name: str) -> tuple[str, int] | str:
     _guard()
     check_csrf()
-    mailing_list, _ = _built(name)
-    since, until = _period(mailing_list)
+    listed = _list(name)
+    since, until = _period(listed)
     address = request.form.get("email", "")
     try:
-        send_test(state()["settings"], state()["store"], name, since, until, address, state()["mailer"]())
-    except (DigestError, NothingToSend) as error:
+        actions.send_test(state()["settings"], state()["db"], listed, since, until, address, state()["mailer"]())
+    except DigestError as error:
         return render_template("web/message.html", title="Test not sent", message=str(error)), 400
     return render_template("web/message.html", title="Test sent",
                            message=f"A test copy went to {address}; nothing was recorded for {name}.")

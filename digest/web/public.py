@@ -3,28 +3,28 @@ and unsubscribe (RFC 8058 one-click POST; GET only shows a button)."""
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from flask import Blueprint, Response, abort, g, render_template, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from ..ledger import Ledger
+from .. import actions
+from ..config import MailingList
+from ..errors import UsageError
 from ..mailers import MailerError
 from ..message import recipient
-from ..render import Edition
+from ..models import DeliveryStatus, Edition, email_key
 from ..signing import read_unsubscribe_token
-from ..subscribers import Lists, Member, check_address, email_key
+from ..subscribers import check_address
 from . import check_csrf, client_address, state
 
 pages = Blueprint("public", __name__)
 CONFIRM = "digest-subscribe"
 
 
-def _list(name: str):  # noqa: ANN202
-    found = state()["settings"].mailing_list(name)
-    if found is None:
+def _list(name: str) -> MailingList:
+    try:
+        return actions.mailing_list(state()["settings"], name)
+    except UsageError:
         abort(404, f"There is no list called {name!r}.")
-    return found
 
 
 @pages.get("/")
@@ -37,17 +37,17 @@ def index() -> str:
 @pages.get("/archive/<name>/")
 def archive(name: str) -> str:
     mailing_list = _list(name)
-    zone = ZoneInfo(mailing_list.timezone)
+    zone = mailing_list.timezone
     rows = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject}
-            for r in Ledger(state()["store"]).sent_editions(name)]
+            for r in state()["db"].ledger.sent_editions(name)]
     return render_template("web/archive.html", list=mailing_list, editions=rows)
 
 
 @pages.get("/archive/<name>/<day>")
 def edition(name: str, day: str) -> Response:
     mailing_list = _list(name)
-    ledger = Ledger(state()["store"])
-    zone = ZoneInfo(mailing_list.timezone)
+    ledger = state()["db"].ledger
+    zone = mailing_list.timezone
     found = next((r for r in ledger.sent_editions(name) if r.since.astimezone(zone).date().isoformat() == day), None)
     if found is None:
         abort(404, "No edition of that list went out that day.")
@@ -61,10 +61,10 @@ def edition(name: str, day: str) -> Response:
 def feed(name: str) -> Response:
     mailing_list = _list(name)
     settings = state()["settings"]
-    zone = ZoneInfo(mailing_list.timezone)
+    zone = mailing_list.timezone
     entries = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject,
                 "updated": (r.finished_at or r.since).isoformat()}
-               for r in Ledger(state()["store"]).sent_editions(name)]
+               for r in state()["db"].ledger.sent_editions(name)]
     body = render_template("web/feed.atom.xml", list=mailing_list, entries=entries,
                            base=settings.web.base_url, updated=entries[0]["updated"] if entries else g.now.isoformat())
     return Response(body, mimetype="application/atom+xml")
@@ -108,7 +108,8 @@ def subscribe(name: str) -> tuple[str, int] | str:
 
 def _check_your_inbox(name: str) -> str:
     return render_template("web/message.html", title="Check your inbox",
-                           message=f"If the address is right, a message to confirm your subscription to {name} is on its way.")
+                           message=f"If the address is right, a message to confirm your subscription to {name} "
+                                   "is on its way.")
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -127,7 +128,7 @@ def _send_confirmation(name: str, address: str, person: str) -> None:
     mailer = state()["mailer"]()
     try:
         for outcome in mailer.send(message, [to], lambda ids: None, f"confirm-{g.now:%Y%m%d-%H%M%S-%f}"):
-            if outcome.status != "accepted":
+            if outcome.status != DeliveryStatus.ACCEPTED:
                 raise MailerError(f"confirmation to {address}: {outcome.status} {outcome.error}")
     finally:
         mailer.close()
@@ -143,9 +144,7 @@ def confirm_page(token: str) -> str:
 def confirm(token: str) -> str:
     check_csrf()
     name, address, person = _read_confirmation(token)
-    lists = Lists(state()["store"])
-    lists.merge(name, [Member(address, person)], "web", g.now)
-    lists.unsuppress(email_key(address), name, "unsubscribed")
+    actions.subscribe(state()["db"], _list(name), address, person, g.now)
     return render_template("web/message.html", title="Subscribed",
                            message=f"{address} will get the next edition of {name}.")
 
@@ -176,7 +175,7 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
     name, address = _read_unsubscribe(token)
     if request.form.get("List-Unsubscribe") != "One-Click":
         abort(400, "Send List-Unsubscribe=One-Click to unsubscribe.")
-    Lists(state()["store"]).suppress(address, name, "unsubscribed", "one-click", g.now)
+    actions.unsubscribe(state()["db"], _list(name), address, "one-click", g.now)
     return render_template("web/message.html", title="Unsubscribed",
                            message=f"{address} will get no more editions of {name}.")
 

@@ -8,29 +8,18 @@ import logging
 import time
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, request
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 
-from ..ledger import Ledger
-from ..store import UTCDateTime, metadata
-from ..subscribers import Lists, email_key
+from ..models import EVERY_LIST, Reason, email_key
 from . import env, state
 
 log = logging.getLogger(__name__)
 pages = Blueprint("webhook", __name__)
 
-provider_events = sa.Table(
-    "provider_events", metadata,
-    sa.Column("sg_event_id", sa.String(200), primary_key=True),
-    sa.Column("event", sa.String(30), nullable=False),
-    sa.Column("email", sa.String(320), nullable=False),
-    sa.Column("received_at", UTCDateTime, nullable=False),
-)
-
-SUPPRESS = {"bounce": "bounced", "spamreport": "complained", "unsubscribe": "unsubscribed",
-            "group_unsubscribe": "unsubscribed"}
+SUPPRESS = {"bounce": Reason.BOUNCED, "spamreport": Reason.COMPLAINED, "unsubscribe": Reason.UNSUBSCRIBED,
+            "group_unsubscribe": Reason.UNSUBSCRIBED}
 DROPPED_REASONS = ("bounced", "invalid", "unsubscribed", "spam")
 
 
@@ -71,21 +60,17 @@ def _apply(event: dict) -> bool:
     ident, kind, address = str(event.get("sg_event_id", "")), str(event.get("event", "")), str(event.get("email", ""))
     if not ident or "@" not in address:
         return False
-    store, now = state()["store"], datetime.now(UTC)
-    metadata.create_all(store.engine, tables=[provider_events])
-    try:
-        with store.engine.begin() as db:
-            db.execute(provider_events.insert().values(sg_event_id=ident[:200], event=kind[:30], email=address,
-                                                       received_at=now))
-    except sa.exc.IntegrityError:
+    db, now = state()["db"], datetime.now(UTC)
+    if not db.events.first_time(ident, kind, address, now):
         return False                                    # seen before: harmless
     reason = SUPPRESS.get(kind)
     if kind == "dropped" and any(r in str(event.get("reason", "")).lower() for r in DROPPED_REASONS):
-        reason = "bounced"
+        reason = Reason.BOUNCED
     if reason:
-        list_name = "*" if reason in ("bounced", "complained") else str(event.get("list") or "*")
-        Lists(store).suppress(email_key(address), list_name, reason, f"sendgrid {kind}", now)
+        everywhere = reason in (Reason.BOUNCED, Reason.COMPLAINED)
+        list_name = EVERY_LIST if everywhere else str(event.get("list") or EVERY_LIST)
+        db.lists.suppress(email_key(address), list_name, reason, f"sendgrid {kind}", now)
     edition = str(event.get("edition", ""))
     if edition.isdigit():
-        Ledger(store).provider_event(int(edition), email_key(address), kind[:20], now)
+        db.events.on_delivery(int(edition), email_key(address), kind[:20], now)
     return True

@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from digest.models import Comment, Post
-from digest.select import Discussion
+from digest.models import Comment, Discussion, Post
 
 SINCE = datetime(2017, 10, 25, tzinfo=UTC)
 UNTIL = datetime(2017, 11, 1, tzinfo=UTC)

@@ -12,9 +12,11 @@ from .feedserver import FeedServer
 POSTS = [
     {"id": 101, "slug": "probation-news", "title": "Probation news", "date": "2017-10-27T08:00:00+00:00",
      "comments": [
-         {"id": 1, "parent": 0, "author": "Reader A", "date": "2017-10-27T09:00:00", "text": "A long first comment about the news."},
+         {"id": 1, "parent": 0, "author": "Reader A", "date": "2017-10-27T09:00:00",
+          "text": "A long first comment about the news."},
          {"id": 2, "parent": 1, "author": "Reader B", "date": "2017-10-27T10:00:00", "text": "A reply to the first."},
-         {"id": 3, "parent": 0, "author": "Reader C", "date": "2017-10-27T11:00:00", "text": "<b>Bold</b> second thread <script>x()</script>"},
+         {"id": 3, "parent": 0, "author": "Reader C", "date": "2017-10-27T11:00:00",
+          "text": "<b>Bold</b> second thread <script>x()</script>"},
          {"id": 4, "parent": 3, "author": "Reader A", "date": "2017-10-27T12:00:00", "text": "Answering C."},
      ]},
     {"id": 102, "slug": "quiet-post", "title": "A quiet post", "date": "2017-10-28T08:00:00+00:00", "comments": []},

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from digest import config
+from digest.db import Database
 from digest.edition import period
 from digest.ingest import ingest
-from digest.store import Store, connect
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WEEK = (date(2017, 10, 25), date(2017, 11, 1))
@@ -34,8 +34,9 @@ class World:
         self.write_list([f"reader{n:05d}@example.org" for n in range(subscribers)])
         self.save()
         self.settings = config.from_dict(data, root=self.folder)
-        self.store: Store = connect(self.settings.database_url())
-        report = ingest(self.settings.sources[0], self.settings.fetch, self.store, self.folder,
+        self.db: Database = Database.open(self.settings.database_url())
+        self.weekly = self.settings.mailing_list("weekly")
+        report = ingest(self.settings.sources[0], self.settings.fetch, self.db, self.folder,
                         datetime(2017, 11, 1, 9, tzinfo=UTC))
         assert report.error is None
         self.since, self.until = period(self.settings.lists[0], datetime.now(UTC), *WEEK)
@@ -55,7 +56,7 @@ class World:
         (self.folder / "subscribers" / "weekly.csv").write_text("email,name\n" + rows + extra, encoding="utf-8")
 
     def close(self) -> None:
-        self.store.close()
+        self.db.close()
 
 
 def _toml(section: str, values: object) -> str:

@@ -1,4 +1,4 @@
-"""The database: SQLite by default, PostgreSQL by URL, through SQLAlchemy Core.
+"""Posts, comments, sources and HTTP validators: what was read from the feeds.
 
 Posts and comments are keyed by (source, the source's own id), so re-reading a feed
 never duplicates and an edited item is updated in place. Times are stored as UTC.
@@ -7,153 +7,25 @@ never duplicates and an edited item is updated in place. Times are stored as UTC
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
-from .errors import StoreError
-from .fetch import Validators
-from .models import Comment, Post
-from .select import Discussion
+from ..models import Comment, Discussion, Post, Validators
+from .guard import guarded
+from .tables import comments, http_cache, posts, sources
 
-log = logging.getLogger(__name__)
 CHUNK = 500
 
 
-class UTCDateTime(sa.types.TypeDecorator):
-    """Aware datetimes in, aware UTC datetimes out, naive UTC in the column."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return value.astimezone(UTC).replace(tzinfo=None) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None else None
-
-
-metadata = sa.MetaData()
-
-sources = sa.Table(
-    "sources", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(100), nullable=False, unique=True),
-    sa.Column("url", sa.Text, nullable=False),
-    sa.Column("kind", sa.String(20)),
-    sa.Column("detected_kind", sa.String(20)),
-    sa.Column("comments_url", sa.Text),
-    sa.Column("horizon", UTCDateTime),              # nothing older is read (backfill window)
-    sa.Column("last_fetch_at", UTCDateTime),
-    sa.Column("last_error", sa.Text),
-)
-
-http_cache = sa.Table(
-    "http_cache", metadata,
-    sa.Column("url", sa.String(2000), primary_key=True),
-    sa.Column("etag", sa.Text),
-    sa.Column("last_modified", sa.Text),
-    sa.Column("checked_at", UTCDateTime),
-)
-
-posts = sa.Table(
-    "posts", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("source_id", sa.ForeignKey("sources.id"), nullable=False),
-    sa.Column("key", sa.String(500), nullable=False),
-    sa.Column("url", sa.Text, nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("author", sa.Text, nullable=False),
-    sa.Column("published", UTCDateTime, nullable=False),
-    sa.Column("updated", UTCDateTime, nullable=False),
-    sa.Column("html", sa.Text, nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("comments_total", sa.Integer),
-    sa.Column("comments_feed", sa.Text),
-    sa.Column("stub", sa.Boolean, nullable=False, default=False),
-    sa.Column("hash", sa.String(40), nullable=False),
-    sa.UniqueConstraint("source_id", "key"),
-)
-
-comments = sa.Table(
-    "comments", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("source_id", sa.ForeignKey("sources.id"), nullable=False),
-    sa.Column("key", sa.String(500), nullable=False),
-    sa.Column("post_key", sa.String(500), nullable=False),
-    sa.Column("declared_parent", sa.String(500)),   # as the feed says
-    sa.Column("parent_key", sa.String(500)),        # as threaded: NULL when top level
-    sa.Column("orphan", sa.Boolean, nullable=False, default=False),
-    sa.Column("author", sa.Text, nullable=False),
-    sa.Column("author_uri", sa.Text),
-    sa.Column("published", UTCDateTime, nullable=False),
-    sa.Column("updated", UTCDateTime, nullable=False),
-    sa.Column("url", sa.Text, nullable=False),
-    sa.Column("html", sa.Text, nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("removed", sa.Boolean, nullable=False, default=False),
-    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
-    sa.Column("hash", sa.String(40), nullable=False),
-    sa.UniqueConstraint("source_id", "key"),
-    sa.Index("ix_comments_post", "source_id", "post_key"),
-    sa.Index("ix_comments_published", "published"),
-)
-
-
-picks = sa.Table(
-    "picks", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("list_name", sa.String(100), nullable=False),
-    sa.Column("comment_key", sa.String(500), nullable=False),
-    sa.Column("action", sa.String(10), nullable=False),      # "pin" | "exclude"
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("used_at", UTCDateTime),                       # set when an edition with it is sent
-    sa.UniqueConstraint("list_name", "comment_key", "used_at"),
-)
-
-
-def connect(url: str) -> Store:
-    """Open (and create if needed) the database at url."""
-    try:
-        _make_sqlite_folder(url)
-        engine = sa.create_engine(url, future=True)
-        if engine.dialect.name == "sqlite":
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
-        metadata.create_all(engine)
-    except (SQLAlchemyError, ImportError) as error:
-        raise StoreError(f"cannot open database {_safe(url)} ({_first_line(error)}); "
-                         "check [database].url and that the server is running") from None
-    return Store(engine)
-
-
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    """WAL: readers (web, preview) never block the writer; NORMAL sync is crash-safe in WAL."""
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def _make_sqlite_folder(url: str) -> None:
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-
-
-class Store:
+@guarded
+class Content:
     """Reads and writes posts, comments, sources and HTTP validators."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-
-    def close(self) -> None:
-        self.engine.dispose()
 
     # ---------------------------------------------------------------- sources
 
@@ -163,7 +35,8 @@ class Store:
             if row:
                 db.execute(sources.update().where(sources.c.id == row.id).values(url=url, kind=kind))
                 return row.id
-            return db.execute(sources.insert().values(name=name, url=url, kind=kind)).inserted_primary_key[0]
+            inserted = db.execute(sources.insert().values(name=name, url=url, kind=kind)).inserted_primary_key
+            return int(inserted[0]) if inserted else 0
 
     def source_state(self, source_id: int) -> tuple[str | None, str | None]:
         """(kind as detected, blog-wide comments feed URL) from the last fetch."""
@@ -335,40 +208,6 @@ class Store:
                         found[(source_id, row.post_key)].append(_comment_model(row))
         return [Discussion(post, found[key]) for key, post in chosen.items()]
 
-    # ---------------------------------------------------------------- editor's picks
-
-    def set_pick(self, list_name: str, comment_key: str, action: str, when: datetime) -> None:
-        """Pin or exclude a comment for the next edition of a list (replacing an earlier pick)."""
-        with self.engine.begin() as db:
-            db.execute(picks.delete().where(picks.c.list_name == list_name, picks.c.comment_key == comment_key,
-                                            picks.c.used_at.is_(None)))
-            db.execute(picks.insert().values(list_name=list_name, comment_key=comment_key,
-                                             action=action, created_at=when))
-
-    def clear_picks(self, list_name: str, comment_key: str | None = None) -> int:
-        query = picks.delete().where(picks.c.list_name == list_name, picks.c.used_at.is_(None))
-        if comment_key is not None:
-            query = query.where(picks.c.comment_key == comment_key)
-        with self.engine.begin() as db:
-            return db.execute(query).rowcount
-
-    def picks(self, list_name: str) -> dict[str, str]:
-        """{comment key: "pin" | "exclude"} waiting for the next edition of a list."""
-        query = sa.select(picks.c.comment_key, picks.c.action).where(
-            picks.c.list_name == list_name, picks.c.used_at.is_(None)).order_by(picks.c.created_at)
-        with self.engine.connect() as db:
-            return {r.comment_key: r.action for r in db.execute(query)}
-
-    def use_picks(self, list_name: str, when: datetime) -> None:
-        """The picks went into an edition: they no longer apply to the next one."""
-        with self.engine.begin() as db:
-            db.execute(picks.update().where(picks.c.list_name == list_name, picks.c.used_at.is_(None))
-                       .values(used_at=when))
-
-    def has_comment(self, key: str) -> bool:
-        with self.engine.connect() as db:
-            return db.execute(sa.select(comments.c.id).where(comments.c.key == key).limit(1)).first() is not None
-
     def iter_comments(self, source_id: int | None = None) -> Iterator[sa.Row]:
         query = sa.select(comments).order_by(comments.c.published)
         if source_id is not None:
@@ -486,15 +325,3 @@ def _rethread(db: sa.Connection, source_id: int, post_keys: list[str]) -> int:
 def _chunks(items: list[str], size: int = CHUNK) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def _safe(url: str) -> str:
-    """A database URL without its password, for messages."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is shown as is, minus nothing secret
-        return url.split("@")[-1]
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__

@@ -1,0 +1,193 @@
+"""What a person can do, written once and used alike by the CLI, the web app and the
+scheduler: fetch, preview, pin, exclude, unpick, add and remove subscribers, build,
+send. Each action takes parsed settings, an open Database and resolved objects, and
+raises DigestError (UsageError for a wrong request) with one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .config import MailingList, Settings, Source
+from .db import Database, holder_id
+from .db.locks import DEFAULT_TTL
+from .deliver import Plan, SendReport, plan, send, send_test
+from .edition import Built, build
+from .errors import LockedError, UsageError
+from .ingest import ingest
+from .mailers import Mailer
+from .models import Member, Origin, PickAction, Reason, SourceReport, SyncResult, email_key
+from .render import Renderer
+from .subscribers import check_address, read_csv, sync
+
+log = logging.getLogger(__name__)
+FETCH_LOCK = "fetch"
+
+__all__ = ["Plan", "SendReport", "plan", "send", "send_test"]
+
+
+# ------------------------------------------------------------------ resolving names
+
+def mailing_list(settings: Settings, name: str) -> MailingList:
+    found = settings.mailing_list(name)
+    if found is None:
+        known = ", ".join(item.name for item in settings.lists) or "none: add a [[lists]] table"
+        raise UsageError(f"unknown list {name!r}; choose from: {known}")
+    return found
+
+
+def sources(settings: Settings, names: Iterable[str] = ()) -> list[Source]:
+    names = list(names)
+    if not settings.sources:
+        raise UsageError(f"no [[sources]] in {settings.origin}; add one with a name and url")
+    unknown = [n for n in names if settings.source(n) is None]
+    if unknown:
+        known = ", ".join(s.name for s in settings.sources)
+        raise UsageError(f"unknown source {unknown[0]!r}; choose from: {known}")
+    return [s for s in settings.sources if s.name in names] if names else list(settings.sources)
+
+
+# ------------------------------------------------------------------ reading the blog
+
+def fetch(settings: Settings, db: Database, chosen: list[Source], now: datetime, full: bool = False,
+          progress: Callable[[Source], Callable[[str], None]] = lambda source: lambda text: None,
+          wait: timedelta = timedelta(0)) -> list[SourceReport]:
+    """Fetch the chosen sources, one fetch at a time per database (waiting up to `wait`
+    for another to finish)."""
+    with _fetch_lock(db, wait, now):
+        return [ingest(source, settings.fetch, db, settings.root, now, full=full, progress=progress(source))
+                for source in chosen]
+
+
+@contextmanager
+def _fetch_lock(db: Database, wait: timedelta, now: datetime) -> Iterator[None]:
+    me, deadline = holder_id(), time.monotonic() + wait.total_seconds()
+    while True:
+        try:
+            db.locks.acquire(FETCH_LOCK, me, DEFAULT_TTL, now)
+            break
+        except LockedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
+    try:
+        yield
+    finally:
+        db.locks.release(FETCH_LOCK, me)
+
+
+# ------------------------------------------------------------------ the edition
+
+def preview(settings: Settings, db: Database, listed: MailingList, since: datetime, until: datetime,
+            show_why: bool = False) -> Built:
+    """The edition listed would get for [since, until), with the editor's picks; nothing recorded."""
+    return build(settings, db, Renderer(settings, show_why=show_why), listed, since, until)
+
+
+COMMENT_ID = re.compile(r"(?:#c|[?&]showComment=\d+#c|^c?)(\d{6,})$")
+
+
+def comment_key(db: Database, reference: str) -> str:
+    """A stored comment's key from what an editor pastes: the id, `c<id>`, `#c<id>`, or
+    the blog's comment permalink (…?showComment=…#c<id>)."""
+    text = reference.strip()
+    match = COMMENT_ID.search(text)
+    key = match.group(1) if match else text
+    if not key or not db.picks.comment_exists(key):
+        raise UsageError(f"no stored comment has id {reference!r}; give its id or permalink "
+                         "(ids are in `digest preview LIST --format json`)")
+    return key
+
+
+def pin(db: Database, listed: MailingList, reference: str, now: datetime) -> str:
+    """Always show the comment in the list's next edition; the best pin is the comment of the week."""
+    return _pick(db, listed, reference, PickAction.PIN, now)
+
+
+def exclude(db: Database, listed: MailingList, reference: str, now: datetime) -> str:
+    """Never show the comment in the list's next edition."""
+    return _pick(db, listed, reference, PickAction.EXCLUDE, now)
+
+
+def _pick(db: Database, listed: MailingList, reference: str, action: PickAction, now: datetime) -> str:
+    key = comment_key(db, reference)
+    db.picks.set(listed.name, key, action, now)
+    return key
+
+
+def unpick(db: Database, listed: MailingList, reference: str | None = None) -> int:
+    """Forget the pick of one comment (or of every one) for the list's next edition."""
+    key = None if reference is None else comment_key(db, reference)
+    return db.picks.clear(listed.name, key)
+
+
+def picks(db: Database, listed: MailingList) -> dict[str, PickAction]:
+    return db.picks.waiting(listed.name)
+
+
+# ------------------------------------------------------------------ subscribers
+
+@dataclass(frozen=True)
+class Added:
+    address: str
+    suppressed: bool            # on the list, but suppressed: it will not be mailed
+
+
+def valid_address(email: str) -> str:
+    try:
+        return check_address(email)
+    except ValueError as error:
+        raise UsageError(f"{email!r} is not a valid address ({error}); give one like you@example.org") from None
+
+
+def add_subscriber(db: Database, listed: MailingList, email: str, name: str, origin: Origin,
+                   now: datetime) -> Added:
+    """Put an address on a list (kept even if the list file does not name it). An
+    operator's add never lifts a reader's unsubscribe; only the reader can (`subscribe`)."""
+    address = valid_address(email)
+    db.lists.merge(listed.name, [Member(address, name.strip())], origin, now)
+    return Added(address, db.lists.is_suppressed(listed.name, address))
+
+
+def subscribe(db: Database, listed: MailingList, email: str, name: str, now: datetime) -> Added:
+    """A reader confirmed their own subscription: it lifts their earlier unsubscribe
+    from this list (never a bounce, a complaint or an operator's removal)."""
+    address = valid_address(email)
+    db.lists.unsuppress(email_key(address), listed.name, Reason.UNSUBSCRIBED)
+    return add_subscriber(db, listed, address, name, Origin.WEB, now)
+
+
+def unsubscribe(db: Database, listed: MailingList, address: str, detail: str, now: datetime) -> None:
+    db.lists.suppress(email_key(address), listed.name, Reason.UNSUBSCRIBED, detail, now)
+
+
+def remove_subscriber(db: Database, listed: MailingList, email: str, now: datetime) -> bool:
+    """Take an address off a list for good; False when it was not a member (suppressed anyway)."""
+    return db.lists.remove(listed.name, email, now)
+
+
+def import_subscribers(db: Database, listed: MailingList, path: Path, now: datetime) -> SyncResult:
+    """Add the members of a CSV file; bad rows are reported in problems and skipped."""
+    read = read_csv(path)
+    result = db.lists.merge(listed.name, read.members, Origin.IMPORT, now)
+    result.problems = read.problems
+    return result
+
+
+def sync_list(settings: Settings, db: Database, listed: MailingList, now: datetime) -> SyncResult:
+    return sync(db.lists, listed.name, settings.path(listed.file), now)
+
+
+# ------------------------------------------------------------------ sending
+
+def send_edition(settings: Settings, db: Database, listed: MailingList, since: datetime, until: datetime,
+                 mailer: Mailer | None = None, should_stop: Callable[[], bool] = lambda: False) -> SendReport:
+    """Plan and send without asking (the scheduler's way)."""
+    return send(settings, db, plan(settings, db, listed, since, until), mailer=mailer, should_stop=should_stop)

@@ -1,0 +1,162 @@
+"""List membership and suppressions. Suppressions (unsubscribed, bounced, complained,
+removed) always win over a list file; "*" suppresses on every list."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..models import EVERY_LIST, Member, Origin, Reason, SyncResult, email_key
+from .guard import guarded
+from .tables import list_files, subscribers, suppressions
+
+
+@guarded
+class ListStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # ---------------------------------------------------------------- list files
+
+    def last_hash(self, list_name: str) -> str | None:
+        with self.engine.connect() as db:
+            return db.execute(sa.select(list_files.c.sha256).where(list_files.c.list_name == list_name)).scalar()
+
+    def next_generation(self, list_name: str) -> int:
+        query = sa.select(sa.func.max(subscribers.c.synced)).where(subscribers.c.list_name == list_name)
+        with self.engine.connect() as db:
+            return (db.execute(query).scalar() or 0) + 1
+
+    def stored_as_written(self, list_name: str, raw: list[str]) -> set[str]:
+        """Which of these addresses are stored exactly as written (no need to check them again)."""
+        query = sa.select(subscribers.c.email).where(subscribers.c.list_name == list_name,
+                                                     subscribers.c.email.in_(set(raw)))
+        with self.engine.connect() as db:
+            return {r.email for r in db.execute(query)}
+
+    def finish_sync(self, list_name: str, generation: int, file_hash: str | None, now: datetime) -> int:
+        """Retire file members the sync did not see; remember the file's hash (None: read it
+        again next time). Returns how many were retired."""
+        with self.engine.begin() as db:
+            retired = db.execute(subscribers.update().where(
+                subscribers.c.list_name == list_name, subscribers.c.origin == Origin.FILE.value,
+                subscribers.c.active.is_(True), subscribers.c.synced != generation)
+                .values(active=False, retired_at=now)).rowcount
+            if file_hash is not None:
+                db.execute(list_files.delete().where(list_files.c.list_name == list_name))
+                db.execute(list_files.insert().values(list_name=list_name, sha256=file_hash, synced_at=now))
+        return retired
+
+    # ---------------------------------------------------------------- members
+
+    def merge(self, list_name: str, members: list[Member], origin: Origin, now: datetime,
+              generation: int = 0) -> SyncResult:
+        """Add members that are new, reactivate retired ones, update names."""
+        unique: dict[str, Member] = {}
+        for member in members:
+            unique.setdefault(member.key, member)
+        known = self._known(list_name, list(unique))
+        new, changed, seen = [], [], []
+        for key, member in unique.items():
+            row = known.get(key)
+            values = {"email": member.email, "name": member.name, "extra": json.dumps(member.extra, sort_keys=True)}
+            if row is None:
+                new.append({"list_name": list_name, "email_key": key, "origin": origin.value, "synced": generation,
+                            "active": True, "created_at": now, **values})
+            elif not row.active or (row.email, row.name, row.extra) != tuple(values.values()):
+                changed.append({"b_id": row.id, "active": True, "retired_at": None, "synced": generation, **values})
+            else:
+                seen.append(row.id)
+        with self.engine.begin() as db:
+            if new:
+                db.execute(subscribers.insert(), new)
+            if changed:
+                db.execute(subscribers.update().where(subscribers.c.id == sa.bindparam("b_id"))
+                           .values({k: sa.bindparam(k) for k in changed[0] if k != "b_id"}), changed)
+            if seen and generation:
+                db.execute(subscribers.update().where(subscribers.c.id.in_(seen)).values(synced=generation))
+        return SyncResult(added=len(new), updated=len(changed))
+
+    def _known(self, list_name: str, keys: list[str]) -> dict[str, sa.Row]:
+        query = sa.select(subscribers).where(subscribers.c.list_name == list_name, subscribers.c.email_key.in_(keys))
+        with self.engine.connect() as db:
+            return {r.email_key: r for r in db.execute(query)}
+
+    def remove(self, list_name: str, address: str, now: datetime) -> bool:
+        """Take an address off a list for good: it is suppressed for that list."""
+        key = email_key(address)
+        self.suppress(key, list_name, Reason.REMOVED, "removed by the operator", now)
+        with self.engine.begin() as db:
+            done = db.execute(subscribers.update().where(subscribers.c.list_name == list_name,
+                                                         subscribers.c.email_key == key)
+                              .values(active=False, retired_at=now))
+        return done.rowcount > 0
+
+    # ---------------------------------------------------------------- suppressions
+
+    def suppress(self, key: str, list_name: str, reason: Reason, detail: str, now: datetime) -> None:
+        """Record that key must not be mailed (on list_name, or EVERY_LIST)."""
+        with self.engine.begin() as db:
+            exists = db.execute(sa.select(suppressions.c.id).where(
+                suppressions.c.email_key == key, suppressions.c.list_name == list_name)).first()
+            if exists is None:
+                db.execute(suppressions.insert().values(email_key=key, list_name=list_name, reason=reason.value,
+                                                        detail=detail, at=now))
+
+    def unsuppress(self, key: str, list_name: str, reason: Reason) -> int:
+        """Lift a suppression of this reason on this list (a confirmed re-subscription);
+        bounces and complaints are never lifted this way."""
+        with self.engine.begin() as db:
+            return db.execute(suppressions.delete().where(suppressions.c.email_key == key,
+                                                          suppressions.c.list_name == list_name,
+                                                          suppressions.c.reason == reason.value)).rowcount
+
+    def is_suppressed(self, list_name: str, address: str) -> bool:
+        query = sa.select(suppressions.c.id).where(suppressions.c.email_key == email_key(address),
+                                                   suppressions.c.list_name.in_([list_name, EVERY_LIST]))
+        with self.engine.connect() as db:
+            return db.execute(query).first() is not None
+
+    # ---------------------------------------------------------------- reading
+
+    def members(self, list_name: str, batch: int = 1000) -> Iterator[sa.Row]:
+        """Active, unsuppressed members, streamed in batches by id."""
+        last = 0
+        while True:
+            query = (sa.select(subscribers).where(subscribers.c.list_name == list_name,
+                                                  subscribers.c.active.is_(True), subscribers.c.id > last,
+                                                  ~suppressed(list_name))
+                     .order_by(subscribers.c.id).limit(batch))
+            with self.engine.connect() as db:
+                rows = db.execute(query).all()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].id
+
+    def count(self, list_name: str) -> int:
+        query = sa.select(sa.func.count()).select_from(subscribers).where(
+            subscribers.c.list_name == list_name, subscribers.c.active.is_(True), ~suppressed(list_name))
+        with self.engine.connect() as db:
+            return db.execute(query).scalar_one()
+
+    def listing(self, list_name: str) -> list[dict[str, Any]]:
+        """Every address ever on the list, with its state."""
+        sup = suppressions.alias()
+        query = (sa.select(subscribers.c.email, subscribers.c.name, subscribers.c.active, subscribers.c.origin,
+                           sup.c.reason)
+                 .outerjoin(sup, sa.and_(sup.c.email_key == subscribers.c.email_key,
+                                         sup.c.list_name.in_([list_name, EVERY_LIST])))
+                 .where(subscribers.c.list_name == list_name).order_by(subscribers.c.id))
+        with self.engine.connect() as db:
+            return [dict(r._mapping) for r in db.execute(query)]
+
+
+def suppressed(list_name: str) -> sa.ColumnElement[bool]:
+    """True for a subscriber row whose address is suppressed on list_name."""
+    return sa.exists().where(suppressions.c.email_key == subscribers.c.email_key,
+                             suppressions.c.list_name.in_([list_name, EVERY_LIST]))

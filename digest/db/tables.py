@@ -1,0 +1,193 @@
+"""Every table digest keeps, declared once. Alembic revisions (migrations/) change them.
+
+APScheduler's own job table (apscheduler_jobs) is created and owned by APScheduler.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from .types import UTCDateTime
+
+metadata = sa.MetaData()
+
+# ------------------------------------------------------------------ what was read
+
+sources = sa.Table(
+    "sources", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(20)),
+    sa.Column("detected_kind", sa.String(20)),
+    sa.Column("comments_url", sa.Text),
+    sa.Column("horizon", UTCDateTime),              # nothing older is read (backfill window)
+    sa.Column("last_fetch_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+)
+
+http_cache = sa.Table(
+    "http_cache", metadata,
+    sa.Column("url", sa.String(2000), primary_key=True),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("checked_at", UTCDateTime),
+)
+
+posts = sa.Table(
+    "posts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source_id", sa.ForeignKey("sources.id"), nullable=False),
+    sa.Column("key", sa.String(500), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("comments_total", sa.Integer),
+    sa.Column("comments_feed", sa.Text),
+    sa.Column("stub", sa.Boolean, nullable=False, default=False),
+    sa.Column("hash", sa.String(40), nullable=False),
+    sa.UniqueConstraint("source_id", "key"),
+)
+
+comments = sa.Table(
+    "comments", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source_id", sa.ForeignKey("sources.id"), nullable=False),
+    sa.Column("key", sa.String(500), nullable=False),
+    sa.Column("post_key", sa.String(500), nullable=False),
+    sa.Column("declared_parent", sa.String(500)),   # as the feed says
+    sa.Column("parent_key", sa.String(500)),        # as threaded: NULL when top level
+    sa.Column("orphan", sa.Boolean, nullable=False, default=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("author_uri", sa.Text),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("removed", sa.Boolean, nullable=False, default=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("hash", sa.String(40), nullable=False),
+    sa.UniqueConstraint("source_id", "key"),
+    sa.Index("ix_comments_post", "source_id", "post_key"),
+    sa.Index("ix_comments_published", "published"),
+)
+
+# ------------------------------------------------------------------ the editor's picks
+
+picks = sa.Table(
+    "picks", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("list_name", sa.String(100), nullable=False),
+    sa.Column("comment_key", sa.String(500), nullable=False),
+    sa.Column("action", sa.String(10), nullable=False),      # PickAction
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),                       # set when an edition with it is sent
+    sa.UniqueConstraint("list_name", "comment_key", "used_at"),
+)
+
+# ------------------------------------------------------------------ lists and suppressions
+
+subscribers = sa.Table(
+    "subscribers", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("list_name", sa.String(100), nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False),    # local part as given, domain lower-cased
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("name", sa.Text, nullable=False, default=""),
+    sa.Column("extra", sa.Text, nullable=False, default="{}"),  # the CSV's other columns, as JSON
+    sa.Column("origin", sa.String(10), nullable=False),         # Origin
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("synced", sa.Integer, nullable=False, default=0),   # the list-file sync that last saw it
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("retired_at", UTCDateTime),
+    sa.UniqueConstraint("list_name", "email_key"),
+)
+
+suppressions = sa.Table(
+    "suppressions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email_key", sa.String(320), nullable=False, index=True),
+    sa.Column("list_name", sa.String(100), nullable=False, default="*"),   # "*" = every list
+    sa.Column("reason", sa.String(20), nullable=False),    # Reason
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("email_key", "list_name"),
+)
+
+list_files = sa.Table(
+    "list_files", metadata,
+    sa.Column("list_name", sa.String(100), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),      # of the file as last synced
+    sa.Column("synced_at", UTCDateTime, nullable=False),
+)
+
+# ------------------------------------------------------------------ editions and the ledger
+
+editions = sa.Table(
+    "editions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("list_name", sa.String(100), nullable=False),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("until", UTCDateTime, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("tokens", sa.Text, nullable=False),        # JSON: html and text tokens
+    sa.Column("web_url", sa.Text, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),  # EditionStatus
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Index("ix_editions_list", "list_name", "since", "until"),
+)
+
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("edition_id", sa.ForeignKey("editions.id"), nullable=False),
+    sa.Column("subscriber_id", sa.Integer, nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),          # DeliveryStatus
+    sa.Column("message_id", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("updated_at", UTCDateTime),
+    sa.Column("event", sa.String(20)),                 # the provider's last word: delivered, deferred...
+    sa.Column("event_at", UTCDateTime),
+    sa.UniqueConstraint("edition_id", "subscriber_id"),
+    sa.Index("ix_deliveries_state", "edition_id", "status", "id"),
+)
+
+# ------------------------------------------------------------------ processes
+
+locks = sa.Table(
+    "locks", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("list_name", sa.String(100), nullable=False, index=True),
+    sa.Column("scheduled_for", UTCDateTime),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("outcome", sa.Text, nullable=False),
+)
+
+provider_events = sa.Table(
+    "provider_events", metadata,
+    sa.Column("sg_event_id", sa.String(200), primary_key=True),
+    sa.Column("event", sa.String(30), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+APSCHEDULER_JOBS = "apscheduler_jobs"

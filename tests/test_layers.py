@@ -1,0 +1,108 @@
+"""The shape of the code: SQL lives in digest/db only, and imports point one way
+(cli/web/schedule -> actions -> deliver/edition -> select/render -> db -> models)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "digest"
+
+# Lower layers never import higher ones; a module may import its own layer and below.
+LAYERS = [
+    {"errors", "models", "resources"},
+    {"db", "config"},
+    {"fetch", "mirror", "sanitize", "words", "parse", "signing"},
+    {"ingest", "subscribers", "select"},
+    {"view", "render", "message"},
+    {"edition", "mailers"},
+    {"deliver"},
+    {"actions"},
+    {"schedule", "web", "cli", "__init__"},
+]
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def modules() -> list[tuple[str, Path, ast.Module]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        dotted = ".".join(("digest", *path.relative_to(PACKAGE).with_suffix("").parts))
+        found.append((dotted, path, ast.parse(path.read_text(encoding="utf-8"))))
+    return found
+
+
+def top(dotted: str) -> str:
+    """digest.db.ledger -> db; digest.web.public -> web; digest.cli -> cli."""
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def internal_imports(dotted: str, tree: ast.Module) -> set[str]:
+    package = dotted.rsplit(".", 1)[0] if not dotted.endswith("__init__") else dotted
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+                names = [target] if node.module else [f"{target}.{a.name}" for a in node.names]
+            else:
+                names = [node.module or ""]
+            found.update(n for n in names if n.startswith("digest"))
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("digest"))
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    unknown = {top(dotted) for dotted, _, _ in modules()} - set(RANK)
+    assert not unknown, f"put these modules in a layer of LAYERS: {sorted(unknown)}"
+
+
+def test_imports_point_down_only() -> None:
+    upward = []
+    for dotted, _, tree in modules():
+        for target in internal_imports(dotted, tree):
+            if target == "digest" or top(target).startswith("__"):
+                continue                         # the package itself: __version__
+            if RANK[top(target)] > RANK[top(dotted)]:
+                upward.append(f"{dotted} imports {target}")
+    assert upward == []
+
+
+def test_the_data_package_imports_only_models_and_errors() -> None:
+    wrong = []
+    for dotted, _, tree in modules():
+        if top(dotted) != "db":
+            continue
+        for target in internal_imports(dotted, tree):
+            if top(target) not in ("db", "models", "errors"):
+                wrong.append(f"{dotted} imports {target}")
+    assert wrong == []
+
+
+def test_no_sql_outside_the_data_package() -> None:
+    """Outside digest/db nothing imports SQLAlchemy or alembic, touches an engine's
+    connections or executes a statement."""
+    found = []
+    for dotted, path, tree in modules():
+        if top(dotted) == "db":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("sqlalchemy", "alembic"):
+                found.append(f"{path.name}:{node.lineno} from {node.module} import ...")
+            elif isinstance(node, ast.Import) and any(a.name.split(".")[0] in ("sqlalchemy", "alembic")
+                                                      for a in node.names):
+                found.append(f"{path.name}:{node.lineno} import sqlalchemy")
+            elif isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany", "begin", "connect",
+                                                                   "create_all", "drop_all"):
+                found.append(f"{path.name}:{node.lineno} .{node.attr}")
+    assert found == []
+
+
+def test_the_checks_above_can_fail() -> None:
+    """The scanner sees a real upward import and a real SQL call (no vacuous pass)."""
+    tree = ast.parse("from ..cli import main\nfrom sqlalchemy import insert\nengine.begin()\n")
+    assert internal_imports("digest.db.content", tree) == {"digest.cli"}
+    attributes = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert "begin" in attributes
