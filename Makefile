@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,14 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+lint: $(VENV)/.installed
+	$(BIN)/ruff check digest tests bench
+	$(BIN)/mypy digest
+
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/edition.py
 	$(BIN)/python bench/deliver.py
 
 clean:
-	rm -rf demo $(VENV) .pytest_cache
+	rm -rf demo $(VENV) .pytest_cache .mypy_cache .ruff_cache build
