@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,8 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> str:
+def pg_server() -> str:
+    """The PostgreSQL server's URL (its `test` database), checked once."""
     try:
         engine = sa.create_engine(PG_URL)
         with engine.connect() as db:
@@ -48,6 +50,20 @@ def pg_url() -> str:
     except Exception as error:  # noqa: BLE001 - any failure means no server to test against
         _unavailable(f"PostgreSQL not reachable at {PG_URL}: {str(error).splitlines()[0]}")
     return PG_URL
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A database of this test session's own on that server, so that two test runs (or
+    a run and a developer's demo) never share tables; dropped at the end."""
+    name = f"digest_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as db:
+        db.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.engine.make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as db:
+        db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -69,8 +69,11 @@ def test_db_status_and_upgrade_by_hand(db_url: str, tmp_path: Path) -> None:
     runner = CliRunner()
     status = runner.invoke(cli, ["--config", config, "db", "status"])
     assert status.exit_code == 0, status.output
-    assert f"empty: needs upgrade to {head()}" in status.stdout
-    assert "sources" not in _tables(db_url)           # status changes nothing
+    if db_url.startswith("sqlite"):
+        assert "no database at" in status.stdout and not (tmp_path / "digest.db").exists()   # nothing created
+    else:
+        assert f"empty: needs upgrade to {head()}" in status.stdout
+        assert "sources" not in _tables(db_url)       # status changes nothing
     upgraded = runner.invoke(cli, ["--config", config, "db", "upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
     assert upgraded.stdout.strip() == f"Created the schema (revision {head()})"
@@ -131,3 +134,60 @@ def test_an_unreachable_database_names_the_setting() -> None:
     message = str(raised.value)
     assert "check [database].url and that the server is running" in message
     assert "secret" not in message and "\n" not in message
+
+
+def _sources(tmp_path: Path, url: str) -> object:
+    return CliRunner().invoke(cli, ["--config", str(_config(tmp_path, url)), "sources"])
+
+
+def test_a_foreign_table_is_refused_before_anything_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE comments (id INTEGER PRIMARY KEY, body TEXT)")
+    result = _sources(tmp_path, f"sqlite:///{path}")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == ("Error: the database has a table comments that is not digest's (it has no "
+                                     "column source_id); point [database].url at a database of digest's own")
+    assert _tables(f"sqlite:///{path}") == {"comments", "alembic_version"} or _tables(f"sqlite:///{path}") == {
+        "comments"}
+
+
+def test_a_damaged_version_record_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    Database.open(url).close()
+    for damage in ("INSERT INTO alembic_version VALUES ('0000')", "DELETE FROM alembic_version; "
+                   "INSERT INTO alembic_version VALUES ('head')"):
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            for statement in damage.split("; "):
+                connection.execute(sa.text(statement))
+        engine.dispose()
+        result = _sources(tmp_path, url)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+        assert "alembic_version table is damaged" in result.stderr or "(revision head)" in result.stderr
+
+
+def test_database_urls_that_cannot_work_are_one_line_without_the_password(tmp_path: Path) -> None:
+    unreadable = _sources(tmp_path, "postgresql+psycopg://postgres:pw@127.0.0.1:notaport/test")
+    assert unreadable.exit_code == 2 and unreadable.stderr.startswith("Error: [database].url: cannot read")
+    assert "pw@" not in unreadable.stderr and "Traceback" not in unreadable.output
+    at_sign = _sources(tmp_path, "postgresql+psycopg://postgres:S3cret@PW@127.0.0.1:1/test")
+    assert at_sign.exit_code == 1 and "S3cret" not in at_sign.stderr and "PW" not in at_sign.stderr
+    assert at_sign.stderr.count("\n") == 1
+
+
+def test_status_changes_nothing_and_a_lock_folder_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.db"
+    with sqlite3.connect(path) as legacy:
+        legacy.executescript((Path(__file__).parent / "data" / "legacy" / "ee69c4d.sqlite.sql").read_text())
+        assert legacy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    config = str(_config(tmp_path, f"sqlite:///{path}"))
+    status = CliRunner().invoke(cli, ["--config", config, "db", "status"])
+    assert "made before schema versions" in status.stdout
+    with sqlite3.connect(path) as legacy:
+        assert legacy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"      # not switched to WAL
+    (tmp_path / "legacy.db.upgrade-lock").mkdir()
+    upgrade = CliRunner().invoke(cli, ["--config", config, "db", "upgrade"])
+    assert upgrade.exit_code == 1 and "Traceback" not in upgrade.output
+    assert upgrade.stderr.startswith("Error: cannot create ") and "upgrade-lock" in upgrade.stderr

@@ -7,8 +7,8 @@ Tables are declared once (tables.py) and changed only by Alembic revisions
 from __future__ import annotations
 
 from .content import comment_hash, post_hash
-from .database import Database, safe_url
+from .database import Database, NoDatabase, safe_url
 from .locks import holder_id
 from .schema import SchemaState
 
-__all__ = ["Database", "SchemaState", "comment_hash", "holder_id", "post_hash", "safe_url"]
+__all__ = ["Database", "NoDatabase", "SchemaState", "comment_hash", "holder_id", "post_hash", "safe_url"]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from . import schema
 from .content import Content
 from .events import EventStore
@@ -21,6 +22,10 @@ from .picks import PickStore
 from .runs import RunStore
 
 log = logging.getLogger(__name__)
+
+
+class NoDatabase(StoreError):
+    """Asked to open a SQLite file read-only that does not exist."""
 
 
 class Database:
@@ -38,10 +43,12 @@ class Database:
         self.events = EventStore(engine)
 
     @classmethod
-    def open(cls, url: str, upgrade: bool = True) -> Database:
+    def open(cls, url: str, upgrade: bool = True, read_only: bool = False) -> Database:
         """Open the database at url; with upgrade, bring its schema to this code's head
-        first (creating it when empty). A database newer than the code is refused."""
-        engine = _engine(url)
+        first (creating it when empty). A database newer than the code is refused.
+        read_only (`digest db status`): nothing is created or changed, a SQLite file is
+        opened read-only."""
+        engine = _engine(url, create=not read_only)
         database = cls(engine)
         if upgrade:
             database.upgrade()
@@ -67,6 +74,8 @@ class Database:
             return schema.upgrade(self.engine)
         except SQLAlchemyError as error:
             raise StoreError(f"cannot upgrade the database: {describe(error)}") from None
+        except RuntimeError as error:          # a revision refused the database (e.g. a foreign table)
+            raise StoreError(first_line(error)) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -78,38 +87,84 @@ class Database:
         self.close()
 
 
-def _engine(url: str) -> sa.Engine:
+def _engine(url: str, create: bool = True) -> sa.Engine:
+    parsed = _parse(url)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite and not create:
+        parsed = _read_only(parsed)
     try:
-        _make_sqlite_folder(url)
-        engine = sa.create_engine(url)
-        if engine.dialect.name == "sqlite":
+        if sqlite and create:
+            _make_sqlite_folder(parsed)
+        engine = sa.create_engine(parsed)
+        if sqlite and create:
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         with engine.connect():
             pass
-    except (SQLAlchemyError, ImportError, OSError) as error:
+    except SQLAlchemyError as error:
+        lowered = first_line(error).lower()
+        reason = describe(error) if ("locked" in lowered or "readonly" in lowered) else first_line(error)
+        raise StoreError(f"cannot open database {safe_url(url)} ({_scrub(reason, url)}); "
+                         f"check [database].url{_at_hint(url)} and that the server is running") from None
+    except (ImportError, OSError) as error:
         raise StoreError(f"cannot open database {safe_url(url)} ({first_line(error)}); "
-                         "check [database].url and that the server is running") from None
+                         "check [database].url") from None
     return engine
 
 
+def _parse(url: str) -> sa.URL:
+    try:
+        return sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as error:
+        raise ConfigError([f"[database].url: cannot read {safe_url(url)} ({first_line(error)}); use "
+                           "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (percent-encode @ : / in a "
+                           "password)"]) from None
+
+
+def _read_only(parsed: sa.URL) -> sa.URL:
+    """An existing SQLite file opened read-only (nothing created, its journal mode kept)."""
+    path = parsed.database or ""
+    if path in ("", ":memory:"):
+        return parsed
+    if not Path(path).is_file():
+        raise NoDatabase(f"no database at {path} yet; any other digest command creates it")
+    return parsed.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
+
+
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    """WAL: readers (web, preview) never block the writer; NORMAL sync is crash-safe in WAL."""
+    """WAL: readers (web, preview) never block the writer; NORMAL sync is crash-safe in
+    WAL. The busy timeout comes first, so that switching to WAL waits for a lock too."""
     cursor = connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
-def _make_sqlite_folder(url: str) -> None:
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+def _make_sqlite_folder(parsed: sa.URL) -> None:
+    if parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+_SECRET = re.compile(r"^(?P<head>[\w+.-]+://[^:/@]*:)(?P<password>.*)@")
+
+
+def _secret(url: str) -> str:
+    match = _SECRET.match(url)
+    return match.group("password") if match else ""
+
+
+def _scrub(text: str, url: str) -> str:
+    """A driver's message with every piece of the URL's password taken out (a password
+    with an unencoded @ is split by the driver, and a piece may turn up as a host)."""
+    for piece in sorted({p for p in re.split(r"[@:/]", _secret(url)) if len(p) > 1}, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text
+
+
+def _at_hint(url: str) -> str:
+    return " (percent-encode @ : / in the password: %40 %3A %2F)" if re.search(r"[@:/]", _secret(url)) else ""
+
+
 def safe_url(url: str) -> str:
-    """A database URL without its password, for messages."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is shown as is, minus nothing secret
-        return url.split("@")[-1]
+    """A database URL without its password (everything up to the last @), for messages."""
+    return _SECRET.sub(lambda m: m.group("head") + "***@", url, count=1)

@@ -19,15 +19,14 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 
 from ..errors import StoreError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ADVISORY_LOCK = 7_305_118_214          # any fixed number: "digest schema upgrade"
+VERSION_TABLE = "alembic_version"
 
 
 @dataclass(frozen=True)
@@ -67,31 +66,40 @@ def head() -> str:
 
 
 def state(connection: sa.Connection) -> SchemaState:
-    """Where the database stands; refuses one made by a newer digest."""
-    current = MigrationContext.configure(connection).get_current_revision()
-    if current is not None:
-        _check_known(current)
+    """Where the database stands; refuses one made by a newer digest, or whose record
+    of its revision is damaged."""
+    current = _recorded(connection)
+    if current is not None and current not in known_revisions():
+        raise StoreError(f"the database was made by a newer digest (revision {current}); upgrade digest")
     legacy = current is None and sa.inspect(connection).has_table("sources")
     return SchemaState(current, head(), legacy)
 
 
-def _check_known(revision: str) -> None:
-    try:
-        known = scripts().get_revision(revision)
-    except CommandError:
-        known = None
-    if known is None:
-        raise StoreError(f"the database was made by a newer digest (revision {revision}); upgrade digest")
+def _recorded(connection: sa.Connection) -> str | None:
+    if not sa.inspect(connection).has_table(VERSION_TABLE):
+        return None
+    rows = [r[0] for r in connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}"))]
+    if len(rows) > 1 or (rows and not rows[0]):
+        raise StoreError(f"the database's {VERSION_TABLE} table is damaged (it holds {rows!r}); it must hold one "
+                         "revision: restore a backup, or fix it by hand after `digest db status` on a copy")
+    return rows[0] if rows else None
 
 
-def upgrade(engine: sa.Engine) -> tuple[SchemaState, SchemaState]:
-    """Bring the database to the head revision; (state before, state after)."""
+@cache
+def known_revisions() -> frozenset[str]:
+    """Every revision id this code ships (exact ids: no prefixes or symbolic names)."""
+    return frozenset(script.revision for script in scripts().walk_revisions())
+
+
+def upgrade(engine: sa.Engine, target: str = "head") -> tuple[SchemaState, SchemaState]:
+    """Bring the database to the head revision (or to `target`, for tests of a revision);
+    (state before, state after)."""
     with _exclusive(engine), engine.begin() as connection:
         before = state(connection)
         if not before.up_to_date:
             config = alembic_config()
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, target)
         after = state(connection)
     if not before.up_to_date:
         _log_upgrade(before, after)
@@ -128,7 +136,12 @@ def _file_lock(database: str | None) -> Iterator[None]:
         yield
         return
     import fcntl
-    with open(f"{database}.upgrade-lock", "a") as handle:
+    try:
+        handle = open(f"{database}.upgrade-lock", "a")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise StoreError(f"cannot create {database}.upgrade-lock ({error.strerror}); the folder of the "
+                         "database must be writable by digest") from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

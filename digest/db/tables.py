@@ -126,6 +126,14 @@ list_files = sa.Table(
     sa.Column("synced_at", UTCDateTime, nullable=False),
 )
 
+confirmations = sa.Table(
+    "confirmations", metadata,                                # subscription links already used
+    sa.Column("token_hash", sa.String(64), primary_key=True),   # sha256 of the signed token
+    sa.Column("list_name", sa.String(100), nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=False),
+)
+
 # ------------------------------------------------------------------ editions and the ledger
 
 editions = sa.Table(
@@ -159,6 +167,8 @@ deliveries = sa.Table(
     sa.Column("updated_at", UTCDateTime),
     sa.Column("event", sa.String(20)),                 # the provider's last word: delivered, deferred...
     sa.Column("event_at", UTCDateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),   # "try again later" answers so far
+    sa.Column("next_attempt_at", UTCDateTime),                     # a deferred message waits until then
     sa.UniqueConstraint("edition_id", "subscriber_id"),
     sa.Index("ix_deliveries_state", "edition_id", "status", "id"),
 )

@@ -129,16 +129,32 @@ sa.Table("provider_events", frozen,
          sa.Column("received_at", T, nullable=False))
 
 
+class ForeignTable(RuntimeError):
+    """A table has one of digest's names but is not digest's: nothing is changed."""
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     inspector = sa.inspect(bind)
     existing = set(inspector.get_table_names())
+    _check_ours(inspector, existing)            # before any change: SQLite applies DDL at once
     for table in frozen.sorted_tables:
         if table.name not in existing:
             table.create(bind)
             continue
         _add_columns(inspector, table)
         _add_indexes(bind, inspector, table)
+
+
+def _check_ours(inspector: sa.Inspector, existing: set[str]) -> None:
+    for table in frozen.sorted_tables:
+        if table.name not in existing:
+            continue
+        have = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and not column.nullable and getattr(column.default, "arg", None) is None:
+                raise ForeignTable(f"the database has a table {table.name} that is not digest's (it has no "
+                                   f"column {column.name}); point [database].url at a database of digest's own")
 
 
 def _add_columns(inspector: sa.Inspector, table: sa.Table) -> None:

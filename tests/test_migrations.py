@@ -1,0 +1,59 @@
+"""Each schema revision after the baseline, applied to a database that has data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from digest.db import Database, schema
+
+NOW = datetime(2017, 11, 1, tzinfo=UTC).replace(tzinfo=None)
+
+
+def _at(url: str, revision: str) -> sa.Engine:
+    engine = sa.create_engine(url)
+    schema.upgrade(engine, revision)
+    return engine
+
+
+def _insert(engine: sa.Engine, table: str, rows: list[dict]) -> None:
+    columns = list(rows[0])
+    statement = sa.text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})")
+    with engine.begin() as db:
+        db.execute(statement, rows)
+
+
+def test_0002_merges_addresses_that_are_one_mailbox(db_url: str) -> None:
+    engine = _at(db_url, "0001")
+    subscriber = {"list_name": "weekly", "name": "", "extra": "{}", "origin": "file", "synced": 1,
+                  "created_at": NOW, "retired_at": None}
+    _insert(engine, "subscribers", [
+        {**subscriber, "email": "John.Smith@Example.org", "email_key": "John.Smith@example.org", "active": False},
+        {**subscriber, "email": "john.smith@example.org", "email_key": "john.smith@example.org", "active": True},
+        {**subscriber, "email": "jose@bücher.de", "email_key": "jose@bücher.de", "active": True},
+        {**subscriber, "email": "ann@example.org", "email_key": "ann@example.org", "active": True},
+    ])
+    _insert(engine, "suppressions", [
+        {"email_key": "JOSE@bücher.de", "list_name": "*", "reason": "bounced", "detail": "", "at": NOW},
+        {"email_key": "jose@xn--bcher-kva.de", "list_name": "*", "reason": "complained", "detail": "", "at": NOW},
+    ])
+    _insert(engine, "editions", [{"list_name": "weekly", "since": NOW, "until": NOW, "subject": "s", "html": "h",
+                                  "text": "t", "tokens": "{}", "web_url": "u", "status": "sent", "created_at": NOW}])
+    _insert(engine, "deliveries", [{"edition_id": 1, "subscriber_id": 3, "email": "jose@bücher.de",
+                                    "email_key": "jose@bücher.de", "name": "", "status": "accepted"}])
+    engine.dispose()
+
+    with Database.open(db_url) as db, db.engine.connect() as connection:
+        assert db.schema_state().up_to_date
+        rows = connection.execute(sa.text("SELECT id, email, email_key, active FROM subscribers ORDER BY id")).all()
+        assert [(r.id, r.email_key, bool(r.active)) for r in rows] == [
+            (1, "john.smith@example.org", True),        # the oldest row kept, active because one was
+            (3, "jose@xn--bcher-kva.de", True),
+            (4, "ann@example.org", True)]
+        assert rows[0].email == "John.Smith@Example.org"  # as written, for display
+        suppressed = connection.execute(sa.text("SELECT email_key, reason FROM suppressions")).all()
+        assert [tuple(r) for r in suppressed] == [("jose@xn--bcher-kva.de", "bounced")]
+        delivery = connection.execute(sa.text("SELECT email_key, attempts, next_attempt_at FROM deliveries")).one()
+        assert tuple(delivery) == ("jose@xn--bcher-kva.de", 0, None)
+        assert db.lists.count("weekly") == 2           # jose is suppressed everywhere
