@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,11 +31,12 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .names import one_line
 
 DEFAULT_PATH = Path("config.toml")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
-_PERIOD = re.compile(r"^(\d+)([hdw])$")
+_PERIOD = re.compile(r"(\d{1,5})([hdw])")
 
 
 def _check_source_url(value: str) -> str:
@@ -67,13 +69,14 @@ def _zone(value: Any) -> ZoneInfo:
 def _period(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    match = _PERIOD.match(str(value))
+    match = _PERIOD.fullmatch(str(value))
     if not match:
         raise ValueError("not a period (use a number and h, d or w, e.g. 7d)")
     number, unit = int(match.group(1)), match.group(2)
-    if number == 0:
-        raise ValueError("a period must be longer than 0 (e.g. 7d)")
-    return {"h": timedelta(hours=number), "d": timedelta(days=number), "w": timedelta(weeks=number)}[unit]
+    length = {"h": timedelta(hours=number), "d": timedelta(days=number), "w": timedelta(weeks=number)}[unit]
+    if not timedelta(0) < length <= timedelta(days=366):
+        raise ValueError("a period is more than 0 and at most a year (e.g. 7d, 1w, 24h)")
+    return length
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,12 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _one_line(cls, value: Any) -> Any:
+        """No setting is more than one line: titles, addresses and URLs reach headers."""
+        return one_line(value, "the value") if isinstance(value, str) else value
 
 
 class Site(Section):
@@ -190,6 +199,8 @@ class Smtp(Section):
     username: str = ""
     password_env: str = "DIGEST_SMTP_PASSWORD"
     timeout: float = Field(30.0, gt=0)
+    ca_file: str = ""             # PEM file of the CA that signs the relay's certificate; "" = the system's
+    verify: bool = True           # false only on purpose: TLS without checking who answers
 
 
 class Outbox(Section):
@@ -199,13 +210,32 @@ class Outbox(Section):
 class Sending(Section):
     backend: Literal["sendgrid", "smtp", "outbox"] = "outbox"
     from_: str = Field("Digest <digest@example.org>", alias="from")
+    retry_delay_seconds: float = Field(60.0, ge=0, description="first wait after 'try again later', doubled each time")
+    retry_within_run_seconds: float = Field(300.0, ge=0, description="how long a run waits for deferred messages")
+    max_attempts: int = Field(10, ge=1, le=100, description="'try again later' answers before giving up")
     sendgrid: SendGrid = SendGrid()
     smtp: Smtp = Smtp()
     outbox: Outbox = Outbox()
 
+    @property
+    def smtputf8(self) -> bool:
+        """Whether the backend can take an address whose local part is not ASCII
+        (SMTP with a relay that offers SMTPUTF8, and the outbox; SendGrid cannot)."""
+        return self.backend != "sendgrid"
+
+    @field_validator("from_")
+    @classmethod
+    def _has_address(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        if "@" not in address or not address.isascii():
+            raise ValueError("no usable address; use 'Name <address@example.org>' (ASCII address)")
+        return value
+
 
 class Schedule(Section):
     misfire_grace_minutes: int = Field(360, ge=1)
+    retries: int = Field(6, ge=0, le=20, description="retries of a failed scheduled run")
+    retry_minutes: float = Field(1.0, gt=0, description="first retry delay, doubled each time")
 
 
 class Web(Section):

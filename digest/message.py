@@ -12,19 +12,28 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import lru_cache
 
 from .config import Settings
-from .errors import ConfigError
-from .models import Edition
+from .errors import ConfigError, DigestError
+from .models import Edition, wire_address
+from .names import clean_name
 from .signing import unsubscribe_token
+
+
+class HeaderInjection(DigestError):
+    """A header value holds a line break: the message is refused, never built."""
+
+
+HEADER_NAME = 64         # characters of a name shown in To: (the greeting keeps it whole)
 
 
 @dataclass(frozen=True)
 class Recipient:
     delivery_id: int
-    email: str
-    name: str
+    email: str                                   # as it goes on the wire: the domain in punycode
+    name: str                                    # cleaned: no control characters, one line
     values: dict[str, str]                       # greeting, email, unsubscribe_url
     headers: dict[str, str] = field(default_factory=dict)
     custom_args: dict[str, str] = field(default_factory=dict)
+    smtputf8: bool = False                       # the local part is not ASCII: needs SMTPUTF8
 
 
 def sender(settings: Settings) -> Address:
@@ -38,14 +47,18 @@ def sender(settings: Settings) -> Address:
 
 def recipient(settings: Settings, key: str, list_name: str, delivery_id: int, email: str, email_key: str,
               name: str, edition_id: int | None) -> Recipient:
+    """One subscriber's values and headers. The name is cleaned again here (it may come
+    from a database written before names were checked at input)."""
     url = f"{settings.web.base_url}/unsubscribe/{unsubscribe_token(key, list_name, email_key)}"
+    name = clean_name(name)
     greeting = f"Hello {name}," if name else "Hello,"
     headers = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     args = {"list": list_name, "subscriber": email_key}
     if edition_id is not None:
         args["edition"] = str(edition_id)
-    return Recipient(delivery_id, email, name, {"greeting": greeting, "email": email, "unsubscribe_url": url},
-                     headers, args)
+    address, smtputf8 = wire_address(email)
+    return Recipient(delivery_id, address, name, {"greeting": greeting, "email": email, "unsubscribe_url": url},
+                     headers, args, smtputf8)
 
 
 def list_id(list_name: str, origin: Address) -> str:
@@ -72,10 +85,26 @@ def wire(edition: Edition, origin: Address, to: Recipient, now: datetime) -> tup
         "MIME-Version": "1.0",
         "Content-Type": f'multipart/alternative; boundary="{boundary}"',
     }
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    head = "".join(_header(name, value) for name, value in headers.items())
     parts = [_part("plain", text), _part("html", html)]
     body = b"".join(b"--" + boundary.encode() + b"\r\n" + part for part in parts)
-    return head.encode("ascii") + b"\r\n" + body + b"--" + boundary.encode() + b"--\r\n", message_id
+    encoded = head.encode("utf-8" if to.smtputf8 else "ascii")     # RFC 6532 headers only with SMTPUTF8
+    return encoded + b"\r\n" + body + b"--" + boundary.encode() + b"--\r\n", message_id
+
+
+def check_headers(headers: dict[str, str]) -> None:
+    """Raise HeaderInjection if any value would break its header line."""
+    for name, value in headers.items():
+        _header(name, value)
+
+
+def _header(name: str, value: str) -> str:
+    """One header line; a value with a line break (or any control character that could
+    end a line) is refused, whatever built it."""
+    if any(ord(c) < 32 and c != "\t" or c in "\x7f\x85\u2028\u2029" for c in value):
+        raise HeaderInjection(f"refused to build a message: the {name} header would hold a line break "
+                              f"or control character ({value[:60]!r})")
+    return f"{name}: {value}\r\n"
 
 
 def _part(subtype: str, content: str) -> bytes:
@@ -86,7 +115,16 @@ def _part(subtype: str, content: str) -> bytes:
 
 
 def _address(name: str, address: str) -> str:
-    return formataddr((name, address), charset="utf-8") if name else address
+    """`"Name" <address>`: the name RFC 2047-encoded when not ASCII; the address as given
+    (its domain already punycode; a UTF-8 local part goes out only with SMTPUTF8)."""
+    if not name:
+        return address
+    local, _, domain = address.rpartition("@")
+    name = name[:HEADER_NAME]                # a header line stays under 998 bytes, whatever the script
+    if "=?" in name:                         # looks like an encoded word: encode it, so it reads as typed
+        return f"{Header(name, 'utf-8', maxlinelen=998).encode()} <{address}>"
+    shown = formataddr((name, f"x@{domain}"), charset="utf-8")
+    return shown[: shown.rindex("<") + 1] + address + ">"
 
 
 @lru_cache(maxsize=64)

@@ -10,6 +10,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+import idna
 from markupsafe import escape
 
 
@@ -218,15 +219,34 @@ class Outcome:
     """What a mailer says happened to one message."""
 
     delivery_id: int
-    status: DeliveryStatus          # accepted | refused | unknown
+    status: DeliveryStatus          # accepted | refused (final) | unknown | pending ("try again later")
     message_id: str | None = None
     error: str | None = None
 
 
 def email_key(address: str) -> str:
-    """The key an address is matched by: local part as written, domain lower-cased."""
+    """The one identity of a mailbox, for matching (dedupe, suppressions, rate limits):
+    the local part case-folded, the domain lower-cased and IDNA-encoded (punycode), so
+    `John.Smith@Bücher.de`, `john.smith@xn--bcher-kva.de` and `JOHN.SMITH@BÜCHER.DE` are
+    one subscriber. The address as written is kept beside it for display."""
     local, _, domain = address.strip().rpartition("@")
-    return f"{local}@{domain.lower()}"
+    return f"{local.casefold()}@{ascii_domain(domain)}"
+
+
+def ascii_domain(domain: str) -> str:
+    """A domain as it goes on the wire: lower-cased punycode (`bücher.de` -> `xn--bcher-kva.de`)."""
+    lowered = domain.strip().lower()
+    try:
+        return idna.encode(lowered, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return lowered
+
+
+def wire_address(address: str) -> tuple[str, bool]:
+    """(the address with its domain in punycode, whether it needs SMTPUTF8): only a
+    local part with non-ASCII characters needs it."""
+    local, _, domain = address.strip().rpartition("@")
+    return f"{local}@{ascii_domain(domain)}", not local.isascii()
 
 
 @dataclass(frozen=True)

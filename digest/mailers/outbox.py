@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..config import Settings
-from ..message import Recipient, sender, wire
+from ..message import HeaderInjection, Recipient, sender, wire
 from ..models import DeliveryStatus, Edition, Outcome
 from . import MailerError, Sending
 
@@ -42,7 +42,10 @@ class OutboxMailer:
         path = target / f"{to.delivery_id:08d}.eml"
         if path.exists():          # written before a crash: it went
             return Outcome(to.delivery_id, DeliveryStatus.ACCEPTED, path.name)
-        data, message_id = wire(edition, self.origin, to, self.clock())
+        try:
+            data, message_id = wire(edition, self.origin, to, self.clock())
+        except HeaderInjection as error:
+            return Outcome(to.delivery_id, DeliveryStatus.REFUSED, error=str(error))
         partial = path.with_suffix(".part")
         partial.write_bytes(data)
         os.replace(partial, path)

@@ -23,7 +23,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from ..config import Settings
-from ..message import Recipient, list_id, sender
+from ..message import HeaderInjection, Recipient, check_headers, list_id, sender
 from ..models import DeliveryStatus, Edition, Outcome
 from . import MailerError, Sending
 
@@ -56,8 +56,28 @@ class SendGridMailer:
 
     def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
              folder: str) -> Iterator[Outcome]:
-        sending([r.delivery_id for r in recipients])
-        yield from self._send(edition, recipients)
+        """One request per batch. A recipient SendGrid cannot take (a non-ASCII local part:
+        SendGrid has no SMTPUTF8) or whose headers would break is refused alone, first."""
+        fit = []
+        for to in recipients:
+            problem = self._problem(edition, to)
+            if problem:
+                yield Outcome(to.delivery_id, DeliveryStatus.REFUSED, error=problem)
+            else:
+                fit.append(to)
+        if fit:
+            sending([r.delivery_id for r in fit])
+            yield from self._send(edition, fit)
+
+    def _problem(self, edition: Edition, to: Recipient) -> str | None:
+        if to.smtputf8:
+            return (f"{to.email}: SendGrid cannot deliver to an address with non-ASCII characters before the @ "
+                    "(no SMTPUTF8); use the smtp backend with a relay that supports it")
+        try:
+            check_headers({"Subject": edition.subject, "To": to.name, **to.headers})
+        except HeaderInjection as error:
+            return str(error)
+        return None
 
     def _send(self, edition: Edition, recipients: list[Recipient]) -> Iterator[Outcome]:
         body = self._body(edition, recipients)
@@ -65,9 +85,13 @@ class SendGridMailer:
             try:
                 message_id = self._post(body, recipients)
             except _Retry as retry:
-                if attempt == self.config.retries:
-                    raise MailerError(f"SendGrid: {retry.reason} after {attempt + 1} attempts; "
-                                      "run again later to resume", [r.delivery_id for r in recipients]) from None
+                if attempt == self.config.retries:     # not sent: try again later, not refused
+                    log.warning("SendGrid: %s after %d attempts; %d messages deferred",
+                                retry.reason, attempt + 1, len(recipients))
+                    yield from (Outcome(r.delivery_id, DeliveryStatus.PENDING,
+                                        error=f"SendGrid: {retry.reason} after {attempt + 1} attempts")
+                                for r in recipients)
+                    return
                 self.sleep(retry.wait if retry.wait is not None else self._backoff(attempt))
                 continue
             except _TooLarge:
@@ -86,7 +110,11 @@ class SendGridMailer:
             return
         half = len(recipients) // 2
         log.info("SendGrid said 413: splitting a batch of %d", len(recipients))
-        yield from self._send(edition, recipients[:half])
+        try:
+            yield from self._send(edition, recipients[:half])
+        except MailerError as error:              # the second half never went either
+            error.unsent = [*error.unsent, *(r.delivery_id for r in recipients[half:])]
+            raise
         yield from self._send(edition, recipients[half:])
 
     def _post(self, body: dict[str, Any], recipients: list[Recipient]) -> str | None:
