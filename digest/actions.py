@@ -6,11 +6,12 @@ raises DigestError (UsageError for a wrong request) with one line saying what to
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,12 +19,13 @@ from pathlib import Path
 from .config import MailingList, Settings, Source
 from .db import Database, holder_id
 from .db.locks import DEFAULT_TTL
-from .deliver import Plan, SendReport, plan, send, send_test
+from .deliver import Plan, SendReport, plan, send, send_lock, send_test
 from .edition import Built, build
-from .errors import LockedError, UsageError
+from .errors import DigestError, LockedError, UsageError
 from .ingest import ingest
 from .mailers import Mailer
 from .models import Member, Origin, PickAction, Reason, SourceReport, SyncResult, email_key
+from .names import clean_name, name_problem
 from .render import Renderer
 from .subscribers import check_address, read_csv, sync
 
@@ -140,28 +142,73 @@ class Added:
     suppressed: bool            # on the list, but suppressed: it will not be mailed
 
 
-def valid_address(email: str) -> str:
+class SubscribeRefused(DigestError):
+    """A reader's confirmation cannot (or can no longer) subscribe them; says why."""
+
+
+WHY_BLOCKED = {
+    Reason.BOUNCED: "mail to this address bounced, so nothing more is sent to it",
+    Reason.COMPLAINED: "this address reported our mail as spam, so nothing more is sent to it",
+    Reason.REMOVED: "the editor took this address off the list",
+    Reason.UNSUBSCRIBED: "this address unsubscribed from all our lists",
+}
+
+
+def valid_address(settings: Settings, email: str) -> str:
+    """The address, normalised, or UsageError saying why it cannot be used."""
     try:
-        return check_address(email)
+        return check_address(email, settings.sending.smtputf8)
     except ValueError as error:
         raise UsageError(f"{email!r} is not a valid address ({error}); give one like you@example.org") from None
 
 
-def add_subscriber(db: Database, listed: MailingList, email: str, name: str, origin: Origin,
+def valid_name(name: str) -> str:
+    problem = name_problem(name.strip())
+    if problem:
+        raise UsageError(f"--name: {problem}; give the name on one line")
+    return name.strip()
+
+
+def add_subscriber(settings: Settings, db: Database, listed: MailingList, email: str, name: str, origin: Origin,
                    now: datetime) -> Added:
     """Put an address on a list (kept even if the list file does not name it). An
     operator's add never lifts a reader's unsubscribe; only the reader can (`subscribe`)."""
-    address = valid_address(email)
-    db.lists.merge(listed.name, [Member(address, name.strip())], origin, now)
+    address = valid_address(settings, email)
+    db.lists.merge(listed.name, [Member(address, valid_name(name))], origin, now)
     return Added(address, db.lists.is_suppressed(listed.name, address))
 
 
-def subscribe(db: Database, listed: MailingList, email: str, name: str, now: datetime) -> Added:
+def subscribe(settings: Settings, db: Database, listed: MailingList, email: str, name: str,
+              now: datetime) -> Added:
     """A reader confirmed their own subscription: it lifts their earlier unsubscribe
     from this list (never a bounce, a complaint or an operator's removal)."""
-    address = valid_address(email)
+    address = valid_address(settings, email)
     db.lists.unsuppress(email_key(address), listed.name, Reason.UNSUBSCRIBED)
-    return add_subscriber(db, listed, address, name, Origin.WEB, now)
+    db.lists.merge(listed.name, [Member(address, clean_name(name))], Origin.WEB, now)
+    return Added(address, db.lists.is_suppressed(listed.name, address))
+
+
+def confirm_subscription(settings: Settings, db: Database, listed: MailingList, email: str, name: str,
+                         asked_at: datetime, link: str, now: datetime) -> Added:
+    """The reader clicked their confirmation link (asked for at asked_at). Each link works
+    once; an unsubscribe made after the link was asked for is never lifted by it; an
+    address blocked for another reason is told so."""
+    key = email_key(email)
+    if not db.lists.use_confirmation(hashlib.sha256(link.encode()).hexdigest(), listed.name, key, now):
+        if db.lists.is_active(listed.name, email):        # a second click: nothing changes, all is well
+            return Added(email, False)
+        raise SubscribeRefused("This confirmation link was used already, and this address is not subscribed now; "
+                               "subscribe again to get a new link.")
+    blocked = db.lists.suppression(listed.name, email)
+    if blocked is not None and blocked.reason == Reason.UNSUBSCRIBED and blocked.at > asked_at:
+        raise SubscribeRefused("You unsubscribed after asking for this link, so it no longer works; "
+                               "subscribe again if you want the digest back.")
+    added = subscribe(settings, db, listed, email, name, now)
+    if added.suppressed:
+        found = db.lists.suppression(listed.name, email)
+        why = WHY_BLOCKED.get(Reason(found.reason), "this address is blocked") if found else "this address is blocked"
+        raise SubscribeRefused(f"{email} cannot be subscribed: {why}. Write to the editor if that is a mistake.")
+    return added
 
 
 def unsubscribe(db: Database, listed: MailingList, address: str, detail: str, now: datetime) -> None:
@@ -173,21 +220,45 @@ def remove_subscriber(db: Database, listed: MailingList, email: str, now: dateti
     return db.lists.remove(listed.name, email, now)
 
 
-def import_subscribers(db: Database, listed: MailingList, path: Path, now: datetime) -> SyncResult:
+def import_subscribers(settings: Settings, db: Database, listed: MailingList, path: Path,
+                       now: datetime) -> SyncResult:
     """Add the members of a CSV file; bad rows are reported in problems and skipped."""
-    read = read_csv(path)
+    read = read_csv(path, settings.sending.smtputf8)
     result = db.lists.merge(listed.name, read.members, Origin.IMPORT, now)
     result.problems = read.problems
     return result
 
 
-def sync_list(settings: Settings, db: Database, listed: MailingList, now: datetime) -> SyncResult:
-    return sync(db.lists, listed.name, settings.path(listed.file), now)
+def sync_list(settings: Settings, db: Database, listed: MailingList, now: datetime,
+              allow_retire: bool = False) -> SyncResult:
+    """Read the list file now, under the list's send lock (never beside a send or another sync)."""
+    with db.locks.hold(send_lock(listed.name)):
+        return sync(db.lists, listed.name, settings.path(listed.file), now, allow_retire, settings.sending.smtputf8)
+
+
+def sending(db: Database, listed: MailingList) -> AbstractContextManager[None]:
+    """Hold the list's send lock around a plan, the operator's prompt and the send."""
+    return db.locks.hold(send_lock(listed.name))
 
 
 # ------------------------------------------------------------------ sending
 
+def finish_unfinished(settings: Settings, db: Database, listed: MailingList, mailer: Mailer | None = None,
+                      should_stop: Callable[[], bool] = lambda: False) -> list[SendReport]:
+    """Resume every edition of the list that a crash, a stop or a deferral left unfinished,
+    oldest first (the scheduler does this before each run and when it starts)."""
+    reports = []
+    with sending(db, listed):
+        for row in db.ledger.unfinished(listed.name):
+            if should_stop():
+                break
+            planned = plan(settings, db, listed, row.since, row.until)
+            reports.append(send(settings, db, planned, mailer=mailer, should_stop=should_stop))
+    return reports
+
+
 def send_edition(settings: Settings, db: Database, listed: MailingList, since: datetime, until: datetime,
                  mailer: Mailer | None = None, should_stop: Callable[[], bool] = lambda: False) -> SendReport:
     """Plan and send without asking (the scheduler's way)."""
-    return send(settings, db, plan(settings, db, listed, since, until), mailer=mailer, should_stop=should_stop)
+    with sending(db, listed):
+        return send(settings, db, plan(settings, db, listed, since, until), mailer=mailer, should_stop=should_stop)

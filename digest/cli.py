@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
 from . import __version__, actions, config
-from .db import Database, safe_url
+from .db import Database, NoDatabase, safe_url
 from .deliver import Plan, SendReport
 from .edition import Built, as_json, period
 from .errors import DigestError, UsageError
@@ -53,9 +53,9 @@ class App:
     def db(self) -> Database:
         return self.open_db(upgrade=True)
 
-    def open_db(self, upgrade: bool) -> Database:
+    def open_db(self, upgrade: bool, read_only: bool = False) -> Database:
         if self._db is None:
-            self._db = Database.open(self.settings.database_url(), upgrade=upgrade)
+            self._db = Database.open(self.settings.database_url(), upgrade=upgrade, read_only=read_only)
         return self._db
 
     def list(self, name: str) -> config.MailingList:
@@ -263,23 +263,26 @@ def send(app: App, list_name: str, since: str | None, until: str | None, dry_run
         subject = actions.send_test(app.settings, app.db, listed, start, end, to)
         click.echo(f"Sent a test copy of \"{subject}\" to {to}; nothing recorded for {list_name}")
         return
-    planned = actions.plan(app.settings, app.db, listed, start, end, again)
-    for problem in planned.problems:
-        click.echo(f"Warning: {problem}", err=True)
-    what = "Resume" if planned.resume_id else "Send"
-    click.echo(f"{what} \"{planned.subject}\" to {planned.recipients} subscribers of {list_name} "
-               f"({planned.html_bytes} bytes of HTML)", err=True)
-    if dry_run:
-        click.echo("Dry run: nothing sent, nothing recorded.")
-        return
-    if not yes and sys.stdin.isatty() and not click.confirm("Send now?", default=False, err=True):
-        click.echo("Not sent.", err=True)
-        sys.exit(1)
-    report = _send_with_progress(app, planned, retry_unknown)
-    click.echo(report.summary())
-    if report.cut_off:
-        click.echo(f"Warning: {report.cut_off} messages were in flight when an earlier run stopped; "
-                   "their outcome is unknown", err=True)
+    with actions.sending(app.db, listed):          # no other send or sync of the list meanwhile
+        planned = actions.plan(app.settings, app.db, listed, start, end, again, retry_unknown=retry_unknown)
+        for problem in planned.problems:
+            click.echo(f"Warning: {problem}", err=True)
+        what = "Resume" if planned.resume_id else "Send"
+        click.echo(f"{what} \"{planned.subject}\" to {planned.recipients} subscribers of {list_name} "
+                   f"({planned.html_bytes} bytes of HTML)", err=True)
+        if dry_run:
+            click.echo("Dry run: nothing sent, nothing recorded.")
+            return
+        if not yes and sys.stdin.isatty() and not click.confirm("Send now?", default=False, err=True):
+            click.echo("Not sent.", err=True)
+            sys.exit(1)
+        report = _send_with_progress(app, planned, retry_unknown)
+        for problem in report.problems[len(planned.problems):]:
+            click.echo(f"Warning: {problem}", err=True)
+        click.echo(report.summary())
+        if report.cut_off:
+            click.echo(f"Warning: {report.cut_off} messages were in flight when an earlier run stopped; "
+                       "their outcome is unknown", err=True)
     if report.counts.get(DeliveryStatus.REFUSED) or report.counts.get(DeliveryStatus.UNKNOWN):
         sys.exit(1)
 
@@ -324,7 +327,8 @@ def subscribers() -> None:
 @handles_errors
 def subscribers_add(app: App, list_name: str, email: str, name: str) -> None:
     """Add EMAIL to LIST (kept even if the list file does not name it)."""
-    added = actions.add_subscriber(app.db, app.list(list_name), email, name, Origin.CLI, datetime.now(UTC))
+    listed = app.list(list_name)
+    added = actions.add_subscriber(app.settings, app.db, listed, email, name, Origin.CLI, datetime.now(UTC))
     note = " (but it is suppressed: it will not be mailed)" if added.suppressed else ""
     click.echo(f"{list_name}: added {added.address}{note}")
 
@@ -347,7 +351,7 @@ def subscribers_remove(app: App, list_name: str, email: str) -> None:
 @handles_errors
 def subscribers_import(app: App, list_name: str, file: Path) -> None:
     """Add the members of a CSV FILE (email, name, ...) to LIST; bad rows are reported and skipped."""
-    result = actions.import_subscribers(app.db, app.list(list_name), file, datetime.now(UTC))
+    result = actions.import_subscribers(app.settings, app.db, app.list(list_name), file, datetime.now(UTC))
     for problem in result.problems:
         click.echo(f"Warning: {problem}", err=True)
     click.echo(f"{list_name}: {result.added} added, {result.updated} updated, {len(result.problems)} rows skipped")
@@ -365,7 +369,7 @@ def subscribers_export(app: App, list_name: str, out: Path | None) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["email", "name"])
     for row in app.db.lists.members(listed.name):
-        writer.writerow([row.email, row.name])
+        writer.writerow([row.email, spreadsheet_safe(row.name)])
     if out is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
@@ -375,13 +379,16 @@ def subscribers_export(app: App, list_name: str, out: Path | None) -> None:
 @subscribers.command("list")
 @click.argument("list_name", metavar="LIST")
 @click.option("--sync", is_flag=True, help="Read the list file first.")
+@click.option("--allow-retire", is_flag=True,
+              help="With --sync: apply the file even if it takes more than 10% of the list off it.")
 @click.pass_obj
 @handles_errors
-def subscribers_list(app: App, list_name: str, sync: bool) -> None:
+def subscribers_list(app: App, list_name: str, sync: bool, allow_retire: bool) -> None:
     """Every address ever on LIST, with its state (active, retired, or why suppressed)."""
     listed = app.list(list_name)
     if sync:
-        for problem in actions.sync_list(app.settings, app.db, listed, datetime.now(UTC)).problems:
+        synced = actions.sync_list(app.settings, app.db, listed, datetime.now(UTC), allow_retire)
+        for problem in synced.problems:
             click.echo(f"Warning: {problem}", err=True)
     for row in app.db.lists.listing(listed.name):
         state = row["reason"] or ("active" if row["active"] else "retired")
@@ -414,13 +421,16 @@ def schedule(app: App, list_jobs: bool) -> None:
 def _list_jobs(app: App, scheduling: Any) -> None:
     now = datetime.now(UTC)
     last = scheduling.last_runs(app.db)
+    stored = app.db.runs.stored_jobs()
     for name, when in scheduling.next_runs(app.settings, now):
         listed = app.list(name)
         local = when.astimezone(listed.timezone) if when else None
         nxt = f"{local:%Y-%m-%d %H:%M %Z} ({when.astimezone(UTC):%Y-%m-%d %H:%M} UTC)" if local else "never"
         previous = last.get(name)
         outcome = f"{previous['started_at']:%Y-%m-%d %H:%M} UTC: {previous['outcome']}" if previous else "none yet"
-        click.echo(f"{name}\t{listed.schedule} {listed.timezone}\tnext {nxt}\tlast run {outcome}")
+        retry = stored.get(scheduling.RETRY_PREFIX + name)
+        pending = f"\tretry at {retry[1]:%Y-%m-%d %H:%M} UTC" if retry and retry[1] else ""
+        click.echo(f"{name}\t{listed.schedule} {listed.timezone}\tnext {nxt}{pending}\tlast run {outcome}")
 
 
 # ------------------------------------------------------------------ the web
@@ -449,8 +459,11 @@ def db_group() -> None:
 @handles_errors
 def db_status(app: App) -> None:
     """Say which schema revision the database is at and whether it needs an upgrade."""
-    state = app.open_db(upgrade=False).schema_state()
-    click.echo(f"{safe_url(app.settings.database_url())}: {state.describe()}")
+    try:
+        state = app.open_db(upgrade=False, read_only=True).schema_state().describe()
+    except NoDatabase as missing:
+        state = str(missing)
+    click.echo(f"{safe_url(app.settings.database_url())}: {state}")
 
 
 @db_group.command("upgrade")
@@ -465,6 +478,15 @@ def db_upgrade(app: App) -> None:
         click.echo(f"Created the schema (revision {after.current})")
     else:
         click.echo(f"Upgraded from {before.current or 'the schema before versions'} to revision {after.current}")
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula: a leading =, +, -, @, tab or CR
+    gets a ' in front (OWASP's advice for CSV injection)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def main() -> None:

@@ -10,25 +10,27 @@ flight of unknown outcome, which is reported and only re-sent on request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import crash
 from .config import MailingList, Settings
 from .db import Database
 from .edition import Built, build
 from .errors import DigestError
 from .mailers import Mailer, MailerError, make_mailer
 from .message import recipient
-from .models import DeliveryStatus, EditionStatus, Outcome, email_key
+from .models import DeliveryStatus, Edition, EditionStatus, Outcome, email_key
 from .render import Renderer
 from .signing import secret_key
-from .subscribers import check_address, sync
+from .subscribers import ListFileError, MassRetireError, check_address, sync
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)     # unknown is reported, not retried unasked
 
 
 def utc_now() -> datetime:
@@ -57,7 +59,9 @@ class SendReport:
         c = self.counts
         line = (f"{self.list_name}: edition {self.edition_id}: {c.get(DeliveryStatus.ACCEPTED, 0)} accepted, "
                 f"{c.get(DeliveryStatus.REFUSED, 0)} failed, {c.get(DeliveryStatus.SUPPRESSED, 0)} suppressed, "
-                f"{c.get(DeliveryStatus.PENDING, 0)} skipped")
+                f"{c.get(DeliveryStatus.PENDING, 0)} not sent yet")
+        if c.get(DeliveryStatus.PENDING):
+            line += " (deferred by the server or stopped early: the next run sends them)"
         if c.get(DeliveryStatus.UNKNOWN):
             line += (f"; {c[DeliveryStatus.UNKNOWN]} of unknown outcome (cut off mid-send): not re-sent, "
                      "run `digest send --retry-unknown` to send them again")
@@ -83,22 +87,47 @@ class Plan:
     again: bool = False
     resume_id: int | None = None          # an unfinished edition to resume
     built: Built | None = None            # the new edition to freeze (None when resuming)
+    built_at: datetime | None = None      # picks made after this wait for the next edition
 
 
 def plan(settings: Settings, db: Database, mailing_list: MailingList, since: datetime, until: datetime,
-         again: bool = False, clock: Clock = utc_now) -> Plan:
-    """Sync the list file, then build the edition (or find the one to resume)."""
+         again: bool = False, clock: Clock = utc_now, retry_unknown: bool = False) -> Plan:
+    """Sync the list file, then build the edition (or find the one to resume: with
+    retry_unknown, also a sent one whose messages of unknown outcome go out again)."""
     existing = db.ledger.latest(mailing_list.name, since, until)
+    if retry_unknown and existing is not None and db.ledger.counts(existing.id).get(DeliveryStatus.UNKNOWN):
+        edition = db.ledger.edition(existing.id)
+        return Plan(mailing_list, since, until, edition.subject, db.ledger.counts(existing.id)[DeliveryStatus.UNKNOWN],
+                    len(edition.html.encode()), [], again, resume_id=existing.id)
     _refuse_sent(existing, mailing_list.name, again)
     if existing is not None and existing.status == EditionStatus.SENDING:
         counts = db.ledger.counts(existing.id)
         edition = db.ledger.edition(existing.id)
         return Plan(mailing_list, since, until, edition.subject, counts.get(DeliveryStatus.PENDING, 0),
                     len(edition.html.encode()), [], again, resume_id=existing.id)
-    synced = sync(db.lists, mailing_list.name, settings.path(mailing_list.file), clock())
+    problems = _sync(settings, db, mailing_list, clock())
+    built_at = clock()
     built = build_or_refuse(settings, db, mailing_list, since, until)
     return Plan(mailing_list, since, until, built.edition.subject, db.lists.count(mailing_list.name),
-                built.html_bytes, synced.problems, again, built=built)
+                built.html_bytes, problems, again, built=built, built_at=built_at)
+
+
+def _sync(settings: Settings, db: Database, mailing_list: MailingList, now: datetime) -> list[str]:
+    """Sync the list file under the list's send lock. A file that cannot be applied
+    (broken, or retiring too many) leaves the stored members as they are: the send goes
+    to them, and the problem is reported."""
+    path = settings.path(mailing_list.file)
+    with db.locks.hold(send_lock(mailing_list.name)):
+        try:
+            return sync(db.lists, mailing_list.name, path, now, smtputf8=settings.sending.smtputf8).problems
+        except (ListFileError, MassRetireError) as error:
+            return [f"{error}; the list was not synced, so this edition goes to the "
+                    f"{db.lists.count(mailing_list.name)} members stored"]
+
+
+def send_lock(list_name: str) -> str:
+    """The lock every send and list sync of a list holds: one at a time per list."""
+    return f"send:{list_name}"
 
 
 def build_or_refuse(settings: Settings, db: Database, mailing_list: MailingList, since: datetime,
@@ -113,24 +142,26 @@ def build_or_refuse(settings: Settings, db: Database, mailing_list: MailingList,
 def send(settings: Settings, db: Database, planned: Plan, mailer: Mailer | None = None,
          clock: Clock = utc_now, retry_unknown: bool = False,
          progress: Callable[[int, int], None] = lambda done, total: None,
-         should_stop: Callable[[], bool] = lambda: False) -> SendReport:
+         should_stop: Callable[[], bool] = lambda: False,
+         sleep: Callable[[float], None] = time.sleep) -> SendReport:
     """Freeze the planned edition (or resume the unfinished one) and deliver it."""
     key = secret_key(settings)
     name = planned.mailing_list.name
-    with db.locks.hold(f"send:{name}"):
+    with db.locks.hold(send_lock(name)):
+        own = mailer is None
+        mailer = mailer or make_mailer(settings)          # a mailer that cannot start stops us before the freeze
         report = _start(db, planned, clock)
         if retry_unknown:
             db.ledger.retry_unknown(report.edition_id, clock())
-        own = mailer is None
-        mailer = mailer or make_mailer(settings)
         try:
-            _deliver(settings, db, mailer, report, key, clock, progress, should_stop)
+            _deliver(_Run(settings, db, mailer, report, key, clock, sleep, should_stop), progress)
         finally:
             if own:
                 mailer.close()
         report.counts = db.ledger.counts(report.edition_id)
         if report.finished:
             db.ledger.finish(report.edition_id, clock())
+            crash.point("send.finished")
     log.info("%s", report.summary())
     return report
 
@@ -151,53 +182,117 @@ def _start(db: Database, planned: Plan, clock: Clock) -> SendReport:
             raise DigestError(f"another send of {name}'s edition started after this one was planned; "
                               "run `digest send` again to resume it")
         assert planned.built is not None
-        edition_id, _ = db.ledger.freeze(planned.built.edition, clock())
-        return SendReport(name, edition_id, planned.subject, problems=planned.problems)
-    if existing is None or existing.id != planned.resume_id or existing.status != EditionStatus.SENDING:
+        edition_id, recipients = db.ledger.freeze(planned.built.edition, clock(), planned.built_at)
+        crash.point("send.frozen")
+        problems = list(planned.problems)
+        if recipients != planned.recipients:
+            problems.append(f"the list changed after the prompt: sending to {recipients} subscribers, "
+                            f"not the {planned.recipients} shown")
+        return SendReport(name, edition_id, planned.subject, problems=problems)
+    if existing is not None and existing.id == planned.resume_id and existing.status == EditionStatus.SENT:
+        db.ledger.reopen(existing.id)                 # --retry-unknown on an edition reported sent
+    elif existing is None or existing.id != planned.resume_id or existing.status != EditionStatus.SENDING:
         raise DigestError(f"the edition of {name} being resumed changed meanwhile (another send finished it); "
                           "run `digest editions` to see where it stands")
     report = SendReport(name, existing.id, planned.subject, resumed=True)
     report.cut_off = db.ledger.mark_cut_off(existing.id, clock())
+    crash.point("send.resumed")
     return report
 
 
-def _deliver(settings: Settings, db: Database, mailer: Mailer, report: SendReport, key: str,
-             clock: Clock, progress: Callable[[int, int], None], should_stop: Callable[[], bool]) -> None:
-    ledger = db.ledger
+@dataclass
+class _Run:
+    """One delivery run of an edition: what it needs at hand."""
+
+    settings: Settings
+    db: Database
+    mailer: Mailer
+    report: SendReport
+    key: str
+    clock: Clock
+    sleep: Callable[[float], None]
+    should_stop: Callable[[], bool]
+
+
+def _deliver(run: _Run, progress: Callable[[int, int], None]) -> None:
+    """Send every pending row; rows the server deferred ("try again later") are retried
+    when due, waiting at most [sending].retry_within_run_seconds in all, then left
+    pending for the next run."""
+    ledger, report = run.db.ledger, run.report
     edition = ledger.edition(report.edition_id)
-    folder = f"{report.list_name}-{report.edition_id}"
     total, done = sum(ledger.counts(report.edition_id).values()), 0
-    while not should_stop() and (rows := ledger.pending(report.edition_id, mailer.batch_size)):
-        blocked = ledger.suppressed_now(report.list_name, [r.email_key for r in rows])
-        ledger.mark([r.id for r in rows if r.email_key in blocked], DeliveryStatus.SUPPRESSED, clock())
-        batch = [recipient(settings, key, report.list_name, r.id, r.email, r.email_key, r.name, report.edition_id)
-                 for r in rows if r.email_key not in blocked]
-        flight = _InFlight(db, clock)
-        try:
-            for outcome in mailer.send(edition, batch, flight.commit, folder):
-                flight.outcomes.append(outcome)
-                if mailer.record_each:
-                    flight.commit([])
-        except MailerError as error:
-            flight.commit([])
-            ledger.mark(error.unsent, DeliveryStatus.PENDING, clock())
-            raise
-        flight.commit([])
+    patience = run.settings.sending.retry_within_run_seconds
+    while not run.should_stop():
+        rows = ledger.pending(report.edition_id, run.mailer.batch_size, run.clock())
+        if not rows:
+            wait = _until_next_retry(run, patience)
+            if wait is None:
+                return
+            patience -= wait
+            run.sleep(wait)
+            continue
+        _batch(run, edition, rows)
         done += len(rows)
-        progress(done, total)
+        progress(min(done, total), total)
+
+
+def _until_next_retry(run: _Run, patience: float) -> float | None:
+    """Seconds to wait for the next deferred row, or None when none is due within patience."""
+    due = run.db.ledger.next_retry(run.report.edition_id)
+    if due is None:
+        return None
+    wait = max(0.0, (due - run.clock()).total_seconds())
+    return wait if wait <= patience else None
+
+
+def _batch(run: _Run, edition: Edition, rows: Sequence[Any]) -> None:
+    ledger, name = run.db.ledger, run.report.list_name
+    blocked = ledger.suppressed_now(name, [r.email_key for r in rows])
+    ledger.mark([r.id for r in rows if r.email_key in blocked], DeliveryStatus.SUPPRESSED, run.clock())
+    batch = [recipient(run.settings, run.key, name, r.id, r.email, r.email_key, r.name, run.report.edition_id)
+             for r in rows if r.email_key not in blocked]
+    flight = _InFlight(run, {r.id: r.attempts for r in rows})
+    try:
+        for outcome in run.mailer.send(edition, batch, flight.commit, f"{name}-{run.report.edition_id}"):
+            flight.outcomes.append(outcome)
+            if run.mailer.record_each:
+                flight.commit([])
+    except MailerError as error:
+        flight.commit([])
+        ledger.mark(error.unsent, DeliveryStatus.PENDING, run.clock())
+        raise
+    flight.commit([])
 
 
 class _InFlight:
     """The outcomes of a batch so far; `commit(ids)` records them together with the next
-    ids about to go out (the mailer calls it just before its point of no return)."""
+    ids about to go out (the mailer calls it just before its point of no return). A
+    "try again later" waits retry_delay_seconds, doubled per attempt (at most an hour);
+    after max_attempts it is final."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self.db, self.clock = db, clock
+    def __init__(self, run: _Run, attempts: dict[int, int]) -> None:
+        self.run, self.attempts = run, attempts
         self.outcomes: list[Outcome] = []
 
     def commit(self, ids: list[int]) -> None:
-        self.db.ledger.record(self.outcomes, ids, self.clock())
+        now = self.run.clock()
+        outcomes = [self._final_if_exhausted(o) for o in self.outcomes]
+        retry_at = {o.delivery_id: now + self._delay(o.delivery_id) for o in outcomes
+                    if o.status == DeliveryStatus.PENDING}
+        self.run.db.ledger.record(outcomes, ids, now, retry_at)
         self.outcomes = []
+        crash.point("send.in_flight" if ids else "send.recorded")
+
+    def _delay(self, delivery_id: int) -> timedelta:
+        first = self.run.settings.sending.retry_delay_seconds
+        return timedelta(seconds=min(3600.0, first * 2 ** self.attempts.get(delivery_id, 0)))
+
+    def _final_if_exhausted(self, outcome: Outcome) -> Outcome:
+        tries = self.attempts.get(outcome.delivery_id, 0) + 1
+        if outcome.status != DeliveryStatus.PENDING or tries < self.run.settings.sending.max_attempts:
+            return outcome
+        return Outcome(outcome.delivery_id, DeliveryStatus.REFUSED,
+                       error=f"gave up after {tries} 'try again later' answers: {outcome.error}")
 
 
 def send_test(settings: Settings, db: Database, mailing_list: MailingList, since: datetime, until: datetime,

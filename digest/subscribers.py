@@ -18,9 +18,11 @@ from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
 
+from . import crash
 from .db.lists import ListStore
 from .errors import DigestError
 from .models import Member, Origin, SyncResult
+from .names import name_problem
 
 log = logging.getLogger(__name__)
 
@@ -34,44 +36,49 @@ class ReadResult:
     problems: list[str]                 # one line each: file, line, what to do
 
 
-def check_address(address: str) -> str:
-    """The normalised address, or ValueError with the reason."""
+def check_address(address: str, smtputf8: bool = True) -> str:
+    """The normalised address (a Unicode domain kept as written, for display), or
+    ValueError with the reason. Without smtputf8, a local part must be ASCII."""
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
+        found = validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError as error:
         raise ValueError(str(error)) from None
+    if not smtputf8 and not found.local_part.isascii():
+        raise ValueError("the part before the @ has non-ASCII characters, which SendGrid cannot deliver to")
+    return found.normalized
 
 
 CHUNK = 1000
 
 
-def read_csv(path: Path) -> ReadResult:
+def read_csv(path: Path, smtputf8: bool = True) -> ReadResult:
     """Read a whole list file: bad rows are reported (file and line) and skipped; a
     file that cannot be read at all (encoding, no email column) raises ListFileError."""
     members: dict[str, Member] = {}
     problems: list[str] = []
-    for chunk in read_chunks(path, problems):
+    _check_structure(path)
+    for chunk in read_chunks(path, problems, smtputf8=smtputf8):
         for member in chunk:
             members.setdefault(member.key, member)
     return ReadResult(list(members.values()), problems)
 
 
 def read_chunks(path: Path, problems: list[str], known: Callable[[list[str]], set[str]] = lambda raw: set(),
-                size: int = CHUNK) -> Iterator[list[Member]]:
+                size: int = CHUNK, smtputf8: bool = True) -> Iterator[list[Member]]:
     """The file's members, CHUNK rows at a time; memory does not grow with the file.
     Addresses `known(raw)` says are already stored as written skip the syntax check."""
     _check_encoding(path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(handle, strict=True)
         reader.fieldnames = _columns(path, reader.fieldnames)
         rows: list[tuple[int, dict[str, str]]] = []
         for row in reader:
             rows.append((reader.line_num, row))
             if len(rows) == size:
-                yield _members(path, rows, known, problems)
+                yield _members(path, rows, known, problems, smtputf8)
                 rows = []
         if rows:
-            yield _members(path, rows, known, problems)
+            yield _members(path, rows, known, problems, smtputf8)
 
 
 def _columns(path: Path, names: Sequence[str] | None) -> list[str]:
@@ -83,18 +90,23 @@ def _columns(path: Path, names: Sequence[str] | None) -> list[str]:
 
 
 def _members(path: Path, rows: list[tuple[int, dict[str, str]]], known: Callable[[list[str]], set[str]],
-             problems: list[str]) -> list[Member]:
+             problems: list[str], smtputf8: bool) -> list[Member]:
     stored = known([(row.get("email") or "").strip() for _, row in rows])
     members = []
     for line, row in rows:
         raw = (row.get("email") or "").strip()
         try:
-            address = raw if raw in stored else check_address(raw)
+            address = raw if raw in stored else check_address(raw, smtputf8)
         except ValueError as error:
             problems.append(f"{path} line {line}: {row.get('email')!r} is not a valid address ({error}); "
                             "fix or remove the row")
             continue
-        members.append(Member(address, (row.get("name") or "").strip(),
+        name = (row.get("name") or "").strip()
+        problem = name_problem(name)
+        if problem:
+            problems.append(f"{path} line {line}: {problem}; fix or remove the row")
+            continue
+        members.append(Member(address, name,
                               {k: v for k, v in row.items() if k not in ("email", "name") and k and v}))
     return members
 
@@ -131,21 +143,66 @@ def _check_encoding(path: Path) -> None:
                             "save the file as UTF-8 and run again; nothing was imported") from None
 
 
-def sync(lists: ListStore, list_name: str, path: Path, now: datetime) -> SyncResult:
+RETIRE_SHARE = 0.10       # a sync may retire at most this share of the list...
+RETIRE_MIN = 20           # ...unless it retires fewer than this many addresses
+
+
+class MassRetireError(DigestError):
+    """A list sync would retire a large part of the list: a mistake until told otherwise."""
+
+
+def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_retire: bool = False,
+         smtputf8: bool = True) -> SyncResult:
     """Make the list's file members match the file: add new, retire removed.
 
-    Streams the file in chunks; the generation number marks who the file still
-    names, so memory does not grow with the list. An unchanged file is not read."""
+    Streams the file in chunks; the generation number marks who the file still names,
+    so memory does not grow with the list. An unchanged file is not read. A file with a
+    structural fault (an unterminated quote) is refused whole; a file with bad rows adds
+    its good rows but retires nobody; a sync that would retire more than RETIRE_SHARE of
+    the list (and at least RETIRE_MIN addresses) stops unless allow_retire. Run it under
+    the list's send lock (see actions): syncs of one list never overlap."""
     result = SyncResult()
     digest = _file_hash(path)
     if digest is not None and digest == lists.last_hash(list_name):
         return result
+    _check_structure(path)
     generation = lists.next_generation(list_name)
     known = lambda raw: lists.stored_as_written(list_name, raw)  # noqa: E731
-    for chunk in read_chunks(path, result.problems, known):
+    for chunk in read_chunks(path, result.problems, known, smtputf8=smtputf8):
         done = lists.merge(list_name, chunk, Origin.FILE, now, generation)
+        crash.point("sync.chunk")
         result.added += done.added
         result.updated += done.updated
-    # a file with bad rows is read again next time, to report them again
-    result.retired = lists.finish_sync(list_name, generation, None if result.problems else digest, now)
+    if result.problems:       # read again next time, to report them again; nobody retired meanwhile
+        lists.finish_sync(list_name, generation, None, now, retire=False)
+        result.problems.append(f"{path}: nobody was taken off {list_name} while the file has bad rows; "
+                               "fix them and the next sync applies removals")
+        return result
+    _refuse_mass_retire(lists, list_name, generation, path, allow_retire)
+    result.retired = lists.finish_sync(list_name, generation, digest, now)
+    crash.point("sync.finished")
     return result
+
+
+def _refuse_mass_retire(lists: ListStore, list_name: str, generation: int, path: Path, allow: bool) -> None:
+    leaving, members = lists.would_retire(list_name, generation)
+    if allow or leaving < RETIRE_MIN or leaving <= RETIRE_SHARE * members:
+        return
+    raise MassRetireError(f"{path}: this sync would take {leaving} of {members} subscribers off {list_name} "
+                          f"(more than {RETIRE_SHARE:.0%}); if the file is right, run `digest subscribers list "
+                          f"{list_name} --sync --allow-retire`, otherwise restore the file")
+
+
+def _check_structure(path: Path) -> None:
+    """The whole file parses as CSV (quotes closed, fields of sane size) before anything
+    is applied; otherwise ListFileError with the line where the broken record starts."""
+    _check_encoding(path)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        start = 1
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error as error:
+            raise ListFileError(f"{path} line {start}: the file is not valid CSV ({error}; often a quote "
+                                "that is never closed); fix that line, nothing was changed") from None

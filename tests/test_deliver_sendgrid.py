@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from digest.actions import send_edition
+from digest.deliver import AlreadySent
 from digest.mailers import MailerError
 from digest.mailers.sendgrid import SendGridMailer
 
@@ -51,9 +52,11 @@ def test_2500_subscribers_arrive_exactly_once_through_faults(tmp_path, db_url, s
     assert report.resumed and report.counts == {"unknown": 1000, "accepted": 1500}
     assert "1000 of unknown outcome" in report.summary()
 
+    assert report.finished            # unknown outcomes are reported, not retried unasked: the edition is sent
     before = sendgrid.requests
-    again = send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
-    assert sendgrid.requests == before and again.counts == report.counts     # unknown ones are not re-sent
+    with pytest.raises(AlreadySent):
+        send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
+    assert sendgrid.requests == before and ledger.counts(edition_id) == report.counts
 
     received = Counter(sendgrid.recipients())
     assert len(received) == 2500 and set(received.values()) == {1}
@@ -116,12 +119,27 @@ def test_413_splits_the_batch(tmp_path, db_url, sendgrid):
     world.close()
 
 
-def test_persistent_5xx_gives_up_and_resumes_later(tmp_path, db_url, sendgrid):
-    world = world_for(tmp_path, db_url, sendgrid, 3, retries=2)
+def test_persistent_5xx_defers_the_batch_and_the_next_run_sends_it(tmp_path, db_url, sendgrid):
+    """5xx after the retries is "try again later": the batch stays pending (not refused,
+    not lost), the run goes on and ends unfinished, and the next run delivers it."""
+    world = World(tmp_path, db_url, 3, backend="sendgrid", retry_within_run_seconds=0,
+                  sendgrid={"host": sendgrid.host, "timeout": 1.0, "backoff": 0.01, "retries": 2})
     sendgrid.faults = [Fault(503)] * 3
-    with pytest.raises(MailerError, match="SendGrid: HTTP 503 after 3 attempts; run again later"):
-        send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
+    first = send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
+    assert first.counts == {"pending": 3} and not first.finished
+    assert "3 not sent yet" in first.summary()
+    assert world.db.ledger.unfinished("weekly")[0].id == first.edition_id
+    time.sleep(0.1)                                           # retry_delay_seconds has passed
+    second = send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
+    assert second.counts == {"accepted": 3} and second.finished and second.edition_id == first.edition_id
+    assert sorted(sendgrid.recipients()) == [f"reader{n:05d}@example.org" for n in range(3)]
+    world.close()
+
+
+def test_5xx_deferral_is_retried_within_the_run(tmp_path, db_url, sendgrid):
+    world = world_for(tmp_path, db_url, sendgrid, 3, retries=0)
+    sendgrid.faults = [Fault(503)]                            # one failed request, then the server is back
     report = send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
-    assert report.counts == {"accepted": 3}
+    assert report.counts == {"accepted": 3} and report.finished
     assert sorted(sendgrid.recipients()) == [f"reader{n:05d}@example.org" for n in range(3)]
     world.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -79,7 +80,7 @@ def test_killed_sender_resumes_and_nobody_gets_two(tmp_path, db_url, smtp):
 
     second = cli_send(world)
     assert second.returncode == 0, second.stderr.read()
-    assert "weekly: edition 1: 250 accepted, 0 failed, 0 suppressed, 0 skipped" in second.stdout.read()
+    assert "weekly: edition 1: 250 accepted, 0 failed, 0 suppressed, 0 not sent yet" in second.stdout.read()
     received = Counter(recorder.recipients())
     assert len(received) == 250 and set(received.values()) == {1}
     world.close()
@@ -137,9 +138,22 @@ def test_refused_recipient_is_recorded_and_the_rest_go(tmp_path, db_url, smtp):
 
 def test_a_second_sender_on_the_same_list_does_not_send(tmp_path, db_url, smtp):
     world = world_for(tmp_path, db_url, smtp, 5)
-    with world.db.locks.hold("send:weekly"):
+    held, done = threading.Event(), threading.Event()
+
+    def other_sender() -> None:            # another holder (its own thread), still alive
+        with world.db.locks.hold("send:weekly"):
+            held.set()
+            done.wait(timeout=30)
+
+    holder = threading.Thread(target=other_sender)
+    holder.start()
+    assert held.wait(timeout=10)
+    try:
         with pytest.raises(LockedError, match="send:weekly is already running"):
             send_edition(world.settings, world.db, world.weekly, world.since, world.until)
+    finally:
+        done.set()
+        holder.join()
     _, recorder = smtp
     assert recorder.messages == []
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from digest import actions, config
 from digest.db import Database
 from digest.edition import period
-from digest.models import Post
+from digest.models import Origin, Post
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -46,4 +46,25 @@ def test_the_planned_edition_is_the_one_sent(tmp_path: Path) -> None:
     sent = sorted((tmp_path / "demo" / "outbox" / f"weekly-{report.edition_id}").glob("*.eml"))
     assert len(sent) == 3
     assert all(b"A post published while" not in path.read_bytes() for path in sent)
+    db.close()
+
+
+def test_a_pick_made_at_the_prompt_waits_for_the_next_edition(tmp_path: Path) -> None:
+    settings, db = _setup(tmp_path)
+    listed = actions.mailing_list(settings, "weekly")
+    since, until = period(listed, datetime.now(UTC), date(2017, 10, 25), date(2017, 11, 1))
+    early = actions.preview(settings, db, listed, since, until)
+    shown = {t.top.comment.key for p in early.selection.posts for t in p.threads}
+    planned = actions.plan(settings, db, listed, since, until)
+    candidates = [d for d in db.content.discussions(since, until) for c in d.comments
+                  if c.key not in shown and not c.parent_key]
+    late_pick = next(c.key for d in candidates for c in d.comments if c.key not in shown and not c.parent_key)
+    actions.pin(db, listed, late_pick, datetime.now(UTC))          # while the operator reads the prompt
+    actions.add_subscriber(settings, db, listed, "late@example.org", "", Origin.CLI, datetime.now(UTC))
+
+    report = actions.send(settings, db, planned)
+
+    assert late_pick not in db.ledger.edition(report.edition_id).html
+    assert late_pick in db.picks.waiting("weekly")                   # not used up: it goes in the next one
+    assert any("sending to 4 subscribers, not the 3 shown" in p for p in report.problems)
     db.close()

@@ -29,9 +29,13 @@ def test_bad_rows_are_reported_with_file_and_line_and_skipped(tmp_path):
     assert result.problems[1].startswith(f"{path} line 4:")
 
 
-def test_duplicates_differing_in_domain_case_are_merged(tmp_path):
-    result = read_csv(write(tmp_path, "email\nJo@Example.ORG\nJo@example.org\njo@example.org\n"))
-    assert [m.email for m in result.members] == ["Jo@example.org", "jo@example.org"]
+def test_spellings_of_one_mailbox_are_merged(tmp_path):
+    """One identity per mailbox: case in the local part or the domain, and a domain in
+    Unicode or punycode, do not make a second subscriber (the first spelling is kept)."""
+    result = read_csv(write(tmp_path, "email\nJo@Example.ORG\nJo@example.org\njo@example.org\n"
+                                      "josé@Bücher.de\nJOSÉ@xn--bcher-kva.de\n"))
+    assert [m.email for m in result.members] == ["Jo@example.org", "josé@bücher.de"]
+    assert [m.key for m in result.members] == ["jo@example.org", "josé@xn--bcher-kva.de"]
 
 
 def test_broken_encoding_names_the_line_and_imports_nothing(tmp_path, db):

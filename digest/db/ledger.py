@@ -36,10 +36,11 @@ class Ledger:
         with self.engine.connect() as db:
             return db.execute(query).first()
 
-    def freeze(self, edition: Edition, now: datetime) -> tuple[int, int]:
+    def freeze(self, edition: Edition, now: datetime, picks_until: datetime | None = None) -> tuple[int, int]:
         """Store a built edition with one pending ledger row per active, unsuppressed
-        member, and mark the list's waiting picks used: one transaction, so a crash
-        leaves either all of it or nothing. Returns (edition id, recipients)."""
+        member, and mark the list's picks made up to picks_until (when it was built) used:
+        one transaction, so a crash leaves either all of it or nothing. A pick made later
+        waits for the next edition. Returns (edition id, recipients)."""
         tokens = json.dumps({"html": edition.tokens, "text": edition.text_tokens})
         with self.engine.begin() as db:
             inserted = db.execute(editions.insert().values(
@@ -47,9 +48,11 @@ class Ledger:
                 html=edition.html, text=edition.text, tokens=tokens, web_url=edition.web_url,
                 status=EditionStatus.SENDING.value, created_at=now)).inserted_primary_key
             edition_id = int(inserted[0]) if inserted else 0
-            filled = db.execute(deliveries.insert().from_select(_LEDGER_COLUMNS, _members(
-                edition_id, edition.list_name, now))).rowcount
-            db.execute(picks.update().where(picks.c.list_name == edition.list_name, picks.c.used_at.is_(None))
+            db.execute(deliveries.insert().from_select(_LEDGER_COLUMNS, _members(edition_id, edition.list_name, now)))
+            filled = db.execute(sa.select(sa.func.count()).select_from(deliveries)
+                                .where(deliveries.c.edition_id == edition_id)).scalar_one()
+            db.execute(picks.update().where(picks.c.list_name == edition.list_name, picks.c.used_at.is_(None),
+                                            picks.c.created_at <= (picks_until or now))
                        .values(used_at=now))
         return edition_id, filled
 
@@ -64,6 +67,12 @@ class Ledger:
         with self.engine.begin() as db:
             db.execute(editions.update().where(editions.c.id == edition_id).values(
                 status=EditionStatus.SENT.value, finished_at=now))
+
+    def reopen(self, edition_id: int) -> None:
+        """A sent edition is being sent again (its messages of unknown outcome)."""
+        with self.engine.begin() as db:
+            db.execute(editions.update().where(editions.c.id == edition_id)
+                       .values(status=EditionStatus.SENDING.value, finished_at=None))
 
     def history(self, list_name: str | None = None) -> list[dict[str, Any]]:
         counts = (sa.select(deliveries.c.edition_id, deliveries.c.status, sa.func.count().label("n"))
@@ -96,26 +105,49 @@ class Ledger:
                                                         deliveries.c.status == old.value)
                               .values(status=new.value, updated_at=now)).rowcount
 
-    def pending(self, edition_id: int, size: int) -> Sequence[sa.Row]:
+    def pending(self, edition_id: int, size: int, now: datetime) -> Sequence[sa.Row]:
+        """The next pending rows that may go now (a deferred one waits for its time), by id."""
+        due = sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now)
         query = (sa.select(deliveries).where(deliveries.c.edition_id == edition_id,
-                                             deliveries.c.status == DeliveryStatus.PENDING.value)
+                                             deliveries.c.status == DeliveryStatus.PENDING.value, due)
                  .order_by(deliveries.c.id).limit(size))
         with self.engine.connect() as db:
             return db.execute(query).all()
+
+    def next_retry(self, edition_id: int) -> datetime | None:
+        """When the earliest deferred message of the edition may be tried again."""
+        query = sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.edition_id == edition_id, deliveries.c.status == DeliveryStatus.PENDING.value)
+        with self.engine.connect() as db:
+            value = db.execute(query).scalar()
+        return UTCDateTime().process_result_value(value, None) if value is not None else None
 
     def mark(self, ids: Iterable[int], status: DeliveryStatus, now: datetime) -> None:
         with self.engine.begin() as db:
             _update(db, list(ids), status=status.value, updated_at=now)
 
-    def record(self, outcomes: list[Outcome], sending: list[int], now: datetime) -> None:
-        """In one transaction: the outcomes so far, then the ids about to go out."""
+    def record(self, outcomes: list[Outcome], sending: list[int], now: datetime,
+               retry_at: dict[int, datetime] | None = None) -> None:
+        """In one transaction: the outcomes so far, then the ids about to go out. A
+        pending outcome ("try again later") counts an attempt and waits until retry_at."""
         groups: dict[tuple[DeliveryStatus, str | None, str | None], list[int]] = {}
         for outcome in outcomes:
             groups.setdefault((outcome.status, outcome.message_id, outcome.error), []).append(outcome.delivery_id)
         with self.engine.begin() as db:
             for (status, message_id, error), ids in groups.items():
-                _update(db, ids, status=status.value, message_id=message_id, error=error, updated_at=now)
+                if status == DeliveryStatus.PENDING:
+                    _defer(db, ids, error, now, retry_at or {})
+                else:
+                    _update(db, ids, status=status.value, message_id=message_id, error=error, updated_at=now)
             _update(db, sending, status=DeliveryStatus.SENDING.value, updated_at=now)
+
+    def unfinished(self, list_name: str) -> Sequence[sa.Row]:
+        """Editions of the list still being sent (cut off, deferred or stopped), oldest first."""
+        query = (sa.select(editions.c.id, editions.c.since, editions.c.until)
+                 .where(editions.c.list_name == list_name, editions.c.status == EditionStatus.SENDING.value)
+                 .order_by(editions.c.id))
+        with self.engine.connect() as db:
+            return db.execute(query).all()
 
     def sent_editions(self, list_name: str) -> Sequence[sa.Row]:
         query = (sa.select(editions.c.id, editions.c.since, editions.c.until, editions.c.subject,
@@ -149,6 +181,15 @@ def _members(edition_id: int, list_name: str, now: datetime) -> sa.Select:
                      subscribers.c.name, sa.literal(DeliveryStatus.PENDING.value),
                      sa.literal(now, UTCDateTime)).where(
         subscribers.c.list_name == list_name, subscribers.c.active.is_(True), ~suppressed(list_name))
+
+
+def _defer(db: sa.Connection, ids: list[int], error: str | None, now: datetime,
+           retry_at: dict[int, datetime]) -> None:
+    statement = (deliveries.update().where(deliveries.c.id == sa.bindparam("b_id"))
+                 .values(status=DeliveryStatus.PENDING.value, error=sa.bindparam("b_error"),
+                         attempts=deliveries.c.attempts + 1, next_attempt_at=sa.bindparam("b_at"),
+                         updated_at=now))
+    db.execute(statement, [{"b_id": i, "b_error": error, "b_at": retry_at.get(i, now)} for i in ids])
 
 
 def _update(db: sa.Connection, ids: list[int], **values: object) -> None:

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from ..models import EVERY_LIST, Member, Origin, Reason, SyncResult, email_key
 from .guard import guarded
-from .tables import list_files, subscribers, suppressions
+from .tables import confirmations, list_files, subscribers, suppressions
+from .upsert import insert_ignore
 
 
 @guarded
@@ -38,14 +39,27 @@ class ListStore:
         with self.engine.connect() as db:
             return {r.email for r in db.execute(query)}
 
-    def finish_sync(self, list_name: str, generation: int, file_hash: str | None, now: datetime) -> int:
-        """Retire file members the sync did not see; remember the file's hash (None: read it
-        again next time). Returns how many were retired."""
+    def would_retire(self, list_name: str, generation: int) -> tuple[int, int]:
+        """(file members a sync of this generation would retire, active file members)."""
+        file_members = sa.and_(subscribers.c.list_name == list_name, subscribers.c.origin == Origin.FILE.value,
+                               subscribers.c.active.is_(True))
+        count = sa.select(sa.func.count()).select_from(subscribers)
+        with self.engine.connect() as db:
+            unseen = db.execute(count.where(file_members, subscribers.c.synced < generation)).scalar_one()
+            return unseen, db.execute(count.where(file_members)).scalar_one()
+
+    def finish_sync(self, list_name: str, generation: int, file_hash: str | None, now: datetime,
+                    retire: bool = True) -> int:
+        """Retire file members older than this sync's generation (it did not see them);
+        remember the file's hash (None: read it again next time). Returns how many were
+        retired. A later sync's members are never touched by an earlier one."""
         with self.engine.begin() as db:
-            retired = db.execute(subscribers.update().where(
-                subscribers.c.list_name == list_name, subscribers.c.origin == Origin.FILE.value,
-                subscribers.c.active.is_(True), subscribers.c.synced != generation)
-                .values(active=False, retired_at=now)).rowcount
+            retired = 0
+            if retire:
+                retired = db.execute(subscribers.update().where(
+                    subscribers.c.list_name == list_name, subscribers.c.origin == Origin.FILE.value,
+                    subscribers.c.active.is_(True), subscribers.c.synced < generation)
+                    .values(active=False, retired_at=now)).rowcount
             if file_hash is not None:
                 db.execute(list_files.delete().where(list_files.c.list_name == list_name))
                 db.execute(list_files.insert().values(list_name=list_name, sha256=file_hash, synced_at=now))
@@ -67,13 +81,16 @@ class ListStore:
             if row is None:
                 new.append({"list_name": list_name, "email_key": key, "origin": origin.value, "synced": generation,
                             "active": True, "created_at": now, **values})
-            elif not row.active or (row.email, row.name, row.extra) != tuple(values.values()):
-                changed.append({"b_id": row.id, "active": True, "retired_at": None, "synced": generation, **values})
+            elif _differs(row, values, origin):
+                if origin != Origin.FILE:          # added on purpose: a later file edit must not retire it
+                    values["origin"] = origin.value
+                changed.append({"b_id": row.id, "active": True, "retired_at": None, "synced": generation,
+                                "origin": row.origin, **values})
             else:
                 seen.append(row.id)
         with self.engine.begin() as db:
             if new:
-                db.execute(subscribers.insert(), new)
+                insert_ignore(db, subscribers, new)
             if changed:
                 db.execute(subscribers.update().where(subscribers.c.id == sa.bindparam("b_id"))
                            .values({k: sa.bindparam(k) for k in changed[0] if k != "b_id"}), changed)
@@ -99,13 +116,24 @@ class ListStore:
     # ---------------------------------------------------------------- suppressions
 
     def suppress(self, key: str, list_name: str, reason: Reason, detail: str, now: datetime) -> None:
-        """Record that key must not be mailed (on list_name, or EVERY_LIST)."""
+        """Record that key must not be mailed (on list_name, or EVERY_LIST). Idempotent,
+        also when many requests say it at once; the first reason stays."""
         with self.engine.begin() as db:
-            exists = db.execute(sa.select(suppressions.c.id).where(
-                suppressions.c.email_key == key, suppressions.c.list_name == list_name)).first()
-            if exists is None:
-                db.execute(suppressions.insert().values(email_key=key, list_name=list_name, reason=reason.value,
-                                                        detail=detail, at=now))
+            suppress_in(db, key, list_name, reason, detail, now)
+
+    def suppression(self, list_name: str, address: str) -> sa.Row | None:
+        """The suppression that keeps address off list_name (the list's own first), or None."""
+        query = (sa.select(suppressions).where(suppressions.c.email_key == email_key(address),
+                                               suppressions.c.list_name.in_([list_name, EVERY_LIST]))
+                 .order_by(suppressions.c.list_name.desc()))
+        with self.engine.connect() as db:
+            return db.execute(query).first()
+
+    def use_confirmation(self, token_hash: str, list_name: str, key: str, now: datetime) -> bool:
+        """Mark a subscription link used; False when it was used before."""
+        with self.engine.begin() as db:
+            return insert_ignore(db, confirmations, {"token_hash": token_hash, "list_name": list_name,
+                                                     "email_key": key, "used_at": now}) == 1
 
     def unsuppress(self, key: str, list_name: str, reason: Reason) -> int:
         """Lift a suppression of this reason on this list (a confirmed re-subscription);
@@ -114,6 +142,14 @@ class ListStore:
             return db.execute(suppressions.delete().where(suppressions.c.email_key == key,
                                                           suppressions.c.list_name == list_name,
                                                           suppressions.c.reason == reason.value)).rowcount
+
+    def is_active(self, list_name: str, address: str) -> bool:
+        """On the list, not retired, not suppressed: gets the next edition."""
+        query = sa.select(subscribers.c.id).where(subscribers.c.list_name == list_name,
+                                                  subscribers.c.email_key == email_key(address),
+                                                  subscribers.c.active.is_(True), ~suppressed(list_name))
+        with self.engine.connect() as db:
+            return db.execute(query).first() is not None
 
     def is_suppressed(self, list_name: str, address: str) -> bool:
         query = sa.select(suppressions.c.id).where(suppressions.c.email_key == email_key(address),
@@ -154,6 +190,17 @@ class ListStore:
                  .where(subscribers.c.list_name == list_name).order_by(subscribers.c.id))
         with self.engine.connect() as db:
             return [dict(r._mapping) for r in db.execute(query)]
+
+
+def _differs(row: sa.Row, values: dict[str, str], origin: Origin) -> bool:
+    """The stored member must change: retired, renamed, or now added on purpose."""
+    explicit = origin != Origin.FILE and row.origin != origin.value
+    return not row.active or explicit or (row.email, row.name, row.extra) != tuple(values.values())
+
+
+def suppress_in(db: sa.Connection, key: str, list_name: str, reason: Reason, detail: str, now: datetime) -> None:
+    insert_ignore(db, suppressions, {"email_key": key, "list_name": list_name, "reason": reason.value,
+                                     "detail": detail[:500], "at": now})
 
 
 def suppressed(list_name: str) -> sa.ColumnElement[bool]:

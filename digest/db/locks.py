@@ -1,15 +1,19 @@
 """One instance at a time: named locks held as rows.
 
-Works the same on SQLite and PostgreSQL (the primary key does the guarding). A lock
-older than its time-to-live is taken over (its holder is presumed dead), and so at
-once is one whose holder was a process on this machine that no longer runs. A holder
-that runs for long keeps its lock fresh with `heartbeat`.
+Works the same on SQLite and PostgreSQL (the primary key does the guarding). A holder
+keeps its lock fresh with a heartbeat (a thread, every fifth of the time-to-live), so a
+lock whose holder is alive is never taken over, however long the work. A lock not
+refreshed for its time-to-live is taken over (its holder is presumed dead), and so at
+once is one whose holder was a process on this machine that no longer runs. Holding is
+re-entrant for the same thread (a send holds the list's lock around its sync).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,11 +25,13 @@ from ..errors import LockedError
 from .guard import guarded
 from .tables import locks
 
-DEFAULT_TTL = timedelta(hours=6)
+log = logging.getLogger(__name__)
+DEFAULT_TTL = timedelta(minutes=5)
 
 
 def holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This thread of this process on this machine: host:pid:thread."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 @guarded
@@ -35,13 +41,33 @@ class LockStore:
 
     @contextmanager
     def hold(self, name: str, ttl: timedelta = DEFAULT_TTL, now: datetime | None = None) -> Iterator[None]:
-        """Hold lock `name` for the with-block; raise LockedError if someone else has it."""
+        """Hold lock `name` for the with-block, beating every ttl/5; raise LockedError if
+        someone else has it. Inside a block of the same thread that holds it: a no-op."""
         me = holder_id()
+        if self.holder(name) == me:
+            yield
+            return
         self.acquire(name, me, ttl, now or datetime.now(UTC))
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(name, me, ttl, stop), daemon=True, name=f"lock {name}")
+        beat.start()
         try:
             yield
         finally:
+            stop.set()
+            beat.join()
             self.release(name, me)
+
+    def _beat(self, name: str, me: str, ttl: timedelta, stop: threading.Event) -> None:
+        while not stop.wait(ttl.total_seconds() / 5):
+            try:
+                self.heartbeat(name, me, datetime.now(UTC))
+            except Exception as error:  # noqa: BLE001 - a missed beat is retried; ttl allows four
+                log.warning("could not refresh lock %s (%s); trying again", name, error)
+
+    def holder(self, name: str) -> str | None:
+        with self.engine.connect() as db:
+            return db.execute(sa.select(locks.c.holder).where(locks.c.name == name)).scalar()
 
     def acquire(self, name: str, me: str, ttl: timedelta, now: datetime) -> None:
         with self.engine.begin() as db:
@@ -73,7 +99,7 @@ class LockStore:
 
 def _dead(holder: str) -> bool:
     """A holder on this machine whose process is gone (killed, crashed) holds nothing."""
-    host, _, pid = holder.rpartition(":")
+    host, pid = (holder.split(":") + [""])[:2]     # host:pid, or host:pid:thread
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:

@@ -3,6 +3,8 @@ and unsubscribe (RFC 8058 one-click POST; GET only shows a button)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, Response, abort, g, render_template, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -12,6 +14,7 @@ from ..errors import UsageError
 from ..mailers import MailerError
 from ..message import recipient
 from ..models import DeliveryStatus, Edition, email_key
+from ..names import clean_name
 from ..signing import read_unsubscribe_token
 from ..subscribers import check_address
 from . import check_csrf, client_address, state
@@ -86,11 +89,11 @@ def subscribe_form(name: str) -> str:
 def subscribe(name: str) -> tuple[str, int] | str:
     mailing_list = _list(name)
     check_csrf()
-    address, person = request.form.get("email", "").strip(), request.form.get("name", "").strip()[:100]
+    address, person = request.form.get("email", "").strip(), clean_name(request.form.get("name", ""))[:100]
     if request.form.get("website"):                      # the honeypot: only robots fill it
         return _check_your_inbox(mailing_list.name)
     try:
-        address = check_address(address)
+        address = check_address(address, state()["settings"].sending.smtputf8)
     except ValueError as error:
         return render_template("web/subscribe.html", list=mailing_list, error=f"That address does not work: {error}",
                                email=address, name=person), 400
@@ -136,29 +139,35 @@ def _send_confirmation(name: str, address: str, person: str) -> None:
 
 @pages.get("/confirm/<token>")
 def confirm_page(token: str) -> str:
-    name, address, _ = _read_confirmation(token)
+    name, address, _, _ = _read_confirmation(token)
     return render_template("web/confirm.html", token=token, list_name=name, address=address)
 
 
 @pages.post("/confirm/<token>")
-def confirm(token: str) -> str:
+def confirm(token: str) -> tuple[str, int] | str:
     check_csrf()
-    name, address, person = _read_confirmation(token)
-    actions.subscribe(state()["db"], _list(name), address, person, g.now)
+    name, address, person, asked_at = _read_confirmation(token)
+    try:
+        actions.confirm_subscription(state()["settings"], state()["db"], _list(name), address, person, asked_at,
+                                     token, g.now)
+    except actions.SubscribeRefused as refused:
+        return render_template("web/message.html", title="Not subscribed", message=str(refused)), 409
+    except UsageError as error:
+        return render_template("web/message.html", title="Not subscribed", message=str(error)), 400
     return render_template("web/message.html", title="Subscribed",
                            message=f"{address} will get the next edition of {name}.")
 
 
-def _read_confirmation(token: str) -> tuple[str, str, str]:
+def _read_confirmation(token: str) -> tuple[str, str, str, datetime]:
     max_age = state()["settings"].web.confirm_max_age_hours * 3600
     try:
-        name, address, person = _serializer().loads(token, max_age=max_age)
+        (name, address, person), asked_at = _serializer().loads(token, max_age=max_age, return_timestamp=True)
     except SignatureExpired:
         abort(400, "This confirmation link has expired; subscribe again to get a new one.")
     except (BadSignature, ValueError, TypeError):
         abort(400, "This confirmation link is not valid.")
     _list(name)
-    return name, address, person
+    return name, address, person, asked_at
 
 
 # ------------------------------------------------------------------ unsubscribe

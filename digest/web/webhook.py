@@ -12,6 +12,8 @@ from flask import Blueprint, abort, request
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 
+from .. import crash
+from ..db.events import Effect
 from ..models import EVERY_LIST, Reason, email_key
 from . import env, state
 
@@ -20,7 +22,10 @@ pages = Blueprint("webhook", __name__)
 
 SUPPRESS = {"bounce": Reason.BOUNCED, "spamreport": Reason.COMPLAINED, "unsubscribe": Reason.UNSUBSCRIBED,
             "group_unsubscribe": Reason.UNSUBSCRIBED}
-DROPPED_REASONS = ("bounced", "invalid", "unsubscribed", "spam")
+# SendGrid's reasons for a `dropped` event (it did not even try), and what they mean here.
+DROPPED = (("unsubscribed address", Reason.UNSUBSCRIBED), ("spam reporting address", Reason.COMPLAINED),
+           ("bounced address", Reason.BOUNCED), ("invalid address", Reason.BOUNCED))
+MAX_EDITION_ID = 2**31 - 1
 
 
 @pages.post("/webhooks/sendgrid")
@@ -44,7 +49,7 @@ def sendgrid_events() -> tuple[str, int]:
 def _verify(key: str, raw: bytes, max_age: int) -> None:
     signature = request.headers.get(EventWebhookHeader.SIGNATURE, "")
     stamp = request.headers.get(EventWebhookHeader.TIMESTAMP, "")
-    if not signature or not stamp.isdigit():
+    if not signature or not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
         abort(403, "Missing signature.")
     if abs(time.time() - int(stamp)) > max_age:
         abort(403, "Stale timestamp.")
@@ -60,17 +65,24 @@ def _apply(event: dict) -> bool:
     ident, kind, address = str(event.get("sg_event_id", "")), str(event.get("event", "")), str(event.get("email", ""))
     if not ident or "@" not in address:
         return False
-    db, now = state()["db"], datetime.now(UTC)
-    if not db.events.first_time(ident, kind, address, now):
-        return False                                    # seen before: harmless
+    applied = state()["db"].events.apply(ident, kind, address, effect(event), datetime.now(UTC))
+    crash.point("webhook.applied")
+    return applied
+
+
+def effect(event: dict) -> Effect:
+    """What a SendGrid event means for digest: bounces and spam reports suppress the
+    address everywhere, an unsubscribe on its list (or everywhere when no list is named)."""
+    kind, key = str(event.get("event", "")), email_key(str(event.get("email", "")))
     reason = SUPPRESS.get(kind)
-    if kind == "dropped" and any(r in str(event.get("reason", "")).lower() for r in DROPPED_REASONS):
-        reason = Reason.BOUNCED
-    if reason:
-        everywhere = reason in (Reason.BOUNCED, Reason.COMPLAINED)
-        list_name = EVERY_LIST if everywhere else str(event.get("list") or EVERY_LIST)
-        db.lists.suppress(email_key(address), list_name, reason, f"sendgrid {kind}", now)
+    if kind == "dropped":
+        said = str(event.get("reason", "")).lower()
+        reason = next((meaning for words, meaning in DROPPED if words in said), None)
     edition = str(event.get("edition", ""))
-    if edition.isdigit():
-        db.events.on_delivery(int(edition), email_key(address), kind[:20], now)
-    return True
+    plain = edition.isascii() and edition.isdigit() and len(edition) < 11
+    edition_id = int(edition) if plain and int(edition) <= MAX_EDITION_ID else None
+    if reason is None:
+        return Effect(key, edition_id=edition_id, event=kind)
+    everywhere = reason in (Reason.BOUNCED, Reason.COMPLAINED)
+    where = EVERY_LIST if everywhere else str(event.get("list") or EVERY_LIST)[:100]
+    return Effect(key, where, reason, f"sendgrid {kind} {event.get('reason', '')}".strip(), edition_id, kind)

@@ -24,6 +24,7 @@ class World:
             shutil.copytree(ROOT / "examples", self.folder)
         data = tomllib.loads((self.folder / "config.toml").read_text(encoding="utf-8"))
         data["database"] = {"url": db_url}
+        data["sending"].update({"retry_delay_seconds": 0.05, "retry_within_run_seconds": 1.0})   # fast deferrals
         for key, value in sending.items():
             if isinstance(value, dict):
                 data["sending"].setdefault(key, {}).update(value)
