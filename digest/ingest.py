@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-from . import parse
+from . import crash, parse
 from .config import Fetch, Source
 from .db import Database, post_hash
 from .db.content import Content
@@ -95,6 +95,7 @@ def ingest(source: Source, settings: Fetch, db: Database, root: Path, now: datet
             for key, validators in run.validators.items():
                 store.save_validators(key, validators, now)
         store.finish_source(source_id, report.error, now)
+        crash.point("fetch.finished")
     return report
 
 
@@ -128,6 +129,7 @@ def _read_source(run: Run, url: str, full: bool) -> None:
         _read_comments(run, comments_url)
     _read_post_feeds(run, full)
     run.report.orphans = run.store.rethread(run.source_id, run.touched)
+    crash.point("fetch.threaded")
 
 
 # ------------------------------------------------------------------ posts
@@ -159,6 +161,7 @@ def _take_posts(run: Run, page: FeedPage) -> bool:
     fresh = [p for p in page.posts if run.cutoff is None or p.published >= run.cutoff or p.key in known]
     unchanged = any(p.key in known and known[p.key][0] == post_hash(p) for p in fresh)
     new, updated = run.store.save_posts(run.source_id, fresh)
+    crash.point("fetch.posts")
     run.report.posts_new += new
     run.report.posts_updated += updated
     run.seen_posts.update({p.key: p for p in fresh})
@@ -213,6 +216,7 @@ def _take_comments(run: Run, page: FeedPage, blog_wide: bool) -> bool:
     fresh = [c for c in page.comments if cutoff is None or c.published >= cutoff]
     _ensure_posts(run, fresh, page.feed_url if blog_wide else None)
     new, updated, unchanged = run.store.save_comments(run.source_id, fresh)
+    crash.point("fetch.comments")
     run.report.comments_new += new
     run.report.comments_updated += updated
     run.touched.update(c.post_key for c in fresh)

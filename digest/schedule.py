@@ -27,12 +27,12 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from . import actions, config
+from . import actions, config, crash
 from .db import Database, holder_id
 from .db.tables import APSCHEDULER_JOBS
-from .deliver import AlreadySent, NothingToSend
+from .deliver import AlreadySent, NothingToSend, SendReport
 from .edition import period
-from .errors import DigestError
+from .errors import DigestError, LockedError
 from .models import DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ LOCK = "schedule"
 LOCK_TTL = timedelta(minutes=5)        # a scheduler that stopped beating for this long is dead
 HEARTBEAT_SECONDS = 60
 JOB_PREFIX = "list:"
+RETRY_PREFIX = "retry:"
 FETCH_WAIT = timedelta(minutes=10)     # another run fetching: wait for it rather than skip
 STOP = threading.Event()               # set by SIGTERM/SIGINT: finish the batch in flight, then stop
 
@@ -63,23 +64,37 @@ def run_job(config_path: str, list_name: str) -> str:
 
 
 def _run(settings: config.Settings, db: Database, list_name: str, now: datetime) -> str:
+    """Fetch, finish any edition of the list left unfinished, then send the period just
+    ended. A source that fails is reported; the editions still go out."""
     mailing_list = settings.mailing_list(list_name)
     if mailing_list is None:
         raise DigestError(f"list {list_name!r} is no longer in the config; restart the scheduler")
     started = time.monotonic()
-    for report in actions.fetch(settings, db, list(settings.sources), now, wait=FETCH_WAIT):
-        log.info("%s", report.summary())
+    failed = [r for r in actions.fetch(settings, db, list(settings.sources), now, wait=FETCH_WAIT) if r.failed]
+    for report in failed:
+        log.warning("%s", report.summary())
+    resumed = actions.finish_unfinished(settings, db, mailing_list, should_stop=STOP.is_set)
     since, until = period(mailing_list, now)
     try:
-        sent = actions.send_edition(settings, db, mailing_list, since, until, should_stop=STOP.is_set)
-        counts = sent.counts
-        outcome = (f"recipients {sum(counts.values())}, accepted {counts.get(DeliveryStatus.ACCEPTED, 0)}, "
-                   f"failed {counts.get(DeliveryStatus.REFUSED, 0)}, unknown {counts.get(DeliveryStatus.UNKNOWN, 0)}")
+        outcome = _counts(actions.send_edition(settings, db, mailing_list, since, until, should_stop=STOP.is_set))
     except (AlreadySent, NothingToSend) as skipped:
         outcome = f"nothing sent: {skipped}"
+    if resumed:
+        outcome = f"resumed {len(resumed)} unfinished edition(s) ({'; '.join(_counts(r) for r in resumed)}); {outcome}"
+    if failed:
+        outcome += f"; sources failed: {', '.join(r.source for r in failed)}"
     log.info("run %s: period %s..%s: %s; %.1f s", list_name, since.date(), until.date(), outcome,
              time.monotonic() - started)
     return outcome
+
+
+def _counts(report: SendReport) -> str:
+    counts = report.counts
+    line = (f"recipients {sum(counts.values())}, accepted {counts.get(DeliveryStatus.ACCEPTED, 0)}, "
+            f"failed {counts.get(DeliveryStatus.REFUSED, 0)}, unknown {counts.get(DeliveryStatus.UNKNOWN, 0)}")
+    if counts.get(DeliveryStatus.PENDING):
+        line += f", not sent yet {counts[DeliveryStatus.PENDING]}"
+    return line
 
 
 # ------------------------------------------------------------------ the scheduler
@@ -127,11 +142,14 @@ def build(settings: config.Settings, config_path: Path, db: Database,
                       "misfire_grace_time": settings.schedule.misfire_grace_minutes * 60},
         timezone=UTC,
     )
-    scheduler.add_listener(_recorder(db), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    scheduler.add_listener(_recorder(db, scheduler, settings, config_path),
+                           EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     scheduler.add_job(heartbeat, "interval", seconds=HEARTBEAT_SECONDS, args=[db, me], id="heartbeat",
                       jobstore="memory", replace_existing=True)
     _sync_jobs(scheduler, settings, config_path, db)
-    return Scheduler(scheduler, settings, db, me)
+    running = Scheduler(scheduler, settings, db, me)
+    resume_on_start(running, config_path, now or datetime.now(UTC))
+    return running
 
 
 def _sync_jobs(scheduler: BaseScheduler, settings: config.Settings, config_path: Path, db: Database) -> None:
@@ -140,7 +158,9 @@ def _sync_jobs(scheduler: BaseScheduler, settings: config.Settings, config_path:
     while the machine was off is still due when the scheduler starts again."""
     wanted = {job_id(item.name): item for item in settings.lists}
     stored = db.runs.stored_jobs()
-    db.runs.delete_jobs([ident for ident in stored if ident.startswith(JOB_PREFIX) and ident not in wanted])
+    names = {item.name for item in settings.lists}
+    db.runs.delete_jobs([ident for ident in stored if _list_of(ident) is not None and _list_of(ident) not in names
+                         or ident.startswith(JOB_PREFIX) and ident not in wanted])
     for ident, item in wanted.items():
         options: dict[str, Any] = {}
         previous = stored.get(ident)
@@ -156,22 +176,76 @@ def heartbeat(db: Database, me: str) -> None:
     db.locks.heartbeat(LOCK, me, datetime.now(UTC))
 
 
-def _recorder(db: Database) -> Callable[[JobExecutionEvent], None]:
+def _recorder(db: Database, scheduler: BaseScheduler, settings: config.Settings,
+              config_path: Path) -> Callable[[JobExecutionEvent], None]:
+    """Record each run of a list's job (and of its retries), and schedule a retry when a
+    run failed or left an edition unfinished: after retry_minutes, doubled per failure,
+    at most [schedule].retries times in a row."""
+    failures: dict[str, int] = {}
+
     def record(event: JobExecutionEvent) -> None:
-        if not event.job_id.startswith(JOB_PREFIX):
+        list_name = _list_of(event.job_id)
+        if list_name is None:
             return
-        list_name = event.job_id[len(JOB_PREFIX):]
+        now = datetime.now(UTC)
         if event.code == EVENT_JOB_MISSED:
             outcome = (f"MISSED: the run due {event.scheduled_run_time:%Y-%m-%d %H:%M %Z} was too late to send "
                        "(the machine was off past the grace time); run `digest send` by hand if it should go")
             log.warning("%s: %s", list_name, outcome)
+        elif event.code == EVENT_JOB_ERROR and isinstance(event.exception, LockedError):
+            outcome = f"skipped: {event.exception}"
+            log.info("%s: %s", list_name, outcome)
         elif event.code == EVENT_JOB_ERROR:
-            outcome = f"FAILED: {event.exception}"
+            failures[list_name] = failures.get(list_name, 0) + 1
+            outcome = f"FAILED: {event.exception}; {_retry_after_failure(list_name, failures[list_name], now)}"
             log.error("%s: %s", list_name, outcome)
         else:
-            outcome = str(event.retval)
-        db.runs.record(list_name, event.scheduled_run_time, outcome, datetime.now(UTC))
+            failures.pop(list_name, None)
+            outcome = str(event.retval) + _retry_if_unfinished(list_name, now)
+        db.runs.record(list_name, event.scheduled_run_time, outcome, now)
+        crash.point("schedule.recorded")
+
+    def _retry_after_failure(list_name: str, failed: int, now: datetime) -> str:
+        if failed > settings.schedule.retries:
+            return f"gave up after {settings.schedule.retries} retries; run `digest send {list_name}` by hand"
+        when = now + timedelta(minutes=settings.schedule.retry_minutes * 2 ** (failed - 1))
+        _add_retry(scheduler, config_path, list_name, when)
+        return f"retry {failed} of {settings.schedule.retries} at {when:%Y-%m-%d %H:%M} UTC"
+
+    def _retry_if_unfinished(list_name: str, now: datetime) -> str:
+        if STOP.is_set() or not db.ledger.unfinished(list_name):
+            return ""
+        when = now + timedelta(minutes=settings.schedule.retry_minutes)
+        due = min((d for e in db.ledger.unfinished(list_name) if (d := db.ledger.next_retry(e.id))), default=None)
+        when = max(when, due) if due else when
+        _add_retry(scheduler, config_path, list_name, when)
+        return f"; an edition is unfinished: retry at {when:%Y-%m-%d %H:%M} UTC"
+
     return record
+
+
+def _list_of(job: str) -> str | None:
+    for prefix in (JOB_PREFIX, RETRY_PREFIX):
+        if job.startswith(prefix):
+            return job[len(prefix):]
+    return None
+
+
+def _add_retry(scheduler: BaseScheduler, config_path: Path, list_name: str, when: datetime) -> None:
+    """A one-off run of the list's job at `when`, kept in the job store (a restart keeps it)."""
+    scheduler.add_job(run_job, "date", run_date=when, id=RETRY_PREFIX + list_name, name=f"retry {list_name}",
+                      jobstore="default", replace_existing=True, misfire_grace_time=None,
+                      kwargs={"config_path": str(config_path.resolve()), "list_name": list_name})
+
+
+def resume_on_start(running: Scheduler, config_path: Path, now: datetime) -> list[str]:
+    """Lists with an edition left unfinished (the scheduler was stopped or killed mid-send)
+    get a run at once, not next week."""
+    due = [item.name for item in running.settings.lists if running.db.ledger.unfinished(item.name)]
+    for name in due:
+        log.warning("%s: an edition was left unfinished; resuming it now", name)
+        _add_retry(running.scheduler, config_path, name, now)
+    return due
 
 
 def last_runs(db: Database) -> dict[str, dict[str, Any]]:

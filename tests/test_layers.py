@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 
 # Lower layers never import higher ones; a module may import its own layer and below.
 LAYERS = [
-    {"errors", "models", "resources"},
+    {"errors", "models", "resources", "crash", "names"},
     {"db", "config"},
     {"fetch", "mirror", "sanitize", "words", "parse", "signing"},
     {"ingest", "subscribers", "select"},
