@@ -143,3 +143,20 @@ def test_5xx_deferral_is_retried_within_the_run(tmp_path, db_url, sendgrid):
     assert report.counts == {"accepted": 3} and report.finished
     assert sorted(sendgrid.recipients()) == [f"reader{n:05d}@example.org" for n in range(3)]
     world.close()
+
+
+def test_a_413_split_whose_first_half_fails_leaves_every_unsent_message_pending(tmp_path, db_url, sendgrid):
+    """Both halves of a split batch are `sending` before the first goes; when the first
+    half is refused, the second (never sent) is pending again, not `unknown`."""
+    world = world_for(tmp_path, db_url, sendgrid, 4)
+    sendgrid.faults = [Fault(413), Fault(400)]
+    with pytest.raises(MailerError, match="SendGrid 400"):
+        send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
+    ledger = world.db.ledger
+    edition_id = ledger.latest("weekly", world.since, world.until).id
+    assert ledger.counts(edition_id) == {"pending": 4}
+    assert sendgrid.recipients() == []
+    report = send_edition(world.settings, world.db, world.weekly, world.since, world.until, mailer(world))
+    assert report.counts == {"accepted": 4} and report.cut_off == 0
+    assert sorted(sendgrid.recipients()) == [f"reader{n:05d}@example.org" for n in range(4)]
+    world.close()
