@@ -369,7 +369,7 @@ def subscribers_export(app: App, list_name: str, out: Path | None) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["email", "name"])
     for row in app.db.lists.members(listed.name):
-        writer.writerow([row.email, spreadsheet_safe(row.name)])
+        writer.writerow([spreadsheet_safe(row.email), spreadsheet_safe(row.name)])
     if out is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
@@ -485,7 +485,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def spreadsheet_safe(value: str) -> str:
     """A cell a spreadsheet will not run as a formula: a leading =, +, -, @, tab or CR
-    gets a ' in front (OWASP's advice for CSV injection)."""
+    gets a ' in front (OWASP's advice for CSV injection). Addresses too (`=cmd|...@x` is
+    a valid address); reading a list file takes that ' off again."""
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 # name -> what is committed when the process passes it (README: "What a crash leaves")
 POINTS: dict[str, str] = {
-    "sync.chunk": "a chunk of list-file members is merged (added or updated); nobody retired yet",
-    "sync.finished": "the sync's retirements and the file's hash are stored",
+    "sync.chunk": "a chunk of list-file members is merged inside the sync's transaction (nothing committed yet)",
+    "sync.finished": "the whole sync (additions, retirements, the file's hash) is committed at once",
     "send.frozen": "the edition, its ledger rows (one per recipient) and the picks it used are stored",
     "send.resumed": "rows a crashed run left `sending` are marked `unknown`",
     "send.in_flight": "the next message or batch is marked `sending`, just before the point of no return",

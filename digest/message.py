@@ -74,6 +74,17 @@ def wire(edition: Edition, origin: Address, to: Recipient, now: datetime) -> tup
     html, text = edition.personalise(to.values)
     message_id = make_msgid(domain=origin.domain)
     boundary = f"=_digest_{uuid.uuid4().hex}"
+    try:
+        head = _head(edition, origin, to, now, message_id, boundary)
+    except UnicodeError as error:            # a stored address no header can carry
+        raise HeaderInjection(f"refused to build a message to {to.email!r}: it cannot be written in a "
+                              f"header ({error.__class__.__name__})") from None
+    parts = [_part("plain", text), _part("html", html)]
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + part for part in parts)
+    return head + b"\r\n" + body + b"--" + boundary.encode() + b"--\r\n", message_id
+
+
+def _head(edition: Edition, origin: Address, to: Recipient, now: datetime, message_id: str, boundary: str) -> bytes:
     headers = {
         "From": _address(origin.display_name, origin.addr_spec),
         "To": _address(to.name, to.email),
@@ -86,10 +97,7 @@ def wire(edition: Edition, origin: Address, to: Recipient, now: datetime) -> tup
         "Content-Type": f'multipart/alternative; boundary="{boundary}"',
     }
     head = "".join(_header(name, value) for name, value in headers.items())
-    parts = [_part("plain", text), _part("html", html)]
-    body = b"".join(b"--" + boundary.encode() + b"\r\n" + part for part in parts)
-    encoded = head.encode("utf-8" if to.smtputf8 else "ascii")     # RFC 6532 headers only with SMTPUTF8
-    return encoded + b"\r\n" + body + b"--" + boundary.encode() + b"--\r\n", message_id
+    return head.encode("utf-8" if to.smtputf8 else "ascii")     # RFC 6532 headers only with SMTPUTF8
 
 
 def check_headers(headers: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ from email_validator import EmailNotValidError, validate_email
 from . import crash
 from .db.lists import ListStore
 from .errors import DigestError
-from .models import Member, Origin, SyncResult
+from .models import Member, SyncResult
 from .names import name_problem
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,10 @@ def _columns(path: Path, names: Sequence[str] | None) -> list[str]:
 
 def _members(path: Path, rows: list[tuple[int, dict[str, str]]], known: Callable[[list[str]], set[str]],
              problems: list[str], smtputf8: bool) -> list[Member]:
-    stored = known([(row.get("email") or "").strip() for _, row in rows])
+    stored = known([_unquoted(row.get("email")) for _, row in rows])
     members = []
     for line, row in rows:
-        raw = (row.get("email") or "").strip()
+        raw = _unquoted(row.get("email"))
         try:
             address = raw if raw in stored else check_address(raw, smtputf8)
         except ValueError as error:
@@ -109,6 +109,12 @@ def _members(path: Path, rows: list[tuple[int, dict[str, str]]], known: Callable
         members.append(Member(address, name,
                               {k: v for k, v in row.items() if k not in ("email", "name") and k and v}))
     return members
+
+
+def _unquoted(cell: str | None) -> str:
+    """An address as exported (`'=x@example.org` keeps a spreadsheet from running it)."""
+    text = (cell or "").strip()
+    return text[1:] if text.startswith("'") and text[1:2] in ("=", "+", "-", "@") else text
 
 
 def _file_hash(path: Path) -> str | None:
@@ -155,42 +161,41 @@ def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_reti
          smtputf8: bool = True) -> SyncResult:
     """Make the list's file members match the file: add new, retire removed.
 
-    Streams the file in chunks; the generation number marks who the file still names,
-    so memory does not grow with the list. An unchanged file is not read. A file with a
-    structural fault (an unterminated quote) is refused whole; a file with bad rows adds
-    its good rows but retires nobody; a sync that would retire more than RETIRE_SHARE of
-    the list (and at least RETIRE_MIN addresses) stops unless allow_retire. Run it under
-    the list's send lock (see actions): syncs of one list never overlap."""
+    One transaction: a sync that is refused or cut off changes nothing. Streams the file
+    in chunks; the generation number marks who the file still names, so memory does not
+    grow with the list. An unchanged file is not read. A file with a structural fault (an
+    unterminated quote) is refused whole; a file with bad rows adds its good rows but
+    retires nobody; a sync that would retire more than RETIRE_SHARE of the members it
+    found (and at least RETIRE_MIN) is refused unless allow_retire. Run it under the
+    list's send lock (see actions): syncs of one list never overlap."""
     result = SyncResult()
     digest = _file_hash(path)
     if digest is not None and digest == lists.last_hash(list_name):
         return result
     _check_structure(path)
-    generation = lists.next_generation(list_name)
-    known = lambda raw: lists.stored_as_written(list_name, raw)  # noqa: E731
-    for chunk in read_chunks(path, result.problems, known, smtputf8=smtputf8):
-        done = lists.merge(list_name, chunk, Origin.FILE, now, generation)
-        crash.point("sync.chunk")
-        result.added += done.added
-        result.updated += done.updated
-    if result.problems:       # read again next time, to report them again; nobody retired meanwhile
-        lists.finish_sync(list_name, generation, None, now, retire=False)
-        result.problems.append(f"{path}: nobody was taken off {list_name} while the file has bad rows; "
-                               "fix them and the next sync applies removals")
-        return result
-    _refuse_mass_retire(lists, list_name, generation, path, allow_retire)
-    result.retired = lists.finish_sync(list_name, generation, digest, now)
+    with lists.syncing(list_name) as run:
+        for chunk in read_chunks(path, result.problems, run.stored_as_written, smtputf8=smtputf8):
+            done = run.merge(chunk, now)
+            crash.point("sync.chunk")
+            result.added += done.added
+            result.updated += done.updated
+        if result.problems:       # read again next time, to report them again; nobody retired meanwhile
+            run.finish(None, now, retire=False)
+            result.problems.append(f"{path}: nobody was taken off {list_name} while the file has bad rows; "
+                                   "fix them and the next sync applies removals")
+            return result
+        _refuse_mass_retire(run.leaving(), run.members_before, list_name, path, allow_retire)
+        result.retired = run.finish(digest, now)
     crash.point("sync.finished")
     return result
 
 
-def _refuse_mass_retire(lists: ListStore, list_name: str, generation: int, path: Path, allow: bool) -> None:
-    leaving, members = lists.would_retire(list_name, generation)
+def _refuse_mass_retire(leaving: int, members: int, list_name: str, path: Path, allow: bool) -> None:
     if allow or leaving < RETIRE_MIN or leaving <= RETIRE_SHARE * members:
         return
-    raise MassRetireError(f"{path}: this sync would take {leaving} of {members} subscribers off {list_name} "
-                          f"(more than {RETIRE_SHARE:.0%}); if the file is right, run `digest subscribers list "
-                          f"{list_name} --sync --allow-retire`, otherwise restore the file")
+    raise MassRetireError(f"{path}: this sync would take {leaving} of the {members} subscribers from the file off "
+                          f"{list_name} (more than {RETIRE_SHARE:.0%}); nothing was changed. If the file is right, "
+                          f"run `digest subscribers list {list_name} --sync --allow-retire`, otherwise restore it")
 
 
 def _check_structure(path: Path) -> None:

@@ -33,9 +33,9 @@ def test_spellings_of_one_mailbox_are_merged(tmp_path):
     """One identity per mailbox: case in the local part or the domain, and a domain in
     Unicode or punycode, do not make a second subscriber (the first spelling is kept)."""
     result = read_csv(write(tmp_path, "email\nJo@Example.ORG\nJo@example.org\njo@example.org\n"
-                                      "josé@Bücher.de\nJOSÉ@xn--bcher-kva.de\n"))
-    assert [m.email for m in result.members] == ["Jo@example.org", "josé@bücher.de"]
-    assert [m.key for m in result.members] == ["jo@example.org", "josé@xn--bcher-kva.de"]
+                                      "josé@Bücher.de\nJOSé@xn--bcher-kva.de\nJOSÉ@bücher.de\n"))
+    assert [m.email for m in result.members] == ["Jo@example.org", "josé@bücher.de", "JOSÉ@bücher.de"]
+    assert [m.key for m in result.members] == ["jo@example.org", "josé@xn--bcher-kva.de", "josÉ@xn--bcher-kva.de"]
 
 
 def test_broken_encoding_names_the_line_and_imports_nothing(tmp_path, db):
@@ -82,3 +82,48 @@ def test_members_are_streamed_in_batches(tmp_path, db):
     lists = db.lists
     lists.merge("weekly", [Member(f"r{n}@example.org") for n in range(25)], Origin.IMPORT, NOW)
     assert [r.email for r in lists.members("weekly", batch=7)] == [f"r{n}@example.org" for n in range(25)]
+
+
+def _addresses(prefix: str, count: int, domain: str = "example.org") -> str:
+    return "email,name\n" + "".join(f"{prefix}{n}@{domain},N\n" for n in range(count))
+
+
+def test_a_file_of_strangers_replacing_the_list_is_refused_and_changes_nothing(db, tmp_path):
+    """The guard counts against the members there were, not against the new file: 200
+    readers replaced by 2,000 other addresses is 100% retired, refused, nothing applied."""
+    from digest.subscribers import MassRetireError
+    path = write(tmp_path, _addresses("old", 200))
+    sync(db.lists, "weekly", path, NOW)
+    write(tmp_path, _addresses("wrong", 2000, "other.example"))
+    with pytest.raises(MassRetireError, match="would take 200 of the 200 subscribers"):
+        sync(db.lists, "weekly", path, NOW)
+    rows = db.lists.listing("weekly")
+    assert len(rows) == 200 and all(r["active"] and r["email"].startswith("old") for r in rows)
+    write(tmp_path, _addresses("old", 200))                 # the right file back: all as it was
+    assert sync(db.lists, "weekly", path, NOW).added == 0
+    assert db.lists.count("weekly") == 200
+
+
+def test_a_refused_sync_mails_nobody_it_would_have_added(tmp_path, db_url):
+    from digest.actions import send_edition, sync_list
+
+    from .support.world import World
+    world = World(tmp_path, db_url, 100)
+    sync_list(world.settings, world.db, world.weekly, NOW)              # the 100 are stored
+    world.write_list([f"wrong{n}@other.example" for n in range(30)])    # the editor saved the wrong file
+    report = send_edition(world.settings, world.db, world.weekly, world.since, world.until)
+    assert sum(report.counts.values()) == 100                           # the 100 stored, not 130
+    assert any("the list was not synced" in p for p in report.problems)
+    world.close()
+
+
+def test_a_stored_address_no_header_can_carry_is_refused_alone(tmp_path, db_url):
+    """A row written before addresses were checked (or by hand) cannot stop a send."""
+    from digest.actions import send_edition
+
+    from .support.world import World
+    world = World(tmp_path, db_url, 4)
+    world.db.lists.merge("weekly", [Member("zz2@bücher..de", "D")], Origin.CLI, NOW)
+    report = send_edition(world.settings, world.db, world.weekly, world.since, world.until)
+    assert report.counts == {"accepted": 4, "refused": 1}
+    world.close()

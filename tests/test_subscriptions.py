@@ -348,3 +348,52 @@ def test_a_strange_timestamp_header_is_never_a_500(world, client, signing_key, s
     answer = post_events(client, signing_key, event, stamp=stamp)
     assert 400 <= answer.status_code < 500
     assert not world.db.lists.is_suppressed("weekly", "reader00001@example.org")
+
+
+# ------------------------------------------------------------------ a stranger's second look (regressions)
+
+def test_an_unsubscribe_said_again_after_a_link_was_asked_for_is_not_lifted_by_it(world, client):
+    address = "twice@example.org"
+    actions.unsubscribe(world.db, world.weekly, address, "first", datetime(2017, 1, 1, tzinfo=UTC))   # T0
+    assert ask(client, address) == 200                                                              # T1
+    link = confirmation_link(world, address)
+    time.sleep(1.1)                                  # the link's timestamp has a one-second grain
+    actions.unsubscribe(world.db, world.weekly, address, "again", datetime.now(UTC))                 # T2
+    status, page = confirm(client, link)                                                             # T3
+    assert status == 409 and "unsubscribed after asking" in page
+    assert world.db.lists.is_suppressed("weekly", address)
+
+
+def test_a_link_spelled_differently_is_the_same_link(world, client):
+    """The signature's last base64 character has spare bits: another spelling decodes to
+    the same signature. "Used" is keyed on what the link says, not how it is spelled."""
+    address = "spelling@example.org"
+    assert ask(client, address) == 200
+    link = confirmation_link(world, address)
+    assert confirm(client, link)[0] == 200
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = link[:-1] + alphabet[alphabet.index(link[-1]) ^ 1]
+    with world.db.engine.begin() as db:                  # the reader left the list since
+        from digest.db.tables import subscribers
+        db.execute(subscribers.update().where(subscribers.c.email_key == email_key(address)).values(active=False))
+    status, page = confirm(client, respelled)
+    assert status in (400, 409), page                    # refused: a bad signature, or a used link
+    assert not world.db.lists.is_active("weekly", address)
+
+
+def test_a_local_part_is_matched_by_its_ascii_letters_only():
+    assert email_key("FINANCE@Example.org") == email_key("finance@example.org")
+    assert email_key("\ufb01nance@example.org") != email_key("finance@example.org")      # the ligature fi
+    assert email_key("stra\u00dfe@example.org") != email_key("strasse@example.org")
+    assert email_key("\u212aim@example.org") != email_key("kim@example.org")             # the Kelvin sign
+
+
+def test_export_neutralises_formulas_in_addresses_too_and_reads_them_back(world, tmp_path):
+    hostile = "=cmd|'/Ccalc.exe'!A0@attacker.example"
+    run_cli(world, "subscribers", "add", "weekly", hostile)
+    exported = run_cli(world, "subscribers", "export", "weekly").output
+    assert f"'{hostile}" in exported and f",{hostile}" not in exported and not exported.count("\n=")
+    back = tmp_path / "back.csv"
+    back.write_text(exported, encoding="utf-8")
+    imported = run_cli(world, "subscribers", "import", "weekly", str(back))
+    assert "weekly: 0 added, 0 updated, 0 rows skipped" in imported.output     # the ' came off again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,11 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     WAL. The busy timeout comes first, so that switching to WAL waits for a lock too."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:        # another connection holds it (switching it too, likely)
+            log.info("could not switch the SQLite database to WAL yet; the next connection will")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

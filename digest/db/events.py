@@ -4,6 +4,7 @@ either applied and remembered, or neither (and the provider's retry applies it).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,7 +37,8 @@ class EventStore:
     def apply(self, event_id: str, kind: str, email: str, effect: Effect, now: datetime) -> bool:
         """Apply an event once; False when it was applied before (nothing changes)."""
         with self.engine.begin() as db:
-            seen = {"sg_event_id": event_id[:200], "event": kind[:30], "email": email[:320], "received_at": now}
+            ident = event_id if len(event_id) <= 200 else "sha1:" + hashlib.sha1(event_id.encode()).hexdigest()
+            seen = {"sg_event_id": ident, "event": kind[:30], "email": email[:320], "received_at": now}
             if insert_ignore(db, provider_events, seen) == 0:
                 return False
             if effect.suppress_list is not None and effect.reason is not None:

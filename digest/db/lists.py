@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -27,81 +28,20 @@ class ListStore:
         with self.engine.connect() as db:
             return db.execute(sa.select(list_files.c.sha256).where(list_files.c.list_name == list_name)).scalar()
 
-    def next_generation(self, list_name: str) -> int:
-        query = sa.select(sa.func.max(subscribers.c.synced)).where(subscribers.c.list_name == list_name)
-        with self.engine.connect() as db:
-            return (db.execute(query).scalar() or 0) + 1
-
-    def stored_as_written(self, list_name: str, raw: list[str]) -> set[str]:
-        """Which of these addresses are stored exactly as written (no need to check them again)."""
-        query = sa.select(subscribers.c.email).where(subscribers.c.list_name == list_name,
-                                                     subscribers.c.email.in_(set(raw)))
-        with self.engine.connect() as db:
-            return {r.email for r in db.execute(query)}
-
-    def would_retire(self, list_name: str, generation: int) -> tuple[int, int]:
-        """(file members a sync of this generation would retire, active file members)."""
-        file_members = sa.and_(subscribers.c.list_name == list_name, subscribers.c.origin == Origin.FILE.value,
-                               subscribers.c.active.is_(True))
-        count = sa.select(sa.func.count()).select_from(subscribers)
-        with self.engine.connect() as db:
-            unseen = db.execute(count.where(file_members, subscribers.c.synced < generation)).scalar_one()
-            return unseen, db.execute(count.where(file_members)).scalar_one()
-
-    def finish_sync(self, list_name: str, generation: int, file_hash: str | None, now: datetime,
-                    retire: bool = True) -> int:
-        """Retire file members older than this sync's generation (it did not see them);
-        remember the file's hash (None: read it again next time). Returns how many were
-        retired. A later sync's members are never touched by an earlier one."""
+    @contextmanager
+    def syncing(self, list_name: str) -> Iterator[ListSync]:
+        """One list-file sync as ONE transaction: whatever stops it (a refusal, a crash)
+        leaves the list as it was."""
         with self.engine.begin() as db:
-            retired = 0
-            if retire:
-                retired = db.execute(subscribers.update().where(
-                    subscribers.c.list_name == list_name, subscribers.c.origin == Origin.FILE.value,
-                    subscribers.c.active.is_(True), subscribers.c.synced < generation)
-                    .values(active=False, retired_at=now)).rowcount
-            if file_hash is not None:
-                db.execute(list_files.delete().where(list_files.c.list_name == list_name))
-                db.execute(list_files.insert().values(list_name=list_name, sha256=file_hash, synced_at=now))
-        return retired
+            yield ListSync(db, list_name)
 
     # ---------------------------------------------------------------- members
 
     def merge(self, list_name: str, members: list[Member], origin: Origin, now: datetime,
               generation: int = 0) -> SyncResult:
         """Add members that are new, reactivate retired ones, update names."""
-        unique: dict[str, Member] = {}
-        for member in members:
-            unique.setdefault(member.key, member)
-        known = self._known(list_name, list(unique))
-        new, changed, seen = [], [], []
-        for key, member in unique.items():
-            row = known.get(key)
-            values = {"email": member.email, "name": member.name, "extra": json.dumps(member.extra, sort_keys=True)}
-            if row is None:
-                new.append({"list_name": list_name, "email_key": key, "origin": origin.value, "synced": generation,
-                            "active": True, "created_at": now, **values})
-            elif _differs(row, values, origin):
-                if origin != Origin.FILE:          # added on purpose: a later file edit must not retire it
-                    values["origin"] = origin.value
-                changed.append({"b_id": row.id, "active": True, "retired_at": None, "synced": generation,
-                                "origin": row.origin, **values})
-            else:
-                seen.append(row.id)
         with self.engine.begin() as db:
-            if new:
-                insert_ignore(db, subscribers, new)
-            if changed:
-                db.execute(subscribers.update().where(subscribers.c.id == sa.bindparam("b_id"))
-                           .values({k: sa.bindparam(k) for k in changed[0] if k != "b_id"}), changed)
-            if seen and generation:
-                db.execute(subscribers.update().where(subscribers.c.id.in_(seen)).values(synced=generation))
-        return SyncResult(added=len(new), updated=len(changed))
-
-    def _known(self, list_name: str, keys: list[str]) -> dict[str, sa.Row]:
-        query = sa.select(subscribers).where(subscribers.c.list_name == list_name, subscribers.c.email_key.in_(keys))
-        with self.engine.connect() as db:
-            return {r.email_key: r for r in db.execute(query)}
+            return _merge(db, list_name, members, origin, now, generation)
 
     def remove(self, list_name: str, address: str, now: datetime) -> bool:
         """Take an address off a list for good: it is suppressed for that list."""
@@ -192,6 +132,83 @@ class ListStore:
             return [dict(r._mapping) for r in db.execute(query)]
 
 
+class ListSync:
+    """A list-file sync inside its transaction (see ListStore.syncing)."""
+
+    def __init__(self, db: sa.Connection, list_name: str) -> None:
+        self.db, self.list_name = db, list_name
+        self.generation = (db.execute(sa.select(sa.func.max(subscribers.c.synced))
+                                      .where(subscribers.c.list_name == list_name)).scalar() or 0) + 1
+        self.members_before = self._count(_file_members(list_name))
+
+    def stored_as_written(self, raw: list[str]) -> set[str]:
+        """Which of these addresses are stored exactly as written (no need to check them again)."""
+        query = sa.select(subscribers.c.email).where(subscribers.c.list_name == self.list_name,
+                                                     subscribers.c.email.in_(set(raw)))
+        return {r.email for r in self.db.execute(query)}
+
+    def merge(self, members: list[Member], now: datetime) -> SyncResult:
+        return _merge(self.db, self.list_name, members, Origin.FILE, now, self.generation)
+
+    def leaving(self) -> int:
+        """File members this sync has not seen: the ones it would retire."""
+        return self._count(sa.and_(_file_members(self.list_name), subscribers.c.synced < self.generation))
+
+    def finish(self, file_hash: str | None, now: datetime, retire: bool = True) -> int:
+        """Retire file members older than this sync's generation (it did not see them);
+        remember the file's hash (None: read it again next time). Returns how many were
+        retired."""
+        retired = 0
+        if retire:
+            retired = self.db.execute(subscribers.update().where(
+                _file_members(self.list_name), subscribers.c.synced < self.generation)
+                .values(active=False, retired_at=now)).rowcount
+        self.db.execute(list_files.delete().where(list_files.c.list_name == self.list_name))
+        if file_hash is not None:
+            self.db.execute(list_files.insert().values(list_name=self.list_name, sha256=file_hash, synced_at=now))
+        return retired
+
+    def _count(self, where: sa.ColumnElement[bool]) -> int:
+        return self.db.execute(sa.select(sa.func.count()).select_from(subscribers).where(where)).scalar_one()
+
+
+def _file_members(list_name: str) -> sa.ColumnElement[bool]:
+    return sa.and_(subscribers.c.list_name == list_name, subscribers.c.origin == Origin.FILE.value,
+                   subscribers.c.active.is_(True))
+
+
+def _merge(db: sa.Connection, list_name: str, members: list[Member], origin: Origin, now: datetime,
+           generation: int) -> SyncResult:
+    unique: dict[str, Member] = {}
+    for member in members:
+        unique.setdefault(member.key, member)
+    query = sa.select(subscribers).where(subscribers.c.list_name == list_name,
+                                         subscribers.c.email_key.in_(list(unique)))
+    known = {r.email_key: r for r in db.execute(query)}
+    new, changed, seen = [], [], []
+    for key, member in unique.items():
+        row = known.get(key)
+        values = {"email": member.email, "name": member.name, "extra": json.dumps(member.extra, sort_keys=True)}
+        if row is None:
+            new.append({"list_name": list_name, "email_key": key, "origin": origin.value, "synced": generation,
+                        "active": True, "created_at": now, **values})
+        elif _differs(row, values, origin):
+            if origin != Origin.FILE:          # added on purpose: a later file edit must not retire it
+                values["origin"] = origin.value
+            changed.append({"b_id": row.id, "active": True, "retired_at": None, "synced": generation,
+                            "origin": row.origin, **values})
+        else:
+            seen.append(row.id)
+    if new:
+        insert_ignore(db, subscribers, new)
+    if changed:
+        db.execute(subscribers.update().where(subscribers.c.id == sa.bindparam("b_id"))
+                   .values({k: sa.bindparam(k) for k in changed[0] if k != "b_id"}), changed)
+    if seen and generation:
+        db.execute(subscribers.update().where(subscribers.c.id.in_(seen)).values(synced=generation))
+    return SyncResult(added=len(new), updated=len(changed))
+
+
 def _differs(row: sa.Row, values: dict[str, str], origin: Origin) -> bool:
     """The stored member must change: retired, renamed, or now added on purpose."""
     explicit = origin != Origin.FILE and row.origin != origin.value
@@ -199,8 +216,14 @@ def _differs(row: sa.Row, values: dict[str, str], origin: Origin) -> bool:
 
 
 def suppress_in(db: sa.Connection, key: str, list_name: str, reason: Reason, detail: str, now: datetime) -> None:
-    insert_ignore(db, suppressions, {"email_key": key, "list_name": list_name, "reason": reason.value,
-                                     "detail": detail[:500], "at": now})
+    """The first suppression of a key on a list stays; an unsubscribe said again moves its
+    time forward (a confirmation link asked for before it must not lift it)."""
+    inserted = insert_ignore(db, suppressions, {"email_key": key, "list_name": list_name, "reason": reason.value,
+                                                "detail": detail[:500], "at": now})
+    if not inserted and reason == Reason.UNSUBSCRIBED:
+        db.execute(suppressions.update().where(suppressions.c.email_key == key, suppressions.c.list_name == list_name,
+                                               suppressions.c.reason == reason.value, suppressions.c.at < now)
+                   .values(at=now))
 
 
 def suppressed(list_name: str) -> sa.ColumnElement[bool]:

@@ -3,6 +3,7 @@ and unsubscribe (RFC 8058 one-click POST; GET only shows a button)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from flask import Blueprint, Response, abort, g, render_template, request
@@ -148,8 +149,9 @@ def confirm(token: str) -> tuple[str, int] | str:
     check_csrf()
     name, address, person, asked_at = _read_confirmation(token)
     try:
+        link = json.dumps([name, address, person, asked_at.timestamp()])    # the link's meaning, not its spelling
         actions.confirm_subscription(state()["settings"], state()["db"], _list(name), address, person, asked_at,
-                                     token, g.now)
+                                     link, g.now)
     except actions.SubscribeRefused as refused:
         return render_template("web/message.html", title="Not subscribed", message=str(refused)), 409
     except UsageError as error:

@@ -79,6 +79,8 @@ def effect(event: dict) -> Effect:
         said = str(event.get("reason", "")).lower()
         reason = next((meaning for words, meaning in DROPPED if words in said), None)
     edition = str(event.get("edition", ""))
+    if kind == "bounce" and str(event.get("type", "")).lower() == "blocked":   # a block is temporary
+        reason = None
     plain = edition.isascii() and edition.isdigit() and len(edition) < 11
     edition_id = int(edition) if plain and int(edition) <= MAX_EDITION_ID else None
     if reason is None:

@@ -3,7 +3,8 @@ subscription links.
 
 - deliveries.attempts / next_attempt_at: a "try again later" answer (SMTP 4xx, SendGrid
   5xx after its retries) leaves the message pending until then, not refused.
-- email_key becomes the canonical identity (local part case-folded, domain IDNA-encoded)
+- email_key becomes the canonical identity (ASCII letters of the local part lower-cased,
+  the domain lower-cased and IDNA-encoded)
   in subscribers, suppressions and deliveries. Rows that now share a key are merged: on
   a list the oldest subscriber row is kept (active if any of them was), and the oldest
   suppression of a key on a list is kept.
@@ -34,7 +35,7 @@ def _key(address: str) -> str:
         lowered = idna.encode(lowered, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError, ValueError):
         pass
-    return f"{local.casefold()}@{lowered}"
+    return "".join(c.lower() if c.isascii() else c for c in local) + "@" + lowered
 
 
 def upgrade() -> None:
