@@ -138,6 +138,7 @@ class Fetch(Section):
     backoff: float = Field(1.0, ge=0, description="first retry delay in seconds, doubled each time")
     user_agent: str = "digest/0.1 (+https://github.com/digest-newsletter/digest)"
     max_pages: int = Field(200, gt=0, description="pages read from one feed in one fetch")
+    deadline: float = Field(120.0, gt=0, description="seconds one request may take in all, however it trickles")
 
 
 class Source(Section):
@@ -145,6 +146,7 @@ class Source(Section):
     url: Annotated[str, AfterValidator(_check_source_url)]
     kind: Literal["blogger", "wordpress", "feed"] | None = None
     backfill_days: int = Field(30, ge=0)
+    allow_hosts: list[str] = []     # hosts besides the source's own whose links a feed may send us to
 
 
 class Selection(Section):

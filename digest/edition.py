@@ -8,6 +8,7 @@ then the lowest-ranked threads are dropped; markup is never cut.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -78,26 +79,46 @@ def build(settings: Settings, db: Database, renderer: Renderer, mailing_list: Ma
 
 def fit(selection: Selection, renderer: Renderer, mailing_list: MailingList, budget: int,
         max_words: int | None = None, nonce: str | None = None) -> Built:
-    """The fullest render of selection whose HTML stays within budget bytes."""
+    """The fullest render of selection whose HTML stays within budget bytes: comments
+    shortened, then the lowest threads dropped, then the least discussed posts shown as
+    links ("More posts in this period"), then only counted. What a feed controls never
+    makes an edition unsendable; only settings can (a budget too small for the frame)."""
     steps = [max_words] + [n for n in TRIM_STEPS if max_words is None or n < max_words]
     for words in steps:
         built = _try(selection, renderer, mailing_list, Trim(words), nonce)
         if built.html_bytes <= budget:
             return built
     order = thread_ids(selection)            # lowest ranked first
-    low, high = 0, len(order)                # how many of the lowest to drop
-    best = None
+    make = lambda n: Trim(TRIM_STEPS[-1], frozenset(order[n:]))  # noqa: E731 - n lowest threads dropped
+    best = _least(len(order), make, selection, renderer, mailing_list, budget, nonce)
+    if best is not None:
+        log.info("edition trimmed to fit %d bytes: %d threads dropped", budget, len(order) - len(best.trim.keep or ()))
+        return best
+    posts = len(selection.posts)
+    collapse = lambda n: Trim(TRIM_STEPS[-1], frozenset(), collapse=n)  # noqa: E731
+    best = _least(posts, collapse, selection, renderer, mailing_list, budget, nonce, start=1)
+    if best is None:
+        hide = lambda n: Trim(TRIM_STEPS[-1], frozenset(), collapse=posts, hide=n)  # noqa: E731
+        best = _least(posts, hide, selection, renderer, mailing_list, budget, nonce, start=1)
+    if best is None:
+        raise TooBigError(f"the edition is over {budget} bytes even with every post only counted; "
+                          "raise [email].max_html_bytes or shorten the templates")
+    log.warning("edition over %d bytes with its posts: %d posts shown as links, %d only counted",
+                budget, best.trim.collapse - best.trim.hide, best.trim.hide)
+    return best
+
+
+def _least(most: int, trim: Callable[[int], Trim], selection: Selection, renderer: Renderer,
+           mailing_list: MailingList, budget: int, nonce: str | None, start: int = 0) -> Built | None:
+    """The render with the smallest n in [start, most] that fits (binary search), or None."""
+    low, high, best = start, most, None
     while low <= high:
         middle = (low + high) // 2
-        built = _try(selection, renderer, mailing_list, Trim(TRIM_STEPS[-1], frozenset(order[middle:])), nonce)
+        built = _try(selection, renderer, mailing_list, trim(middle), nonce)
         if built.html_bytes <= budget:
             best, high = built, middle - 1
         else:
             low = middle + 1
-    if best is None:
-        raise TooBigError(f"the edition is over {budget} bytes even without comments; "
-                          "shorten the period or raise [email].max_html_bytes")
-    log.info("edition trimmed to fit %d bytes: %d threads dropped", budget, len(order) - len(best.trim.keep or ()))
     return best
 
 
@@ -107,7 +128,7 @@ def _try(selection: Selection, renderer: Renderer, mailing_list: MailingList, tr
     return Built(edition, selection, trim, edition.html_bytes(SAMPLE_VALUES))
 
 
-TEMPLATE_ONLY = ("paragraphs", "when", "meta")
+TEMPLATE_ONLY = ("paragraphs", "when", "meta", "in_reply_to")
 
 
 def as_json(built: Built) -> dict:

@@ -1,23 +1,28 @@
 """Fetch feed bytes over HTTP (or from a local mirror folder), politely and safely.
 
-Timeouts, a size cap, our own User-Agent, conditional GET with the validators the
-caller kept, retries with backoff on timeouts, connection errors, 429 and 5xx, and
-redirects followed only within the same host. Nothing here parses or stores.
+Timeouts (per read, and a deadline for each request in all, so a server that drips
+bytes cannot hold a fetch forever), a size cap, our own User-Agent, conditional GET
+with the validators the caller kept, retries with backoff on timeouts, connection
+errors, 429 and 5xx, and redirects followed only within the same host. Links read
+from a feed are followed only to the hosts the caller allows (`check_host`,
+`allowed_hosts_for`), over http(s), without credentials. Nothing here parses or stores.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 
 from .config import Fetch
 from .errors import FetchError
+from .mirror import LOCAL_HOST
 from .models import Validators
 
 log = logging.getLogger(__name__)
@@ -42,16 +47,23 @@ class Fetched:
 
 
 class Fetcher:
-    """GETs URLs with the settings of [fetch]; counts the requests it makes."""
+    """GETs URLs with the settings of [fetch]; counts the requests it makes.
+
+    `allowed_hosts` (see `allowed_hosts_for`) are the hosts a URL may be on; None
+    allows any host. Either way only http(s) URLs without credentials are fetched.
+    """
 
     def __init__(self, settings: Fetch, transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, *,
+                 allowed_hosts: frozenset[str] | None = None) -> None:
         self.settings = settings
         self.sleep = sleep
+        self.allowed_hosts = allowed_hosts
         self.requests = 0
         self.client = httpx.Client(
             transport=transport,
-            timeout=httpx.Timeout(settings.timeout),
+            # no single read may outlast the deadline the whole request has
+            timeout=httpx.Timeout(min(settings.timeout, settings.deadline)),
             headers={"User-Agent": settings.user_agent, "Accept": _ACCEPT},
             follow_redirects=False,
         )
@@ -66,14 +78,18 @@ class Fetcher:
         self.close()
 
     def get(self, url: str, validators: Validators = Validators()) -> Fetched:
-        """GET url, retrying what is worth retrying; raise FetchError when it cannot."""
+        """GET url, retrying what is worth retrying; raise FetchError when it cannot.
+
+        A URL on a host that is not allowed is refused before any request is made.
+        """
+        check_host(url, self.allowed_hosts)
         for attempt in range(self.settings.retries + 1):
             try:
                 return self._follow(url, validators)
             except _Retryable as error:
                 if attempt == self.settings.retries:
                     raise FetchError(f"{url}: {error.reason} after {attempt + 1} attempts; "
-                                     "try again later or raise [fetch].retries") from None
+                                     f"try again later or raise [fetch].{error.setting}") from None
                 delay = error.wait if error.wait is not None else self._backoff(attempt)
                 log.info("retrying %s in %.1fs: %s", url, delay, error.reason)
                 self.sleep(delay)
@@ -84,38 +100,55 @@ class Fetcher:
         return min(MAX_DELAY, base + random.uniform(0, base / 2))
 
     def _follow(self, url: str, validators: Validators) -> Fetched:
-        host = urlsplit(url).hostname
+        host = _host(url)
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             response = self._request(current, validators)
             if response.status not in (301, 302, 303, 307, 308):
                 return response
             target = urljoin(current, response.headers.get("location", ""))
-            if urlsplit(target).hostname != host:
-                raise FetchError(f"{url}: redirected to another host ({target}); "
+            if _host(target) != host:
+                raise FetchError(f"{url}: redirected to another host ({_shown(target)}); "
                                  "put the new address in config.toml if it is right")
+            check_host(target, self.allowed_hosts)
             current = target
         raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects; check the address")
 
     def _request(self, url: str, validators: Validators) -> Fetched:
+        """One GET, headers and body, within [fetch].deadline seconds in all.
+
+        The per-read timeout bounds each wait for bytes (a silent server); the
+        deadline, checked as each chunk arrives, bounds a server that keeps sending
+        a little at a time. Either way the request ends no later than the deadline
+        plus one read timeout (itself at most the deadline).
+        """
         self.requests += 1
+        ends = time.monotonic() + self.settings.deadline
         try:
             with self.client.stream("GET", url, headers=validators.headers()) as response:
+                self._in_time(ends)
                 _raise_for_status(url, response)
-                content = b"" if response.status_code == 304 else self._read(url, response)
+                content = b"" if response.status_code == 304 else self._read(url, response, ends)
         except httpx.TimeoutException:
+            self._in_time(ends)
             raise _Retryable("timed out") from None
         except httpx.TransportError as error:
             raise _Retryable(f"connection failed ({error.__class__.__name__}: {error})") from None
         return _fetched(url, response, content, validators)
 
-    def _read(self, url: str, response: httpx.Response) -> bytes:
+    def _in_time(self, ends: float) -> None:
+        if time.monotonic() >= ends:
+            raise _Retryable(f"took longer than {self.settings.deadline:g} s in all "
+                             "(the server sends too slowly)", setting="deadline")
+
+    def _read(self, url: str, response: httpx.Response, ends: float) -> bytes:
         cap = self.settings.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise _too_big(url, cap)
         chunks, size = [], 0
         for chunk in response.iter_bytes():
+            self._in_time(ends)
             size += len(chunk)
             if size > cap:
                 raise _too_big(url, cap)
@@ -128,10 +161,73 @@ _ACCEPT = ("application/atom+xml, application/rss+xml, application/xml;q=0.9, "
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, wait: float | None = None) -> None:
+    def __init__(self, reason: str, wait: float | None = None, setting: str = "retries") -> None:
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
+        self.setting = setting      # the [fetch] key to raise if it keeps happening
+
+
+# ------------------------------------------------------------------ which hosts a link may be on
+
+def allowed_hosts_for(source_url: str, extra: list[str]) -> frozenset[str]:
+    """The hosts a source's links may be on: its own URL's host and `extra`.
+
+    `source_url` is the http(s) URL the source is read from (for an offline source,
+    the URL `mirror.start_url` begins with); `extra` is its [[sources]].allow_hosts,
+    each a host name (any case, Unicode or IDNA) or a URL whose host is taken.
+    The mirror's own pseudo-host is always allowed (it never reaches the network).
+    """
+    hosts = {LOCAL_HOST}
+    own = _host(source_url) if re.match(r"^https?://", source_url, re.IGNORECASE) else None
+    if own:
+        hosts.add(own)
+    for entry in extra:
+        host = _host(entry if "://" in entry else f"http://{entry.strip()}/")
+        if not host:
+            raise FetchError(f"{entry!r}: not a host name; write [[sources]].allow_hosts "
+                             "as names such as \"blog.example.org\"")
+        hosts.add(host)
+    return frozenset(hosts)
+
+
+def check_host(url: str, allowed: frozenset[str] | None) -> None:
+    """Raise FetchError unless url is http(s), has no user name or password, and is
+    on one of the `allowed` hosts (as `allowed_hosts_for` gives them; None = any)."""
+    shown = _shown(url)
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as error:
+        raise FetchError(f"{shown}: not a usable link ({error}); check the feed") from None
+    if parsed.scheme not in ("http", "https"):
+        raise FetchError(f"{shown}: not an http or https link; digest fetches only those")
+    if parsed.userinfo:
+        raise FetchError(f"{shown}: a link with a user name or password in it; "
+                         "digest does not send credentials a feed gives it")
+    host = _normal_host(parsed)
+    if not host:
+        raise FetchError(f"{shown}: a link without a host; check the feed")
+    if allowed is not None and host not in allowed and host != LOCAL_HOST:
+        raise FetchError(f"{shown}: a link on another host ({host}) than the source's; "
+                         "add it to [[sources]].allow_hosts if the blog really lives there")
+
+
+def _host(url: str) -> str:
+    """The host httpx would connect to: lower case, IDNA (xn--), no trailing dot."""
+    try:
+        return _normal_host(httpx.URL(url))
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return ""
+
+
+def _normal_host(url: httpx.URL) -> str:
+    return url.raw_host.decode("ascii", "replace").lower().rstrip(".")
+
+
+def _shown(url: str) -> str:
+    """The URL for a message: without any user name or password, on one line."""
+    text = re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@]*@", r"\1", url)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _raise_for_status(url: str, response: httpx.Response) -> None:

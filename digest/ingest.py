@@ -24,7 +24,7 @@ from .config import Fetch, Source
 from .db import Database, post_hash
 from .db.content import Content
 from .errors import DigestError, FeedError, FetchError
-from .fetch import Fetched, Fetcher
+from .fetch import Fetched, Fetcher, allowed_hosts_for
 from .mirror import start_url
 from .models import Comment, FeedPage, Post, SourceReport, Validators
 
@@ -48,19 +48,28 @@ class Run:
     progress: Progress
     kind: str = "feed"
     validators: dict[str, Validators] = field(default_factory=dict)
+    complete: bool = True                  # False: something was not read; read it all again next time
     seen_posts: dict[str, Post] = field(default_factory=dict)
     outside: dict[str, Post] = field(default_factory=dict)  # read, but older than the window
     touched: set[str] = field(default_factory=set)
 
     def get(self, url: str, conditional: bool = True) -> Fetched:
         """A conditional GET whose new validators are kept until the run succeeds."""
-        answer = self.fetcher.get(url, self.store.validators(url) if conditional else Validators())
-        self.report.requests = self.fetcher.requests
+        try:
+            answer = self.fetcher.get(url, self.store.validators(url) if conditional else Validators())
+        finally:                                   # a failed request is a request too
+            self.report.requests = self.fetcher.requests
         if answer.not_modified:
             self.report.not_modified += 1
         else:
             self.validators[url] = answer.validators
         return answer
+
+    def gap(self, message: str) -> None:
+        """Something could not be read: say so once, keep what was read, read it again next time."""
+        self.complete = False
+        log.warning("%s: %s", self.source.name, message)
+        self.report.warnings.append(message)
 
     def read(self, answer: Fetched) -> parse.feedparser.FeedParserDict:
         parsed = parse.read(answer.content, answer.url, answer.headers)
@@ -77,13 +86,14 @@ def ingest(source: Source, settings: Fetch, db: Database, root: Path, now: datet
            fetcher: Fetcher | None = None) -> SourceReport:
     """Fetch one source and store what is new; never raises for the source's own faults."""
     report = SourceReport(source.name)
-    try:
-        url, own_fetcher = _open(source, settings, root, fetcher)
-    except DigestError as error:
-        report.error = str(error)
-        return report
     store = db.content
     source_id = store.source_id(source.name, source.url, source.kind)
+    try:
+        url, own_fetcher = _open(source, settings, root, fetcher)
+    except DigestError as error:                   # e.g. a local path that does not exist: shown by `sources`
+        report.error = str(error)
+        store.finish_source(source_id, report.error, now)
+        return report
     with own_fetcher if fetcher is None else nullcontext():
         run = Run(source, source_id, store, own_fetcher, settings.max_pages,
                   _cutoff(source, store, source_id, now), report, progress)
@@ -91,21 +101,30 @@ def ingest(source: Source, settings: Fetch, db: Database, root: Path, now: datet
             _read_source(run, url, full)
         except DigestError as error:
             report.error = str(error)
+        except Exception as error:  # noqa: BLE001 - whatever a feed does, it fails this source alone
+            log.debug("%s: unexpected failure", source.name, exc_info=True)
+            report.error = (f"unexpected {error.__class__.__name__} ({_first_line(error)}); the other sources "
+                            "go on; run `digest --debug fetch` for the traceback and report it")
         else:
-            for key, validators in run.validators.items():
+            for key, validators in run.validators.items() if run.complete else ():
                 store.save_validators(key, validators, now)
         store.finish_source(source_id, report.error, now)
         crash.point("fetch.finished")
     return report
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else "no message"
+
+
 def _open(source: Source, settings: Fetch, root: Path, fetcher: Fetcher | None) -> tuple[str, Fetcher]:
     if fetcher is not None:
         return source.url, fetcher
     if re.match(r"^https?://", source.url):
-        return source.url, Fetcher(settings)
+        return source.url, Fetcher(settings, allowed_hosts=allowed_hosts_for(source.url, source.allow_hosts))
     url, transport = start_url(source.url, root)
-    return url, Fetcher(settings, transport=transport)
+    return url, Fetcher(settings, transport=transport, allowed_hosts=allowed_hosts_for(url, source.allow_hosts))
 
 
 def _cutoff(source: Source, store: Content, source_id: int, now: datetime) -> datetime | None:
@@ -148,7 +167,8 @@ def _read_posts(run: Run, answer: Fetched, parsed: parse.feedparser.FeedParserDi
         except FetchError as error:
             if error.status == 404 and not page.next_url:   # WordPress: past the last page
                 return
-            raise
+            run.gap(f"posts page {page_number + 1} could not be read ({error}); kept the pages before it")
+            return
         if answer.not_modified:
             return
         parsed, page_number = run.read(answer), page_number + 1
@@ -162,6 +182,7 @@ def _take_posts(run: Run, page: FeedPage) -> bool:
     unchanged = any(p.key in known and known[p.key][0] == post_hash(p) for p in fresh)
     new, updated = run.store.save_posts(run.source_id, fresh)
     crash.point("fetch.posts")
+    run.report.skipped.update(page.skipped)
     run.report.posts_new += new
     run.report.posts_updated += updated
     run.seen_posts.update({p.key: p for p in fresh})
@@ -217,6 +238,7 @@ def _take_comments(run: Run, page: FeedPage, blog_wide: bool) -> bool:
     _ensure_posts(run, fresh, page.feed_url if blog_wide else None)
     new, updated, unchanged = run.store.save_comments(run.source_id, fresh)
     crash.point("fetch.comments")
+    run.report.skipped.update(page.skipped)
     run.report.comments_new += new
     run.report.comments_updated += updated
     run.touched.update(c.post_key for c in fresh)
@@ -253,8 +275,12 @@ def _read_post_feeds(run: Run, full: bool) -> None:
     stale = [p for p in run.seen_posts.values() if _worth_reading(run, p, counts.get(p.key, 0), full)]
     for number, post in enumerate(stale, 1):
         run.progress(f"comments of {post.title[:40]} ({number}/{len(stale)})")
-        present = _read_post_comments(run, post)
-        if present is not None:
+        try:
+            present = _read_post_comments(run, post)
+        except (FetchError, FeedError) as error:       # one post's feed: that post waits, the rest go on
+            run.gap(f"the comments of {post.url or post.key} could not be read ({error})")
+            continue
+        if present is not None:              # a whole, changed feed: what it no longer lists is gone
             run.store.mark_deleted(run.source_id, post.key, present)
 
 
@@ -268,19 +294,39 @@ def _worth_reading(run: Run, post: Post, stored: int, full: bool) -> bool:
     return (full and (total or 0) > 0) or (total is not None and total != stored)
 
 
+class _Cut:
+    """A feed had more pages than [fetch].max_pages."""
+
+
+CUT = _Cut()
+
+
 def _read_post_comments(run: Run, post: Post) -> set[str] | None:
-    """Read every page of one post's comments; the keys seen, or None if unchanged."""
+    """Read every page of one post's comments; the keys seen, or None when the feed was
+    unchanged or not read whole (then nothing is marked deleted)."""
     pages = _wordpress_pages(run, post) if run.kind == "wordpress" else _blogger_pages(run, post)
     present: set[str] = set()
-    for page in pages:
-        if page is None:
-            return None
-        _take_comments(run, page, blog_wide=False)
-        present.update(c.key for c in page.comments)
+    try:
+        for page in pages:
+            if page is None:
+                return None
+            if page is CUT:
+                run.gap(f"the comments of {post.url or post.key} have more than {run.max_pages} pages "
+                        "([fetch].max_pages); the rest is read next time")
+                return None
+            assert isinstance(page, FeedPage)
+            _take_comments(run, page, blog_wide=False)
+            present.update(c.key for c in page.comments)
+    except FetchError as error:
+        if not present:
+            raise
+        run.gap(f"a page of the comments of {post.url or post.key} could not be read ({error}); "
+                "kept the pages before it")
+        return None
     return present
 
 
-def _blogger_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
+def _blogger_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
     url: str | None = post.comments_feed
     for _ in range(run.max_pages):
         if not url:
@@ -292,9 +338,11 @@ def _blogger_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
         page = parse.blogger_comments(run.read(answer), answer.content)
         yield page
         url = page.next_url
+    if url:
+        yield CUT
 
 
-def _wordpress_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
+def _wordpress_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
     try:
         yield from _wordpress_api_pages(run, post)
     except (FetchError, FeedError) as error:
@@ -304,7 +352,7 @@ def _wordpress_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
         yield from _wordpress_atom_pages(run, post)
 
 
-def _wordpress_api_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
+def _wordpress_api_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
     if not post.key.isdigit():
         raise FeedError(f"{post.url}: no numeric post id for the REST API")
     root = _site_root(post.url)
@@ -319,9 +367,10 @@ def _wordpress_api_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
         pages = answer.headers.get("x-wp-totalpages", "")
         if len(page.comments) < WP_PER_PAGE or (pages.isdigit() and number >= int(pages)):
             return
+    yield CUT
 
 
-def _wordpress_atom_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
+def _wordpress_atom_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
     url: str | None = _atom_comment_feed(post.comments_feed or "")
     for _ in range(run.max_pages):
         if not url:
@@ -333,6 +382,8 @@ def _wordpress_atom_pages(run: Run, post: Post) -> Iterator[FeedPage | None]:
         page = parse.wordpress_comments(run.read(answer), post.key)
         yield page
         url = page.next_url
+    if url:
+        yield CUT
 
 
 def _atom_comment_feed(rss_url: str) -> str:

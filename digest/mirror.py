@@ -85,4 +85,6 @@ def _read_manifest(folder: Path) -> dict[str, str]:
 
 
 def _content_type(path: Path) -> str:
-    return "application/json" if path.suffix == ".json" else "application/atom+xml; charset=UTF-8"
+    """JSON, or XML with no charset: the parser then follows the file's own BOM or XML
+    declaration (UTF-16, ISO-8859-1...), as it would over HTTP, and UTF-8 without either."""
+    return "application/json" if path.suffix == ".json" else "application/xml"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -110,6 +111,7 @@ class Comment:
     removed: bool = False
     parent_key: str | None = None
     post_url: str | None = None     # from thr:in-reply-to href, to make a stub post
+    reply_to: str | None = None     # who it answers, when that is not its thread's top comment
 
 
 @dataclass
@@ -122,6 +124,7 @@ class FeedPage:
     total: int | None = None        # openSearch:totalResults
     feed_url: str | None = None     # the feed's own address, without paging
     warning: str | None = None      # set when the XML was malformed but partly readable
+    skipped: Counter[str] = field(default_factory=Counter)   # reason -> items left out
 
 
 @dataclass
@@ -138,6 +141,7 @@ class SourceReport:
     not_modified: int = 0
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    skipped: Counter[str] = field(default_factory=Counter)    # reason -> items left out
 
     @property
     def failed(self) -> bool:
@@ -151,6 +155,8 @@ class SourceReport:
                 f"{self.requests} requests, {self.not_modified} not modified")
         if self.orphans:
             line += f"; {self.orphans} orphan replies shown top-level"
+        for reason, count in sorted(self.skipped.items()):
+            line += f"; {count} item{'s' if count != 1 else ''} skipped: {reason}"
         return line
 
 
@@ -226,11 +232,17 @@ class Outcome:
 
 def email_key(address: str) -> str:
     """The one identity of a mailbox, for matching (dedupe, suppressions, rate limits):
-    the local part case-folded, the domain lower-cased and IDNA-encoded (punycode), so
-    `John.Smith@Bücher.de`, `john.smith@xn--bcher-kva.de` and `JOHN.SMITH@BÜCHER.DE` are
-    one subscriber. The address as written is kept beside it for display."""
+    the local part with its ASCII letters lower-cased, the domain lower-cased and
+    IDNA-encoded (punycode), so `John.Smith@Bücher.de`, `john.smith@xn--bcher-kva.de`
+    and `JOHN.SMITH@BÜCHER.DE` are one subscriber. Other characters of the local part
+    are kept as they are (`straße@` and `strasse@` are two mailboxes). The address as
+    written is kept beside it for display."""
     local, _, domain = address.strip().rpartition("@")
-    return f"{local.casefold()}@{ascii_domain(domain)}"
+    return f"{_ascii_lower(local)}@{ascii_domain(domain)}"
+
+
+def _ascii_lower(text: str) -> str:
+    return "".join(c.lower() if c.isascii() else c for c in text)
 
 
 def ascii_domain(domain: str) -> str:
@@ -246,7 +258,8 @@ def wire_address(address: str) -> tuple[str, bool]:
     """(the address with its domain in punycode, whether it needs SMTPUTF8): only a
     local part with non-ASCII characters needs it."""
     local, _, domain = address.strip().rpartition("@")
-    return f"{local}@{ascii_domain(domain)}", not local.isascii()
+    wire = ascii_domain(domain)
+    return f"{local}@{wire}", not (local.isascii() and wire.isascii())
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,19 @@ switched off: every piece of HTML goes through sanitize.clean_html instead, once
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import re
 import xml.etree.ElementTree as ET
 from calendar import timegm
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -30,16 +35,40 @@ _BLOGGER_ID = re.compile(r"\.post-(\d+)$")
 _WP_POST_ID = re.compile(r"[?&]p=(\d+)")
 _WP_COMMENT_ID = re.compile(r"#comment-(\d+)$")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_KEY = 200
+T = TypeVar("T")
 
 
 def read(content: bytes, url: str, headers: dict[str, str] | None = None) -> feedparser.FeedParserDict:
-    """Parse feed bytes; raise FeedError when they hold no feed at all."""
+    """Parse feed bytes; raise FeedError when they hold no feed at all. The links digest
+    uses are resolved later against the document's address (Content-Location, else the
+    URL it came from); feedparser itself applies xml:base. Its whole-content resolution
+    stays off: it costs about 40%."""
     parsed = feedparser.parse(content, response_headers=_parse_headers(url, headers),
                               sanitize_html=False, resolve_relative_uris=False)
     if not parsed.get("version") and not parsed.entries:
         raise FeedError(f"{url}: not a feed ({_what_it_is(content, headers)}); "
                         "point the source at the blog's RSS or Atom feed")
+    parsed["digest_base"] = urljoin(url, (headers or {}).get("content-location", "").strip())
     return parsed
+
+
+def absolute(base: str, value: object) -> str | None:
+    """A link from a feed made absolute against base; only http(s) links are kept."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    found = urljoin(base, value.strip())
+    return found if urlsplit(found).scheme in ("http", "https") and urlsplit(found).netloc else None
+
+
+def stable_key(raw: str) -> str:
+    """A feed's id as a key: kept when short, else its SHA-1 (ids over 200 characters
+    exist in the wild; the columns hold 500)."""
+    return raw if len(raw) <= MAX_KEY else "sha1:" + hashlib.sha1(raw.encode("utf-8")).hexdigest()
+
+
+def _base(parsed: feedparser.FeedParserDict) -> str:
+    return str(parsed.get("digest_base") or "")
 
 
 def warning(parsed: feedparser.FeedParserDict, url: str) -> str | None:
@@ -61,13 +90,14 @@ def detect_kind(parsed: feedparser.FeedParserDict) -> str:
 
 
 def next_link(parsed: feedparser.FeedParserDict) -> str | None:
-    return next((link["href"] for link in parsed.feed.get("links", []) if link.get("rel") == "next"), None)
+    found = next((link.get("href") for link in parsed.feed.get("links", []) if link.get("rel") == "next"), None)
+    return absolute(_base(parsed), found)
 
 
 def feed_link(parsed: feedparser.FeedParserDict) -> str | None:
     """The feed's own address without paging (GData's #feed link, else self)."""
     links = {link.get("rel"): link.get("href", "") for link in parsed.feed.get("links", [])}
-    own = links.get("http://schemas.google.com/g/2005#feed") or links.get("self")
+    own = absolute(_base(parsed), links.get("http://schemas.google.com/g/2005#feed") or links.get("self"))
     return own.split("?")[0] if own else None
 
 
@@ -78,16 +108,30 @@ def total_results(parsed: feedparser.FeedParserDict) -> int | None:
 # ------------------------------------------------------------------ posts (any kind)
 
 def posts_page(parsed: feedparser.FeedParserDict, kind: str) -> FeedPage:
-    posts = [_post(entry, kind) for entry in parsed.entries]
+    skipped: Counter[str] = Counter()
+    posts = [_each(partial(_post, entry, kind, _base(parsed)), skipped) for entry in parsed.entries]
     return FeedPage(posts=[p for p in posts if p is not None], next_url=next_link(parsed),
-                    total=total_results(parsed))
+                    total=total_results(parsed), skipped=skipped)
 
 
-def _post(entry: dict[str, Any], kind: str) -> Post | None:
-    url = entry.get("link") or _link(entry, "alternate") or ""
+def _each(make: Callable[[], T | None], skipped: Counter[str]) -> T | None:
+    """One item of a page, or None (counted with its reason): one bad item never fails the page."""
+    try:
+        item = make()
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as error:
+        skipped[f"unreadable ({error.__class__.__name__})"] += 1
+        return None
+    if item is None:
+        skipped["no id"] += 1
+    return item
+
+
+def _post(entry: dict[str, Any], kind: str, base: str) -> Post | None:
+    url = absolute(base, entry.get("link") or _link(entry, "alternate")) or ""
     key = _post_key(entry, kind) or url
     if not key:
         return None
+    key = stable_key(key)
     clean = clean_html(_content(entry))
     published = _date(entry, "published") or _date(entry, "updated") or EPOCH
     return Post(
@@ -95,7 +139,7 @@ def _post(entry: dict[str, Any], kind: str) -> Post | None:
         published=published, updated=_date(entry, "updated") or published,
         author=_author(entry), html=clean, text=to_text(clean),
         comments_total=_int(entry.get("thr_total", entry.get("slash_comments"))),
-        comments_feed=_comments_feed(entry, kind),
+        comments_feed=absolute(base, _comments_feed(entry, kind)),
     )
 
 
@@ -123,13 +167,14 @@ def _comments_feed(entry: dict[str, Any], kind: str) -> str | None:
 
 def blogger_comments(parsed: feedparser.FeedParserDict, content: bytes) -> FeedPage:
     """A page of a Blogger comment feed (a post's own, or the blog-wide one)."""
-    removed = removed_ids(content)
-    comments = [_blogger_comment(entry, removed) for entry in parsed.entries]
+    removed, skipped = removed_ids(content), Counter[str]()
+    comments = [_each(partial(_blogger_comment, entry, removed, _base(parsed)), skipped)
+                for entry in parsed.entries]
     return FeedPage(comments=[c for c in comments if c is not None], next_url=next_link(parsed),
-                    total=total_results(parsed), feed_url=feed_link(parsed))
+                    total=total_results(parsed), feed_url=feed_link(parsed), skipped=skipped)
 
 
-def _blogger_comment(entry: dict[str, Any], removed: set[str]) -> Comment | None:
+def _blogger_comment(entry: dict[str, Any], removed: set[str], base: str) -> Comment | None:
     match = _BLOGGER_ID.search(entry.get("id", ""))
     reply_to = entry.get("thr_in-reply-to") or {}
     post = _BLOGGER_ID.search(reply_to.get("ref", ""))
@@ -143,9 +188,9 @@ def _blogger_comment(entry: dict[str, Any], removed: set[str]) -> Comment | None
         key=match.group(1), post_key=post.group(1), author=_author(entry),
         author_uri=(entry.get("author_detail") or {}).get("href"),
         published=published, updated=_date(entry, "updated") or published,
-        url=entry.get("link", ""), html=clean, text="" if is_removed else to_text(clean),
+        url=absolute(base, entry.get("link")) or "", html=clean, text="" if is_removed else to_text(clean),
         removed=is_removed, parent_key=parent.rstrip("/").rsplit("/", 1)[-1] if parent else None,
-        post_url=reply_to.get("href"),
+        post_url=absolute(base, reply_to.get("href")),
     )
 
 
@@ -180,16 +225,20 @@ def _removed_by_pattern(content: bytes) -> set[str]:
 
 def wordpress_comments(parsed: feedparser.FeedParserDict, post_key: str) -> FeedPage:
     """A WordPress Atom comment feed: replies name their parent in thr:in-reply-to."""
-    comments = []
-    for entry in parsed.entries:
-        key = _WP_COMMENT_ID.search(entry.get("id", "") or entry.get("link", ""))
-        if key is None:
-            continue
-        parent = _WP_COMMENT_ID.search((entry.get("thr_in-reply-to") or {}).get("ref", ""))
-        comments.append(_wp_comment(key.group(1), post_key, entry.get("link", ""), _author(entry),
-                                    _date(entry, "published") or _date(entry, "updated") or EPOCH,
-                                    _content(entry), parent.group(1) if parent else None))
-    return FeedPage(comments=comments, next_url=next_link(parsed))
+    skipped: Counter[str] = Counter()
+    comments = [_each(partial(_wp_atom_comment, entry, post_key, _base(parsed)), skipped)
+                for entry in parsed.entries]
+    return FeedPage(comments=[c for c in comments if c is not None], next_url=next_link(parsed), skipped=skipped)
+
+
+def _wp_atom_comment(entry: dict[str, Any], post_key: str, base: str) -> Comment | None:
+    key = _WP_COMMENT_ID.search(entry.get("id", "") or entry.get("link", ""))
+    if key is None:
+        return None
+    parent = _WP_COMMENT_ID.search((entry.get("thr_in-reply-to") or {}).get("ref", ""))
+    return _wp_comment(key.group(1), post_key, absolute(base, entry.get("link")) or "", _author(entry),
+                       _date(entry, "published") or _date(entry, "updated") or EPOCH,
+                       _content(entry), parent.group(1) if parent else None)
 
 
 def wordpress_api_comments(content: bytes, url: str, post_key: str) -> FeedPage:
@@ -200,16 +249,23 @@ def wordpress_api_comments(content: bytes, url: str, post_key: str) -> FeedPage:
         raise FeedError(f"{url}: not JSON ({error}); is the REST API switched off?") from None
     if not isinstance(items, list):
         raise FeedError(f"{url}: expected a list of comments; is the REST API switched off?")
-    return FeedPage(comments=[_wp_api_comment(item, post_key) for item in items if isinstance(item, dict)])
+    skipped: Counter[str] = Counter()
+    comments = [_each(partial(_wp_api_comment, item, post_key, url), skipped) for item in items]
+    return FeedPage(comments=[c for c in comments if c is not None], skipped=skipped)
 
 
-def _wp_api_comment(item: dict[str, Any], post_key: str) -> Comment:
-    stamp = item.get("date_gmt") or item.get("date") or ""
+def _wp_api_comment(item: object, post_key: str, base: str) -> Comment | None:
+    """One REST comment, whatever shape its fields come in (strings, numbers, nulls)."""
+    if not isinstance(item, dict) or item.get("id") in (None, ""):
+        return None
+    stamp = str(item.get("date_gmt") or item.get("date") or "")
     published = _iso(stamp + ("" if stamp.endswith("Z") or "+" in stamp else "+00:00")) or EPOCH
     parent = item.get("parent") or 0
-    return _wp_comment(str(item.get("id")), post_key, item.get("link", ""),
-                       plain_text(item.get("author_name", "")) or "Anonymous", published,
-                       (item.get("content") or {}).get("rendered", ""), str(parent) if parent else None)
+    content = item.get("content")
+    markup = content.get("rendered", "") if isinstance(content, dict) else str(content or "")
+    return _wp_comment(stable_key(str(item.get("id"))), post_key, absolute(base, item.get("link")) or "",
+                       plain_text(str(item.get("author_name") or "")) or "Anonymous", published,
+                       str(markup), str(parent) if parent and str(parent) != "0" else None)
 
 
 def _wp_comment(key: str, post_key: str, url: str, author: str, published: datetime,
@@ -262,7 +318,7 @@ def _int(value: Any) -> int | None:
 
 
 def _parse_headers(url: str, headers: dict[str, str] | None) -> dict[str, str]:
-    sent: dict[str, str] = {}  # no content-location: resolving every link against it costs 40%
+    sent: dict[str, str] = {}  # no content-location: resolving every link in content costs 40%
     if headers and headers.get("content-type"):
         sent["content-type"] = headers["content-type"]
     return sent

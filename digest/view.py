@@ -18,6 +18,9 @@ from .select import Said, Selection, Thread
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'’”)]*\s+|\n\n+")
 EXCERPT_WORDS = 45
+MAX_TITLE = 200          # characters: a feed controls titles, names and words, so lengths are capped
+MAX_NAME = 100
+CHARS_PER_WORD = 12      # a comment of N words shows at most N * this many characters
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class Trim:
 
     max_words: int | None = None
     keep: frozenset[int] | None = None     # ids of threads to keep; None = all
+    collapse: int = 0                      # the least discussed posts shown as a link only...
+    hide: int = 0                          # ...and of those, how many only counted
 
 
 def build(selection: Selection, trim: Trim, site_url: str | None, zone: Any) -> dict[str, Any]:
@@ -35,13 +40,27 @@ def build(selection: Selection, trim: Trim, site_url: str | None, zone: Any) -> 
     if selection.star is not None and selection.star_post is not None:
         star = {"post": _post_head(selection.star_post, fallback),
                 "thread": _thread(selection.star, selection.star_post, trim, fallback, zone)}
-    posts = [_post(pick, trim, fallback, zone) for pick in selection.posts]
+    shown, collapsed = _split_posts(selection, trim)
+    posts = [_post(pick, trim, fallback, zone) for pick in shown]
+    links = [_post_head(pick.post, fallback) for pick in collapsed[trim.hide:]]
     return {
         "star": star,
         "posts": posts,
         "sections": [s for s in (_section("New posts", posts, "new"),
                                  _section("Still being discussed", posts, "discussed")) if s["posts"]],
+        "more_posts": links,
+        "more_count": min(trim.hide, len(collapsed)),
     }
+
+
+def _split_posts(selection: Selection, trim: Trim) -> tuple[list[Any], list[Any]]:
+    """(posts shown in full, in their order; posts collapsed, least discussed first)."""
+    if not trim.collapse:
+        return list(selection.posts), []
+    ranked = sorted(selection.posts, key=lambda p: (p.new_comments, p.comments_total, p.post.published))
+    collapsed = ranked[:trim.collapse]
+    gone = {id(p) for p in collapsed}
+    return [p for p in selection.posts if id(p) not in gone], collapsed
 
 
 def thread_ids(selection: Selection) -> list[int]:
@@ -55,7 +74,7 @@ def _section(title: str, posts: list[dict[str, Any]], section: str) -> dict[str,
 
 
 def _post_head(post: Post, fallback: str) -> dict[str, Any]:
-    return {"id": post.key, "title": post.title, "url": _safe_url(post.url, fallback)}
+    return {"id": post.key, "title": _cap(post.title, MAX_TITLE), "url": _safe_url(post.url, fallback)}
 
 
 def _post(pick: Any, trim: Trim, fallback: str, zone: Any) -> dict[str, Any]:
@@ -100,7 +119,8 @@ def _comment(said: Said, trim: Trim, post_url: str, zone: Any) -> dict[str, Any]
     text, trimmed = shorten(comment.text, trim.max_words)
     return {
         "id": comment.key,
-        "author": comment.author,
+        "author": _cap(comment.author, MAX_NAME),
+        "in_reply_to": _cap(comment.reply_to, MAX_NAME) if comment.reply_to else "",
         "published": comment.published.isoformat(),
         "when": _when(comment.published, zone),
         "url": _safe_url(comment.url, post_url),
@@ -117,9 +137,25 @@ def _why(thread: Thread) -> str:
     return f"{pinned}score {thread.score:g} ({parts}); {thread.top.words} own words, {thread.reply_count} replies"
 
 
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 def shorten(text: str, max_words: int | None) -> tuple[str, bool]:
-    """Cut text to at most max_words words at a sentence end; (text, whether cut)."""
-    if max_words is None or len(text.split()) <= max_words:
+    """Cut text to at most max_words words at a sentence end, and to at most
+    max_words * CHARS_PER_WORD characters (a "word" from a feed may be 300 kB);
+    (text, whether cut)."""
+    if max_words is None:
+        return text, False
+    short, cut = _by_words(text, max_words)
+    limit = max_words * CHARS_PER_WORD
+    if len(short) > limit:
+        return short[:limit].rstrip() + " …", True
+    return short, cut
+
+
+def _by_words(text: str, max_words: int) -> tuple[str, bool]:
+    if len(text.split()) <= max_words:
         return text, False
     kept, count = [], 0
     for sentence in _sentences(text):

@@ -220,3 +220,38 @@ def test_plain_text_part_is_a_real_rendering(week):
     assert "\n    | Anonymous, " in text_part            # replies indented under their comment
     message = email.parser.Parser().parsestr("Content-Type: text/plain; charset=utf-8\n\n" + text_part)
     assert message.get_payload() == text_part
+
+
+def test_a_300_kb_title_and_a_300_kb_word_still_make_a_sendable_edition():
+    huge = post("T" * 300_000, SINCE + timedelta(hours=1), body="w" * 300_000)
+    discussions = [discussion(huge, comment(huge, "x" * 300_000), comment(huge, text(40, 3)))]
+    settings = config.from_dict({"lists": [{"name": "weekly", "file": "w.csv"}]})
+    selection = select(discussions, SINCE, UNTIL, settings.selection)
+    built = fit(selection, Renderer(settings), settings.lists[0], settings.email.max_html_bytes, 250)
+    html_part, text_part = built.edition.personalise(VALUES)
+    assert len(html_part.encode()) <= settings.email.max_html_bytes
+    assert "T" * 150 in html_part and "T" * 250 not in html_part          # the title, cut by characters
+    assert len(text_part) < 20_000
+
+
+def test_200_posts_in_one_period_collapse_into_links_then_a_count():
+    posts = [post(f"Post {n}", SINCE + timedelta(minutes=n * 40), body=text(60, n)) for n in range(200)]
+    discussions = [discussion(p, *[comment(p, text(30, n * 10 + i)) for i in range(n % 3)])
+                   for n, p in enumerate(posts)]
+    settings = config.from_dict({"lists": [{"name": "weekly", "file": "w.csv"}], "email": {"max_html_bytes": 60_000}})
+    selection = select(discussions, SINCE, UNTIL, settings.selection)
+    built = fit(selection, Renderer(settings), settings.lists[0], settings.email.max_html_bytes, 250)
+    html_part, text_part = built.edition.personalise(VALUES)
+    assert len(html_part.encode()) <= 60_000
+    context = built.edition.context
+    shown, linked, counted = len(context["posts"]), len(context["more_posts"]), context["more_count"]
+    assert shown + linked + counted == 200 and linked + counted > 0
+    assert "More posts in this period" in html_part and "MORE POSTS IN THIS PERIOD" in text_part
+    discussed = {p["title"] for p in context["posts"]}
+    quiet = {p["title"] for p in context["more_posts"]}
+    most = max(selection.posts, key=lambda pick: pick.new_comments)
+    assert most.post.title[:200] in discussed and not discussed & quiet        # the least discussed go first
+    tiny = config.from_dict({"lists": [{"name": "weekly", "file": "w.csv"}], "email": {"max_html_bytes": 10_000}})
+    small = fit(selection, Renderer(tiny), tiny.lists[0], tiny.email.max_html_bytes, 250)
+    assert small.edition.context["more_count"] > 0                              # then only counted
+    assert len(small.edition.personalise(VALUES)[0].encode()) <= 10_000

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from ..models import Comment, Discussion, Post, Validators
 from .guard import guarded
 from .tables import comments, http_cache, posts, sources
+from .upsert import insert_ignore
 
 CHUNK = 500
 
@@ -30,13 +32,12 @@ class Content:
     # ---------------------------------------------------------------- sources
 
     def source_id(self, name: str, url: str, kind: str | None) -> int:
+        """The source's id, made on first use (once, even when two fetches start together)."""
         with self.engine.begin() as db:
-            row = db.execute(sa.select(sources.c.id).where(sources.c.name == name)).first()
-            if row:
-                db.execute(sources.update().where(sources.c.id == row.id).values(url=url, kind=kind))
-                return row.id
-            inserted = db.execute(sources.insert().values(name=name, url=url, kind=kind)).inserted_primary_key
-            return int(inserted[0]) if inserted else 0
+            insert_ignore(db, sources, {"name": name, "url": url, "kind": kind})
+            row = db.execute(sa.select(sources.c.id).where(sources.c.name == name)).one()
+            db.execute(sources.update().where(sources.c.id == row.id).values(url=url, kind=kind))
+            return int(row.id)
 
     def source_state(self, source_id: int) -> tuple[str | None, str | None]:
         """(kind as detected, blog-wide comments feed URL) from the last fetch."""
@@ -117,6 +118,9 @@ class Content:
         with self.engine.begin() as db:
             _insert(db, comments, new)
             _update(db, comments, changed)
+            for chunk in _chunks([c.key for c in fresh]):     # a comment seen again is not deleted
+                db.execute(comments.update().where(comments.c.source_id == source_id, comments.c.key.in_(chunk),
+                                                   comments.c.deleted.is_(True)).values(deleted=False))
         return len(new), len(changed), len(fresh) - len(new) - len(changed)
 
     def comment_counts(self, source_id: int, post_keys: Iterable[str]) -> dict[str, int]:
@@ -206,7 +210,7 @@ class Content:
                         comments.c.published < until, comments.c.deleted.is_(False)))
                     for row in rows:
                         found[(source_id, row.post_key)].append(_comment_model(row))
-        return [Discussion(post, found[key]) for key, post in chosen.items()]
+        return [Discussion(post, _named_replies(found[key])) for key, post in chosen.items()]
 
     def iter_comments(self, source_id: int | None = None) -> Iterator[sa.Row]:
         query = sa.select(comments).order_by(comments.c.published)
@@ -277,9 +281,16 @@ def _post_model(row: sa.Row) -> Post:
 
 
 def _comment_model(row: sa.Row) -> Comment:
+    nested = row.declared_parent if row.parent_key and row.declared_parent != row.parent_key else None
     return Comment(key=row.key, post_key=row.post_key, author=row.author, author_uri=row.author_uri,
                    published=row.published, updated=row.updated, url=row.url, html=row.html,
-                   text=row.text, removed=row.removed, parent_key=row.parent_key)
+                   text=row.text, removed=row.removed, parent_key=row.parent_key, reply_to=nested)
+
+
+def _named_replies(found: list[Comment]) -> list[Comment]:
+    """A reply to a reply names whom it answers (its key becomes that comment's author)."""
+    authors = {c.key: c.author for c in found}
+    return [replace(c, reply_to=authors.get(c.reply_to, "an earlier comment")) if c.reply_to else c for c in found]
 
 
 def _by_source(keys: Iterable[tuple[int, str]]) -> list[tuple[int, list[str]]]:
@@ -290,8 +301,9 @@ def _by_source(keys: Iterable[tuple[int, str]]) -> list[tuple[int, list[str]]]:
 
 
 def _insert(db: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """New rows; one that another fetch stored meanwhile is left as it is."""
     if rows:
-        db.execute(table.insert(), rows)
+        insert_ignore(db, table, rows)
 
 
 def _update(db: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -304,14 +316,16 @@ def _update(db: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> N
 
 
 def _rethread(db: sa.Connection, source_id: int, post_keys: list[str]) -> int:
+    """Threads are one level deep: a reply at any depth is attached to its top-level
+    ancestor; a reply whose parent is unknown, or caught in a cycle of parents, is shown
+    top-level and counted. Returns that count."""
     rows = db.execute(sa.select(comments.c.key, comments.c.declared_parent, comments.c.parent_key,
                                 comments.c.orphan)
                       .where(comments.c.source_id == source_id, comments.c.post_key.in_(post_keys))).all()
-    present = {r.key for r in rows}
+    declared = {r.key: r.declared_parent for r in rows}
     changes, orphans = [], 0
     for row in rows:
-        found = row.declared_parent in present and row.declared_parent != row.key
-        parent, orphan = (row.declared_parent, False) if found else (None, row.declared_parent is not None)
+        parent, orphan = _top_ancestor(row.key, declared)
         orphans += orphan
         if (parent, orphan) != (row.parent_key, row.orphan):
             changes.append({"b_key": row.key, "parent_key": parent, "orphan": orphan})
@@ -320,6 +334,22 @@ def _rethread(db: sa.Connection, source_id: int, post_keys: list[str]) -> int:
                                            comments.c.key == sa.bindparam("b_key"))
                    .values(parent_key=sa.bindparam("parent_key"), orphan=sa.bindparam("orphan")), changes)
     return orphans
+
+
+def _top_ancestor(key: str, declared: dict[str, str | None]) -> tuple[str | None, bool]:
+    """(the top-level comment key threads it, whether it is shown top-level as an orphan)."""
+    parent = declared.get(key)
+    if parent is None:
+        return None, False
+    seen = {key}
+    while True:
+        if parent not in declared or parent in seen:
+            return None, True                        # unknown parent, or a cycle: shown on its own
+        grand = declared[parent]
+        if grand is None or grand not in declared:
+            return parent, False
+        seen.add(parent)
+        parent = grand
 
 
 def _chunks(items: list[str], size: int = CHUNK) -> Iterator[list[str]]:
