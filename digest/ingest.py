@@ -343,13 +343,22 @@ def _blogger_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
 
 
 def _wordpress_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
+    """The REST API (threaded), else the Atom comment feed (threaded), else the RSS
+    comment feed the post names (flat: RSS says nothing of parents)."""
     try:
         yield from _wordpress_api_pages(run, post)
+        return
     except (FetchError, FeedError) as error:
         if not post.comments_feed:
             raise
         log.info("%s: REST API not usable (%s); reading the Atom comment feed", run.source.name, error)
-        yield from _wordpress_atom_pages(run, post)
+    try:
+        yield from _wordpress_atom_pages(run, post, _atom_comment_feed(post.comments_feed))
+    except (FetchError, FeedError) as error:
+        if _atom_comment_feed(post.comments_feed) == post.comments_feed:
+            raise
+        log.info("%s: no Atom comment feed (%s); reading the RSS one", run.source.name, error)
+        yield from _wordpress_atom_pages(run, post, post.comments_feed)
 
 
 def _wordpress_api_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
@@ -370,8 +379,8 @@ def _wordpress_api_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | Non
     yield CUT
 
 
-def _wordpress_atom_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
-    url: str | None = _atom_comment_feed(post.comments_feed or "")
+def _wordpress_atom_pages(run: Run, post: Post, first: str) -> Iterator[FeedPage | _Cut | None]:
+    url: str | None = first
     for _ in range(run.max_pages):
         if not url:
             return

@@ -158,8 +158,9 @@ def _comments_feed(entry: dict[str, Any], kind: str) -> str | None:
     if kind == "blogger":
         return next((link["href"] for link in entry.get("links", [])
                      if link.get("rel") == "replies" and link.get("type") == "application/atom+xml"), None)
-    if kind == "wordpress":
-        return entry.get("wfw_commentrss")
+    if kind == "wordpress":             # RSS2 names it in wfw:commentRss; an Atom feed in link rel=replies
+        return entry.get("wfw_commentrss") or next(
+            (link["href"] for link in entry.get("links", []) if link.get("rel") == "replies"), None)
     return None
 
 

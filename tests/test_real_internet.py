@@ -246,3 +246,34 @@ def test_a_failed_last_request_is_counted(db, feed_server, tmp_path):
     feed_server.fail("/feed/", Fault(status=404))
     report = fetch(db, tmp_path, url)
     assert report.failed and report.requests == 1
+
+
+def test_wordpress_without_rest_or_atom_comments_reads_the_rss_comment_feed(db, feed_server, tmp_path):
+    url = wordpress.publish(feed_server, api=False)
+    base = feed_server.base_url
+    del feed_server.extra["/probation-news/feed/atom/"]                 # this blog has no Atom comment feed
+    items = "".join(f"""<item><title>By: {who}</title><link>{base}/probation-news/#comment-{n}</link>
+      <guid isPermaLink="false">{base}/probation-news/#comment-{n}</guid><dc:creator>{who}</dc:creator>
+      <pubDate>Fri, 27 Oct 2017 0{n}:00:00 +0000</pubDate><description>Comment {n}</description>
+      <content:encoded><![CDATA[<p>Comment number {n} from {who}.</p>]]></content:encoded></item>"""
+                    for n, who in ((1, "Reader A"), (2, "Reader B")))
+    rss = f"""<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"
+      xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+      <channel><title>Comments on: Probation news</title><link>{base}/probation-news/</link>{items}</channel></rss>"""
+    feed_server.add("/probation-news/feed/", rss.encode(), "application/rss+xml")
+    report = fetch(db, tmp_path, url)
+    assert report.error is None, report.error
+    assert {c.key: (c.author, c.text) for c in db.content.iter_comments()} == {
+        "1": ("Reader A", "Comment number 1 from Reader A."), "2": ("Reader B", "Comment number 2 from Reader B.")}
+
+
+def test_an_atom_posts_feed_names_each_post_s_comment_feed():
+    from digest import parse
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://wp.example/">
+      <title>t</title><generator uri="https://wordpress.org/">WordPress</generator>
+      <entry><id>https://wp.example/?p=7</id><title>A post</title><link rel="alternate" href="a-post/"/>
+      <link rel="replies" type="application/atom+xml" href="a-post/feed/atom/"/>
+      <updated>2017-10-27T09:00:00Z</updated></entry></feed>"""
+    page = parse.posts_page(parse.read(atom, "https://wp.example/feed/atom/"), "wordpress")
+    assert [(p.key, p.url, p.comments_feed) for p in page.posts] == [
+        ("7", "https://wp.example/a-post/", "https://wp.example/a-post/feed/atom/")]
