@@ -223,6 +223,8 @@ def remove_subscriber(db: Database, listed: MailingList, email: str, now: dateti
 def import_subscribers(settings: Settings, db: Database, listed: MailingList, path: Path,
                        now: datetime) -> SyncResult:
     """Add the members of a CSV file; bad rows are reported in problems and skipped."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file; give the CSV file to import (columns email, name)")
     read = read_csv(path, settings.sending.smtputf8)
     result = db.lists.merge(listed.name, read.members, Origin.IMPORT, now)
     result.problems = read.problems

@@ -84,7 +84,36 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+NO_ARGS_IS_HELP: type[click.UsageError] = getattr(click.exceptions, "NoArgsIsHelpError",
+                                                  type("Never", (click.UsageError,), {}))
+
+
+class OneLineErrors(click.Group):
+    """click's own usage errors (a bad option, a missing argument) as one `Error:` line,
+    with the help to read, like every other error; exit code 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except NO_ARGS_IS_HELP as asked:        # `digest` or `digest db` alone: the help, as click shows it
+            click.echo(asked.format_message(), err=True)
+            sys.exit(2)
+        except click.UsageError as error:
+            where = error.ctx.command_path if error.ctx else "digest"
+            click.echo(f"Error: {error.format_message().rstrip('.')}; see `{where} --help`", err=True)
+            sys.exit(2)
+        except click.ClickException as error:
+            click.echo(f"Error: {error.format_message()}", err=True)
+            sys.exit(error.exit_code)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="DIGEST_CONFIG",
               default=config.DEFAULT_PATH, show_default=True, help="Settings file (env DIGEST_CONFIG).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")

@@ -20,7 +20,7 @@ from . import crash
 from .config import MailingList, Settings
 from .db import Database
 from .edition import Built, build
-from .errors import DigestError
+from .errors import DigestError, UsageError
 from .mailers import Mailer, MailerError, make_mailer
 from .message import recipient
 from .models import DeliveryStatus, Edition, EditionStatus, Outcome, email_key
@@ -301,7 +301,7 @@ def send_test(settings: Settings, db: Database, mailing_list: MailingList, since
     try:
         address = check_address(address)
     except ValueError as error:
-        raise DigestError(f"--to {address!r} is not a valid address ({error}); give one like you@example.org") from None
+        raise UsageError(f"--to {address!r} is not a valid address ({error}); give one like you@example.org") from None
     built = build_or_refuse(settings, db, mailing_list, since, until)
     to = recipient(settings, secret_key(settings), mailing_list.name, 0, address, email_key(address), "", None)
     own = mailer is None

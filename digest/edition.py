@@ -48,10 +48,15 @@ def period(mailing_list: MailingList, now: datetime, since: date | None = None,
     zone, length = mailing_list.timezone, mailing_list.period
     end = _midnight(until, zone) if until else None
     start = _midnight(since, zone) if since else None
-    if end is None:
-        end = start + length if start else _midnight(now.astimezone(zone).date(), zone)
-    if start is None:
-        start = end - length
+    try:
+        if end is None:
+            end = start + length if start else _midnight(now.astimezone(zone).date(), zone)
+        if start is None:
+            start = end - length
+    except OverflowError:
+        option = f"--since {since}" if since else f"--until {until}"
+        raise UsageError(f"{option}: the period runs off the calendar; give dates between the years 1900 "
+                         "and 9000") from None
     if start >= end:
         raise UsageError(f"--since {start.date()} is not before --until {end.date()}; give a since before until")
     return start, _normal(end, zone)

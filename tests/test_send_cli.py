@@ -69,7 +69,7 @@ def test_dry_run_and_test_copy_record_nothing(world):
     assert len(files) == 1 and b"editor@example.org" in files[0].read_bytes()
     assert world.db.ledger.history() == []
     bad = run(world, "send", "weekly", *WEEK, "--to", "not an address")
-    assert bad.exit_code == 1 and "--to 'not an address' is not a valid address" in bad.output
+    assert bad.exit_code == 2 and "--to 'not an address' is not a valid address" in bad.output   # a usage error
 
 
 def test_outbox_that_cannot_be_written_waits_and_a_later_unsubscribe_is_honoured(world):

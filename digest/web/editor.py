@@ -3,6 +3,7 @@ against the budget, the reasons for every pick; pin, exclude, send a test to me.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 
@@ -70,7 +71,10 @@ def _period(mailing_list: MailingList) -> tuple[datetime, datetime]:
         until = datetime.fromisoformat(request.args["until"]).date() if "until" in request.args else None
     except ValueError:
         abort(400, "since and until are dates: YYYY-MM-DD.")
-    return period(mailing_list, datetime.now(UTC), since, until)
+    try:
+        return period(mailing_list, datetime.now(UTC), since, until)
+    except UsageError as error:
+        abort(400, f"That period cannot be shown: {error}.")
 
 
 @pages.get("/<name>")
@@ -121,7 +125,7 @@ def pick(name: str) -> ResponseReturnValue:
 
 def _safe_query(query: str) -> bool:
     """Only our own since/until go back into the redirect (no open redirect)."""
-    return all(part.split("=")[0] in ("since", "until") and "/" not in part for part in query.split("&") if part)
+    return all(re.fullmatch(r"(since|until)=\d{4}-\d\d-\d\d", part) for part in query.split("&") if part)
 
 
 @pages.post("/<name>/test")

@@ -49,8 +49,10 @@ def sendgrid_events() -> tuple[str, int]:
 def _verify(key: str, raw: bytes, max_age: int) -> None:
     signature = request.headers.get(EventWebhookHeader.SIGNATURE, "")
     stamp = request.headers.get(EventWebhookHeader.TIMESTAMP, "")
-    if not signature or not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+    if not signature:
         abort(403, "Missing signature.")
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        abort(403, "Bad timestamp.")
     if abs(time.time() - int(stamp)) > max_age:
         abort(403, "Stale timestamp.")
     try:
