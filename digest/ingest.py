@@ -49,6 +49,8 @@ class Run:
     kind: str = "feed"
     validators: dict[str, Validators] = field(default_factory=dict)
     complete: bool = True                  # False: something was not read; read it all again next time
+    reread: bool = False                   # a posts page was missed last time: read the posts feed whole
+    posts_gap: bool = False                # a posts page was missed this time
     seen_posts: dict[str, Post] = field(default_factory=dict)
     outside: dict[str, Post] = field(default_factory=dict)  # read, but older than the window
     touched: set[str] = field(default_factory=set)
@@ -96,7 +98,7 @@ def ingest(source: Source, settings: Fetch, db: Database, root: Path, now: datet
         return report
     with own_fetcher if fetcher is None else nullcontext():
         run = Run(source, source_id, store, own_fetcher, settings.max_pages,
-                  _cutoff(source, store, source_id, now), report, progress)
+                  _cutoff(source, store, source_id, now), report, progress, reread=store.reread_posts(source_id))
         try:
             _read_source(run, url, full)
         except DigestError as error:
@@ -108,7 +110,8 @@ def ingest(source: Source, settings: Fetch, db: Database, root: Path, now: datet
         else:
             for key, validators in run.validators.items() if run.complete else ():
                 store.save_validators(key, validators, now)
-        store.finish_source(source_id, report.error, now)
+        posts_whole = report.error is None and not run.posts_gap
+        store.finish_source(source_id, report.error, now, reread_posts=None if report.error else not posts_whole)
         crash.point("fetch.finished")
     return report
 
@@ -127,20 +130,30 @@ def _open(source: Source, settings: Fetch, root: Path, fetcher: Fetcher | None) 
     return url, Fetcher(settings, transport=transport, allowed_hosts=allowed_hosts_for(url, source.allow_hosts))
 
 
+BLOGGER_HOSTS = frozenset({"www.blogger.com", "blogger.com"})   # Blogger writes its next-page links there
+
+
+def _allow_platform_hosts(run: Run) -> None:
+    if run.kind == "blogger" and run.fetcher.allowed_hosts is not None:
+        run.fetcher.allowed_hosts = run.fetcher.allowed_hosts | BLOGGER_HOSTS
+
+
 def _cutoff(source: Source, store: Content, source_id: int, now: datetime) -> datetime | None:
     proposed = now - timedelta(days=source.backfill_days) if source.backfill_days else None
     return store.horizon(source_id, proposed)
 
 
 def _read_source(run: Run, url: str, full: bool) -> None:
-    first = run.get(url, conditional=not full)
+    first = run.get(url, conditional=not (full or run.reread))
     known_kind, comments_url = run.store.source_state(run.source_id)
     if first.not_modified:
         run.progress("posts not modified")
         run.kind = run.source.kind or known_kind or "feed"
+        _allow_platform_hosts(run)
     else:
         parsed = run.read(first)
         run.kind = run.source.kind or parse.detect_kind(parsed)
+        _allow_platform_hosts(run)
         comments_url = _blog_comments_url(parsed, url) if run.kind == "blogger" else None
         run.store.save_source_state(run.source_id, run.kind, comments_url)
         _read_posts(run, first, parsed)
@@ -167,6 +180,7 @@ def _read_posts(run: Run, answer: Fetched, parsed: parse.feedparser.FeedParserDi
         except FetchError as error:
             if error.status == 404 and not page.next_url:   # WordPress: past the last page
                 return
+            run.posts_gap = True
             run.gap(f"posts page {page_number + 1} could not be read ({error}); kept the pages before it")
             return
         if answer.not_modified:
@@ -188,7 +202,7 @@ def _take_posts(run: Run, page: FeedPage) -> bool:
     run.seen_posts.update({p.key: p for p in fresh})
     run.outside.update({p.key: p for p in page.posts if p not in fresh})
     run.touched.update(p.key for p in fresh)
-    return unchanged or len(fresh) < len(page.posts)
+    return (unchanged and not run.reread) or len(fresh) < len(page.posts)
 
 
 def _wordpress_next(run: Run, url: str, page_number: int, page: FeedPage) -> str | None:

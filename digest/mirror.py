@@ -66,12 +66,19 @@ def start_url(location: str, root: Path) -> tuple[str, MirrorTransport]:
 
 
 def _folder_start(folder: Path, location: str) -> str:
+    """The posts feed of a mirror folder: the manifest's `start`, else the first URL that
+    looks like a posts feed (Blogger's /feeds/posts/default, WordPress's /feed/ or
+    /feed/atom/), else the first URL it lists."""
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8")) if (folder / MANIFEST).exists() else {}
-    for url in manifest.get("urls", {}):
-        if url.startswith("/feeds/posts/default") and "?" not in url:
-            return manifest["base_url"].rstrip("/") + url
-    raise FetchError(f"{location}: a folder source needs a {MANIFEST} naming its posts feed; "
-                     "point the url at the feed file instead")
+    urls = [u for u in manifest.get("urls", {}) if "?" not in u]
+    base = str(manifest.get("base_url", f"http://{LOCAL_HOST}")).rstrip("/")
+    chosen = manifest.get("start") or next((u for u in urls if u.startswith("/feeds/posts/default")), None) \
+        or next((u for u in urls if u.rstrip("/").endswith(("/feed", "/feed/atom", "/feed/rss2"))), None) \
+        or (urls[0] if urls else None)
+    if not chosen:
+        raise FetchError(f"{location}: a folder source needs a {MANIFEST} listing its feeds (and a `start` "
+                         "naming the posts feed); point the url at a feed file instead")
+    return base + chosen
 
 
 def _read_manifest(folder: Path) -> dict[str, str]:

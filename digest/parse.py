@@ -135,7 +135,7 @@ def _post(entry: dict[str, Any], kind: str, base: str) -> Post | None:
     clean = clean_html(_content(entry))
     published = _date(entry, "published") or _date(entry, "updated") or EPOCH
     return Post(
-        key=key, title=plain_text(entry.get("title", "")) or "(untitled)", url=url,
+        key=key, title=_title(entry) or "(untitled)", url=url,
         published=published, updated=_date(entry, "updated") or published,
         author=_author(entry), html=clean, text=to_text(clean),
         comments_total=_int(entry.get("thr_total", entry.get("slash_comments"))),
@@ -160,7 +160,8 @@ def _comments_feed(entry: dict[str, Any], kind: str) -> str | None:
                      if link.get("rel") == "replies" and link.get("type") == "application/atom+xml"), None)
     if kind == "wordpress":             # RSS2 names it in wfw:commentRss; an Atom feed in link rel=replies
         return entry.get("wfw_commentrss") or next(
-            (link["href"] for link in entry.get("links", []) if link.get("rel") == "replies"), None)
+            (link.get("href") for link in entry.get("links", [])
+             if link.get("rel") == "replies" and "xml" in str(link.get("type", ""))), None)
     return None
 
 
@@ -286,13 +287,22 @@ def _content(entry: dict[str, Any]) -> str:
     return entry.get("summary", "")
 
 
+def _title(entry: dict[str, Any]) -> str:
+    """A title as text: markup is taken out only when the feed says the title is HTML
+    (feedparser has already decoded a plain-text title: `<canvas>` there is words)."""
+    kind = str((entry.get("title_detail") or {}).get("type", "text/plain"))
+    raw = str(entry.get("title", ""))
+    return plain_text(raw) if "html" in kind else " ".join(raw.split())
+
+
 def _author(entry: dict[str, Any]) -> str:
     detail = entry.get("author_detail") or {}
     return plain_text(detail.get("name") or entry.get("author", "")) or "Anonymous"
 
 
 def _link(entry: dict[str, Any], rel: str) -> str | None:
-    return next((link["href"] for link in entry.get("links", []) if link.get("rel") == rel), None)
+    return next((link.get("href") for link in entry.get("links", []) if link.get("rel") == rel and link.get("href")),
+                None)
 
 
 def _date(entry: dict[str, Any], field: str) -> datetime | None:

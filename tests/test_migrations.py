@@ -57,3 +57,14 @@ def test_0002_merges_addresses_that_are_one_mailbox(db_url: str) -> None:
         delivery = connection.execute(sa.text("SELECT email_key, attempts, next_attempt_at FROM deliveries")).one()
         assert tuple(delivery) == ("jose@xn--bcher-kva.de", 0, None)
         assert db.lists.count("weekly") == 2           # jose is suppressed everywhere
+
+
+def test_0003_adds_the_reread_flag_to_sources_that_exist(db_url: str) -> None:
+    engine = _at(db_url, "0002")
+    _insert(engine, "sources", [{"name": "blog", "url": "https://example.org/feed", "kind": "blogger"}])
+    engine.dispose()
+    with Database.open(db_url) as db:
+        source = db.content.source_id("blog", "https://example.org/feed", "blogger")
+        assert db.content.reread_posts(source) is False
+        db.content.finish_source(source, None, datetime(2017, 11, 1, tzinfo=UTC), reread_posts=True)
+        assert db.content.reread_posts(source) is True

@@ -51,10 +51,19 @@ class Content:
             db.execute(sources.update().where(sources.c.id == source_id)
                        .values(detected_kind=kind, comments_url=comments_url))
 
-    def finish_source(self, source_id: int, error: str | None, when: datetime) -> None:
+    def finish_source(self, source_id: int, error: str | None, when: datetime,
+                      reread_posts: bool | None = None) -> None:
+        """The fetch is over; reread_posts (None: unchanged) says whether the next fetch
+        must read the posts feed whole because a page was missed."""
+        values: dict[str, Any] = {"last_fetch_at": when, "last_error": error}
+        if reread_posts is not None:
+            values["reread_posts"] = reread_posts
         with self.engine.begin() as db:
-            db.execute(sources.update().where(sources.c.id == source_id)
-                       .values(last_fetch_at=when, last_error=error))
+            db.execute(sources.update().where(sources.c.id == source_id).values(**values))
+
+    def reread_posts(self, source_id: int) -> bool:
+        with self.engine.connect() as db:
+            return bool(db.execute(sa.select(sources.c.reread_posts).where(sources.c.id == source_id)).scalar())
 
     def horizon(self, source_id: int, proposed: datetime | None) -> datetime | None:
         """The source's backfill horizon: set once, by its first fetch, then kept."""

@@ -24,6 +24,7 @@ sources = sa.Table(
     sa.Column("horizon", UTCDateTime),              # nothing older is read (backfill window)
     sa.Column("last_fetch_at", UTCDateTime),
     sa.Column("last_error", sa.Text),
+    sa.Column("reread_posts", sa.Boolean, nullable=False, default=False),   # a posts page was missed last time
 )
 
 http_cache = sa.Table(
