@@ -235,8 +235,8 @@ def _raise_for_status(url: str, response: httpx.Response) -> None:
     if status == 429 or status >= 500:
         raise _Retryable(f"HTTP {status}", _retry_after(response))
     if status >= 400:
-        raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}; "
-                         "check the address in config.toml", status)
+        raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}; check the source's url in the "
+                         "config, or, for a link the feed gave, whether the blog still serves it", status)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

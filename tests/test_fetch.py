@@ -71,7 +71,7 @@ def test_connection_refused_is_reported(server):
 
 def test_404_is_not_retried(server):
     client, _ = fetcher()
-    with pytest.raises(FetchError, match=r"/nothing: HTTP 404 Not Found; check the address"):
+    with pytest.raises(FetchError, match=r"/nothing: HTTP 404 Not Found; check the source.s url in the config, or"):
         client.get(server.base_url + "/nothing")
     assert client.requests == 1
 
