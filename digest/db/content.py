@@ -118,18 +118,22 @@ class Content:
         return {r.key: r.hash for r in rows}
 
     def save_comments(self, source_id: int, items: Sequence[Comment]) -> tuple[int, int, int]:
-        """Insert new comments, update changed ones; return (new, updated, unchanged)."""
-        known = self.comment_hashes(source_id, [c.key for c in items])
+        """Insert new comments, update changed ones, undelete ones seen again; return
+        (new, updated, unchanged)."""
+        rows = self._select_in(comments, [comments.c.key, comments.c.hash, comments.c.deleted], source_id,
+                               [c.key for c in items])
+        known = {r.key: r.hash for r in rows}
         fresh = {c.key: c for c in items}.values()
         new = [_comment_row(source_id, c) for c in fresh if c.key not in known]
         changed = [_comment_row(source_id, c) for c in fresh
                    if c.key in known and known[c.key] != comment_hash(c)]
+        back = [r.key for r in rows if r.deleted and r.key not in {c["key"] for c in changed}]
         with self.engine.begin() as db:
             _insert(db, comments, new)
-            _update(db, comments, changed)
-            for chunk in _chunks([c.key for c in fresh]):     # a comment seen again is not deleted
-                db.execute(comments.update().where(comments.c.source_id == source_id, comments.c.key.in_(chunk),
-                                                   comments.c.deleted.is_(True)).values(deleted=False))
+            _update(db, comments, changed)                 # rows written whole: deleted is False again
+            for chunk in _chunks(back):                    # a comment seen again is not deleted
+                db.execute(comments.update().where(comments.c.source_id == source_id, comments.c.key.in_(chunk))
+                           .values(deleted=False))
         return len(new), len(changed), len(fresh) - len(new) - len(changed)
 
     def comment_counts(self, source_id: int, post_keys: Iterable[str]) -> dict[str, int]:
