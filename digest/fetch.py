@@ -170,15 +170,16 @@ class _Retryable(Exception):
 
 # ------------------------------------------------------------------ which hosts a link may be on
 
-def allowed_hosts_for(source_url: str, extra: list[str]) -> frozenset[str]:
+def allowed_hosts_for(source_url: str, extra: list[str], offline: bool = False) -> frozenset[str]:
     """The hosts a source's links may be on: its own URL's host and `extra`.
 
     `source_url` is the http(s) URL the source is read from (for an offline source,
     the URL `mirror.start_url` begins with); `extra` is its [[sources]].allow_hosts,
     each a host name (any case, Unicode or IDNA) or a URL whose host is taken.
-    The mirror's own pseudo-host is always allowed (it never reaches the network).
+    A host is compared with its port when the port is not the scheme's own (80, 443).
+    The mirror's pseudo-host is allowed for offline sources only (online it would go to DNS).
     """
-    hosts = {LOCAL_HOST}
+    hosts = {LOCAL_HOST} if offline else set()
     own = _host(source_url) if re.match(r"^https?://", source_url, re.IGNORECASE) else None
     if own:
         hosts.add(own)
@@ -207,13 +208,14 @@ def check_host(url: str, allowed: frozenset[str] | None) -> None:
     host = _normal_host(parsed)
     if not host:
         raise FetchError(f"{shown}: a link without a host; check the feed")
-    if allowed is not None and host not in allowed and host != LOCAL_HOST:
+    if allowed is not None and host not in allowed:
         raise FetchError(f"{shown}: a link on another host ({host}) than the source's; "
                          "add it to [[sources]].allow_hosts if the blog really lives there")
 
 
 def _host(url: str) -> str:
-    """The host httpx would connect to: lower case, IDNA (xn--), no trailing dot."""
+    """The host httpx would connect to: lower case, IDNA (xn--), no trailing dot, and
+    `:port` when the port is not 80 or 443 (http and https of one name are one blog)."""
     try:
         return _normal_host(httpx.URL(url))
     except (httpx.InvalidURL, TypeError, ValueError):
@@ -221,7 +223,8 @@ def _host(url: str) -> str:
 
 
 def _normal_host(url: httpx.URL) -> str:
-    return url.raw_host.decode("ascii", "replace").lower().rstrip(".")
+    name = url.raw_host.decode("ascii", "replace").lower().rstrip(".")
+    return name if url.port in (None, 80, 443) else f"{name}:{url.port}"
 
 
 def _shown(url: str) -> str:

@@ -52,11 +52,16 @@ class Run:
     reread: bool = False                   # a posts page was missed last time: read the posts feed whole
     posts_gap: bool = False                # a posts page was missed this time
     seen_posts: dict[str, Post] = field(default_factory=dict)
+    visited: set[str] = field(default_factory=set)
     outside: dict[str, Post] = field(default_factory=dict)  # read, but older than the window
     touched: set[str] = field(default_factory=set)
 
     def get(self, url: str, conditional: bool = True) -> Fetched:
-        """A conditional GET whose new validators are kept until the run succeeds."""
+        """A conditional GET whose new validators are kept until the run succeeds. A URL
+        is read once per fetch: a next link that leads back is a loop, and stops."""
+        if url in self.visited:
+            raise FetchError(f"{url}: read already in this fetch (the feed's next links go round in a loop)")
+        self.visited.add(url)
         try:
             answer = self.fetcher.get(url, self.store.validators(url) if conditional else Validators())
         finally:                                   # a failed request is a request too
@@ -96,6 +101,10 @@ def ingest(source: Source, settings: Fetch, db: Database, root: Path, now: datet
         report.error = str(error)
         store.finish_source(source_id, report.error, now)
         return report
+    except Exception as error:  # noqa: BLE001 - a broken mirror manifest, say: this source alone fails
+        report.error = f"cannot open {source.url} ({error.__class__.__name__}: {_first_line(error)}); check it"
+        store.finish_source(source_id, report.error, now)
+        return report
     with own_fetcher if fetcher is None else nullcontext():
         run = Run(source, source_id, store, own_fetcher, settings.max_pages,
                   _cutoff(source, store, source_id, now), report, progress, reread=store.reread_posts(source_id))
@@ -127,7 +136,8 @@ def _open(source: Source, settings: Fetch, root: Path, fetcher: Fetcher | None) 
     if re.match(r"^https?://", source.url):
         return source.url, Fetcher(settings, allowed_hosts=allowed_hosts_for(source.url, source.allow_hosts))
     url, transport = start_url(source.url, root)
-    return url, Fetcher(settings, transport=transport, allowed_hosts=allowed_hosts_for(url, source.allow_hosts))
+    hosts = allowed_hosts_for(url, source.allow_hosts, offline=True)
+    return url, Fetcher(settings, transport=transport, allowed_hosts=hosts)
 
 
 BLOGGER_HOSTS = frozenset({"www.blogger.com", "blogger.com"})   # Blogger writes its next-page links there
@@ -313,6 +323,7 @@ class _Cut:
 
 
 CUT = _Cut()
+LATEST_ONLY = _Cut()     # a feed that lists only the newest comments (WordPress's comment feeds): never whole
 
 
 def _read_post_comments(run: Run, post: Post) -> set[str] | None:
@@ -324,9 +335,11 @@ def _read_post_comments(run: Run, post: Post) -> set[str] | None:
         for page in pages:
             if page is None:
                 return None
+            if page is LATEST_ONLY:
+                return None                  # stored, but what it leaves out is not gone
             if page is CUT:
                 run.gap(f"the comments of {post.url or post.key} have more than {run.max_pages} pages "
-                        "([fetch].max_pages); the rest is read next time")
+                        "([fetch].max_pages); the rest is not read: raise [fetch].max_pages to read it")
                 return None
             assert isinstance(page, FeedPage)
             _take_comments(run, page, blog_wide=False)
@@ -373,6 +386,7 @@ def _wordpress_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
             raise
         log.info("%s: no Atom comment feed (%s); reading the RSS one", run.source.name, error)
         yield from _wordpress_atom_pages(run, post, post.comments_feed)
+    yield LATEST_ONLY             # WordPress shows its newest N comments there (posts_per_rss)
 
 
 def _wordpress_api_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from calendar import timegm
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -44,13 +45,23 @@ def read(content: bytes, url: str, headers: dict[str, str] | None = None) -> fee
     uses are resolved later against the document's address (Content-Location, else the
     URL it came from); feedparser itself applies xml:base. Its whole-content resolution
     stays off: it costs about 40%."""
-    parsed = feedparser.parse(content, response_headers=_parse_headers(url, headers),
-                              sanitize_html=False, resolve_relative_uris=False)
+    try:
+        parsed = _feedparser(content, url, headers)
+    except UnicodeError:               # a character reference to a lone surrogate (&#xD800;) stops feedparser
+        parsed = _feedparser(_SURROGATE_REFS.sub(b"&#xFFFD;", content), url, headers)
     if not parsed.get("version") and not parsed.entries:
         raise FeedError(f"{url}: not a feed ({_what_it_is(content, headers)}); "
                         "point the source at the blog's RSS or Atom feed")
     parsed["digest_base"] = urljoin(url, (headers or {}).get("content-location", "").strip())
     return parsed
+
+
+_SURROGATE_REFS = re.compile(rb"&#[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2};|&#0*5[5-7][0-9]{3};")
+
+
+def _feedparser(content: bytes, url: str, headers: dict[str, str] | None) -> feedparser.FeedParserDict:
+    return feedparser.parse(content, response_headers=_parse_headers(url, headers),
+                            sanitize_html=False, resolve_relative_uris=False)
 
 
 def absolute(base: str, value: object) -> str | None:
@@ -115,15 +126,37 @@ def posts_page(parsed: feedparser.FeedParserDict, kind: str) -> FeedPage:
 
 
 def _each(make: Callable[[], T | None], skipped: Counter[str]) -> T | None:
-    """One item of a page, or None (counted with its reason): one bad item never fails the page."""
+    """One item of a page, or None (counted with its reason): one bad item never fails the
+    page. Text is made storable (no lone surrogates) and keys fit their columns."""
     try:
         item = make()
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as error:
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as error:
         skipped[f"unreadable ({error.__class__.__name__})"] += 1
         return None
     if item is None:
         skipped["no id"] += 1
-    return item
+        return None
+    return _storable(item)
+
+
+def _storable(item: T) -> T:
+    changes: dict[str, Any] = {}
+    for name, value in vars(item).items():
+        if isinstance(value, str):
+            fixed = value if _encodable(value) else value.encode("utf-8", "replace").decode("utf-8")
+            if name in ("key", "post_key", "parent_key"):
+                fixed = stable_key(fixed)
+            if fixed != value:
+                changes[name] = fixed
+    return replace(item, **changes) if changes else item  # type: ignore[type-var]
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _post(entry: dict[str, Any], kind: str, base: str) -> Post | None:
@@ -310,7 +343,10 @@ def _date(entry: dict[str, Any], field: str) -> datetime | None:
     if value is not None:
         return value
     parsed = dict.get(entry, f"{field}_parsed")
-    return datetime.fromtimestamp(timegm(parsed), UTC) if parsed else None
+    try:
+        return _sane(datetime.fromtimestamp(timegm(parsed), UTC)) if parsed else None
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _iso(value: str) -> datetime | None:
@@ -318,14 +354,26 @@ def _iso(value: str) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return _sane(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _sane(moment: datetime | None) -> datetime | None:
+    """A date a database can store and a period can hold: 1900 to 9000, else unknown."""
+    if moment is None or not 1900 <= moment.year <= 9000:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
 
 
 def _int(value: Any) -> int | None:
+    """A count from a feed, if it is one a database can hold."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if 0 <= number < 2**31 else None
 
 
 def _parse_headers(url: str, headers: dict[str, str] | None) -> dict[str, str]:

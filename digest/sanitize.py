@@ -24,10 +24,18 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
+MAX_TAGS = 5000         # a comment with more markup than this is kept as its text only
+
+
 def clean_html(markup: str) -> str:
-    """Sanitise untrusted HTML: allowed tags only, safe links, no scripts or styles."""
+    """Sanitise untrusted HTML: allowed tags only, safe links, no scripts or styles.
+    Markup with more than MAX_TAGS tags (nested 40,000 deep, the sanitiser takes
+    seconds, growing with the square of the depth) is kept as escaped text instead."""
     if not markup:
         return ""
+    if markup.count("<") > MAX_TAGS:
+        text = " ".join(html.unescape(_TAG.sub(" ", markup)).split())
+        return f"<p>{html.escape(text)}</p>"
     return nh3.clean(
         markup,
         tags=ALLOWED_TAGS,

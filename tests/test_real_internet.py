@@ -277,3 +277,68 @@ def test_an_atom_posts_feed_names_each_post_s_comment_feed():
     page = parse.posts_page(parse.read(atom, "https://wp.example/feed/atom/"), "wordpress")
     assert [(p.key, p.url, p.comments_feed) for p in page.posts] == [
         ("7", "https://wp.example/a-post/", "https://wp.example/a-post/feed/atom/")]
+
+
+def test_items_a_database_cannot_hold_are_made_storable_not_fatal(db, feed_server, tmp_path):
+    entries = "".join(f"""<entry><id>tag:x,2017:{n}</id><title>{title}</title><link href="/p{n}"/>
+      <published>{published}</published><updated>2017-10-27T09:00:00Z</updated>{extra}</entry>"""
+                      for n, title, published, extra in (
+                          (1, "Good", "2017-10-27T09:00:00Z", ""),
+                          (2, "Huge count", "2017-10-27T09:00:00Z", "<thr:total>99999999999999999999999</thr:total>"),
+                          (3, "Year one", "0001-01-01T00:00:00+01:00", ""),
+                          (4, "&#xD800;x", "2017-10-27T09:00:00Z", "")))
+    feed = f"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"
+      xmlns:thr="http://purl.org/syndication/thread/1.0"><title>t</title><id>f</id>{entries}</feed>"""
+    feed_server.add("/odd.xml", feed.encode())
+    report = fetch(db, tmp_path, f"{feed_server.base_url}/odd.xml")
+    assert report.error is None, report.error
+    stored = {p.title: p for p in db.content.iter_posts()}
+    assert len(stored) == 4 and stored["Huge count"].comments_total is None
+
+
+def test_a_next_link_that_loops_stops_with_a_warning(db, feed_server, tmp_path):
+    base = feed_server.base_url
+    feed = f"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id>
+      <link rel="next" href="{base}/loop.xml"/><entry><id>tag:x,2017:1</id><title>Only</title>
+      <link href="/only"/><updated>2017-10-27T09:00:00Z</updated></entry></feed>"""
+    feed_server.add("/loop.xml", feed.encode())
+    report = fetch(db, tmp_path, f"{base}/loop.xml")
+    assert report.error is None and report.requests == 1
+    assert any("loop" in w for w in report.warnings)
+
+
+def test_a_wordpress_comment_feed_that_lists_only_the_newest_deletes_nothing(db, feed_server, tmp_path):
+    url = wordpress.publish(feed_server)
+    assert fetch(db, tmp_path, url).comments_new == 4                   # through the REST API: all of them
+    query = urlencode({"post": 101, "per_page": 100, "page": 1, "orderby": "id"})
+    feed_server.fail(f"/wp-json/wp/v2/comments?{query}", Fault(status=401))
+    newest = [dict(p) for p in wordpress.POSTS]
+    newest[0] = {**newest[0], "comments": newest[0]["comments"][-1:] + [
+        {"id": 5, "parent": 0, "author": "Reader E", "date": "2017-10-28T09:00:00", "text": "A fifth one."}]}
+    feed_server.add("/probation-news/feed/atom/", wordpress._atom(feed_server.base_url, newest[0]).encode())
+    rss = feed_server.extra["/feed/"][0].decode().replace("<slash:comments>4<", "<slash:comments>5<")
+    feed_server.add("/feed/", rss.encode(), "application/rss+xml")
+    fetch(db, tmp_path, url)
+    assert db.content.totals()["comments"] == 5                          # four kept, one new, none deleted
+
+
+def test_markup_too_deep_to_sanitise_quickly_is_kept_as_text():
+    from digest.sanitize import clean_html
+    assert clean_html("<div>" * 6000 + "x<script>alert(1)</script>") == "<p>x alert(1)</p>"
+
+
+def test_a_broken_mirror_manifest_fails_that_source_alone(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text('{"urls": 5}', encoding="utf-8")
+    examples = Path(__file__).resolve().parent.parent / "examples" / "onprobation"
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/d.db"\n\n'
+                           f'[[sources]]\nname = "broken"\nurl = "{broken}"\n\n'
+                           f'[[sources]]\nname = "good"\nurl = "{examples}"\nbackfill_days = 0\n', encoding="utf-8")
+    fetched = CliRunner().invoke(cli, ["--config", str(config_file), "fetch"])
+    assert fetched.exit_code == 1 and "Traceback" not in fetched.output
+    assert "broken: FAILED:" in fetched.output and "good: posts 9 new" in fetched.output
