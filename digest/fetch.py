@@ -14,8 +14,10 @@ import logging
 import random
 import re
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -64,7 +66,7 @@ class Fetcher:
             transport=transport,
             # no single read may outlast the deadline the whole request has
             timeout=httpx.Timeout(min(settings.timeout, settings.deadline)),
-            headers={"User-Agent": settings.user_agent, "Accept": _ACCEPT},
+            headers={"User-Agent": settings.user_agent, "Accept": _ACCEPT, "Accept-Encoding": _ACCEPT_ENCODING},
             follow_redirects=False,
         )
 
@@ -142,20 +144,44 @@ class Fetcher:
                              "(the server sends too slowly)", setting="deadline")
 
     def _read(self, url: str, response: httpx.Response, ends: float) -> bytes:
+        """The body, decoded by us (gzip or deflate, once) so that max_bytes bounds what
+        it unpacks to, not just what came over the wire: a 2 kB bomb stays 2 kB."""
         cap = self.settings.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise _too_big(url, cap)
+        unpack = _decoder(url, response.headers.get("content-encoding", ""))
         chunks, size = [], 0
-        for chunk in response.iter_bytes():
+        for raw in _raw_chunks(response):
             self._in_time(ends)
+            chunk = unpack.decompress(raw, cap + 1 - size) if unpack else raw
             size += len(chunk)
-            if size > cap:
+            if size > cap or (unpack and unpack.unconsumed_tail):
                 raise _too_big(url, cap)
             chunks.append(chunk)
         return b"".join(chunks)
 
 
+def _raw_chunks(response: httpx.Response) -> Any:
+    """The body as it came (a transport may hand over a body already in memory)."""
+    try:
+        yield from response.iter_raw()
+    except httpx.StreamConsumed:
+        yield response.content
+
+
+def _decoder(url: str, encoding: str) -> Any:
+    """A bounded decompressor for the one encoding we ask for, or None for none."""
+    coding = encoding.strip().lower()
+    if coding in ("", "identity"):
+        return None
+    if coding in ("gzip", "x-gzip", "deflate"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 32)       # gzip or zlib header, detected
+    raise FetchError(f"{url}: answered with Content-Encoding {encoding!r}, which digest did not ask for; "
+                     "check the address")
+
+
+_ACCEPT_ENCODING = "gzip, deflate"
 _ACCEPT = ("application/atom+xml, application/rss+xml, application/xml;q=0.9, "
            "application/json;q=0.9, text/xml;q=0.8, */*;q=0.5")
 

@@ -180,7 +180,12 @@ def _read_posts(run: Run, answer: Fetched, parsed: parse.feedparser.FeedParserDi
     page_number = 1
     while True:
         page = parse.posts_page(parsed, run.kind)
-        if _take_posts(run, page) or page_number >= run.max_pages:
+        if _take_posts(run, page):
+            return
+        if page_number >= run.max_pages:
+            if page.next_url:
+                run.gap(f"the posts feed has more than {run.max_pages} pages ([fetch].max_pages); the rest is "
+                        "not read: raise [fetch].max_pages to read it")
             return
         next_url = page.next_url or _wordpress_next(run, answer.url, page_number, page)
         if not next_url:

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 
 from digest import actions, config
 from digest.db import Database
@@ -342,3 +343,23 @@ def test_a_broken_mirror_manifest_fails_that_source_alone(tmp_path: Path) -> Non
     fetched = CliRunner().invoke(cli, ["--config", str(config_file), "fetch"])
     assert fetched.exit_code == 1 and "Traceback" not in fetched.output
     assert "broken: FAILED:" in fetched.output and "good: posts 9 new" in fetched.output
+
+
+def test_a_compressed_response_is_bounded_by_what_it_unpacks_to(feed_server):
+    import gzip
+
+    from digest.config import Fetch
+    from digest.errors import FetchError
+    from digest.fetch import Fetcher
+    small = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+    feed_server.fail("/ok", Fault(status=200, body=gzip.compress(small), headers={"Content-Encoding": "gzip"}))
+    feed_server.fail("/bomb", Fault(status=200, body=gzip.compress(b"\0" * 20_000_000),
+                                    headers={"Content-Encoding": "gzip"}))
+    feed_server.fail("/stacked", Fault(status=200, body=gzip.compress(gzip.compress(b"\0" * 1000)),
+                                       headers={"Content-Encoding": "gzip, gzip"}))
+    with Fetcher(Fetch(retries=0, max_bytes=1_000_000)) as client:
+        assert client.get(feed_server.base_url + "/ok").content == small
+        with pytest.raises(FetchError, match="response larger than 1000000 bytes"):
+            client.get(feed_server.base_url + "/bomb")                  # 20 kB on the wire, 20 MB unpacked
+        with pytest.raises(FetchError, match="Content-Encoding 'gzip, gzip', which digest did not ask for"):
+            client.get(feed_server.base_url + "/stacked")
