@@ -9,30 +9,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from .config import MailingList, Settings, Source
-from .db import Database, holder_id
-from .db.locks import DEFAULT_TTL
-from .deliver import Plan, SendReport, plan, send, send_lock, send_test
+from .db import Database
+from .deliver import Plan, SendReport, plan, send, send_lock, send_test, sync_list
 from .edition import Built, build
-from .errors import DigestError, LockedError, UsageError
+from .errors import DigestError, UsageError
 from .ingest import ingest
 from .mailers import Mailer
 from .models import Member, Origin, PickAction, Reason, SourceReport, SyncResult, email_key
 from .names import clean_name, name_problem
 from .render import Renderer
-from .subscribers import check_address, read_csv, sync
+from .subscribers import check_address, read_csv
 
 log = logging.getLogger(__name__)
 FETCH_LOCK = "fetch"
 
-__all__ = ["Plan", "SendReport", "plan", "send", "send_test"]
+__all__ = ["Plan", "SendReport", "plan", "send", "send_test", "sync_list"]
 
 
 # ------------------------------------------------------------------ resolving names
@@ -63,26 +61,9 @@ def fetch(settings: Settings, db: Database, chosen: list[Source], now: datetime,
           wait: timedelta = timedelta(0)) -> list[SourceReport]:
     """Fetch the chosen sources, one fetch at a time per database (waiting up to `wait`
     for another to finish)."""
-    with _fetch_lock(db, wait, now):
+    with db.locks.hold(FETCH_LOCK, now=now, wait=wait, reentrant=False):   # beats while a long fetch runs
         return [ingest(source, settings.fetch, db, settings.root, now, full=full, progress=progress(source))
                 for source in chosen]
-
-
-@contextmanager
-def _fetch_lock(db: Database, wait: timedelta, now: datetime) -> Iterator[None]:
-    me, deadline = holder_id(), time.monotonic() + wait.total_seconds()
-    while True:
-        try:
-            db.locks.acquire(FETCH_LOCK, me, DEFAULT_TTL, now)
-            break
-        except LockedError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(1.0)
-    try:
-        yield
-    finally:
-        db.locks.release(FETCH_LOCK, me)
 
 
 # ------------------------------------------------------------------ the edition
@@ -229,13 +210,6 @@ def import_subscribers(settings: Settings, db: Database, listed: MailingList, pa
     result = db.lists.merge(listed.name, read.members, Origin.IMPORT, now)
     result.problems = read.problems
     return result
-
-
-def sync_list(settings: Settings, db: Database, listed: MailingList, now: datetime,
-              allow_retire: bool = False) -> SyncResult:
-    """Read the list file now, under the list's send lock (never beside a send or another sync)."""
-    with db.locks.hold(send_lock(listed.name)):
-        return sync(db.lists, listed.name, settings.path(listed.file), now, allow_retire, settings.sending.smtputf8)
 
 
 def sending(db: Database, listed: MailingList) -> AbstractContextManager[None]:

@@ -23,7 +23,7 @@ from .edition import Built, build
 from .errors import DigestError, UsageError
 from .mailers import Mailer, MailerError, make_mailer
 from .message import recipient
-from .models import DeliveryStatus, Edition, EditionStatus, Outcome, email_key
+from .models import DeliveryStatus, Edition, EditionStatus, Outcome, SyncResult, email_key
 from .render import Renderer
 from .signing import secret_key
 from .subscribers import ListFileError, MassRetireError, check_address, sync
@@ -95,16 +95,12 @@ def plan(settings: Settings, db: Database, mailing_list: MailingList, since: dat
     """Sync the list file, then build the edition (or find the one to resume: with
     retry_unknown, also a sent one whose messages of unknown outcome go out again)."""
     existing = db.ledger.latest(mailing_list.name, since, until)
-    if retry_unknown and existing is not None and db.ledger.counts(existing.id).get(DeliveryStatus.UNKNOWN):
-        edition = db.ledger.edition(existing.id)
-        return Plan(mailing_list, since, until, edition.subject, db.ledger.counts(existing.id)[DeliveryStatus.UNKNOWN],
-                    len(edition.html.encode()), [], again, resume_id=existing.id)
+    counts = db.ledger.counts(existing.id) if existing is not None else {}
+    if retry_unknown and existing is not None and counts.get(DeliveryStatus.UNKNOWN):
+        return _resume(db, mailing_list, since, until, existing.id, counts[DeliveryStatus.UNKNOWN], again)
     _refuse_sent(existing, mailing_list.name, again)
     if existing is not None and existing.status == EditionStatus.SENDING:
-        counts = db.ledger.counts(existing.id)
-        edition = db.ledger.edition(existing.id)
-        return Plan(mailing_list, since, until, edition.subject, counts.get(DeliveryStatus.PENDING, 0),
-                    len(edition.html.encode()), [], again, resume_id=existing.id)
+        return _resume(db, mailing_list, since, until, existing.id, counts.get(DeliveryStatus.PENDING, 0), again)
     problems = _sync(settings, db, mailing_list, clock())
     built_at = clock()
     built = build_or_refuse(settings, db, mailing_list, since, until)
@@ -112,17 +108,30 @@ def plan(settings: Settings, db: Database, mailing_list: MailingList, since: dat
                 built.html_bytes, problems, again, built=built, built_at=built_at)
 
 
-def _sync(settings: Settings, db: Database, mailing_list: MailingList, now: datetime) -> list[str]:
-    """Sync the list file under the list's send lock. A file that cannot be applied
-    (broken, or retiring too many) leaves the stored members as they are: the send goes
-    to them, and the problem is reported."""
-    path = settings.path(mailing_list.file)
+def _resume(db: Database, mailing_list: MailingList, since: datetime, until: datetime, edition_id: int,
+            recipients: int, again: bool) -> Plan:
+    """The plan of an edition already frozen: it goes out as it was built."""
+    edition = db.ledger.edition(edition_id)
+    return Plan(mailing_list, since, until, edition.subject, recipients, len(edition.html.encode()), [], again,
+                resume_id=edition_id)
+
+
+def sync_list(settings: Settings, db: Database, mailing_list: MailingList, now: datetime,
+              allow_retire: bool = False) -> SyncResult:
+    """Read the list file now, under the list's send lock (never beside a send or another sync)."""
     with db.locks.hold(send_lock(mailing_list.name)):
-        try:
-            return sync(db.lists, mailing_list.name, path, now, smtputf8=settings.sending.smtputf8).problems
-        except (ListFileError, MassRetireError) as error:
-            return [f"{error}; the list was not synced, so this edition goes to the "
-                    f"{db.lists.count(mailing_list.name)} members stored"]
+        return sync(db.lists, mailing_list.name, settings.path(mailing_list.file), now, allow_retire,
+                    settings.sending.smtputf8)
+
+
+def _sync(settings: Settings, db: Database, mailing_list: MailingList, now: datetime) -> list[str]:
+    """A file that cannot be applied (broken, or retiring too many) leaves the stored
+    members as they are: the send goes to them, and the problem is reported."""
+    try:
+        return sync_list(settings, db, mailing_list, now).problems
+    except (ListFileError, MassRetireError) as error:
+        return [f"{error}; the list was not synced, so this edition goes to the "
+                f"{db.lists.count(mailing_list.name)} members stored"]
 
 
 def send_lock(list_name: str) -> str:

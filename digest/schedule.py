@@ -213,10 +213,11 @@ def _recorder(db: Database, scheduler: BaseScheduler, settings: config.Settings,
         return f"retry {failed} of {settings.schedule.retries} at {when:%Y-%m-%d %H:%M} UTC"
 
     def _retry_if_unfinished(list_name: str, now: datetime) -> str:
-        if STOP.is_set() or not db.ledger.unfinished(list_name):
+        unfinished = [] if STOP.is_set() else db.ledger.unfinished(list_name)
+        if not unfinished:
             return ""
         when = now + timedelta(minutes=settings.schedule.retry_minutes)
-        due = min((d for e in db.ledger.unfinished(list_name) if (d := db.ledger.next_retry(e.id))), default=None)
+        due = min((d for e in unfinished if (d := db.ledger.next_retry(e.id))), default=None)
         when = max(when, due) if due else when
         _add_retry(scheduler, config_path, list_name, when)
         return f"; an edition is unfinished: retry at {when:%Y-%m-%d %H:%M} UTC"

@@ -56,7 +56,6 @@ def read_csv(path: Path, smtputf8: bool = True) -> ReadResult:
     file that cannot be read at all (encoding, no email column) raises ListFileError."""
     members: dict[str, Member] = {}
     problems: list[str] = []
-    _check_structure(path)
     for chunk in read_chunks(path, problems, smtputf8=smtputf8):
         for member in chunk:
             members.setdefault(member.key, member)
@@ -66,8 +65,10 @@ def read_csv(path: Path, smtputf8: bool = True) -> ReadResult:
 def read_chunks(path: Path, problems: list[str], known: Callable[[list[str]], set[str]] = lambda raw: set(),
                 size: int = CHUNK, smtputf8: bool = True) -> Iterator[list[Member]]:
     """The file's members, CHUNK rows at a time; memory does not grow with the file.
-    Addresses `known(raw)` says are already stored as written skip the syntax check."""
-    _check_encoding(path)
+    The whole file is checked first (encoding, CSV structure), so nothing is yielded
+    from a file that breaks later. Addresses `known(raw)` says are already stored as
+    written skip the syntax check."""
+    _check_structure(path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle, strict=True)
         reader.fieldnames = _columns(path, reader.fieldnames)
@@ -172,7 +173,6 @@ def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_reti
     digest = _file_hash(path)
     if digest is not None and digest == lists.last_hash(list_name):
         return result
-    _check_structure(path)
     with lists.syncing(list_name) as run:
         for chunk in read_chunks(path, result.problems, run.stored_as_written, smtputf8=smtputf8):
             done = run.merge(chunk, now)

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -40,14 +41,16 @@ class LockStore:
         self.engine = engine
 
     @contextmanager
-    def hold(self, name: str, ttl: timedelta = DEFAULT_TTL, now: datetime | None = None) -> Iterator[None]:
+    def hold(self, name: str, ttl: timedelta = DEFAULT_TTL, now: datetime | None = None,
+             wait: timedelta = timedelta(0), reentrant: bool = True) -> Iterator[None]:
         """Hold lock `name` for the with-block, beating every ttl/5; raise LockedError if
-        someone else has it. Inside a block of the same thread that holds it: a no-op."""
+        someone else still has it after `wait`. Inside a block of the same thread that
+        holds it: a no-op (unless not reentrant: then it is refused like any other)."""
         me = holder_id()
-        if self.holder(name) == me:
+        if reentrant and self.holder(name) == me:
             yield
             return
-        self.acquire(name, me, ttl, now or datetime.now(UTC))
+        self._acquire_within(name, me, ttl, now or datetime.now(UTC), wait)
         stop = threading.Event()
         beat = threading.Thread(target=self._beat, args=(name, me, ttl, stop), daemon=True, name=f"lock {name}")
         beat.start()
@@ -57,6 +60,17 @@ class LockStore:
             stop.set()
             beat.join()
             self.release(name, me)
+
+    def _acquire_within(self, name: str, me: str, ttl: timedelta, now: datetime, wait: timedelta) -> None:
+        deadline = time.monotonic() + wait.total_seconds()
+        while True:
+            try:
+                self.acquire(name, me, ttl, now)
+                return
+            except LockedError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(1.0)
 
     def _beat(self, name: str, me: str, ttl: timedelta, stop: threading.Event) -> None:
         while not stop.wait(ttl.total_seconds() / 5):

@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from flask import Flask, abort, g, request, session
 from werkzeug.exceptions import HTTPException
 
-from ..config import Settings
+from .. import actions
+from ..config import MailingList, Settings
 from ..db import Database
+from ..errors import UsageError
 from ..mailers import Mailer, make_mailer
 from ..resources import templates_dir
 from ..signing import INSECURE_KEY, secret_key
@@ -54,6 +56,14 @@ def create_app(settings: Settings, db: Database, mailer: Callable[[], Mailer] | 
 def state() -> dict:
     from flask import current_app
     return current_app.extensions["digest"]
+
+
+def list_or_404(name: str) -> MailingList:
+    """The list a URL names, or a 404 page."""
+    try:
+        return actions.mailing_list(state()["settings"], name)
+    except UsageError:
+        abort(404, f"There is no list called {name!r}.")
 
 
 def csrf_token() -> str:

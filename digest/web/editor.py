@@ -15,7 +15,7 @@ from ..config import MailingList
 from ..edition import Built, as_json, period
 from ..errors import DigestError, UsageError
 from ..models import PickAction
-from . import check_csrf, env, state
+from . import check_csrf, env, list_or_404, state
 
 pages = Blueprint("editor", __name__, url_prefix="/editor")
 
@@ -52,15 +52,8 @@ def home() -> str:
     return render_template("web/editor_home.html", lists=state()["settings"].lists)
 
 
-def _list(name: str) -> MailingList:
-    try:
-        return actions.mailing_list(state()["settings"], name)
-    except UsageError:
-        abort(404, f"There is no list called {name!r}.")
-
-
 def _built(name: str) -> tuple[MailingList, Built]:
-    listed = _list(name)
+    listed = list_or_404(name)
     since, until = _period(listed)
     return listed, actions.preview(state()["settings"], state()["db"], listed, since, until, show_why=True)
 
@@ -108,7 +101,7 @@ def _personalised(name: str) -> tuple[str, str]:
 def pick(name: str) -> ResponseReturnValue:
     _guard()
     check_csrf()
-    listed, db = _list(name), state()["db"]
+    listed, db = list_or_404(name), state()["db"]
     comment, action = request.form.get("comment", ""), request.form.get("action", "")
     chosen = {PickAction.PIN: lambda: actions.pin(db, listed, comment, g.now),
               PickAction.EXCLUDE: lambda: actions.exclude(db, listed, comment, g.now),
@@ -132,7 +125,7 @@ def _safe_query(query: str) -> bool:
 def test(name: str) -> tuple[str, int] | str:
     _guard()
     check_csrf()
-    listed = _list(name)
+    listed = list_or_404(name)
     since, until = _period(listed)
     address = request.form.get("email", "")
     try:

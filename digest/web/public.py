@@ -10,7 +10,6 @@ from flask import Blueprint, Response, abort, g, render_template, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from .. import actions
-from ..config import MailingList
 from ..errors import UsageError
 from ..mailers import MailerError
 from ..message import recipient
@@ -18,17 +17,10 @@ from ..models import DeliveryStatus, Edition, email_key
 from ..names import clean_name
 from ..signing import read_unsubscribe_token
 from ..subscribers import check_address
-from . import check_csrf, client_address, state
+from . import check_csrf, client_address, list_or_404, state
 
 pages = Blueprint("public", __name__)
 CONFIRM = "digest-subscribe"
-
-
-def _list(name: str) -> MailingList:
-    try:
-        return actions.mailing_list(state()["settings"], name)
-    except UsageError:
-        abort(404, f"There is no list called {name!r}.")
 
 
 @pages.get("/")
@@ -40,7 +32,7 @@ def index() -> str:
 
 @pages.get("/archive/<name>/")
 def archive(name: str) -> str:
-    mailing_list = _list(name)
+    mailing_list = list_or_404(name)
     zone = mailing_list.timezone
     rows = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject}
             for r in state()["db"].ledger.sent_editions(name)]
@@ -49,7 +41,7 @@ def archive(name: str) -> str:
 
 @pages.get("/archive/<name>/<day>")
 def edition(name: str, day: str) -> Response:
-    mailing_list = _list(name)
+    mailing_list = list_or_404(name)
     ledger = state()["db"].ledger
     zone = mailing_list.timezone
     found = next((r for r in ledger.sent_editions(name) if r.since.astimezone(zone).date().isoformat() == day), None)
@@ -63,7 +55,7 @@ def edition(name: str, day: str) -> Response:
 
 @pages.get("/archive/<name>/feed.atom")
 def feed(name: str) -> Response:
-    mailing_list = _list(name)
+    mailing_list = list_or_404(name)
     settings = state()["settings"]
     zone = mailing_list.timezone
     entries = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject,
@@ -83,12 +75,12 @@ def _public_values(name: str) -> dict[str, str]:
 
 @pages.get("/subscribe/<name>")
 def subscribe_form(name: str) -> str:
-    return render_template("web/subscribe.html", list=_list(name), error=None, email="", name="")
+    return render_template("web/subscribe.html", list=list_or_404(name), error=None, email="", name="")
 
 
 @pages.post("/subscribe/<name>")
 def subscribe(name: str) -> tuple[str, int] | str:
-    mailing_list = _list(name)
+    mailing_list = list_or_404(name)
     check_csrf()
     address, person = request.form.get("email", "").strip(), clean_name(request.form.get("name", ""))[:100]
     if request.form.get("website"):                      # the honeypot: only robots fill it
@@ -150,7 +142,7 @@ def confirm(token: str) -> tuple[str, int] | str:
     name, address, person, asked_at = _read_confirmation(token)
     try:
         link = json.dumps([name, address, person, asked_at.timestamp()])    # the link's meaning, not its spelling
-        actions.confirm_subscription(state()["settings"], state()["db"], _list(name), address, person, asked_at,
+        actions.confirm_subscription(state()["settings"], state()["db"], list_or_404(name), address, person, asked_at,
                                      link, g.now)
     except actions.SubscribeRefused as refused:
         return render_template("web/message.html", title="Not subscribed", message=str(refused)), 409
@@ -168,7 +160,7 @@ def _read_confirmation(token: str) -> tuple[str, str, str, datetime]:
         abort(400, "This confirmation link has expired; subscribe again to get a new one.")
     except (BadSignature, ValueError, TypeError):
         abort(400, "This confirmation link is not valid.")
-    _list(name)
+    list_or_404(name)
     return name, address, person, asked_at
 
 
@@ -186,7 +178,7 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
     name, address = _read_unsubscribe(token)
     if request.form.get("List-Unsubscribe") != "One-Click":
         abort(400, "Send List-Unsubscribe=One-Click to unsubscribe.")
-    actions.unsubscribe(state()["db"], _list(name), address, "one-click", g.now)
+    actions.unsubscribe(state()["db"], list_or_404(name), address, "one-click", g.now)
     return render_template("web/message.html", title="Unsubscribed",
                            message=f"{address} will get no more editions of {name}.")
 
@@ -195,6 +187,6 @@ def _read_unsubscribe(token: str) -> tuple[str, str]:
     found = read_unsubscribe_token(state()["key"], token)
     if found is None:
         abort(400, "This unsubscribe link is not valid.")
-    _list(found[0])
+    list_or_404(found[0])
     return found
 
