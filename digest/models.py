@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import idna
@@ -245,6 +245,7 @@ def _ascii_lower(text: str) -> str:
     return "".join(c.lower() if c.isascii() else c for c in text)
 
 
+@lru_cache(maxsize=4096)                 # per subscriber, and most subscribers share a few domains
 def ascii_domain(domain: str) -> str:
     """A domain as it goes on the wire: lower-cased punycode (`bücher.de` -> `xn--bcher-kva.de`)."""
     lowered = domain.strip().lower()
