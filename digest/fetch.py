@@ -13,13 +13,16 @@ from __future__ import annotations
 import logging
 import random
 import re
+import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
 from .config import Fetch
@@ -63,7 +66,7 @@ class Fetcher:
         self.allowed_hosts = allowed_hosts
         self.requests = 0
         self.client = httpx.Client(
-            transport=transport,
+            transport=transport or _deadline_transport(),
             # no single read may outlast the deadline the whole request has
             timeout=httpx.Timeout(min(settings.timeout, settings.deadline)),
             headers={"User-Agent": settings.user_agent, "Accept": _ACCEPT, "Accept-Encoding": _ACCEPT_ENCODING},
@@ -127,7 +130,7 @@ class Fetcher:
         self.requests += 1
         ends = time.monotonic() + self.settings.deadline
         try:
-            with self.client.stream("GET", url, headers=validators.headers()) as response:
+            with _until(ends), self.client.stream("GET", url, headers=validators.headers()) as response:
                 self._in_time(ends)
                 _raise_for_status(url, response)
                 content = b"" if response.status_code == 304 else self._read(url, response, ends)
@@ -160,6 +163,73 @@ class Fetcher:
                 raise _too_big(url, cap)
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+# ------------------------------------------------------------------ a deadline httpx cannot give
+
+_deadline = threading.local()
+
+
+@contextmanager
+def _until(ends: float) -> Iterator[None]:
+    """Every socket operation of this thread's request ends by `ends` (monotonic)."""
+    _deadline.ends = ends
+    try:
+        yield
+    finally:
+        _deadline.ends = None
+
+
+def _bounded(timeout: float | None) -> float | None:
+    """A socket wait no longer than the time left to the request's deadline."""
+    ends = getattr(_deadline, "ends", None)
+    if ends is None:
+        return timeout
+    left = ends - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose reads and writes wait no longer than the deadline allows
+    (httpx's own timeout restarts with every read, so headers sent one byte at a time
+    would never end)."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self.stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, _bounded(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, _bounded(timeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.stream.start_tls(ssl_context, server_hostname, _bounded(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(super().connect_tcp(host, port, _bounded(timeout), local_address, socket_options))
+
+
+def _deadline_transport() -> httpx.HTTPTransport:
+    """httpx's transport with connections that keep to the deadline. httpx does not pass
+    a network backend through, so it is set on its connection pool (httpcore 1.x)."""
+    transport = httpx.HTTPTransport()
+    pool = transport._pool
+    if isinstance(pool, httpcore.ConnectionPool):
+        pool._network_backend = _DeadlineBackend()
+    return transport
 
 
 def _raw_chunks(response: httpx.Response) -> Any:

@@ -78,6 +78,12 @@ class Run:
         log.warning("%s: %s", self.source.name, message)
         self.report.warnings.append(message)
 
+    def blogger_page(self, answer: Fetched) -> FeedPage:
+        """A page of a Blogger comment feed: read directly when it is Blogger's plain Atom
+        (several times faster), else by feedparser."""
+        direct = parse.blogger_comments_direct(answer.content, answer.url, answer.headers)
+        return direct if direct is not None else parse.blogger_comments(self.read(answer), answer.content)
+
     def read(self, answer: Fetched) -> parse.feedparser.FeedParserDict:
         parsed = parse.read(answer.content, answer.url, answer.headers)
         problem = parse.warning(parsed, answer.url)
@@ -249,7 +255,7 @@ def _read_comments(run: Run, url: str) -> None:
             return
         if answer.not_modified:
             return
-        page = parse.blogger_comments(run.read(answer), answer.content)
+        page = run.blogger_page(answer)
         run.progress(f"comments page {number}")
         if _take_comments(run, page, blog_wide=True) or not page.next_url:
             return
@@ -367,7 +373,7 @@ def _blogger_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
         if answer.not_modified:
             yield None
             return
-        page = parse.blogger_comments(run.read(answer), answer.content)
+        page = run.blogger_page(answer)
         yield page
         url = page.next_url
     if url:

@@ -93,6 +93,7 @@ class Post:
     comments_total: int | None      # thr:total / slash:comments; None when the feed says nothing
     comments_feed: str | None       # where this post's own comments are read from
     stub: bool = False              # known only from a comment pointing at it
+    original_key: str | None = None  # the feed's id when it was too long to be the key
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class Comment:
     parent_key: str | None = None
     post_url: str | None = None     # from thr:in-reply-to href, to make a stub post
     reply_to: str | None = None     # who it answers, when that is not its thread's top comment
+    original_key: str | None = None  # the feed's id when it was too long to be the key
 
 
 @dataclass

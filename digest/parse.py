@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from . import blogger_atom
 from .errors import FeedError
 from .models import Comment, FeedPage, Post
 from .sanitize import clean_html, plain_text, to_text
@@ -143,11 +144,12 @@ def _storable(item: T) -> T:
     changes: dict[str, Any] = {}
     for name, value in vars(item).items():
         if isinstance(value, str):
-            fixed = value if _encodable(value) else value.encode("utf-8", "replace").decode("utf-8")
-            if name in ("key", "post_key", "parent_key"):
-                fixed = stable_key(fixed)
+            readable = value if _encodable(value) else value.encode("utf-8", "replace").decode("utf-8")
+            fixed = stable_key(readable) if name in ("key", "post_key", "parent_key") else readable
             if fixed != value:
                 changes[name] = fixed
+            if name == "key" and fixed != readable:        # hashed: the id itself is kept beside
+                changes["original_key"] = readable
     return replace(item, **changes) if changes else item  # type: ignore[type-var]
 
 
@@ -164,7 +166,6 @@ def _post(entry: dict[str, Any], kind: str, base: str) -> Post | None:
     key = _post_key(entry, kind) or url
     if not key:
         return None
-    key = stable_key(key)
     clean = clean_html(_content(entry))
     published = _date(entry, "published") or _date(entry, "updated") or EPOCH
     return Post(
@@ -227,6 +228,19 @@ def _blogger_comment(entry: dict[str, Any], removed: set[str], base: str) -> Com
         removed=is_removed, parent_key=parent.rstrip("/").rsplit("/", 1)[-1] if parent else None,
         post_url=absolute(base, reply_to.get("href")),
     )
+
+
+def blogger_comments_direct(content: bytes, url: str, headers: dict[str, str] | None) -> FeedPage | None:
+    """The page blogger_comments(read(...)) gives, read without feedparser when the feed is
+    Blogger's own plain Atom (most of what a fetch reads); None: use feedparser."""
+    found = blogger_atom.entries(content, headers)
+    if found is None:
+        return None
+    root, entries = found
+    base = urljoin(url, (headers or {}).get("content-location", "").strip())
+    removed, skipped = {e["id"] for e in entries if e["removed"]}, Counter[str]()
+    comments = [_each(partial(_blogger_comment, entry, removed, base), skipped) for entry in entries]
+    return blogger_atom.page(root, comments, skipped, partial(absolute, base))
 
 
 def removed_ids(content: bytes) -> set[str]:
@@ -298,7 +312,7 @@ def _wp_api_comment(item: object, post_key: str, base: str) -> Comment | None:
     parent = item.get("parent") or 0
     content = item.get("content")
     markup = content.get("rendered", "") if isinstance(content, dict) else str(content or "")
-    return _wp_comment(stable_key(str(item.get("id"))), post_key, absolute(base, item.get("link")) or "",
+    return _wp_comment(str(item.get("id")), post_key, absolute(base, item.get("link")) or "",
                        plain_text(str(item.get("author_name") or "")) or "Anonymous", published,
                        str(markup), str(parent) if parent and str(parent) != "0" else None)
 

@@ -30,10 +30,12 @@ TITLES = ["Café au lait — première", "Über den Fluss — zweite"]
 
 class Drip:
     """A raw HTTP server on loopback: full headers at once, then the body one byte
-    every `every` seconds for ever (or, with every=None, nothing at all)."""
+    every `every` seconds for ever (or, with every=None, nothing at all). With
+    in_headers, the status line, then one header line every `every` seconds instead."""
 
-    def __init__(self, every: float | None) -> None:
+    def __init__(self, every: float | None, in_headers: bool = False) -> None:
         self.every = every
+        self.in_headers = in_headers
         self.stopped = threading.Event()
         self.connections = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -67,12 +69,15 @@ class Drip:
                 if not data:
                     return
                 request += data
-            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
-                               b"Content-Length: 1000000\r\n\r\n")
+            if self.in_headers:
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            else:
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
+                                   b"Content-Length: 1000000\r\n\r\n")
             try:
                 while not self.stopped.wait(self.every if self.every is not None else 0.1):
                     if self.every is not None:
-                        connection.sendall(b" ")
+                        connection.sendall(b"X-Slow: a\r\n" if self.in_headers else b" ")
             except OSError:         # the client gave up and hung up: what we want
                 return
 
@@ -127,6 +132,13 @@ def drip() -> Iterator[Drip]:
 
 
 @pytest.fixture
+def header_drip() -> Iterator[Drip]:
+    server = Drip(every=0.2, in_headers=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def silent() -> Iterator[Drip]:
     server = Drip(every=None)
     yield server
@@ -160,6 +172,16 @@ def test_a_server_dripping_bytes_is_cut_off_at_the_deadline(drip):
     assert message == (f"{drip.url}: took longer than 1 s in all (the server sends too slowly) "
                        "after 1 attempts; try again later or raise [fetch].deadline")
     assert "\n" not in message
+
+
+def test_a_server_dripping_its_headers_is_cut_off_at_the_deadline(header_drip):
+    """httpx's read timeout restarts with every line of headers: the deadline does not."""
+    client = Fetcher(Fetch(deadline=1, timeout=5, retries=0), sleep=lambda _: None)
+    started = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        client.get(header_drip.url)
+    assert time.monotonic() - started < 2.5
+    assert "took longer than 1 s in all (the server sends too slowly)" in str(caught.value)
 
 
 def test_the_deadline_is_retried_like_a_timeout(drip):

@@ -68,3 +68,16 @@ def test_0003_adds_the_reread_flag_to_sources_that_exist(db_url: str) -> None:
         assert db.content.reread_posts(source) is False
         db.content.finish_source(source, None, datetime(2017, 11, 1, tzinfo=UTC), reread_posts=True)
         assert db.content.reread_posts(source) is True
+
+
+def test_0004_keeps_the_posts_and_comments_that_exist_and_adds_their_original_ids(db_url: str) -> None:
+    engine = _at(db_url, "0003")
+    _insert(engine, "sources", [{"name": "blog", "url": "https://example.org/feed", "kind": "blogger"}])
+    _insert(engine, "posts", [{"source_id": 1, "key": "p1", "url": "u", "title": "t", "author": "a",
+                               "published": datetime(2017, 11, 1), "updated": datetime(2017, 11, 1), "html": "",
+                               "text": "", "stub": False, "hash": "h"}])
+    engine.dispose()
+    with Database.open(db_url) as db, db.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT key, original_key FROM posts")).all()
+        assert [tuple(r) for r in rows] == [("p1", None)]
+        assert connection.execute(sa.text("SELECT count(original_key) FROM comments")).scalar_one() == 0

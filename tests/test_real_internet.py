@@ -92,6 +92,7 @@ def test_an_id_longer_than_the_column_is_stored_under_its_hash(db, feed_server, 
     assert report.error is None, report.error
     (post,) = list(db.content.iter_posts())
     assert post.key.startswith("sha1:") and len(post.key) == 45 and post.url == f"{feed_server.base_url}/a-post"
+    assert post.original_key == long_id                                                 # kept beside, in full
     assert fetch(db, tmp_path, f"{feed_server.base_url}/atom.xml").posts_new == 0       # the same key again
 
 

@@ -273,6 +273,7 @@ def _post_row(source_id: int, post: Post) -> dict[str, Any]:
         "author": post.author, "published": post.published, "updated": post.updated,
         "html": post.html, "text": post.text, "comments_total": post.comments_total,
         "comments_feed": post.comments_feed, "stub": post.stub, "hash": post_hash(post),
+        "original_key": post.original_key,
     }
 
 
@@ -283,21 +284,22 @@ def _comment_row(source_id: int, comment: Comment) -> dict[str, Any]:
         "orphan": False, "author": comment.author, "author_uri": comment.author_uri,
         "published": comment.published, "updated": comment.updated, "url": comment.url,
         "html": comment.html, "text": comment.text, "removed": comment.removed,
-        "deleted": False, "hash": comment_hash(comment),
+        "deleted": False, "hash": comment_hash(comment), "original_key": comment.original_key,
     }
 
 
 def _post_model(row: sa.Row) -> Post:
     return Post(key=row.key, title=row.title, url=row.url, published=row.published, updated=row.updated,
                 author=row.author, html=row.html, text=row.text, comments_total=row.comments_total,
-                comments_feed=row.comments_feed, stub=row.stub)
+                comments_feed=row.comments_feed, stub=row.stub, original_key=row.original_key)
 
 
 def _comment_model(row: sa.Row) -> Comment:
     nested = row.declared_parent if row.parent_key and row.declared_parent != row.parent_key else None
     return Comment(key=row.key, post_key=row.post_key, author=row.author, author_uri=row.author_uri,
                    published=row.published, updated=row.updated, url=row.url, html=row.html,
-                   text=row.text, removed=row.removed, parent_key=row.parent_key, reply_to=nested)
+                   text=row.text, removed=row.removed, parent_key=row.parent_key, reply_to=nested,
+                   original_key=row.original_key)
 
 
 def _named_replies(found: list[Comment]) -> list[Comment]:

@@ -40,6 +40,7 @@ posts = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("source_id", sa.ForeignKey("sources.id"), nullable=False),
     sa.Column("key", sa.String(500), nullable=False),
+    sa.Column("original_key", sa.Text),             # the feed's id when key is its hash (too long)
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("author", sa.Text, nullable=False),
@@ -59,6 +60,7 @@ comments = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("source_id", sa.ForeignKey("sources.id"), nullable=False),
     sa.Column("key", sa.String(500), nullable=False),
+    sa.Column("original_key", sa.Text),             # the feed's id when key is its hash (too long)
     sa.Column("post_key", sa.String(500), nullable=False),
     sa.Column("declared_parent", sa.String(500)),   # as the feed says
     sa.Column("parent_key", sa.String(500)),        # as threaded: NULL when top level

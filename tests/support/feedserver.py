@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,13 +34,14 @@ class Seen:
 
 
 class FeedServer:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.folder: Path | None = None
         self.urls: dict[str, str] = {}
         self.extra: dict[str, tuple[bytes, str]] = {}
         self.faults: dict[str, Fault] = {}
         self.requests: list[Seen] = []
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.on_request: Callable[[Seen], object] = lambda seen: None
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.httpd.handle_error = lambda request, address: None  # clients that hang up early
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -103,6 +105,7 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, extra, body = server.answer(self.path, headers)
             server.requests.append(Seen(self.path, headers, status))
+            server.on_request(server.requests[-1])
             self.send_response(status)
             for key, value in extra.items():
                 self.send_header(key, value)
@@ -118,3 +121,20 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def main(argv: list[str]) -> None:
+    """Serve a built folder on a given port from a process of its own (bench/ingest: the
+    server's work then does not share the measured process), logging "status path" lines."""
+    folder, port, log = Path(argv[0]), int(argv[1]), Path(argv[2])
+    server = FeedServer(port)
+    server.serve(folder)
+    with log.open("a", encoding="utf-8") as out:
+        server.on_request = lambda seen: (out.write(f"{seen.status} {seen.path}\n"), out.flush())
+        server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
