@@ -153,7 +153,16 @@ editions = sa.Table(
     sa.Column("status", sa.String(10), nullable=False),  # EditionStatus
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
+    sa.Column("note", sa.Text),                          # the editor's note (Markdown) as frozen
     sa.Index("ix_editions_list", "list_name", "since", "until"),
+)
+
+drafts = sa.Table(                                       # what the editor set for a list's next edition
+    "drafts", metadata,
+    sa.Column("list_name", sa.String(100), primary_key=True),
+    sa.Column("note", sa.Text),                          # Markdown; NULL: none
+    sa.Column("subject", sa.Text),                       # NULL: the list's own subject
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 deliveries = sa.Table(
@@ -204,3 +213,20 @@ provider_events = sa.Table(
 )
 
 APSCHEDULER_JOBS = "apscheduler_jobs"
+
+# ------------------------------------------------------------------ the editor's sessions, welcomes
+
+editor_sessions = sa.Table(                              # a login; the cookie names the row
+    "editor_sessions", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),    # SHA-256 of the cookie's token, never the token
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime),                  # logout
+)
+
+welcomes = sa.Table(                                     # the welcome email after confirmation, sent once
+    "welcomes", metadata,
+    sa.Column("list_name", sa.String(100), primary_key=True),
+    sa.Column("email_key", sa.String(320), primary_key=True),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+)
