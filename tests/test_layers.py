@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 LAYERS = [
     {"errors", "models", "resources", "crash", "names"},
     {"db", "config"},
-    {"fetch", "mirror", "sanitize", "words", "parse", "signing"},
+    {"fetch", "mirror", "sanitize", "words", "parse", "blogger_atom", "signing", "periods"},
     {"ingest", "subscribers", "select"},
     {"view", "render", "message"},
     {"edition", "mailers"},
