@@ -17,6 +17,8 @@ from pathlib import Path
 
 from .config import MailingList, Settings, Source
 from .db import Database
+from .db.drafts import Draft
+from .db.picks import CommentBrief, first_words
 from .deliver import Plan, SendReport, plan, send, send_lock, send_test, sync_list
 from .edition import Built, build
 from .errors import DigestError, UsageError
@@ -24,6 +26,7 @@ from .ingest import ingest
 from .mailers import Mailer
 from .models import Member, Origin, PickAction, Reason, SourceReport, SyncResult, email_key
 from .names import clean_name, name_problem
+from .periods import NEXT, Period, holding
 from .render import Renderer
 from .subscribers import check_address, read_csv
 
@@ -89,9 +92,30 @@ def comment_key(db: Database, reference: str) -> str:
     return key
 
 
-def pin(db: Database, listed: MailingList, reference: str, now: datetime) -> str:
-    """Always show the comment in the list's next edition; the best pin is the comment of the week."""
+def pin(db: Database, listed: MailingList, reference: str, now: datetime, within: Period | None = None) -> str:
+    """Always show the comment in the list's next edition; the best pin is the comment of the week.
+    With `within`, only a comment of that period is taken (a pin elsewhere would do nothing)."""
+    if within is not None:
+        _check_in_period(db, listed, comment_key(db, reference), within, now)
     return _pick(db, listed, reference, PickAction.PIN, now)
+
+
+def _check_in_period(db: Database, listed: MailingList, key: str, within: Period, now: datetime) -> None:
+    """UsageError naming the comment, the period and the way out, unless the comment is of it."""
+    if db.picks.in_period(key, within.since, within.until):
+        return
+    brief = db.picks.briefs([key]).get(key)
+    named, hint = key, "pin a comment of that period"
+    if brief is not None:
+        written = brief.published.astimezone(listed.timezone)
+        named = (f"{key} ({first_words(brief.author, 8)} on \"{first_words(brief.post_title, 12)}\", "
+                 f"{written.day} {written:%b %Y})")
+        home = holding(listed, written, now)
+        hint = ("it was removed from the blog; pin another" if brief.removed else
+                f"it is of {home.label()}: choose that period (--since {home.since.date()} --until "
+                f"{home.until.date()}, or the editor's period picker)")
+    what = "next edition" if within.kind == NEXT else "edition"
+    raise UsageError(f"comment {named} is not in the period {within.label()} of {listed.name}'s {what}; {hint}")
 
 
 def exclude(db: Database, listed: MailingList, reference: str, now: datetime) -> str:
@@ -113,6 +137,45 @@ def unpick(db: Database, listed: MailingList, reference: str | None = None) -> i
 
 def picks(db: Database, listed: MailingList) -> dict[str, PickAction]:
     return db.picks.waiting(listed.name)
+
+
+def picked(db: Database, listed: MailingList) -> list[tuple[str, PickAction, CommentBrief | None]]:
+    """The waiting picks with what an editor recognises them by (None: no longer stored)."""
+    waiting = db.picks.waiting(listed.name)
+    found = db.picks.briefs(waiting)
+    return [(key, action, found.get(key)) for key, action in waiting.items()]
+
+
+def find_comments(db: Database, within: Period, words: str) -> list[CommentBrief]:
+    """Comments of the period whose author or text holds every word given (for pinning)."""
+    return db.picks.search(within.since, within.until, words) if words.strip() else []
+
+
+# ------------------------------------------------------------------ the editor's voice
+
+MAX_NOTE = 5000          # characters of Markdown
+MAX_SUBJECT = 200
+
+
+def draft(db: Database, listed: MailingList) -> Draft:
+    """The note and subject waiting for the list's next edition."""
+    return db.drafts.get(listed.name)
+
+
+def set_note(db: Database, listed: MailingList, note: str | None, now: datetime) -> None:
+    """The editor's note (Markdown) for the list's next edition; None or blank clears it."""
+    note = (note or "").replace("\r\n", "\n").strip()
+    if len(note) > MAX_NOTE:
+        raise UsageError(f"the note is {len(note)} characters; keep it under {MAX_NOTE}")
+    db.drafts.set_note(listed.name, note or None, now)
+
+
+def set_subject(db: Database, listed: MailingList, subject: str | None, now: datetime) -> None:
+    """The subject of the list's next edition instead of subject.txt's; None or blank clears it."""
+    subject = " ".join((subject or "").split())
+    if len(subject) > MAX_SUBJECT:
+        raise UsageError(f"the subject is {len(subject)} characters; keep it under {MAX_SUBJECT}")
+    db.drafts.set_subject(listed.name, subject or None, now)
 
 
 # ------------------------------------------------------------------ subscribers

@@ -22,10 +22,12 @@ import click
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from . import __version__, actions, config
+from . import __version__, actions, config, periods, setup
+from . import tune as tuning
 from .db import Database, NoDatabase, safe_url
+from .db.picks import first_words
 from .deliver import Plan, SendReport
-from .edition import Built, as_json, period
+from .edition import Built, as_json
 from .errors import DigestError, UsageError
 from .models import DeliveryStatus, Origin
 
@@ -128,6 +130,28 @@ def cli(ctx: click.Context, config_path: Path, verbose: int, debug: bool) -> Non
 
 
 @cli.command()
+@click.argument("url")
+@click.option("--force", is_flag=True, help="Replace an existing config file.")
+@click.pass_obj
+@handles_errors
+def init(app: App, url: str, force: bool) -> None:
+    """Find the blog's feed at URL and write a commented config file and an empty list.
+
+    URL is the blog's address (Blogger, WordPress or any site with an RSS or Atom
+    feed) or its feed. Writes --config (default ./config.toml; an existing one only
+    with --force) and subscribers/weekly.csv beside it, then prints what to run next.
+    """
+    blog = setup.discover(url, config.Fetch())
+    written = setup.write(blog, app.config_path, force=force)
+    click.echo(f"Found the {blog.kind} feed of {blog.title or blog.site_url}: {blog.feed_url}")
+    click.echo(f"Wrote {written.config_path}")
+    click.echo(f"{'Wrote' if written.list_created else 'Kept'} {written.list_path}")
+    click.echo("Next:")
+    for command in setup.next_commands(written, app.config_path == config.DEFAULT_PATH):
+        click.echo(f"  {command}")
+
+
+@cli.command()
 @click.argument("sources", nargs=-1)
 @click.option("--full", is_flag=True,
               help="Re-read every comment feed of the posts read, not only those whose count changed.")
@@ -157,7 +181,11 @@ def fetch(app: App, sources: tuple[str, ...], full: bool) -> None:
 @handles_errors
 def sources(app: App) -> None:
     """List each source with what is stored for it and how its last fetch went."""
-    for row in app.db.content.source_overview():
+    overview = app.db.content.source_overview()
+    if not overview:
+        click.echo(f"No sources fetched yet; run `digest fetch` ({_count(len(app.settings.sources), 'source')} "
+                   f"in {app.settings.origin}).")
+    for row in overview:
         when = f"{row['last_fetch_at']:%Y-%m-%d %H:%M} UTC" if row["last_fetch_at"] else "never"
         state = f"FAILED: {row['last_error']}" if row["last_error"] else "ok"
         click.echo(f"{row['name']}: {row['posts']} posts, {row['comments']} comments "
@@ -181,7 +209,7 @@ def _date(value: str | None, option: str) -> date | None:
 @click.option("--until", help="Day after the period (exclusive).")
 @click.option("--format", "form", type=click.Choice(["html", "text", "json"]), default="html", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
-@click.option("--why", is_flag=True, help="Show each thread's score parts in the HTML (editor's view).")
+@click.option("--why", is_flag=True, help="Also print why each thread was picked (its score parts) on stderr.")
 @click.pass_obj
 @handles_errors
 def preview(app: App, list_name: str, since: str | None, until: str | None, form: str,
@@ -189,17 +217,20 @@ def preview(app: App, list_name: str, since: str | None, until: str | None, form
     """Build the edition LIST would get now (or for the period given), without sending
     or recording anything."""
     listed = app.list(list_name)
-    start, end = period(listed, datetime.now(UTC), _date(since, "--since"), _date(until, "--until"))
-    built = actions.preview(app.settings, app.db, listed, start, end, show_why=why)
+    chosen = periods.chosen(listed, datetime.now(UTC), _date(since, "--since"), _date(until, "--until"))
+    built = actions.preview(app.settings, app.db, listed, *chosen.bounds, show_why=why)
     html, text = built.edition.personalise(_preview_values(app.settings))
     output = {"html": html, "text": text,
               "json": json.dumps(as_json(built), indent=2, ensure_ascii=False) + "\n"}[form]
+    if why:
+        click.echo(_reasons(built), err=True)
     if out is None:
         click.echo(output, nl=False)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(output, encoding="utf-8")
     click.echo(f"Wrote {out} ({built.html_bytes} bytes of HTML, budget {app.settings.email.max_html_bytes})", err=True)
+    click.echo(f"Period: {chosen.describe()}", err=True)
     click.echo(_picked(built), err=True)
 
 
@@ -217,6 +248,15 @@ def _picked(built: Built) -> str:
     return "\n".join(lines)
 
 
+def _reasons(built: Built) -> str:
+    """Why each thread shown was picked (the email itself never says)."""
+    context = built.edition.context
+    star = [(context["star"]["post"]["title"], context["star"]["thread"])] if context["star"] else []
+    shown = star + [(post["title"], thread) for post in context["posts"] for thread in post["threads"]]
+    return "\n".join(f"{title}: {thread['comment']['author']} ({thread['comment']['id']}). Why: {thread['why']}"
+                     for title, thread in shown)
+
+
 def _preview_values(settings: config.Settings) -> dict[str, str]:
     return {"greeting": "Hello,", "email": "you@example.org",
             "unsubscribe_url": f"{settings.web.base_url}/unsubscribe/preview"}
@@ -225,13 +265,19 @@ def _preview_values(settings: config.Settings) -> dict[str, str]:
 @cli.command()
 @click.argument("list_name", metavar="LIST")
 @click.argument("comment")
+@click.option("--since", help="First day of the period the comment is in (default: the next edition's).")
+@click.option("--until", help="Day after that period (exclusive).")
 @click.pass_obj
 @handles_errors
-def pin(app: App, list_name: str, comment: str) -> None:
-    """Always show COMMENT (an id from `preview --format json`) in LIST's next edition;
-    the best pinned thread becomes the comment of the week."""
-    key = actions.pin(app.db, app.list(list_name), comment, datetime.now(UTC))
-    click.echo(f"{list_name}: pin {key} for the next edition")
+def pin(app: App, list_name: str, comment: str, since: str | None, until: str | None) -> None:
+    """Always show COMMENT (its id, `#c` anchor or permalink) in LIST's next edition;
+    the best pinned thread becomes the comment of the week. The comment must be of the
+    next edition's period, or of the period given."""
+    listed = app.list(list_name)
+    now = datetime.now(UTC)
+    within = periods.chosen(listed, now, _date(since, "--since"), _date(until, "--until"))
+    key = actions.pin(app.db, listed, comment, now, within)
+    click.echo(f"{list_name}: pin {key} (of {within.label()}) for the next edition")
 
 
 @cli.command()
@@ -261,9 +307,81 @@ def unpick(app: App, list_name: str, comment: str | None) -> None:
 @click.pass_obj
 @handles_errors
 def picks(app: App, list_name: str) -> None:
-    """List the pins and exclusions waiting for LIST's next edition."""
-    for key, action in actions.picks(app.db, app.list(list_name)).items():
-        click.echo(f"{action}\t{key}")
+    """List the pins and exclusions waiting for LIST's next edition: author, post and
+    first words of each comment."""
+    waiting = actions.picked(app.db, app.list(list_name))
+    if not waiting:
+        click.echo(f"{list_name}: no picks waiting for the next edition (`digest pin` or the web editor adds some)")
+    for key, action, brief in waiting:
+        about = (f"{first_words(brief.author, 8)} on \"{first_words(brief.post_title, 12)}\": {brief.opening}"
+                 if brief else "(no longer stored)")
+        click.echo(f"{action}\t{key}\t{about}")
+
+
+@cli.command()
+@click.argument("list_name", metavar="LIST")
+@click.argument("text", required=False)
+@click.option("--clear", is_flag=True, help="Remove the note: the next edition goes without one.")
+@click.pass_obj
+@handles_errors
+def note(app: App, list_name: str, text: str | None, clear: bool) -> None:
+    """Set the editor's note (Markdown, shown under the greeting) for LIST's next
+    edition; without TEXT, show the note waiting. It goes out with the next edition."""
+    _voice(app, list_name, "note", text, clear, actions.set_note)
+
+
+@cli.command()
+@click.argument("list_name", metavar="LIST")
+@click.argument("text", required=False)
+@click.option("--clear", is_flag=True, help="Go back to the usual subject (templates/subject.txt).")
+@click.pass_obj
+@handles_errors
+def subject(app: App, list_name: str, text: str | None, clear: bool) -> None:
+    """Set the subject of LIST's next edition instead of the usual one; without TEXT,
+    show the subject waiting."""
+    _voice(app, list_name, "subject", text, clear, actions.set_subject)
+
+
+def _voice(app: App, list_name: str, part: str, text: str | None, clear: bool, setter: Callable[..., None]) -> None:
+    listed = app.list(list_name)
+    if clear and text is not None:
+        raise UsageError(f"give {part} TEXT or --clear, not both; to replace the {part}, give only TEXT")
+    if clear or text is not None:
+        setter(app.db, listed, None if clear else text, datetime.now(UTC))
+    value = getattr(actions.draft(app.db, listed), part)
+    shown = "\n" + value if part == "note" and value else f" {value}"
+    click.echo(f"{list_name}: {part} for the next edition:{shown}" if value else
+               f"{list_name}: no {part} set for the next edition (`digest {part} {list_name} TEXT` sets one)")
+
+
+@cli.command()
+@click.argument("list_name", metavar="LIST")
+@click.option("--write", is_flag=True, help="Write the better weights into [selection] of the config file.")
+@click.pass_obj
+@handles_errors
+def tune(app: App, list_name: str, write: bool) -> None:
+    """Replay LIST's past editions: how well the [selection] weights agree with the editor's
+    pins and excludes, and weights that agree better (written only with --write)."""
+    mailing_list = app.list(list_name)
+    found = tuning.tune(app.db, mailing_list.name, app.settings.selection, mailing_list.timezone)
+    click.echo(f"{list_name}: {found.editions} past edition{'s' if found.editions != 1 else ''} with picks")
+    for label, score in (("now", found.before), ("tuned", found.after)):
+        click.echo(f"  {label:5}  pinned shown {score.pinned_shown}/{score.pinned}, excluded kept out "
+                   f"{score.excluded_hidden}/{score.excluded}: {score.share:.0%} agreement")
+    changes = found.changes()
+    if not changes:
+        click.echo("The current weights agree best; nothing to change.")
+        return
+    for name, (before, after) in changes.items():
+        click.echo(f"  selection.{name}: {before:g} -> {after:g}")
+    if found.before.pinned + found.before.excluded < tuning.FEW_PICKS:
+        click.echo(f"Only {found.before.pinned + found.before.excluded} picks to learn from: weights fitted to so "
+                   "few follow them too closely; wait for more editions before writing.")
+    if write:
+        tuning.write_weights(app.config_path, {name: after for name, (_, after) in changes.items()})
+        click.echo(f"Written to {app.config_path}.")
+    else:
+        click.echo("Run again with --write to put them in the config file.")
 
 
 # ------------------------------------------------------------------ delivery
@@ -287,7 +405,8 @@ def send(app: App, list_name: str, since: str | None, until: str | None, dry_run
     Re-running after a crash resumes from the ledger: nobody gets a second copy.
     """
     listed = app.list(list_name)
-    start, end = period(listed, datetime.now(UTC), _date(since, "--since"), _date(until, "--until"))
+    chosen = periods.chosen(listed, datetime.now(UTC), _date(since, "--since"), _date(until, "--until"))
+    start, end = chosen.bounds
     if to:
         subject = actions.send_test(app.settings, app.db, listed, start, end, to)
         click.echo(f"Sent a test copy of \"{subject}\" to {to}; nothing recorded for {list_name}")
@@ -297,8 +416,9 @@ def send(app: App, list_name: str, since: str | None, until: str | None, dry_run
         for problem in planned.problems:
             click.echo(f"Warning: {problem}", err=True)
         what = "Resume" if planned.resume_id else "Send"
-        click.echo(f"{what} \"{planned.subject}\" to {planned.recipients} subscribers of {list_name} "
+        click.echo(f"{what} \"{planned.subject}\" to {_count(planned.recipients, 'subscriber')} of {list_name} "
                    f"({planned.html_bytes} bytes of HTML)", err=True)
+        click.echo(f"Period: {chosen.describe()}", err=True)
         if dry_run:
             click.echo("Dry run: nothing sent, nothing recorded.")
             return
@@ -330,7 +450,10 @@ def _send_with_progress(app: App, planned: Plan, retry_unknown: bool) -> SendRep
 @handles_errors
 def editions(app: App, list_name: str | None) -> None:
     """Past editions: when, period, recipients, delivered, failed."""
-    for row in app.db.ledger.history(list_name):
+    history = app.db.ledger.history(list_name)
+    if not history:
+        click.echo(f"No editions yet for {list_name}." if list_name else "No editions yet.")
+    for row in history:
         counts = row["counts"]
         listed = app.settings.mailing_list(row["list_name"])
         zone = listed.timezone if listed else ZoneInfo("UTC")
@@ -419,7 +542,11 @@ def subscribers_list(app: App, list_name: str, sync: bool, allow_retire: bool) -
         synced = actions.sync_list(app.settings, app.db, listed, datetime.now(UTC), allow_retire)
         for problem in synced.problems:
             click.echo(f"Warning: {problem}", err=True)
-    for row in app.db.lists.listing(listed.name):
+    listing = app.db.lists.listing(listed.name)
+    if not listing:
+        click.echo(f"No subscribers on {list_name} yet; add them to {listed.file} (then --sync), "
+                   f"or `digest subscribers add {list_name} EMAIL`.")
+    for row in listing:
         state = row["reason"] or ("active" if row["active"] else "retired")
         click.echo(f"{row['email']}\t{row['name']}\t{state}\t{row['origin']}")
 
@@ -438,6 +565,7 @@ def schedule(app: App, list_jobs: bool) -> None:
     if list_jobs:
         _list_jobs(app, scheduling)
         return
+    scheduling.quiet_logs(app.debug)
     running = scheduling.build(app.settings, app.config_path, app.db)
     scheduling.install_signal_handlers(running)
     click.echo(f"Scheduler running for {len(app.settings.lists)} lists; Ctrl-C or SIGTERM to stop.", err=True)
@@ -507,6 +635,11 @@ def db_upgrade(app: App) -> None:
         click.echo(f"Created the schema (revision {after.current})")
     else:
         click.echo(f"Upgraded from {before.current or 'the schema before versions'} to revision {after.current}")
+
+
+def _count(number: int, noun: str) -> str:
+    """1 subscriber, 2 subscribers."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

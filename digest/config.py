@@ -158,6 +158,10 @@ class Selection(Section):
     reply_weight: float = Field(1.0, ge=0)
     reply_words_weight: float = Field(0.5, ge=0)
     replier_weight: float = Field(0.5, ge=0)
+    response_weight: float = Field(1.0, ge=0)        # a comment's score: per response it drew
+    responder_weight: float = Field(0.5, ge=0)       # per distinct person who responded
+    quoted_weight: float = Field(0.5, ge=0)          # per comment that quoted it
+    star_replies: int = Field(5, ge=0)               # replies the comment of the week's thread shows
     comment_of_the_week: bool = True
 
 
@@ -178,6 +182,8 @@ class MailingList(Section):
     timezone: Zone = Field(default="Europe/London", validate_default=True)
     period: Period = Field(default="7d", validate_default=True)
     schedule: Cron = Field(default="0 7 * * mon", validate_default=True)   # type: ignore[assignment]
+    title: str = Field("", max_length=200)          # shown to readers; "" = from the site's title
+    description: str = Field("", max_length=1000)   # one line on the subscribe page; "" = from the period
 
     @field_validator("schedule", mode="before")
     @classmethod
@@ -248,6 +254,7 @@ class Web(Section):
     webhook_public_key_env: str = "SENDGRID_WEBHOOK_PUBLIC_KEY"
     webhook_max_age_seconds: int = Field(600, gt=0)
     confirm_max_age_hours: int = Field(72, gt=0)
+    session_hours: float = Field(12.0, gt=0, le=24 * 31, description="an editor's login lasts this long")
 
 
 class Settings(Section):

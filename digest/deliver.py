@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from html import escape as html_escape
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from . import crash
 from .config import MailingList, Settings
@@ -24,6 +26,7 @@ from .errors import DigestError, UsageError
 from .mailers import Mailer, MailerError, make_mailer
 from .message import recipient
 from .models import DeliveryStatus, Edition, EditionStatus, Outcome, SyncResult, email_key
+from .readiness import check_ready_to_send
 from .render import Renderer
 from .signing import secret_key
 from .subscribers import ListFileError, MassRetireError, check_address, sync
@@ -94,6 +97,7 @@ def plan(settings: Settings, db: Database, mailing_list: MailingList, since: dat
          again: bool = False, clock: Clock = utc_now, retry_unknown: bool = False) -> Plan:
     """Sync the list file, then build the edition (or find the one to resume: with
     retry_unknown, also a sent one whose messages of unknown outcome go out again)."""
+    check_ready_to_send(settings)
     existing = db.ledger.latest(mailing_list.name, since, until)
     counts = db.ledger.counts(existing.id) if existing is not None else {}
     if retry_unknown and existing is not None and counts.get(DeliveryStatus.UNKNOWN):
@@ -143,9 +147,18 @@ def build_or_refuse(settings: Settings, db: Database, mailing_list: MailingList,
                     until: datetime) -> Built:
     built = build(settings, db, Renderer(settings), mailing_list, since, until)
     if not built.selection.posts:
-        raise NothingToSend(f"no posts or comments between {since:%Y-%m-%d} and {until:%Y-%m-%d}; "
-                            "run `digest fetch` first, or check the period")
+        raise NothingToSend(quiet_period(db, since, until))
     return built
+
+
+def quiet_period(db: Database, since: datetime, until: datetime) -> str:
+    """Why an edition is empty: nothing fetched yet, or a quiet period."""
+    days = f"from {since:%Y-%m-%d} to {until - timedelta(days=1):%Y-%m-%d}"
+    fetched = [row["last_fetch_at"] for row in db.content.source_overview() if row["last_fetch_at"]]
+    if not fetched:
+        return f"nothing fetched yet, so nothing to send {days}; run `digest fetch` first"
+    return (f"no new posts or comments {days} (last fetch {max(fetched):%Y-%m-%d %H:%M} UTC); "
+            "nothing to send for this period")
 
 
 def send(settings: Settings, db: Database, planned: Plan, mailer: Mailer | None = None,
@@ -154,6 +167,7 @@ def send(settings: Settings, db: Database, planned: Plan, mailer: Mailer | None 
          should_stop: Callable[[], bool] = lambda: False,
          sleep: Callable[[float], None] = time.sleep) -> SendReport:
     """Freeze the planned edition (or resume the unfinished one) and deliver it."""
+    check_ready_to_send(settings)
     key = secret_key(settings)
     name = planned.mailing_list.name
     with db.locks.hold(send_lock(name)):
@@ -304,6 +318,21 @@ class _InFlight:
                        error=f"gave up after {tries} 'try again later' answers: {outcome.error}")
 
 
+def editor_url(settings: Settings, mailing_list: MailingList, since: datetime, until: datetime) -> str:
+    """The web editor's preview of this period (a test copy's "View on the web": the
+    archive has no page for an edition that has not gone out)."""
+    zone = mailing_list.timezone
+    query = urlencode({"since": since.astimezone(zone).date().isoformat(),
+                       "until": until.astimezone(zone).date().isoformat()})
+    return f"{settings.web.base_url}/editor/{quote(mailing_list.name)}?{query}"
+
+
+def _for_editor(edition: Edition, url: str) -> Edition:
+    """The edition with its archive links turned into the editor's preview."""
+    html = edition.html.replace(f'href="{html_escape(edition.web_url)}"', f'href="{html_escape(url)}"')
+    return replace(edition, html=html, text=edition.text.replace(edition.web_url, url), web_url=url)
+
+
 def send_test(settings: Settings, db: Database, mailing_list: MailingList, since: datetime, until: datetime,
               address: str, mailer: Mailer | None = None) -> str:
     """A test copy of the edition to one address; nothing is recorded for the list."""
@@ -311,13 +340,15 @@ def send_test(settings: Settings, db: Database, mailing_list: MailingList, since
         address = check_address(address)
     except ValueError as error:
         raise UsageError(f"--to {address!r} is not a valid address ({error}); give one like you@example.org") from None
+    check_ready_to_send(settings)
     built = build_or_refuse(settings, db, mailing_list, since, until)
     to = recipient(settings, secret_key(settings), mailing_list.name, 0, address, email_key(address), "", None)
     own = mailer is None
     mailer = mailer or make_mailer(settings)
     try:
         folder = f"{mailing_list.name}-test-{utc_now():%Y%m%d-%H%M%S-%f}"
-        outcomes = list(mailer.send(built.edition, [to], lambda ids: None, folder))
+        copy = _for_editor(built.edition, editor_url(settings, mailing_list, since, until))
+        outcomes = list(mailer.send(copy, [to], lambda ids: None, folder))
     finally:
         if own:
             mailer.close()

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from . import periods
 from .config import MailingList, Settings
 from .db import Database
-from .errors import DigestError, UsageError
+from .db.drafts import Draft
+from .errors import DigestError
 from .models import Edition, Picks
 from .render import Renderer
 from .select import Selection, select
@@ -43,68 +44,53 @@ class Built:
 
 def period(mailing_list: MailingList, now: datetime, since: date | None = None,
            until: date | None = None) -> tuple[datetime, datetime]:
-    """[since, until) in the list's time zone. Dates are local midnights; without them
-    the period is the list's length ending at today's midnight."""
-    zone, length = mailing_list.timezone, mailing_list.period
-    end = _midnight(until, zone) if until else None
-    start = _midnight(since, zone) if since else None
-    try:
-        if end is None:
-            end = start + length if start else _midnight(now.astimezone(zone).date(), zone)
-        if start is None:
-            start = end - length
-    except OverflowError:
-        option = f"--since {since}" if since else f"--until {until}"
-        raise UsageError(f"{option}: the period runs off the calendar; give dates between the years 1900 "
-                         "and 9000") from None
-    if start >= end:
-        raise UsageError(f"--since {start.date()} is not before --until {end.date()}; give a since before until")
-    return start, _normal(end, zone)
-
-
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=zone)
-
-
-def _normal(moment: datetime, zone: ZoneInfo) -> datetime:
-    """Wall-clock arithmetic keeps the zone; re-attach it so the offset is right."""
-    return moment.replace(tzinfo=None).replace(tzinfo=zone)
+    """[since, until) in the list's time zone. Dates are local midnights; without them,
+    the period a scheduled run at `now` sends: the list's length ending at today's
+    midnight (the scheduler's). Preview, the editor and an undated send default to the
+    NEXT run's period instead: periods.chosen."""
+    if since is None and until is None:
+        return periods.ending(mailing_list, now).bounds
+    return periods.given(mailing_list, since, until).bounds
 
 
 def build(settings: Settings, db: Database, renderer: Renderer, mailing_list: MailingList,
           since: datetime, until: datetime, picks: Picks | None = None, nonce: str | None = None) -> Built:
     """Select and render the edition of mailing_list for [since, until), within budget,
-    with the editor's waiting picks unless others are given."""
+    with the editor's waiting picks (unless others are given) and draft (note, subject)."""
     if picks is None:
         picks = Picks.from_actions(db.picks.waiting(mailing_list.name))
-    selection = select(db.content.discussions(since, until), since, until, settings.selection, picks)
+    selection = select(db.content.discussions(since, until), since, until, settings.selection, picks,
+                       mailing_list.timezone)
     return fit(selection, renderer, mailing_list, settings.email.max_html_bytes,
-               settings.email.max_comment_words or None, nonce)
+               settings.email.max_comment_words or None, nonce, db.drafts.get(mailing_list.name))
 
 
 def fit(selection: Selection, renderer: Renderer, mailing_list: MailingList, budget: int,
-        max_words: int | None = None, nonce: str | None = None) -> Built:
+        max_words: int | None = None, nonce: str | None = None, voice: Draft | None = None) -> Built:
     """The fullest render of selection whose HTML stays within budget bytes: comments
     shortened, then the lowest threads dropped, then the least discussed posts shown as
     links ("More posts in this period"), then only counted. What a feed controls never
     makes an edition unsendable; only settings can (a budget too small for the frame)."""
     steps = [max_words] + [n for n in TRIM_STEPS if max_words is None or n < max_words]
     for words in steps:
-        built = _try(selection, renderer, mailing_list, Trim(words), nonce)
+        built = _try(selection, renderer, mailing_list, Trim(words), nonce, voice)
         if built.html_bytes <= budget:
             return built
+    fewer = _try(selection, renderer, mailing_list, Trim(TRIM_STEPS[-1], max_replies=BASE_REPLIES), nonce, voice)
+    if fewer.html_bytes <= budget:           # extra replies (the star's, a third) go before any thread
+        return fewer
     order = thread_ids(selection)            # lowest ranked first
-    make = lambda n: Trim(TRIM_STEPS[-1], frozenset(order[n:]))  # noqa: E731 - n lowest threads dropped
-    best = _least(len(order), make, selection, renderer, mailing_list, budget, nonce)
+    make = lambda n: Trim(TRIM_STEPS[-1], frozenset(order[n:]), max_replies=BASE_REPLIES)  # noqa: E731 - n dropped
+    best = _least(len(order), make, selection, renderer, mailing_list, budget, nonce, voice)
     if best is not None:
         log.info("edition trimmed to fit %d bytes: %d threads dropped", budget, len(order) - len(best.trim.keep or ()))
         return best
     posts = len(selection.posts)
     collapse = lambda n: Trim(TRIM_STEPS[-1], frozenset(), collapse=n)  # noqa: E731
-    best = _least(posts, collapse, selection, renderer, mailing_list, budget, nonce, start=1)
+    best = _least(posts, collapse, selection, renderer, mailing_list, budget, nonce, voice, start=1)
     if best is None:
         hide = lambda n: Trim(TRIM_STEPS[-1], frozenset(), collapse=posts, hide=n)  # noqa: E731
-        best = _least(posts, hide, selection, renderer, mailing_list, budget, nonce, start=1)
+        best = _least(posts, hide, selection, renderer, mailing_list, budget, nonce, voice, start=1)
     if best is None:
         raise TooBigError(f"the edition is over {budget} bytes even with every post only counted; "
                           "raise [email].max_html_bytes or shorten the templates")
@@ -114,12 +100,13 @@ def fit(selection: Selection, renderer: Renderer, mailing_list: MailingList, bud
 
 
 def _least(most: int, trim: Callable[[int], Trim], selection: Selection, renderer: Renderer,
-           mailing_list: MailingList, budget: int, nonce: str | None, start: int = 0) -> Built | None:
+           mailing_list: MailingList, budget: int, nonce: str | None, voice: Draft | None,
+           start: int = 0) -> Built | None:
     """The render with the smallest n in [start, most] that fits (binary search), or None."""
     low, high, best = start, most, None
     while low <= high:
         middle = (low + high) // 2
-        built = _try(selection, renderer, mailing_list, trim(middle), nonce)
+        built = _try(selection, renderer, mailing_list, trim(middle), nonce, voice)
         if built.html_bytes <= budget:
             best, high = built, middle - 1
         else:
@@ -128,12 +115,13 @@ def _least(most: int, trim: Callable[[int], Trim], selection: Selection, rendere
 
 
 def _try(selection: Selection, renderer: Renderer, mailing_list: MailingList, trim: Trim,
-         nonce: str | None) -> Built:
-    edition = renderer.render(selection, mailing_list, trim, nonce)
+         nonce: str | None, voice: Draft | None) -> Built:
+    edition = renderer.render(selection, mailing_list, trim, nonce, voice)
     return Built(edition, selection, trim, edition.html_bytes(SAMPLE_VALUES))
 
 
-TEMPLATE_ONLY = ("paragraphs", "when", "meta", "in_reply_to")
+BASE_REPLIES = 2          # replies a thread keeps when the edition must shrink, before threads go
+TEMPLATE_ONLY = ("paragraphs", "when", "meta", "in_reply_to", "anchor", "day")
 
 
 def as_json(built: Built) -> dict:
@@ -145,6 +133,7 @@ def as_json(built: Built) -> dict:
         "since": edition.since.isoformat(),
         "until": edition.until.isoformat(),
         "subject": edition.subject,
+        "note": context.get("note_source"),
         "html_bytes": built.html_bytes,
         "web_url": edition.web_url,
         "comment_of_the_week": {"post": star["post"], **_plain_dict(star["thread"])} if star else None,

@@ -39,7 +39,7 @@ class Recipient:
 def sender(settings: Settings) -> Address:
     name, address = parseaddr(settings.sending.from_)
     if "@" not in address:
-        raise ConfigError([f"config.toml [sending].from: {settings.sending.from_!r} has no address; "
+        raise ConfigError([f"{settings.origin} [sending].from: {settings.sending.from_!r} has no address; "
                            "use 'Name <address@example.org>'"])
     user, domain = address.rsplit("@", 1)
     return Address(name, user, domain)

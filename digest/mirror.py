@@ -57,7 +57,7 @@ def start_url(location: str, root: Path) -> tuple[str, MirrorTransport]:
     path = Path(unquote(urlsplit(location).path)) if location.startswith("file:") else Path(location)
     path = (path if path.is_absolute() else root / path).resolve()
     if not path.exists():
-        raise FetchError(f"{location}: no such file or folder; check the source's url in config.toml")
+        raise FetchError(f"{location}: no such file or folder; check the source's url ([[sources]].url)")
     folder = path if path.is_dir() else path.parent
     transport = MirrorTransport(folder)
     if path.is_dir():

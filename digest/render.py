@@ -16,18 +16,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 from premailer import Premailer
 
 from .config import MailingList, Settings
+from .db.drafts import Draft
 from .errors import DigestError
 from .models import Edition
 from .resources import templates_dir
+from .sanitize import clean_html, to_text
 from .select import Selection
 from .view import Trim, build
 
 log = logging.getLogger(__name__)
 
 TOKEN_NAMES = ("greeting", "email", "unsubscribe_url")
+PERSONAL = re.compile(r"<!--digest:personal-->.*?<!--/digest:personal-->", re.DOTALL)
+MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 BUNDLED_TEMPLATES = templates_dir()
 TEMPLATE_FILES = ("email.html", "email.txt", "subject.txt", "email.css")
 
@@ -58,13 +64,18 @@ class Renderer:
         )
 
     def render(self, selection: Selection, mailing_list: MailingList, trim: Trim = Trim(),
-               nonce: str | None = None) -> Edition:
+               nonce: str | None = None, voice: Draft | None = None) -> Edition:
+        """The edition, with the editor's voice: their note under the greeting and their
+        subject instead of subject.txt's."""
         zone = mailing_list.timezone
         nonce = nonce or secrets.token_hex(8)
         tokens = {name: f"[[digest-{nonce}:{name}]]" for name in TOKEN_NAMES}
         text_tokens = {name: f"[[digest-{nonce}:{name}:text]]" for name in TOKEN_NAMES}
         context = self._context(selection, mailing_list, trim, zone, tokens)
-        subject = " ".join(self._template("subject.txt").render(context).split())
+        voice = voice or Draft()
+        context["note"] = note_parts(voice.note) if voice.note and voice.note.strip() else None
+        context["note_source"] = voice.note if context["note"] else None
+        subject = " ".join((voice.subject or self._template("subject.txt").render(context)).split())
         context["subject"] = subject
         html = self._template("email.html").render(context)
         text = self._template("email.txt").render({**context, "tokens": text_tokens})
@@ -86,12 +97,14 @@ class Renderer:
                  tokens: dict[str, str]) -> dict[str, Any]:
         site = self.settings.site
         label = period_label(selection.since, selection.until, zone)
+        star_label = star_title(selection.since, selection.until)
         return {
             **build(selection, trim, site.url, zone),
             "site": {"title": site.title, "url": site.url},
             "list_name": mailing_list.name,
             "period_label": label,
-            "preheader": _preheader(selection),
+            "star_label": star_label,
+            "preheader": _preheader(selection, star_label),
             "intro": _intro(selection),
             "web_url": web_url(self.settings, mailing_list, selection.since),
             "tokens": tokens,
@@ -119,18 +132,61 @@ def period_label(since: datetime, until: datetime, zone: ZoneInfo) -> str:
     return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
 
 
-def _preheader(selection: Selection) -> str:
+def star_title(since: datetime, until: datetime) -> str:
+    """The star's label, from the edition's length: of the day, week or month."""
+    days = round((until - since) / timedelta(days=1))
+    return {1: "Comment of the day", 7: "Comment of the week"}.get(
+        days, "Comment of the month" if 28 <= days <= 31 else "Star comment")
+
+
+def _preheader(selection: Selection, star_label: str) -> str:
     if selection.star is not None:
         words = selection.star.top.comment.text.split()
-        return "Comment of the week: " + " ".join(words[:18]) + (" …" if len(words) > 18 else "")
+        return f"{star_label}: " + " ".join(words[:18]) + (" …" if len(words) > 18 else "")
     return f"{len(selection.posts)} posts and their discussions"
 
 
 def _intro(selection: Selection) -> str:
+    """Short sentences: what the period brought, then what follows."""
     new = sum(p.new_comments for p in selection.posts)
-    posts = len(selection.posts)
-    return (f"{posts} post{'s' if posts != 1 else ''} and {new} new comment{'s' if new != 1 else ''} "
-            "in this period; here are the discussions most worth reading.")
+    posts = sum(1 for p in selection.posts if p.section == "new")
+    older = len(selection.posts) - posts
+    said = [_count(n, noun) + tail for n, noun, tail in
+            ((posts, "new post", ""), (older, "older post", " still being discussed"), (new, "new comment", ""))
+            if n]
+    if not said:
+        return "A quiet time on the blog."
+    listed = said[0] if len(said) == 1 else ", ".join(said[:-1]) + ("," if len(said) > 2 else "") + " and " + said[-1]
+    more = " Here are the discussions most worth reading." if new else ""
+    return f"This edition has {listed}.{more}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def note_parts(markdown: str) -> dict[str, Any]:
+    """The editor's note: Markdown to HTML, then through the same allow-list as comments
+    (a note is typed into a web form); and its plain-text version (links as "text (url)")."""
+    clean = clean_html(MARKDOWN.render(markdown))
+    linked = re.sub(r'<a [^>]*href="([^"]*)"[^>]*>(.*?)</a>',
+                    lambda m: m.group(2) if m.group(2) == m.group(1) else f"{m.group(2)} ({m.group(1)})", clean)
+    text = to_text(re.sub(r"</li>\s*", "</li>", linked).replace("<li>", "- "))
+    return {"html": Markup(clean), "text": "\n".join(_wrap(line) for line in text.split("\n"))}
+
+
+def archive_copy(edition: Edition) -> str:
+    """The archive copy of a frozen edition's HTML part (see archive_html)."""
+    return archive_html(edition.html, edition.tokens)
+
+
+def archive_html(edition_html: str, tokens: dict[str, str]) -> str:
+    """The public archive copy of a frozen edition: the personal parts (greeting, the
+    link to itself, unsubscribe) cut out, and any token left filled with nothing."""
+    html = PERSONAL.sub("", edition_html)
+    for token in tokens.values():
+        html = html.replace(token, "")
+    return html
 
 
 def _wrap(text: str, indent: str = "", width: int = 72) -> str:

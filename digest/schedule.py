@@ -34,6 +34,7 @@ from .deliver import AlreadySent, NothingToSend, SendReport
 from .edition import period
 from .errors import DigestError, LockedError
 from .models import DeliveryStatus
+from .readiness import check_ready_to_send
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def _run(settings: config.Settings, db: Database, list_name: str, now: datetime)
     mailing_list = settings.mailing_list(list_name)
     if mailing_list is None:
         raise DigestError(f"list {list_name!r} is no longer in the config; restart the scheduler")
+    check_ready_to_send(settings)
     started = time.monotonic()
     failed = [r for r in actions.fetch(settings, db, list(settings.sources), now, wait=FETCH_WAIT) if r.failed]
     for report in failed:
@@ -83,9 +85,24 @@ def _run(settings: config.Settings, db: Database, list_name: str, now: datetime)
         outcome = f"resumed {len(resumed)} unfinished edition(s) ({'; '.join(_counts(r) for r in resumed)}); {outcome}"
     if failed:
         outcome += f"; sources failed: {', '.join(r.source for r in failed)}"
-    log.info("run %s: period %s..%s: %s; %.1f s", list_name, since.date(), until.date(), outcome,
+    log.info("%s: period %s; %s; took %.1f s", list_name, _days(mailing_list, since, until), outcome,
              time.monotonic() - started)
     return outcome
+
+
+def _days(mailing_list: config.MailingList, since: datetime, until: datetime) -> str:
+    """The period as the list's local days, both included: 2017-10-25 to 2017-10-31."""
+    zone = mailing_list.timezone
+    return f"{since.astimezone(zone):%Y-%m-%d} to {(until.astimezone(zone) - timedelta(days=1)):%Y-%m-%d}"
+
+
+def quiet_logs(debug: bool) -> None:
+    """At the default level the scheduler still says one line per run; APScheduler's
+    own loggers (a line per job every second) stay at WARNING unless --debug."""
+    ours = logging.getLogger(__name__)
+    if ours.getEffectiveLevel() > logging.INFO:
+        ours.setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def _counts(report: SendReport) -> str:
@@ -130,7 +147,9 @@ class Scheduler:
 def build(settings: config.Settings, config_path: Path, db: Database,
           scheduler_class: type[BaseScheduler] = BlockingScheduler, now: datetime | None = None,
           executor: str = "threadpool") -> Scheduler:
-    """Take the one-scheduler lock, then set up the jobs of every list."""
+    """Refuse a config not ready for real mail, take the one-scheduler lock, then set up
+    the jobs of every list."""
+    check_ready_to_send(settings)
     me = holder_id()
     db.locks.acquire(LOCK, me, LOCK_TTL, now or datetime.now(UTC))
     STOP.clear()

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from .conversation import Link
 from .models import Comment, Post
 from .select import Said, Selection, Thread
 
@@ -31,6 +32,7 @@ class Trim:
     keep: frozenset[int] | None = None     # ids of threads to keep; None = all
     collapse: int = 0                      # the least discussed posts shown as a link only...
     hide: int = 0                          # ...and of those, how many only counted
+    max_replies: int | None = None         # replies a thread shows at most; the best kept (None = all)
 
 
 def build(selection: Selection, trim: Trim, site_url: str | None, zone: Any) -> dict[str, Any]:
@@ -39,15 +41,18 @@ def build(selection: Selection, trim: Trim, site_url: str | None, zone: Any) -> 
     star = None
     if selection.star is not None and selection.star_post is not None:
         star = {"post": _post_head(selection.star_post, fallback),
-                "thread": _thread(selection.star, selection.star_post, trim, fallback, zone)}
+                "thread": _marked(_thread(selection.star, selection.star_post, trim, fallback, zone),
+                                  selection.star_key)}
     shown, collapsed = _split_posts(selection, trim)
-    posts = [_post(pick, trim, fallback, zone) for pick in shown]
+    posts = [{**_post(pick, trim, fallback, zone), "anchor": f"post-{n}"} for n, pick in enumerate(shown, 1)]
     links = [_post_head(pick.post, fallback) for pick in collapsed[trim.hide:]]
+    full = [p for p in posts if p["new_comments"] or p["threads"]]
     return {
         "star": star,
         "posts": posts,
-        "sections": [s for s in (_section("New posts", posts, "new"),
-                                 _section("Still being discussed", posts, "discussed")) if s["posts"]],
+        "sections": [s for s in (_section("New posts", full, "new"),
+                                 _section("Still being discussed", full, "discussed")) if s["posts"]],
+        "also_new": [p for p in posts if not (p["new_comments"] or p["threads"])],
         "more_posts": links,
         "more_count": min(trim.hide, len(collapsed)),
     }
@@ -87,6 +92,7 @@ def _post(pick: Any, trim: Trim, fallback: str, zone: Any) -> dict[str, Any]:
         "new_comments": pick.new_comments,
         "section": pick.section,
         "meta": _meta(pick, zone),
+        "day": _day(post.published, zone),
         "excerpt": "" if post.stub else shorten(post.text, EXCERPT_WORDS)[0].replace("\n\n", " "),
         "threads": [_thread(t, post, trim, fallback, zone) for t in threads],
     }
@@ -109,8 +115,8 @@ def _thread(thread: Thread, post: Post, trim: Trim, fallback: str, zone: Any) ->
         "why": _why(thread),
         "url": top["url"],
         "comment": top,
-        "replies": [_comment(r, trim, post_url, zone) for r in thread.replies],
-        "more_replies": thread.more_replies,
+        "replies": [_comment(r, trim, post_url, zone) for r in _fewer(thread.replies, trim.max_replies)],
+        "more_replies": thread.more_replies + len(thread.replies) - len(_fewer(thread.replies, trim.max_replies)),
     }
 
 
@@ -128,7 +134,35 @@ def _comment(said: Said, trim: Trim, post_url: str, zone: Any) -> dict[str, Any]
         "text": text,
         "paragraphs": [p for p in text.split("\n\n") if p.strip()],
         "trimmed": trimmed,
+        "score": said.score,
+        "score_parts": dict(said.parts),
+        "answers": comment.answers,
+        "links": [_link(link) for link in said.links],
     }
+
+
+def _fewer(replies: list[Said], most: int | None) -> list[Said]:
+    """At most `most` replies: the best scoring, in the order they were written."""
+    if most is None or len(replies) <= most:
+        return replies
+    best = {id(r) for r in sorted(replies, key=lambda r: -r.score)[:most]}
+    return [r for r in replies if id(r) in best]
+
+
+def _marked(thread: dict[str, Any], star_key: str | None) -> dict[str, Any]:
+    """The star's thread, the comment of the week itself marked (`star`) among its comments."""
+    return {**thread, "star_id": star_key, "comment": _star(thread["comment"], star_key),
+            "replies": [_star(r, star_key) for r in thread["replies"]]}
+
+
+def _star(comment: dict[str, Any], star_key: str | None) -> dict[str, Any]:
+    return {**comment, "star": comment["id"] == star_key}
+
+
+def _link(link: Link) -> dict[str, Any]:
+    """An inferred answer, as the editor and the JSON show it: who answers whom, and why."""
+    return {"from": link.source, "to": link.target, "kind": link.kind, "evidence": link.evidence,
+            "confidence": link.confidence}
 
 
 def _why(thread: Thread) -> str:

@@ -69,13 +69,13 @@ def test_request_shape_personalizations_and_headers(tmp_path, db_url, sendgrid):
     assert report.counts == {"accepted": 5}
     assert sendgrid.requests == 1
     body = sendgrid.bodies[0]
-    assert body["from"] == {"email": "digest@example.org", "name": "On Probation digest"}
+    assert body["from"] == {"email": "digest@onprobation-digest.org", "name": "On Probation digest"}
     assert body["subject"] == "On Probation: the best of the discussion, 25–31 October 2017"
     person = next(p for p in sendgrid.accepted if p["to"][0]["email"] == "reader00003@example.org")
     assert person["to"][0]["name"] == "Reader 00003"
     assert person["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe = person["headers"]["List-Unsubscribe"].strip("<>")
-    assert unsubscribe.startswith("http://localhost:8000/unsubscribe/")
+    assert unsubscribe.startswith("https://digest.onprobation-digest.org/unsubscribe/")
     assert unsubscribe in person["substitutions"].values()
     assert "Hello Reader 00003," in person["substitutions"].values()
     assert person["custom_args"] == {"list": "weekly", "subscriber": "reader00003@example.org",

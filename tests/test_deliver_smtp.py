@@ -51,7 +51,7 @@ def test_every_message_is_a_proper_multipart_with_unsubscribe_headers(tmp_path, 
     for message in recorder.messages:
         assert message.get_content_type() == "multipart/alternative"
         assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
-        assert message["List-Unsubscribe"].startswith("<http://localhost:8000/unsubscribe/")
+        assert message["List-Unsubscribe"].startswith("<https://digest.onprobation-digest.org/unsubscribe/")
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert message["Message-ID"] and message["Date"]
         html = message.get_body(("html",)).get_content()
@@ -157,13 +157,17 @@ def test_a_second_sender_on_the_same_list_does_not_send(tmp_path, db_url, smtp):
     _, recorder = smtp
     assert recorder.messages == []
 
-    recorder.delay = 0.3                  # a slow server keeps the first sender busy
+    release = threading.Event()           # the first sender's first message waits until the second gave up
+    recorder.on_data = lambda n: None if release.wait(timeout=60) else None
     first = cli_send(world, wait=False)
     deadline = time.time() + 30
     while not recorder.rcpt_count and time.time() < deadline:
         time.sleep(0.05)
-    second = cli_send(world)
-    assert second.returncode == 1 and "send:weekly is already running" in second.stderr.read()
+    try:
+        second = cli_send(world)
+        assert second.returncode == 1 and "send:weekly is already running" in second.stderr.read()
+    finally:
+        release.set()
     first.wait(timeout=60)
     assert first.returncode == 0
     assert Counter(recorder.recipients()) == Counter({f"reader{n:05d}@example.org": 1 for n in range(5)})

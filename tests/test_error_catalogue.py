@@ -502,7 +502,7 @@ def test_web_bad_input_is_a_4xx_page(site: Site, web: Web, name: str) -> None:
 
 LOCKED: dict[str, tuple[str, ...]] = {
     "locked-subscribers-add": ("subscribers", "add", "weekly", "late@example.org"),
-    "locked-pin": ("pin", "weekly", "{pinned}"),
+    "locked-pin": ("pin", "weekly", "{pinned}", "--since", "2000-01-01", "--until", "2100-01-01"),  # in its period
 }
 
 

@@ -49,7 +49,7 @@ def test_single_feed_file_without_manifest(db, tmp_path):
 def test_missing_local_path_names_the_setting(db, tmp_path):
     report = fetch(db, tmp_path, "nowhere/feed.xml")
     assert report.failed
-    assert report.error == "nowhere/feed.xml: no such file or folder; check the source's url in config.toml"
+    assert report.error == "nowhere/feed.xml: no such file or folder; check the source's url ([[sources]].url)"
 
 
 def test_mirror_does_not_serve_files_outside_its_folder(db, tmp_path):

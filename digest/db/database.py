@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import ConfigError, StoreError
 from . import schema
 from .content import Content
+from .drafts import DraftStore
 from .events import EventStore
 from .guard import describe, first_line
 from .ledger import Ledger
@@ -21,6 +22,8 @@ from .lists import ListStore
 from .locks import LockStore
 from .picks import PickStore
 from .runs import RunStore
+from .sessions import SessionStore
+from .welcomes import WelcomeStore
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +33,21 @@ class NoDatabase(StoreError):
 
 
 class Database:
-    """The only door to the data: `db.content`, `db.picks`, `db.lists`, `db.ledger`,
-    `db.locks`, `db.runs`, `db.events`. Open it with `Database.open(url)`."""
+    """The only door to the data: `db.content`, `db.picks`, `db.drafts`, `db.lists`,
+    `db.ledger`, `db.locks`, `db.runs`, `db.events`. Open it with `Database.open(url)`."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.content = Content(engine)
         self.picks = PickStore(engine)
+        self.drafts = DraftStore(engine)
         self.lists = ListStore(engine)
         self.ledger = Ledger(engine)
         self.locks = LockStore(engine)
         self.runs = RunStore(engine)
         self.events = EventStore(engine)
+        self.sessions = SessionStore(engine)
+        self.welcomes = WelcomeStore(engine)
 
     @classmethod
     def open(cls, url: str, upgrade: bool = True, read_only: bool = False) -> Database:

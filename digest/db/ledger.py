@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..models import EVERY_LIST, DeliveryStatus, Edition, EditionStatus, Outcome
+from .drafts import take as take_draft
 from .guard import guarded
 from .lists import suppressed
 from .tables import deliveries, editions, picks, subscribers, suppressions
@@ -38,15 +39,17 @@ class Ledger:
 
     def freeze(self, edition: Edition, now: datetime, picks_until: datetime | None = None) -> tuple[int, int]:
         """Store a built edition with one pending ledger row per active, unsuppressed
-        member, and mark the list's picks made up to picks_until (when it was built) used:
-        one transaction, so a crash leaves either all of it or nothing. A pick made later
-        waits for the next edition. Returns (edition id, recipients)."""
+        member, and mark the list's picks made up to picks_until (when it was built) used and
+        its draft (note, subject: frozen with the edition) taken: one transaction, so a crash
+        leaves either all of it or nothing. A pick or draft made later waits for the next
+        edition. Returns (edition id, recipients)."""
         tokens = json.dumps({"html": edition.tokens, "text": edition.text_tokens})
         with self.engine.begin() as db:
             inserted = db.execute(editions.insert().values(
                 list_name=edition.list_name, since=edition.since, until=edition.until, subject=edition.subject,
                 html=edition.html, text=edition.text, tokens=tokens, web_url=edition.web_url,
-                status=EditionStatus.SENDING.value, created_at=now)).inserted_primary_key
+                status=EditionStatus.SENDING.value, created_at=now,
+                note=edition.context.get("note_source") or None)).inserted_primary_key
             edition_id = int(inserted[0]) if inserted else 0
             db.execute(deliveries.insert().from_select(_LEDGER_COLUMNS, _members(edition_id, edition.list_name, now)))
             filled = db.execute(sa.select(sa.func.count()).select_from(deliveries)
@@ -54,6 +57,7 @@ class Ledger:
             db.execute(picks.update().where(picks.c.list_name == edition.list_name, picks.c.used_at.is_(None),
                                             picks.c.created_at <= (picks_until or now))
                        .values(used_at=now))
+            take_draft(db, edition.list_name, picks_until or now)
         return edition_id, filled
 
     def edition(self, edition_id: int) -> Edition:

@@ -24,7 +24,7 @@ from ..errors import UsageError
 from ..mailers import Mailer, make_mailer
 from ..resources import templates_dir
 from ..signing import INSECURE_KEY, secret_key
-from .limits import RateLimit
+from .limits import LoginThrottle, RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,19 @@ def create_app(settings: Settings, db: Database, mailer: Callable[[], Mailer] | 
     folder = settings.path(settings.email.templates)
     app = Flask(__name__, template_folder=str(folder if (folder / "web").exists() else templates_dir()))
     app.config.update(SECRET_KEY=key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      MAX_CONTENT_LENGTH=1_000_000)
+                      SESSION_COOKIE_SECURE=settings.web.base_url.startswith("https://"), MAX_CONTENT_LENGTH=1_000_000)
     app.extensions["digest"] = {
         "settings": settings, "db": db, "key": key, "clock": clock,
         "mailer": mailer or (lambda: make_mailer(settings)),
-        "insecure": key == INSECURE_KEY, "limits": RateLimit(),
+        "insecure": key == INSECURE_KEY, "limits": RateLimit(), "login_throttle": LoginThrottle(),
     }
     app.jinja_env.globals.update(csrf_token=csrf_token, insecure=key == INSECURE_KEY, site=settings.site)
     _register(app)
-    from . import editor, public, webhook
+    from . import editor, login, public, voice, webhook
     app.register_blueprint(public.pages)
+    app.register_blueprint(login.pages)
     app.register_blueprint(editor.pages)
+    app.register_blueprint(voice.pages)
     app.register_blueprint(webhook.pages)
     return app
 

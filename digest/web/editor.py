@@ -1,27 +1,38 @@
-"""The editor's pages: the next edition exactly as the email, its text part, its size
-against the budget, the reasons for every pick; pin, exclude, send a test to me."""
+"""The editor's desk: an edition exactly as subscribers get it, its text part, its size
+against the budget, the score parts of every thread shown beside it; a period picker
+(the next edition by default, past editions, custom dates); pin any comment of the
+period (found by author or words, or pasted as a permalink, `#c` anchor or id),
+exclude, and undo either; send a test to me."""
 
 from __future__ import annotations
 
 import re
-import secrets
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from .. import actions
+from .. import actions, periods
 from ..config import MailingList
-from ..edition import Built, as_json, period
+from ..edition import Built, as_json
 from ..errors import DigestError, UsageError
 from ..models import PickAction
-from . import check_csrf, env, list_or_404, state
+from ..periods import Period
+from . import check_csrf, list_or_404, state
+from .login import signed_in
 
 pages = Blueprint("editor", __name__, url_prefix="/editor")
+PERIOD_KEYS = ("since", "until", "edition", "period")
+SAFE_PARAMS = {"since": r"\d{4}-\d\d-\d\d", "until": r"\d{4}-\d\d-\d\d", "edition": r"\d{1,12}", "period": r"next"}
+MAX_SEARCH = 200              # characters of a search
 
 
 def _allowed() -> bool:
-    return bool(session.get("editor")) or state()["insecure"]
+    """A live login only: insecure dev mode relaxes link signing, never the editor's password."""
+    return signed_in()
 
 
 def _guard() -> None:
@@ -29,55 +40,106 @@ def _guard() -> None:
         abort(403, "Editors only: log in at /editor/login.")
 
 
-@pages.get("/login")
-def login_form() -> str:
-    return render_template("web/login.html", error=None)
-
-
-@pages.post("/login")
-def login() -> ResponseReturnValue:
-    check_csrf()
-    expected = env(state()["settings"].web.editor_password_env)
-    given = request.form.get("password", "")
-    if not expected or not secrets.compare_digest(given.encode(), expected.encode()):
-        return render_template("web/login.html", error="That password is not right."), 403
-    session.clear()
-    session["editor"] = True
-    return redirect(url_for("editor.home"), code=303)
-
-
 @pages.get("/")
 def home() -> str:
     _guard()
-    return render_template("web/editor_home.html", lists=state()["settings"].lists)
+    lists = state()["settings"].lists
+    return render_template("web/editor_home.html", lists=lists,
+                           upcoming={m.name: periods.next_edition(m, g.now) for m in lists})
 
 
-def _built(name: str) -> tuple[MailingList, Built]:
-    listed = list_or_404(name)
-    since, until = _period(listed)
-    return listed, actions.preview(state()["settings"], state()["db"], listed, since, until, show_why=True)
+# ------------------------------------------------------------------ which period
+
+@dataclass(frozen=True)
+class Shown:
+    """The period on the page, the next edition's, and how to ask for it again."""
+
+    period: Period
+    upcoming: Period
+    params: tuple[tuple[str, str], ...] = ()    # since/until/edition/period as asked, each checked
+    note: str | None = None     # why this period and not the next edition's
+
+    @property
+    def query(self) -> str:
+        return urlencode(self.params)
 
 
-def _period(mailing_list: MailingList) -> tuple[datetime, datetime]:
+def _shown(listed: MailingList, args: dict[str, str]) -> Shown:
+    """The period the arguments name (a past edition, dates, the next edition) or by
+    default the next edition's; when nothing is stored for that yet, the latest period
+    with content, said so."""
+    upcoming = periods.next_edition(listed, g.now)
+    query = tuple((k, args[k]) for k in PERIOD_KEYS if k in args and _safe_query(f"{k}={args[k]}"))
+    if "edition" in args:
+        return Shown(_past(listed, args["edition"]), upcoming, query)
+    if "since" in args or "until" in args:
+        return Shown(_dates(listed, args), upcoming, query)
+    if args.get("period") == "next":
+        return Shown(upcoming, upcoming, query)
+    first, upcoming = periods.first_view(listed, state()["db"], g.now)
+    if first is upcoming:
+        return Shown(first, upcoming, query)
+    note = (f"The next edition, {upcoming.label()}, has nothing in it yet: no post or comment is stored for "
+            f"it. Shown instead: the latest period with content, {first.label()}.")
+    return Shown(first, upcoming, query, note)
+
+
+def _dates(listed: MailingList, args: dict[str, str]) -> Period:
     try:
-        since = datetime.fromisoformat(request.args["since"]).date() if "since" in request.args else None
-        until = datetime.fromisoformat(request.args["until"]).date() if "until" in request.args else None
+        since = datetime.fromisoformat(args["since"]).date() if "since" in args else None
+        until = datetime.fromisoformat(args["until"]).date() if "until" in args else None
     except ValueError:
         abort(400, "since and until are dates: YYYY-MM-DD.")
     try:
-        return period(mailing_list, datetime.now(UTC), since, until)
+        return periods.given(listed, since, until)
     except UsageError as error:
         abort(400, f"That period cannot be shown: {error}.")
 
 
+def _past(listed: MailingList, wanted: str) -> Period:
+    found = next((row for row in state()["db"].ledger.sent_editions(listed.name) if str(row.id) == wanted), None)
+    if found is None:
+        abort(404, f"{listed.name} has no sent edition {wanted[:20]!r}; choose one from the period picker.")
+    return periods.of_edition(listed, found.since, found.until)
+
+
+def _past_editions(listed: MailingList) -> list[dict[str, Any]]:
+    rows = state()["db"].ledger.sent_editions(listed.name)
+    return [{"id": row.id, "label": periods.of_edition(listed, row.since, row.until).label()} for row in rows]
+
+
+def _built(listed: MailingList, shown: Shown) -> Built:
+    return actions.preview(state()["settings"], state()["db"], listed, *shown.period.bounds)
+
+
+# ------------------------------------------------------------------ the desk
+
 @pages.get("/<name>")
 def preview(name: str) -> str:
     _guard()
-    mailing_list, built = _built(name)
-    data = as_json(built)
-    picks = actions.picks(state()["db"], mailing_list)
-    return render_template("web/editor.html", list=mailing_list, data=data, picks=picks,
-                           budget=state()["settings"].email.max_html_bytes, query=request.query_string.decode())
+    listed = list_or_404(name)
+    return _desk(listed, _shown(listed, request.args.to_dict()), request.args.get("q", "")[:MAX_SEARCH])
+
+
+def _desk(listed: MailingList, shown: Shown, words: str = "", error: str | None = None) -> str:
+    db = state()["db"]
+    data = as_json(_built(listed, shown))
+    picked = actions.picked(db, listed)
+    return render_template(
+        "web/editor.html", list=listed, data=data, shown=shown, period=shown.period, query=shown.query,
+        editions=_past_editions(listed), picks={key: action for key, action, _ in picked}, picked=picked,
+        scores=_scores(data), words=words, found=actions.find_comments(db, shown.period, words) if words else None,
+        error=error, budget=state()["settings"].email.max_html_bytes)
+
+
+def _scores(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each thread shown (the star first) with its post and score parts, for the side
+    panel. Data-driven: whatever parts the selection reports are listed."""
+    star = data.get("comment_of_the_week")
+    rows = [{**star, "post_title": star["post"]["title"], "star": True}] if star else []
+    for post in data["posts"]:
+        rows += [{**thread, "post_title": post["title"], "star": False} for thread in post["threads"]]
+    return rows
 
 
 @pages.get("/<name>/email.html")
@@ -91,34 +153,45 @@ def email_text(name: str) -> Response:
 
 
 def _personalised(name: str) -> tuple[str, str]:
-    """The edition as a subscriber would get it (HTML, text), with sample values."""
+    """The edition exactly as a subscriber would get it (HTML, text), with sample values."""
     _guard()
-    _, built = _built(name)
+    listed = list_or_404(name)
+    built = _built(listed, _shown(listed, request.args.to_dict()))
     return built.edition.personalise({"greeting": "Hello,", "email": "you@example.org", "unsubscribe_url": "#"})
 
+
+# ------------------------------------------------------------------ picks
 
 @pages.post("/<name>/pick")
 def pick(name: str) -> ResponseReturnValue:
     _guard()
     check_csrf()
     listed, db = list_or_404(name), state()["db"]
-    comment, action = request.form.get("comment", ""), request.form.get("action", "")
-    chosen = {PickAction.PIN: lambda: actions.pin(db, listed, comment, g.now),
+    query = request.form.get("query", "")
+    args = dict(parse_qsl(query)) if _safe_query(query) else {}
+    shown = _shown(listed, args)
+    comment, action = request.form.get("comment", "").strip(), request.form.get("action", "")
+    chosen = {PickAction.PIN: lambda: actions.pin(db, listed, comment, g.now, shown.period),
               PickAction.EXCLUDE: lambda: actions.exclude(db, listed, comment, g.now),
               "clear": lambda: actions.unpick(db, listed, comment)}.get(action)
     if chosen is None:
         abort(400, "Unknown action.")
+    if not comment:
+        return _desk(listed, shown, error="Give a comment: its permalink, #c anchor or id."), 400
     try:
         chosen()
-    except UsageError:
-        abort(400, "No such comment.")
-    query = request.form.get("query", "")
-    return redirect(url_for("editor.preview", name=name) + (f"?{query}" if _safe_query(query) else ""), code=303)
+    except UsageError as error:
+        return _desk(listed, shown, error=f"Not done: {error}."), 400
+    return redirect(url_for("editor.preview", name=name) + (f"?{shown.query}" if shown.query else ""), code=303)
 
 
 def _safe_query(query: str) -> bool:
-    """Only our own since/until go back into the redirect (no open redirect)."""
-    return all(re.fullmatch(r"(since|until)=\d{4}-\d\d-\d\d", part) for part in query.split("&") if part)
+    """Only our own period parameters go back into the redirect (no open redirect)."""
+    for part in filter(None, query.split("&")):
+        key, _, value = part.partition("=")
+        if key not in SAFE_PARAMS or not re.fullmatch(SAFE_PARAMS[key], value):
+            return False
+    return True
 
 
 @pages.post("/<name>/test")
@@ -126,7 +199,7 @@ def test(name: str) -> tuple[str, int] | str:
     _guard()
     check_csrf()
     listed = list_or_404(name)
-    since, until = _period(listed)
+    since, until = _shown(listed, request.args.to_dict()).period.bounds
     address = request.form.get("email", "")
     try:
         actions.send_test(state()["settings"], state()["db"], listed, since, until, address, state()["mailer"]())

@@ -1,4 +1,5 @@
-"""A small in-memory sliding-window rate limit (per process), for the subscribe form."""
+"""In-memory limits (per process): a sliding-window rate limit for the subscribe form,
+and a throttle with a growing delay for the editor's login."""
 
 from __future__ import annotations
 
@@ -26,3 +27,53 @@ class RateLimit:
                 return False
             hits.append(now)
             return True
+
+
+class LoginThrottle:
+    """Failed logins, per client and for all clients together. The first `free` failures
+    cost nothing; each one after that locks out for `base` seconds, doubled per further
+    failure, at most `cap`. While locked out an attempt is refused (429) unchecked, so it
+    neither guesses nor adds to the count. Failures older than `forget` seconds since the
+    last one are forgotten; a good password clears its client's count (not the global one)."""
+
+    def __init__(self, free: int = 5, base: float = 30.0, cap: float = 3600.0, forget: float = 6 * 3600.0,
+                 global_free: int = 20, global_base: float = 5.0, global_cap: float = 300.0) -> None:
+        self.rules = {False: (free, base, cap), True: (global_free, global_base, global_cap)}
+        self.forget = forget
+        self.failures: dict[str, tuple[int, float]] = {}      # key: (count, time of the last failure)
+        self.lock = threading.Lock()
+
+    def wait(self, client: str, now: float) -> float:
+        """Seconds before this client may try again (0: it may try now)."""
+        with self.lock:
+            return max(self._wait(client, now, False), self._wait(GLOBAL, now, True))
+
+    def failed(self, client: str, now: float) -> None:
+        with self.lock:
+            if len(self.failures) > MAX_CLIENTS:            # a flood of addresses: drop the stale ones
+                self.failures = {k: v for k, v in self.failures.items() if now - v[1] < self.forget}
+            for key in (client, GLOBAL):
+                count, _ = self._current(key, now)
+                self.failures[key] = (count + 1, now)
+
+    def succeeded(self, client: str) -> None:
+        with self.lock:
+            self.failures.pop(client, None)
+
+    def _current(self, key: str, now: float) -> tuple[int, float]:
+        count, last = self.failures.get(key, (0, now))
+        if now - last >= self.forget:
+            self.failures.pop(key, None)
+            return 0, now
+        return count, last
+
+    def _wait(self, key: str, now: float, overall: bool) -> float:
+        free, base, cap = self.rules[overall]
+        count, last = self._current(key, now)
+        if count < free:
+            return 0.0
+        return max(0.0, last + min(cap, base * 2 ** (count - free)) - now)
+
+
+GLOBAL = "\0all"
+MAX_CLIENTS = 10_000

@@ -4,28 +4,63 @@ and unsubscribe (RFC 8058 one-click POST; GET only shows a button)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import logging
+import re
+from datetime import UTC, date, datetime, timedelta
 
-from flask import Blueprint, Response, abort, g, render_template, request
+from flask import Blueprint, Response, abort, g, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from .. import actions
+from ..config import MailingList
 from ..errors import UsageError
 from ..mailers import MailerError
 from ..message import recipient
 from ..models import DeliveryStatus, Edition, email_key
 from ..names import clean_name
+from ..render import archive_copy
 from ..signing import read_unsubscribe_token
 from ..subscribers import check_address
 from . import check_csrf, client_address, list_or_404, state
 
+log = logging.getLogger(__name__)
 pages = Blueprint("public", __name__)
 CONFIRM = "digest-subscribe"
+FEED_ENTRIES = 20                      # the newest editions in the Atom feed
+PER_CLIENT, PER_ADDRESS = 20, 3        # sign-ups an hour from one client, to one address (both forms)
+EMBED_PER_CLIENT, EMBED_GLOBAL = 10, 200   # the form on the blog (no CSRF token): an hour, per client and in all
+
+
+def list_title(listed: MailingList) -> str:
+    """What readers see as the list's name: its title, or one made from the site's title."""
+    return listed.title or f"The {state()['settings'].site.title} digest"
+
+
+def list_description(listed: MailingList) -> str:
+    site = state()["settings"].site.title
+    return listed.description or f"The best of the discussion on {site}, in one email {_cadence(listed.period)}."
+
+
+def _cadence(length: timedelta) -> str:
+    days, hours = length / timedelta(days=1), length / timedelta(hours=1)
+    named = {1.0: "a day", 7.0: "a week"}
+    if days in named:
+        return named[days]
+    if days.is_integer():
+        return f"every {int(days)} days"
+    return "an hour" if hours == 1 else f"every {hours:g} hours"
+
+
+@pages.app_context_processor
+def _helpers() -> dict[str, object]:
+    return {"list_title": list_title, "list_description": list_description}
 
 
 @pages.get("/")
 def index() -> str:
-    return render_template("web/index.html", lists=state()["settings"].lists)
+    lists = state()["settings"].lists
+    return render_template("web/index.html", lists=lists, samples={m.name: _latest_url(m) for m in lists})
 
 
 # ------------------------------------------------------------------ archive
@@ -40,92 +75,186 @@ def archive(name: str) -> str:
 
 
 @pages.get("/archive/<name>/<day>")
-def edition(name: str, day: str) -> Response:
+def edition(name: str, day: str) -> ResponseReturnValue:
     mailing_list = list_or_404(name)
     ledger = state()["db"].ledger
     zone = mailing_list.timezone
     found = next((r for r in ledger.sent_editions(name) if r.since.astimezone(zone).date().isoformat() == day), None)
     if found is None:
-        abort(404, "No edition of that list went out that day.")
-    html, _ = ledger.edition(found.id).personalise(_public_values(name))
-    response = Response(html, mimetype="text/html")
+        return _preview_for_editor(mailing_list, day)
+    html = archive_copy(ledger.edition(found.id))
+    response = Response(_with_prompt(html, mailing_list), mimetype="text/html")
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
+
+
+def _preview_for_editor(mailing_list: MailingList, day: str) -> tuple[str, int]:
+    """A test copy's "View on the web" names a day that has not gone out: a 404, which
+    offers the editor the preview of that period (the list's period from that day; the
+    editor's pages ask for the login, whose cookie is not sent to the archive)."""
+    try:
+        since = date.fromisoformat(day)
+    except ValueError:
+        abort(404, "No edition of that list went out that day.")
+    until = since + timedelta(days=max(1, mailing_list.period.days))
+    preview = url_for("editor.preview", name=mailing_list.name, since=since.isoformat(), until=until.isoformat())
+    message = f"No edition of {list_title(mailing_list)} has gone out for {since.day} {since:%B %Y} yet."
+    return render_template("web/message.html", title="Not sent yet", message=message,
+                           link=preview, link_text="Editors: open the preview of this edition"), 404
+
+
+def _with_prompt(html: str, mailing_list: MailingList) -> str:
+    """The archive copy with a subscribe prompt at the top of its body."""
+    prompt = render_template("web/archive_prompt.html", list=mailing_list)
+    found = re.search(r"<body[^>]*>", html, re.IGNORECASE)
+    return html[:found.end()] + prompt + html[found.end():] if found else prompt + html
 
 
 @pages.get("/archive/<name>/feed.atom")
 def feed(name: str) -> Response:
     mailing_list = list_or_404(name)
-    settings = state()["settings"]
+    settings, ledger = state()["settings"], state()["db"].ledger
     zone = mailing_list.timezone
     entries = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject,
-                "updated": (r.finished_at or r.since).isoformat()}
-               for r in state()["db"].ledger.sent_editions(name)]
+                "updated": _rfc3339(r.finished_at or r.until), "content": _feed_content(r.id)}
+               for r in ledger.sent_editions(name)[:FEED_ENTRIES]]
+    updated = max((e["updated"] for e in entries), default=_rfc3339(g.now))
     body = render_template("web/feed.atom.xml", list=mailing_list, entries=entries,
-                           base=settings.web.base_url, updated=entries[0]["updated"] if entries else g.now.isoformat())
+                           base=settings.web.base_url, updated=updated)
     return Response(body, mimetype="application/atom+xml")
 
 
-def _public_values(name: str) -> dict[str, str]:
-    base = state()["settings"].web.base_url
-    return {"greeting": "Hello,", "email": "a subscriber", "unsubscribe_url": f"{base}/subscribe/{name}"}
+def _rfc3339(moment: datetime) -> str:
+    """UTC, to the second: equal instants compare equal as strings."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _feed_content(edition_id: int) -> str:
+    """The edition's HTML body for a feed entry (escaped by the template), without the
+    document around it, and without personal parts (as in the archive)."""
+    html = archive_copy(state()["db"].ledger.edition(edition_id))
+    found = re.search(r"<body[^>]*>(.*)</body>", html, re.IGNORECASE | re.DOTALL)
+    return (found.group(1) if found else html).strip()
+
+
+def _latest_url(mailing_list: MailingList) -> str | None:
+    """The newest edition of the list in the archive (None before the first goes out)."""
+    rows = state()["db"].ledger.sent_editions(mailing_list.name)
+    if not rows:
+        return None
+    day = rows[0].since.astimezone(mailing_list.timezone).date().isoformat()
+    return f"{state()['settings'].web.base_url}/archive/{mailing_list.name}/{day}"
 
 
 # ------------------------------------------------------------------ subscribe
 
 @pages.get("/subscribe/<name>")
 def subscribe_form(name: str) -> str:
-    return render_template("web/subscribe.html", list=list_or_404(name), error=None, email="", name="")
+    mailing_list = list_or_404(name)
+    return _form(mailing_list)
+
+
+def _form(mailing_list: MailingList, error: str | None = None, address: str = "", person: str = "") -> str:
+    return render_template("web/subscribe.html", list=mailing_list, error=error, email=address, name=person,
+                           sample=_latest_url(mailing_list))
 
 
 @pages.post("/subscribe/<name>")
 def subscribe(name: str) -> tuple[str, int] | str:
+    """The form on this site: it carries a CSRF token."""
     mailing_list = list_or_404(name)
     check_csrf()
+    return _sign_up(mailing_list, [])
+
+
+@pages.get("/subscribe/<name>/embed")
+def embed(name: str) -> str:
+    """The HTML to paste into the blog (a Blogger HTML/JavaScript gadget, a WordPress
+    Custom HTML widget), shown as text to copy and as it will look."""
+    mailing_list = list_or_404(name)
+    snippet = render_template("web/embed_snippet.html", list=mailing_list, base=state()["settings"].web.base_url)
+    return render_template("web/embed.html", list=mailing_list, snippet=snippet)
+
+
+@pages.post("/subscribe/<name>/from-blog")
+def subscribe_from_blog(name: str) -> tuple[str, int] | str:
+    """The form pasted into the blog posts here from the blog's own site, so it cannot
+    carry our CSRF token. Nothing but a confirmation email can come of it (double
+    opt-in), so the honeypot and rate limits (per client, and in all) stand in for it."""
+    mailing_list = list_or_404(name)
+    return _sign_up(mailing_list, [(f"embed-client:{client_address()}", EMBED_PER_CLIENT),
+                                   ("embed-global", EMBED_GLOBAL)])
+
+
+def _sign_up(mailing_list: MailingList, limits: list[tuple[str, int]]) -> tuple[str, int] | str:
     address, person = request.form.get("email", "").strip(), clean_name(request.form.get("name", ""))[:100]
     if request.form.get("website"):                      # the honeypot: only robots fill it
-        return _check_your_inbox(mailing_list.name)
+        return _check_your_inbox(mailing_list)
     try:
         address = check_address(address, state()["settings"].sending.smtputf8)
     except ValueError as error:
-        return render_template("web/subscribe.html", list=mailing_list, error=f"That address does not work: {error}",
-                               email=address, name=person), 400
-    limits = state()["limits"]
-    if not limits.allow(f"client:{client_address()}", 20) or not limits.allow(f"address:{email_key(address)}", 3):
+        return _form(mailing_list, f"That address does not work: {error}", address, person), 400
+    limits = [*limits, (f"client:{client_address()}", PER_CLIENT), (f"address:{email_key(address)}", PER_ADDRESS)]
+    if not all(state()["limits"].allow(key, most) for key, most in limits):
         return render_template("web/message.html", title="Too many requests",
                                message="Too many sign-ups from here; please try again in an hour."), 429
     try:
-        _send_confirmation(mailing_list.name, address, person)
-    except MailerError:
+        _send_confirmation(mailing_list, address, person)
+    except MailerError as error:
+        log.warning("confirmation to %s not sent: %s", address, error)
         return render_template("web/message.html", title="Could not send",
                                message="The confirmation email could not be sent; please try again later."), 503
-    return _check_your_inbox(mailing_list.name)
+    return _check_your_inbox(mailing_list)
 
 
-def _check_your_inbox(name: str) -> str:
+def _check_your_inbox(mailing_list: MailingList) -> str:
     return render_template("web/message.html", title="Check your inbox",
-                           message=f"If the address is right, a message to confirm your subscription to {name} "
-                                   "is on its way.")
+                           message=f"If the address is right, a message to confirm your subscription to "
+                                   f"{list_title(mailing_list)} is on its way.")
 
 
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(state()["key"], salt=CONFIRM)
 
 
-def _send_confirmation(name: str, address: str, person: str) -> None:
-    settings = state()["settings"]
+def _send_confirmation(mailing_list: MailingList, address: str, person: str) -> None:
+    settings, name, title = state()["settings"], mailing_list.name, list_title(mailing_list)
     link = f"{settings.web.base_url}/confirm/{_serializer().dumps([name, address, person])}"
-    text = (f"Please confirm that you want the {settings.site.title} digest ({name}) at {address}:\n\n{link}\n\n"
+    text = (f"Please confirm that you want {title} at {address}:\n\n{link}\n\n"
             "If you did not ask for it, ignore this message: nothing will be sent to you.\n")
-    html = render_template("web/confirm_email.html", link=link, list_name=name, address=address)
-    message = Edition(name, g.now, g.now, f"Confirm your subscription to {settings.site.title}", html, text,
-                      link, {}, {})
+    html = render_template("web/confirm_email.html", link=link, list_title=title, address=address)
+    _mail(name, address, person, f"Confirm your subscription to {title}", html, text, link, "confirm")
+
+
+def _send_welcome(mailing_list: MailingList, address: str, person: str) -> None:
+    """Once per list and address (the welcomes table); a failure is logged and lets a
+    later click of the confirmation link try again."""
+    name, key, welcomes = mailing_list.name, email_key(address), state()["db"].welcomes
+    if not welcomes.claim(name, key, g.now):
+        return
+    title, latest = list_title(mailing_list), _latest_url(mailing_list)
+    archive = f"{state()['settings'].web.base_url}/archive/{name}/"
+    text = (f"Welcome to {title}. {list_description(mailing_list)}\n\n"
+            + (f"The latest edition: {latest}\n" if latest else f"Past editions: {archive}\n")
+            + "\nEvery email has a link to unsubscribe at the bottom.\n")
+    html = render_template("web/welcome_email.html", list=mailing_list, latest=latest, archive=archive)
+    try:
+        _mail(name, address, person, f"Welcome to {title}", html, text, latest or archive, "welcome")
+    except MailerError as error:
+        welcomes.release(name, key)
+        log.warning("welcome to %s not sent: %s", address, error)
+
+
+def _mail(name: str, address: str, person: str, subject: str, html: str, text: str, link: str, kind: str) -> None:
+    """One message to one reader through the configured mailer; MailerError unless accepted."""
+    settings = state()["settings"]
+    message = Edition(name, g.now, g.now, subject, html, text, link, {}, {})
     to = recipient(settings, state()["key"], name, 0, address, email_key(address), person, None)
     mailer = state()["mailer"]()
     try:
-        for outcome in mailer.send(message, [to], lambda ids: None, f"confirm-{g.now:%Y%m%d-%H%M%S-%f}"):
+        for outcome in mailer.send(message, [to], lambda ids: None, f"{kind}-{g.now:%Y%m%d-%H%M%S-%f}"):
             if outcome.status != DeliveryStatus.ACCEPTED:
-                raise MailerError(f"confirmation to {address}: {outcome.status} {outcome.error}")
+                raise MailerError(f"{kind} to {address}: {outcome.status} {outcome.error}")
     finally:
         mailer.close()
 
@@ -133,23 +262,25 @@ def _send_confirmation(name: str, address: str, person: str) -> None:
 @pages.get("/confirm/<token>")
 def confirm_page(token: str) -> str:
     name, address, _, _ = _read_confirmation(token)
-    return render_template("web/confirm.html", token=token, list_name=name, address=address)
+    return render_template("web/confirm.html", token=token, list=list_or_404(name), address=address)
 
 
 @pages.post("/confirm/<token>")
 def confirm(token: str) -> tuple[str, int] | str:
     check_csrf()
     name, address, person, asked_at = _read_confirmation(token)
+    mailing_list = list_or_404(name)
     try:
         link = json.dumps([name, address, person, asked_at.timestamp()])    # the link's meaning, not its spelling
-        actions.confirm_subscription(state()["settings"], state()["db"], list_or_404(name), address, person, asked_at,
+        actions.confirm_subscription(state()["settings"], state()["db"], mailing_list, address, person, asked_at,
                                      link, g.now)
     except actions.SubscribeRefused as refused:
         return render_template("web/message.html", title="Not subscribed", message=str(refused)), 409
     except UsageError as error:
         return render_template("web/message.html", title="Not subscribed", message=str(error)), 400
+    _send_welcome(mailing_list, address, person)
     return render_template("web/message.html", title="Subscribed",
-                           message=f"{address} will get the next edition of {name}.")
+                           message=f"{address} will get the next edition of {list_title(mailing_list)}.")
 
 
 def _read_confirmation(token: str) -> tuple[str, str, str, datetime]:
@@ -169,7 +300,7 @@ def _read_confirmation(token: str) -> tuple[str, str, str, datetime]:
 @pages.get("/unsubscribe/<token>")
 def unsubscribe_page(token: str) -> str:
     name, address = _read_unsubscribe(token)
-    return render_template("web/unsubscribe.html", token=token, list_name=name, address=address)
+    return render_template("web/unsubscribe.html", token=token, list=list_or_404(name), address=address)
 
 
 @pages.post("/unsubscribe/<token>")
@@ -178,9 +309,10 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
     name, address = _read_unsubscribe(token)
     if request.form.get("List-Unsubscribe") != "One-Click":
         abort(400, "Send List-Unsubscribe=One-Click to unsubscribe.")
-    actions.unsubscribe(state()["db"], list_or_404(name), address, "one-click", g.now)
+    mailing_list = list_or_404(name)
+    actions.unsubscribe(state()["db"], mailing_list, address, "one-click", g.now)
     return render_template("web/message.html", title="Unsubscribed",
-                           message=f"{address} will get no more editions of {name}.")
+                           message=f"{address} will get no more editions of {list_title(mailing_list)}.")
 
 
 def _read_unsubscribe(token: str) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tomllib
 from datetime import UTC, date, datetime
@@ -14,6 +15,9 @@ from digest.ingest import ingest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WEEK = (date(2017, 10, 25), date(2017, 11, 1))
+REAL_BACKENDS = ("smtp", "sendgrid")
+TEST_SECRET_ENV = "DIGEST_TEST_REAL_SECRET"       # worlds with a real backend sign with this (subprocesses inherit it)
+os.environ.setdefault(TEST_SECRET_ENV, "a-test-signing-secret-of-real-length-0123456789")
 
 
 class World:
@@ -30,6 +34,10 @@ class World:
                 data["sending"].setdefault(key, {}).update(value)
             else:
                 data["sending"][key] = value
+        if data["sending"]["backend"] in REAL_BACKENDS:        # ready for real mail (digest.readiness)
+            data["sending"]["from"] = "On Probation digest <digest@onprobation-digest.org>"
+            data["web"].update({"base_url": "https://digest.onprobation-digest.org", "insecure_dev_mode": False,
+                                "secret_key_env": TEST_SECRET_ENV})
         data["web"].update(web or {})
         self.data = data
         self.write_list([f"reader{n:05d}@example.org" for n in range(subscribers)])

@@ -1,0 +1,258 @@
+"""`digest init URL`: from a blog's address to a commented config.toml and an empty list.
+
+The page is fetched with the same Fetcher (and the same rules) as any feed: http(s)
+only, no credentials, redirects within the host, a size cap and timeouts. Its feed is
+the URL itself when that is a feed, else the page's `<link rel="alternate"
+type="application/atom+xml|rss+xml">` (the posts feed, not the comments feed), else
+the usual place of a Blogger or WordPress feed. Nothing from the blog reaches the file
+unescaped: titles are cut to one line and written as TOML strings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from . import config
+from .errors import ConfigError, DigestError, FeedError, FetchError, UsageError
+from .fetch import Fetcher, allowed_hosts_for
+from .parse import detect_kind, read
+
+log = logging.getLogger(__name__)
+
+FEED_TYPES = ("application/atom+xml", "application/rss+xml")
+GUESSES = ("/feeds/posts/default", "/feed/")          # Blogger's posts feed, WordPress's
+LIST_NAME = "weekly"
+
+
+class SetupError(DigestError):
+    """`digest init` cannot go on: no feed found, or a file it would overwrite."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Blog:
+    """What init found: the posts feed, its kind, the blog's name and home page."""
+
+    feed_url: str
+    kind: str                 # "blogger" | "wordpress" | "feed"
+    title: str
+    site_url: str
+
+
+@dataclass(frozen=True)
+class Written:
+    config_path: Path
+    list_path: Path
+    list_created: bool        # False: a list file was there already and is kept
+    blog: Blog
+
+
+def discover(url: str, fetch: config.Fetch) -> Blog:
+    """The blog behind url (a home page, a post or a feed)."""
+    url = _checked_url(url)
+    with Fetcher(fetch, allowed_hosts=allowed_hosts_for(url, [])) as fetcher:
+        page = fetcher.get(url)
+        found = _as_feed(page.content, page.url, page.headers)
+        if found is not None:
+            return found
+        for candidate in _feed_links(page.content.decode("utf-8", "replace"), page.url) or _guesses(page.url):
+            if urlsplit(candidate).netloc != urlsplit(page.url).netloc:
+                raise SetupError(f"{url}: the page names its feed on another host ({candidate}); "
+                                 f"run `digest init {candidate}` if that is the blog's feed")
+            try:
+                feed = fetcher.get(candidate)
+            except FetchError as error:
+                log.info("no feed at %s: %s", candidate, error)
+                continue
+            found = _as_feed(feed.content, feed.url, feed.headers, home=page.url)
+            if found is not None:
+                return found
+    raise SetupError(f"{url}: found no RSS or Atom feed on that page; give the blog's feed address "
+                     "(Blogger: …/feeds/posts/default, WordPress: …/feed/)")
+
+
+def _checked_url(url: str) -> str:
+    url = url.strip()
+    if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
+        if re.match(r"^[\w.-]+\.[a-z]{2,}(/|$)", url, re.IGNORECASE):
+            return f"https://{url}"
+        raise UsageError(f"{url!r} is not a web address; give the blog's address, e.g. https://yourblog.blogspot.com")
+    return url
+
+
+def _as_feed(content: bytes, url: str, headers: dict[str, str], home: str | None = None) -> Blog | None:
+    """The blog this feed is the posts feed of, or None when content is not a feed."""
+    if re.match(rb"\s*(<!doctype html|<html)", content[:512], re.IGNORECASE):
+        return None
+    try:
+        parsed = read(content, url, headers)
+    except FeedError:
+        return None
+    links = [link.get("href", "") for link in parsed.feed.get("links", []) if link.get("rel") == "alternate"]
+    site = next((urljoin(url, link) for link in links if link), None) or parsed.feed.get("link") or home
+    return Blog(feed_url=url.split("#")[0], kind=detect_kind(parsed), title=_one_line(parsed.feed.get("title", "")),
+                site_url=(site or _origin(url)).rstrip("/"))
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str]] = []         # (href, title)
+        self.base: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "base" and values.get("href") and self.base is None:
+            self.base = values["href"]
+        rels = values.get("rel", "").lower().split()
+        if tag == "link" and "alternate" in rels and values.get("type", "").split(";")[0].strip().lower() in FEED_TYPES:
+            self.found.append((values.get("href", ""), values.get("title", "")))
+
+
+def _feed_links(html: str, url: str) -> list[str]:
+    """The page's feeds, posts feeds first (a comments feed only if nothing else)."""
+    parser = _Links()
+    parser.feed(html[:2_000_000])
+    base = urljoin(url, parser.base) if parser.base else url
+    feeds = [(urljoin(base, href.strip()), title) for href, title in parser.found if href.strip()]
+    feeds = [(href, title) for href, title in feeds if urlsplit(href).scheme in ("http", "https")]
+    comments = [href for href, title in feeds if _is_comments_feed(href, title)]
+    return [href for href, _ in feeds if href not in comments] + comments
+
+
+def _is_comments_feed(href: str, title: str) -> bool:
+    return "comments" in urlsplit(href).path.lower() or "comments" in title.lower()
+
+
+def _guesses(url: str) -> list[str]:
+    return [urljoin(_origin(url), path) for path in GUESSES]
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _one_line(text: str, most: int = 200) -> str:
+    """A title from the blog as one clean line: no control characters, no runs of spaces."""
+    kept = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in str(text))
+    return " ".join(kept.split())[:most].strip()
+
+
+# ------------------------------------------------------------------ writing
+
+def write(blog: Blog, config_path: Path, force: bool = False) -> Written:
+    """Write config.toml (refused when it exists, unless force) and an empty list file
+    (kept when it exists); the config is checked with digest's own loader first."""
+    if config_path.exists() and not force:
+        raise SetupError(f"{config_path} exists already; nothing was written. Run `digest init URL --force` "
+                         "to replace it, or use --config to write another file")
+    text = config_text(blog)
+    folder = config_path.resolve().parent
+    try:
+        config.from_dict(tomllib.loads(text), root=folder, origin=str(config_path))
+    except (ConfigError, tomllib.TOMLDecodeError) as error:      # a bug here, not the user's: say so
+        raise SetupError(f"the config written for {blog.feed_url} does not load ({error}); please report it") from None
+    list_path = folder / "subscribers" / f"{LIST_NAME}.csv"
+    created = not list_path.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(text, encoding="utf-8")
+        if created:
+            list_path.parent.mkdir(parents=True, exist_ok=True)
+            list_path.write_text("email,name\n", encoding="utf-8")
+    except OSError as error:
+        raise SetupError(f"cannot write {error.filename}: {error.strerror}; check the folder's permissions") from None
+    return Written(config_path, list_path, created, blog)
+
+
+def config_text(blog: Blog) -> str:
+    """config.toml for the blog, with a comment for each setting an editor changes first."""
+    title = blog.title or urlsplit(blog.site_url).netloc
+    source = _source_name(blog.site_url)
+    return TEMPLATE.format(
+        title=_toml(title), site_url=_toml(blog.site_url), source=_toml(source), feed_url=_toml(blog.feed_url),
+        kind=_toml(blog.kind), list=_toml(LIST_NAME), list_title=_toml(f"The {title} digest"),
+        sender=_toml(f"{_sender_name(title)} digest <digest@example.org>"),
+    )
+
+
+def _toml(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's; DEL escaped too)."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _source_name(site_url: str) -> str:
+    host = urlsplit(site_url).hostname or "blog"
+    host = re.sub(r"^www\.", "", host)
+    host = re.sub(r"\.(blogspot|wordpress)\.[a-z.]+$|\.[a-z]+$", "", host)
+    name = re.sub(r"[^a-z0-9]+", "-", host.lower()).strip("-")[:60]
+    return name if re.match(config.NAME_PATTERN, name) else "blog"
+
+
+def _sender_name(title: str) -> str:
+    """The From's display name: no characters that need quoting in a header."""
+    return re.sub(r'[<>"@,;:\\()\[\]]', "", title).strip()[:60] or "Blog"
+
+
+TEMPLATE = """\
+# digest settings, written by `digest init`. Every setting and its default is in the
+# README's settings table. Paths are relative to this file's folder.
+
+[site]
+title = {title}
+url = {site_url}
+
+[database]
+url = "sqlite:///digest.db"          # or postgresql+psycopg://user@host/db
+
+[[sources]]
+name = {source}
+url = {feed_url}
+kind = {kind}                       # "blogger", "wordpress" or "feed"
+backfill_days = 30                  # how far back the first fetch reads; 0 = everything
+
+[[lists]]
+name = {list}                       # the list's name in commands and URLs
+title = {list_title}                # what readers see
+# description = "The best of the discussion, in one email a week."
+file = "subscribers/weekly.csv"      # columns: email, name (exports from Mailchimp, Substack, Buttondown work too)
+schedule = "0 7 * * mon"             # cron, in the list's time zone: Mondays at 07:00
+timezone = "Europe/London"
+period = "7d"
+
+[sending]
+backend = "outbox"                   # .eml files to look at; "smtp" or "sendgrid" to send for real
+from = {sender}   # put your own address here before real mail
+
+[sending.outbox]
+dir = "outbox"
+
+# [sending.smtp]
+# host = "smtp.example.org"
+# port = 587
+# security = "starttls"
+# username = "digest"                # the password goes in $DIGEST_SMTP_PASSWORD
+
+[web]
+base_url = "http://localhost:8000"   # the public address of `digest serve`: links in emails use it
+# secret_key_env = "DIGEST_SECRET_KEY"            # set it before real mail: it signs unsubscribe links
+# editor_password_env = "DIGEST_EDITOR_PASSWORD"
+"""
+
+
+def next_commands(written: Written, default_config: bool) -> list[str]:
+    """The three commands to run next."""
+    where = "" if default_config else f" --config {written.config_path}"
+    return [f"digest{where} fetch",
+            f"digest{where} subscribers add {LIST_NAME} you@example.org",
+            f"digest{where} preview {LIST_NAME} --out preview.html"]

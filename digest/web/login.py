@@ -1,0 +1,87 @@
+"""The editor's login: a password from the environment, throttled per client and for
+all clients together (429 with a growing delay), a server-side session (the cookie
+holds a random token, the database its SHA-256) that expires after web.session_hours
+and ends at logout. Insecure dev mode never opens the editor: it only relaxes link
+signing for the demo."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from datetime import timedelta
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+
+from . import check_csrf, client_address, env, state
+
+pages = Blueprint("login", __name__, url_prefix="/editor")
+COOKIE = "digest_editor"
+COOKIE_PATH = "/editor"
+
+
+def signed_in() -> bool:
+    """The request carries the token of a live session (not logged out, not expired)."""
+    return bool(state()["db"].sessions.is_live(request.cookies.get(COOKIE, ""), g.now))
+
+
+@pages.get("/login")
+def form() -> str:
+    return render_template("web/login.html", error=None, signed_in=signed_in())
+
+
+@pages.post("/login")
+def log_in() -> ResponseReturnValue:
+    check_csrf()
+    throttle, client, now = state()["login_throttle"], client_address(), g.now.timestamp()
+    wait = throttle.wait(client, now)
+    if wait:
+        return _too_many(wait)
+    settings = state()["settings"]
+    expected = env(settings.web.editor_password_env)
+    if not expected:
+        return _refused(f"No editor password is set: export {settings.web.editor_password_env} "
+                        "where `digest serve` runs.", 403)
+    if not secrets.compare_digest(request.form.get("password", "").encode(), expected.encode()):
+        throttle.failed(client, now)
+        return _refused("That password is not right.", 403)
+    throttle.succeeded(client)
+    return _start_session()
+
+
+@pages.post("/logout")
+def log_out() -> ResponseReturnValue:
+    check_csrf()
+    token = request.cookies.get(COOKIE, "")
+    if token:
+        state()["db"].sessions.end(token, g.now)
+    session.clear()
+    response = redirect(url_for("login.form"), code=303)
+    response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=_https(), httponly=True, samesite="Lax")
+    return response
+
+
+def _start_session() -> ResponseReturnValue:
+    token = secrets.token_urlsafe(32)
+    hours = state()["settings"].web.session_hours
+    state()["db"].sessions.start(token, g.now, g.now + timedelta(hours=hours))
+    session.clear()                         # a fresh CSRF token for the logged-in editor
+    response = redirect(url_for("editor.home"), code=303)
+    response.set_cookie(COOKIE, token, max_age=int(hours * 3600), path=COOKIE_PATH, secure=_https(),
+                        httponly=True, samesite="Lax")
+    return response
+
+
+def _refused(message: str, status: int) -> tuple[str, int]:
+    return render_template("web/login.html", error=message, signed_in=False), status
+
+
+def _too_many(wait: float) -> tuple[str, int, dict[str, str]]:
+    seconds = math.ceil(wait)
+    message = f"Too many failed logins: try again in {seconds} second{'s' if seconds != 1 else ''}."
+    return (render_template("web/login.html", error=message, signed_in=False), 429,
+            {"Retry-After": str(seconds)})
+
+
+def _https() -> bool:
+    return str(state()["settings"].web.base_url).startswith("https://")
