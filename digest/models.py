@@ -113,6 +113,7 @@ class Comment:
     parent_key: str | None = None
     post_url: str | None = None     # from thr:in-reply-to href, to make a stub post
     reply_to: str | None = None     # who it answers, when that is not its thread's top comment
+    answers: str | None = None      # the key of the comment it answers, when the feed nests deeper
     original_key: str | None = None  # the feed's id when it was too long to be the key
 
 
@@ -272,6 +273,7 @@ class Member:
     email: str
     name: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    row_hash: int | None = None     # the list-file row it came from (see subscribers.row_hash)
 
     @property
     def key(self) -> str:

@@ -12,12 +12,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 LAYERS = [
     {"errors", "models", "resources", "crash", "names"},
     {"db", "config"},
-    {"fetch", "mirror", "sanitize", "words", "parse", "blogger_atom", "signing", "periods"},
-    {"ingest", "subscribers", "select"},
+    {"fetch", "mirror", "sanitize", "words", "parse", "blogger_atom", "signing", "periods", "readiness"},
+    {"ingest", "subscribers", "select", "conversation"},
     {"view", "render", "message"},
     {"edition", "mailers"},
     {"deliver"},
-    {"actions"},
+    {"actions", "setup", "tune"},
     {"schedule", "web", "cli", "__init__"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

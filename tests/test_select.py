@@ -115,7 +115,7 @@ def test_best_replies_are_shown_in_order_and_the_rest_counted():
     p = post()
     top = comment(p, text(50, 1))
     replies = [comment(p, text(n, 10 + n), parent=top) for n in (20, 90, 60, 30)]
-    thread = run(discussion(p, top, *replies)).star
+    (thread,) = run(discussion(p, top, *replies), knobs=Knobs(comment_of_the_week=False)).posts[0].threads
     assert [r.comment.key for r in thread.replies] == [replies[1].key, replies[2].key]   # oldest first
     assert thread.more_replies == 2 and thread.reply_count == 4
 

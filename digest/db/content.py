@@ -298,7 +298,7 @@ def _comment_model(row: sa.Row) -> Comment:
     nested = row.declared_parent if row.parent_key and row.declared_parent != row.parent_key else None
     return Comment(key=row.key, post_key=row.post_key, author=row.author, author_uri=row.author_uri,
                    published=row.published, updated=row.updated, url=row.url, html=row.html,
-                   text=row.text, removed=row.removed, parent_key=row.parent_key, reply_to=nested,
+                   text=row.text, removed=row.removed, parent_key=row.parent_key, reply_to=nested, answers=nested,
                    original_key=row.original_key)
 
 

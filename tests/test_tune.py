@@ -1,0 +1,76 @@
+"""`digest tune`: past editions replayed against the editor's pins and excludes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest import config
+from digest.cli import cli
+from digest.tune import write_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+WEEK = ["--since", "2017-10-25", "--until", "2017-11-01"]
+STAR = "2074382365275527439"        # the editor's real star of that week, a reply digest does not show by itself
+SHOWN = "3655535858664589543"       # a long reply digest shows, which the editor leaves out
+
+
+@pytest.fixture
+def demo(tmp_path) -> str:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    path = str(tmp_path / "examples" / "config.toml")
+    assert CliRunner().invoke(cli, ["--config", path, "fetch"]).exit_code == 0
+    return path
+
+
+def run(config_path: str, *args: str):
+    return CliRunner().invoke(cli, ["--config", config_path, *args])
+
+
+def test_tune_without_past_picks_says_there_is_nothing_to_learn(demo):
+    result = run(demo, "tune", "weekly")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: no edition of weekly was sent with pins or excludes yet")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_tune_replays_the_sent_edition_with_its_picks_and_writes_only_when_asked(demo):
+    assert run(demo, "exclude", "weekly", SHOWN).exit_code == 0
+    pinned = run(demo, "pin", "weekly", STAR, *WEEK)
+    assert pinned.exit_code == 0, pinned.output
+    sent = run(demo, "send", "weekly", *WEEK, "--yes")
+    assert sent.exit_code == 0, sent.output
+    before = Path(demo).read_text(encoding="utf-8")
+
+    result = run(demo, "tune", "weekly")
+    assert result.exit_code == 0, result.output
+    assert "weekly: 1 past edition with picks" in result.output
+    now = re.search(r"now\s+pinned shown (\d)/1, excluded kept out (\d)/1: (\d+)% agreement", result.output)
+    tuned = re.search(r"tuned\s+pinned shown (\d)/1, excluded kept out (\d)/1: (\d+)% agreement", result.output)
+    assert now and tuned and now.group(1, 2) == ("0", "0") and int(tuned.group(3)) >= int(now.group(3))
+    assert Path(demo).read_text(encoding="utf-8") == before              # nothing written without --write
+
+    if int(tuned.group(3)) > int(now.group(3)):
+        written = run(demo, "tune", "weekly", "--write")
+        assert written.exit_code == 0 and "Written to" in written.output
+        again = run(demo, "tune", "weekly")
+        assert f"now    pinned shown {tuned.group(1)}/1" in again.output    # the new weights are the config's
+        assert config.load(Path(demo)).selection != config.from_dict({}).selection
+
+
+def test_written_weights_keep_every_other_line(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('# mine\n[site]\ntitle = "T"\n\n[selection]\n# a comment\nwords_weight = 1.0\n'
+                    'min_words = 15\n\n[fetch]\ntimeout = 5\n', encoding="utf-8")
+    write_weights(path, {"words_weight": 0.5, "quoted_weight": 2.0})
+    assert path.read_text(encoding="utf-8") == ('# mine\n[site]\ntitle = "T"\n\n[selection]\nquoted_weight = 2.0\n'
+                                                '# a comment\nwords_weight = 0.5\nmin_words = 15\n\n[fetch]\n'
+                                                'timeout = 5\n')
+    bare = tmp_path / "bare.toml"
+    bare.write_text('[site]\ntitle = "T"\n', encoding="utf-8")
+    write_weights(bare, {"reply_weight": 4.0})
+    assert bare.read_text(encoding="utf-8").endswith("\n[selection]\nreply_weight = 4.0\n")
