@@ -114,7 +114,7 @@ class Fetcher:
             target = urljoin(current, response.headers.get("location", ""))
             if _host(target) != host:
                 raise FetchError(f"{url}: redirected to another host ({_shown(target)}); "
-                                 "put the new address in config.toml if it is right")
+                                 "put the new address in the source's url in the config file if it is right")
             check_host(target, self.allowed_hosts)
             current = target
         raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects; check the address")

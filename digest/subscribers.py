@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from . import crash
 from .db.lists import ListStore
@@ -36,11 +40,39 @@ class ReadResult:
     problems: list[str]                 # one line each: file, line, what to do
 
 
+_CASELESS = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
+_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+
+
 def check_address(address: str, smtputf8: bool = True) -> str:
     """The normalised address (a Unicode domain kept as written, for display), or
-    ValueError with the reason. Without smtputf8, a local part must be ASCII."""
+    ValueError with the reason. Without smtputf8, a local part must be ASCII.
+
+    Most addresses are a plain ASCII local part at a domain seen many times: the local
+    part gets a fast syntax check and each distinct domain is validated once (cached);
+    anything else goes through email-validator whole (tests/test_sync_scale.py checks the
+    two agree)."""
+    text = address.strip()
+    local, at, domain = text.rpartition("@")
+    if at and len(text) <= 254 and len(local) <= 64 and _PLAIN_LOCAL.match(local) and domain.isascii():
+        normal = _domain(domain)
+        if normal is not None:                    # RFC 2142 names (postmaster, www...) are lower-cased
+            return f"{local.lower() if local.lower() in _CASELESS else local}@{normal}"
+    return _check_whole(text, smtputf8)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _domain(domain: str) -> str | None:
+    """A domain as email-validator normalises it, or None when it refuses it."""
     try:
-        found = validate_email(address.strip(), check_deliverability=False)
+        return validate_email(f"a@{domain}", check_deliverability=False).normalized.rpartition("@")[2]
+    except EmailNotValidError:
+        return None
+
+
+def _check_whole(address: str, smtputf8: bool) -> str:
+    try:
+        found = validate_email(address, check_deliverability=False)
     except EmailNotValidError as error:
         raise ValueError(str(error)) from None
     if not smtputf8 and not found.local_part.isascii():
@@ -63,18 +95,25 @@ def read_csv(path: Path, smtputf8: bool = True) -> ReadResult:
 
 
 def read_chunks(path: Path, problems: list[str], known: Callable[[list[str]], set[str]] = lambda raw: set(),
-                size: int = CHUNK, smtputf8: bool = True) -> Iterator[list[Member]]:
+                size: int = CHUNK, smtputf8: bool = True, skip: set[int] | None = None) -> Iterator[list[Member]]:
     """The file's members, CHUNK rows at a time; memory does not grow with the file.
     The whole file is checked first (encoding, CSV structure), so nothing is yielded
     from a file that breaks later. Addresses `known(raw)` says are already stored as
-    written skip the syntax check."""
-    _check_structure(path)
+    written skip the syntax check. A row whose hash is in `skip` (read unchanged last
+    time) is not yielded, and its hash is taken out of `skip`: what is left there at the
+    end are rows the file no longer has."""
+    delimiter = _check_structure(path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle, strict=True)
+        reader = csv.DictReader(handle, strict=True, delimiter=delimiter)
         reader.fieldnames = _columns(path, reader.fieldnames)
-        rows: list[tuple[int, dict[str, str]]] = []
+        header = "\x1f".join(reader.fieldnames)
+        rows: list[tuple[int, dict[str, str], int]] = []
         for row in reader:
-            rows.append((reader.line_num, row))
+            digest = row_hash(header, row)
+            if skip is not None and digest in skip:
+                skip.discard(digest)
+                continue
+            rows.append((reader.line_num, row, digest))
             if len(rows) == size:
                 yield _members(path, rows, known, problems, smtputf8)
                 rows = []
@@ -82,19 +121,68 @@ def read_chunks(path: Path, problems: list[str], known: Callable[[list[str]], se
             yield _members(path, rows, known, problems, smtputf8)
 
 
+# Column names of the usual exports (Mailchimp, Substack, Buttondown, spreadsheets), compared
+# lower-case with spaces, "-" and "_" taken out; each maps to the name digest uses.
+ALIASES = {
+    "email": ("email", "emailaddress", "mail", "subscriberemail"),
+    "name": ("name", "fullname", "subscribername", "displayname"),
+    "first_name": ("firstname", "fname", "givenname"),
+    "last_name": ("lastname", "lname", "surname", "familyname"),
+}
+_CANONICAL = {alias: column for column, aliases in ALIASES.items() for alias in aliases}
+DELIMITERS = (",", ";", "\t")
+
+
+def _canonical(column: str) -> str:
+    return _CANONICAL.get(re.sub(r"[\s_-]+", "", column.lower()), column.strip().lower())
+
+
 def _columns(path: Path, names: Sequence[str] | None) -> list[str]:
-    columns = [c.strip().lower() for c in (names or [])]
+    """The header as digest's names: the first column of each kind takes the name, the
+    others keep their own (lower-case)."""
+    columns: list[str] = []
+    for raw in names or []:
+        name = _canonical(raw)
+        columns.append(name if name not in columns else raw.strip().lower())
     if "email" not in columns:
-        raise ListFileError(f"{path} line 1: no 'email' column (found: {', '.join(columns) or 'nothing'}); "
-                            "the first line must name the columns, e.g. email,name")
+        found = ", ".join(c.strip() for c in names or []) or "nothing"
+        raise ListFileError(f"{path} line 1: no 'email' column (found: {found}); the first line must name the "
+                            "columns, e.g. email,name (Email Address, E-mail, email_address also work)")
     return columns
 
 
-def _members(path: Path, rows: list[tuple[int, dict[str, str]]], known: Callable[[list[str]], set[str]],
+def _delimiter(header: str) -> str:
+    """The delimiter that makes the header name an email column: comma, semicolon or tab."""
+    for candidate in DELIMITERS:
+        cells = next(csv.reader([header], delimiter=candidate), [])
+        if any(_canonical(c) == "email" for c in cells):
+            return candidate
+    return max(DELIMITERS, key=header.count)       # no email column: the error lists the columns
+
+
+def _name(row: dict[str, str]) -> str:
+    """The name column, or first and last name joined (Mailchimp's export)."""
+    whole = (row.get("name") or "").strip()
+    if whole:
+        return whole
+    return " ".join(p for p in ((row.get("first_name") or "").strip(), (row.get("last_name") or "").strip()) if p)
+
+
+def row_hash(header: str, row: dict[str, Any]) -> int:
+    """A list-file row (with its header) as a signed 64-bit number: equal rows, equal numbers."""
+    try:
+        cells = "\x1f".join(row.values())
+    except TypeError:                           # a short row (None) or a long one (a list of the rest)
+        cells = "\x1f".join(v if isinstance(v, str) else "" if v is None else "\x1d".join(v) for v in row.values())
+    data = (header + "\x1e" + cells).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def _members(path: Path, rows: list[tuple[int, dict[str, str], int]], known: Callable[[list[str]], set[str]],
              problems: list[str], smtputf8: bool) -> list[Member]:
-    stored = known([_unquoted(row.get("email")) for _, row in rows])
+    stored = known([_unquoted(row.get("email")) for _, row, _ in rows])
     members = []
-    for line, row in rows:
+    for line, row, digest in rows:
         raw = _unquoted(row.get("email"))
         try:
             address = raw if raw in stored else check_address(raw, smtputf8)
@@ -102,13 +190,13 @@ def _members(path: Path, rows: list[tuple[int, dict[str, str]]], known: Callable
             problems.append(f"{path} line {line}: {row.get('email')!r} is not a valid address ({error}); "
                             "fix or remove the row")
             continue
-        name = (row.get("name") or "").strip()
+        name = _name(row)
         problem = name_problem(name)
         if problem:
             problems.append(f"{path} line {line}: {problem}; fix or remove the row")
             continue
         members.append(Member(address, name,
-                              {k: v for k, v in row.items() if k not in ("email", "name") and k and v}))
+                              {k: v for k, v in row.items() if k not in ("email", "name") and k and v}, digest))
     return members
 
 
@@ -144,7 +232,7 @@ def _check_encoding(path: Path) -> None:
             decoder.decode(b"", final=True)
     except FileNotFoundError:
         raise ListFileError(f"{path}: not found; create it with a header line 'email,name' "
-                            "or fix [[lists]].file in config.toml") from None
+                            "or fix [[lists]].file in the config file") from None
     except UnicodeDecodeError:
         raise ListFileError(f"{path} line {line}: not UTF-8 (the file ends mid-character); "
                             "save the file as UTF-8 and run again; nothing was imported") from None
@@ -163,8 +251,10 @@ def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_reti
     """Make the list's file members match the file: add new, retire removed.
 
     One transaction: a sync that is refused or cut off changes nothing. Streams the file
-    in chunks; the generation number marks who the file still names, so memory does not
-    grow with the list. An unchanged file is not read. A file with a structural fault (an
+    in chunks. By difference: each row is hashed, and rows whose hash is stored (read
+    unchanged last time) are skipped; only new and changed rows are checked and merged,
+    and members whose row hash the file no longer has are the ones leaving. An unchanged
+    file is not read. A file with a structural fault (an
     unterminated quote) is refused whole; a file with bad rows adds its good rows but
     retires nobody; a sync that would retire more than RETIRE_SHARE of the members it
     found (and at least RETIRE_MIN) is refused unless allow_retire. Run it under the
@@ -174,7 +264,8 @@ def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_reti
     if digest is not None and digest == lists.last_hash(list_name):
         return result
     with lists.syncing(list_name) as run:
-        for chunk in read_chunks(path, result.problems, run.stored_as_written, smtputf8=smtputf8):
+        gone = run.stored_hashes()           # rows read last time; what the file still has is taken out
+        for chunk in read_chunks(path, result.problems, smtputf8=smtputf8, skip=gone):
             done = run.merge(chunk, now)
             crash.point("sync.chunk")
             result.added += done.added
@@ -184,8 +275,10 @@ def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_reti
             result.problems.append(f"{path}: nobody was taken off {list_name} while the file has bad rows; "
                                    "fix them and the next sync applies removals")
             return result
-        _refuse_mass_retire(run.leaving(), run.members_before, list_name, path, allow_retire)
-        result.retired = run.finish(digest, now)
+        leaving = run.leaving(gone)
+        if leaving >= RETIRE_MIN and not allow_retire:    # counted only then: it costs a scan
+            _refuse_mass_retire(leaving, run.file_members() - result.added, list_name, path, allow_retire)
+        result.retired = run.finish(digest, now, gone=gone)
     crash.point("sync.finished")
     return result
 
@@ -198,12 +291,15 @@ def _refuse_mass_retire(leaving: int, members: int, list_name: str, path: Path, 
                           f"run `digest subscribers list {list_name} --sync --allow-retire`, otherwise restore it")
 
 
-def _check_structure(path: Path) -> None:
+def _check_structure(path: Path) -> str:
     """The whole file parses as CSV (quotes closed, fields of sane size) before anything
-    is applied; otherwise ListFileError with the line where the broken record starts."""
+    is applied; otherwise ListFileError with the line where the broken record starts.
+    Returns the file's delimiter (comma, semicolon or tab, sniffed from the header)."""
     _check_encoding(path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, strict=True)
+        delimiter = _delimiter(handle.readline())
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True, delimiter=delimiter)
         start = 1
         try:
             for _ in reader:
@@ -211,3 +307,4 @@ def _check_structure(path: Path) -> None:
         except csv.Error as error:
             raise ListFileError(f"{path} line {start}: the file is not valid CSV ({error}; often a quote "
                                 "that is never closed); fix that line, nothing was changed") from None
+    return delimiter

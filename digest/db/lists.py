@@ -132,44 +132,72 @@ class ListStore:
             return [dict(r._mapping) for r in db.execute(query)]
 
 
+ANALYZE_FROM = 20_000      # rows a sync adds before PostgreSQL's statistics are taken again
+
+
 class ListSync:
     """A list-file sync inside its transaction (see ListStore.syncing)."""
 
     def __init__(self, db: sa.Connection, list_name: str) -> None:
         self.db, self.list_name = db, list_name
+        self.added = self.analysed = 0
         self.generation = (db.execute(sa.select(sa.func.max(subscribers.c.synced))
                                       .where(subscribers.c.list_name == list_name)).scalar() or 0) + 1
-        self.members_before = self._count(_file_members(list_name))
-
-    def stored_as_written(self, raw: list[str]) -> set[str]:
-        """Which of these addresses are stored exactly as written (no need to check them again)."""
-        query = sa.select(subscribers.c.email).where(subscribers.c.list_name == self.list_name,
-                                                     subscribers.c.email.in_(set(raw)))
-        return {r.email for r in self.db.execute(query)}
 
     def merge(self, members: list[Member], now: datetime) -> SyncResult:
-        return _merge(self.db, self.list_name, members, Origin.FILE, now, self.generation)
+        done = _merge(self.db, self.list_name, members, Origin.FILE, now, self.generation)
+        self._grown(done.added)
+        return done
 
-    def leaving(self) -> int:
-        """File members this sync has not seen: the ones it would retire."""
-        return self._count(sa.and_(_file_members(self.list_name), subscribers.c.synced < self.generation))
+    def _grown(self, added: int) -> None:
+        """PostgreSQL plans each look-up by statistics that do not know the rows this
+        transaction wrote: as the list doubles, they are taken again (ANALYZE sees them),
+        or a first import of a million rows would scan the growing table for every chunk."""
+        self.added += added
+        if self.db.dialect.name == "postgresql" and self.added >= max(ANALYZE_FROM, 2 * self.analysed):
+            self.db.execute(sa.text("ANALYZE subscribers"))
+            self.analysed = self.added
 
-    def finish(self, file_hash: str | None, now: datetime, retire: bool = True) -> int:
-        """Retire file members older than this sync's generation (it did not see them);
-        remember the file's hash (None: read it again next time). Returns how many were
-        retired."""
+    def file_members(self) -> int:
+        """Active members from the file, as this sync has them so far."""
+        return self._count(_file_members(self.list_name))
+
+    def stored_hashes(self) -> set[int]:
+        """The row hashes of the list's active file members: the rows a re-read may skip."""
+        query = sa.select(subscribers.c.row_hash).where(_file_members(self.list_name),
+                                                        subscribers.c.row_hash.is_not(None))
+        return {h for (h,) in self.db.execute(query.execution_options(yield_per=10_000))}
+
+    def leaving(self, gone: set[int] | None = None) -> int:
+        """File members this sync would retire: not merged by it and their row gone from
+        the file (`gone`: stored hashes the file no longer has) or never hashed; with gone
+        None (every row was merged), every file member not merged."""
+        return sum(self._count(where) for where in self._leaving(gone))
+
+    def finish(self, file_hash: str | None, now: datetime, retire: bool = True, gone: set[int] | None = None) -> int:
+        """Retire the members `leaving(gone)` counts (unless not retire); remember the
+        file's hash (None: read it again next time). Returns how many were retired."""
         retired = 0
-        if retire:
-            retired = self.db.execute(subscribers.update().where(
-                _file_members(self.list_name), subscribers.c.synced < self.generation)
-                .values(active=False, retired_at=now)).rowcount
+        for where in self._leaving(gone) if retire else ():
+            retired += self.db.execute(subscribers.update().where(where).values(active=False, retired_at=now)).rowcount
         self.db.execute(list_files.delete().where(list_files.c.list_name == self.list_name))
         if file_hash is not None:
             self.db.execute(list_files.insert().values(list_name=self.list_name, sha256=file_hash, synced_at=now))
         return retired
 
+    def _leaving(self, gone: set[int] | None) -> list[sa.ColumnElement[bool]]:
+        base = sa.and_(_file_members(self.list_name), subscribers.c.synced < self.generation)
+        if gone is None:
+            return [base]
+        hashed = [sa.and_(base, subscribers.c.row_hash.in_(chunk)) for chunk in _chunks(sorted(gone))]
+        return [sa.and_(base, subscribers.c.row_hash.is_(None)), *hashed]
+
     def _count(self, where: sa.ColumnElement[bool]) -> int:
         return self.db.execute(sa.select(sa.func.count()).select_from(subscribers).where(where)).scalar_one()
+
+
+def _chunks(items: list[int], size: int = 1000) -> list[list[int]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _file_members(list_name: str) -> sa.ColumnElement[bool]:
@@ -188,7 +216,8 @@ def _merge(db: sa.Connection, list_name: str, members: list[Member], origin: Ori
     new, changed, seen = [], [], []
     for key, member in unique.items():
         row = known.get(key)
-        values = {"email": member.email, "name": member.name, "extra": json.dumps(member.extra, sort_keys=True)}
+        values = {"email": member.email, "name": member.name, "extra": json.dumps(member.extra, sort_keys=True),
+                  "row_hash": member.row_hash}
         if row is None:
             new.append({"list_name": list_name, "email_key": key, "origin": origin.value, "synced": generation,
                         "active": True, "created_at": now, **values})
@@ -209,10 +238,10 @@ def _merge(db: sa.Connection, list_name: str, members: list[Member], origin: Ori
     return SyncResult(added=len(new), updated=len(changed))
 
 
-def _differs(row: sa.Row, values: dict[str, str], origin: Origin) -> bool:
+def _differs(row: sa.Row, values: dict[str, Any], origin: Origin) -> bool:
     """The stored member must change: retired, renamed, or now added on purpose."""
     explicit = origin != Origin.FILE and row.origin != origin.value
-    return not row.active or explicit or (row.email, row.name, row.extra) != tuple(values.values())
+    return not row.active or explicit or (row.email, row.name, row.extra, row.row_hash) != tuple(values.values())
 
 
 def suppress_in(db: sa.Connection, key: str, list_name: str, reason: Reason, detail: str, now: datetime) -> None:

@@ -108,7 +108,10 @@ subscribers = sa.Table(
     sa.Column("synced", sa.Integer, nullable=False, default=0),   # the list-file sync that last saw it
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("retired_at", UTCDateTime),
+    sa.Column("row_hash", sa.BigInteger),                       # the list-file row it was read from (64-bit)
     sa.UniqueConstraint("list_name", "email_key"),
+    sa.Index("ix_subscribers_row_hash", "list_name", "row_hash"),
+    sa.Index("ix_subscribers_synced", "list_name", "synced"),
 )
 
 suppressions = sa.Table(
