@@ -120,3 +120,13 @@ def test_a_sync_refused_for_retiring_too_many_changes_nothing(tmp_path, db):
     with pytest.raises(MassRetireError):
         sync(db.lists, "weekly", path, NOW + timedelta(days=1))
     assert state(db) == before
+
+
+def test_a_first_import_keeps_the_first_row_of_a_duplicated_address_and_counts_once(tmp_path, db):
+    path = tmp_path / "weekly.csv"
+    rows = [f"r{n:04d}@example.org,First {n},x" for n in range(2500)]
+    rows.insert(2200, "r0003@example.org,Later Three,y")          # a later chunk repeats an early address
+    write(path, rows)
+    result = sync(db.lists, "weekly", path, NOW)
+    assert result.added == 2500 and db.lists.count("weekly") == 2500
+    assert state(db)["r0003@example.org"][0] == "First 3"

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..models import EVERY_LIST, Member, Origin, Reason, SyncResult, email_key
 from .guard import guarded
 from .tables import confirmations, list_files, subscribers, suppressions
-from .upsert import insert_ignore
+from .upsert import insert_counted, insert_ignore
 
 
 @guarded
@@ -141,11 +141,13 @@ class ListSync:
     def __init__(self, db: sa.Connection, list_name: str) -> None:
         self.db, self.list_name = db, list_name
         self.added = self.analysed = 0
+        self.empty = db.execute(sa.select(subscribers.c.id).where(subscribers.c.list_name == list_name)
+                                .limit(1)).first() is None          # a first import: nothing to look up
         self.generation = (db.execute(sa.select(sa.func.max(subscribers.c.synced))
                                       .where(subscribers.c.list_name == list_name)).scalar() or 0) + 1
 
     def merge(self, members: list[Member], now: datetime) -> SyncResult:
-        done = _merge(self.db, self.list_name, members, Origin.FILE, now, self.generation)
+        done = _merge(self.db, self.list_name, members, Origin.FILE, now, self.generation, lookup=not self.empty)
         self._grown(done.added)
         return done
 
@@ -206,13 +208,15 @@ def _file_members(list_name: str) -> sa.ColumnElement[bool]:
 
 
 def _merge(db: sa.Connection, list_name: str, members: list[Member], origin: Origin, now: datetime,
-           generation: int) -> SyncResult:
+           generation: int, lookup: bool = True) -> SyncResult:
+    """Without lookup (a first import into an empty list), every member is inserted and
+    a later duplicate of an address is ignored: the first row of it wins, as in a read."""
     unique: dict[str, Member] = {}
     for member in members:
         unique.setdefault(member.key, member)
     query = sa.select(subscribers).where(subscribers.c.list_name == list_name,
                                          subscribers.c.email_key.in_(list(unique)))
-    known = {r.email_key: r for r in db.execute(query)}
+    known = {r.email_key: r for r in db.execute(query)} if lookup else {}
     new, changed, seen = [], [], []
     for key, member in unique.items():
         row = known.get(key)
@@ -228,14 +232,13 @@ def _merge(db: sa.Connection, list_name: str, members: list[Member], origin: Ori
                             "origin": row.origin, **values})
         else:
             seen.append(row.id)
-    if new:
-        insert_ignore(db, subscribers, new)
+    inserted = insert_counted(db, subscribers, new) if not lookup else insert_ignore(db, subscribers, new)
     if changed:
         db.execute(subscribers.update().where(subscribers.c.id == sa.bindparam("b_id"))
                    .values({k: sa.bindparam(k) for k in changed[0] if k != "b_id"}), changed)
     if seen and generation:
         db.execute(subscribers.update().where(subscribers.c.id.in_(seen)).values(synced=generation))
-    return SyncResult(added=len(new), updated=len(changed))
+    return SyncResult(added=len(new) if lookup else inserted, updated=len(changed))
 
 
 def _differs(row: sa.Row, values: dict[str, Any], origin: Origin) -> bool:

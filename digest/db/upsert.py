@@ -20,3 +20,12 @@ def insert_ignore(db: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
     if isinstance(rows, dict):          # RETURNING: rowcount is not reliable for this on every driver
         return len(db.execute(statement.returning(*table.primary_key.columns), rows).all())
     return db.execute(statement, list(rows)).rowcount or 0
+
+
+def insert_counted(db: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> int:
+    """insert_ignore for many rows, counting exactly the rows inserted (RETURNING, batched)."""
+    if not rows:
+        return 0
+    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    return len(db.execute(statement, list(rows)).all())
