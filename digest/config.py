@@ -168,7 +168,7 @@ class Selection(Section):
 class Email(Section):
     templates: str = "templates"
     max_html_bytes: int = Field(102_000, ge=10_000)
-    max_comment_words: int = Field(250, ge=0, description="longer comments end in 'read the rest'; 0 = whole")
+    max_comment_words: int = Field(150, ge=0, description="longer comments end in 'read the rest'; 0 = whole")
 
 
 class MailingList(Section):
