@@ -36,6 +36,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/edition.py
 	$(BIN)/python bench/deliver.py
+	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/editorial.py
 
 clean:

@@ -20,6 +20,8 @@ def clean_name(text: str) -> str:
     """The name with control characters and bidi overrides taken out and whitespace
     folded to single spaces, cut at MAX_NAME characters: safe in a header and a greeting.
     (Joiners such as U+200C stay: some scripts need them.)"""
+    if text.isprintable() and len(text) <= MAX_NAME and "  " not in text and text == text.strip():
+        return text                     # nothing to take out (the usual name): no pass per character
     kept = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text if c not in _BIDI)
     return _SPACE.sub(" ", kept).strip()[:MAX_NAME]
 

@@ -130,3 +130,14 @@ def test_a_first_import_keeps_the_first_row_of_a_duplicated_address_and_counts_o
     result = sync(db.lists, "weekly", path, NOW)
     assert result.added == 2500 and db.lists.count("weekly") == 2500
     assert state(db)["r0003@example.org"][0] == "First 3"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(max_size=120) | st.text(alphabet=" ab\t\u00a0\u202e\u2028", max_size=30))
+def test_the_fast_path_of_clean_name_gives_what_the_full_pass_gives(text):
+    import re
+    import unicodedata
+
+    from digest.names import _BIDI, MAX_NAME, clean_name
+    kept = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text if c not in _BIDI)
+    assert clean_name(text) == re.sub(r"\s+", " ", kept).strip()[:MAX_NAME]
