@@ -98,13 +98,30 @@ def _differs(upgraded: Upgraded, command: str) -> str | None:
     old, new = upgraded.expected[command], upgraded.answers[command]
     context = (f"`{command}`: exit {new.exit_code} (old code: {old['exit_code']})\n"
                f"stderr: {new.stderr.strip()[-2000:]}\nexception: {new.exception!r}")
-    if new.exit_code != old["exit_code"] or normalise(command, new.stdout) != old["stdout"]:
+    if new.exit_code != old["exit_code"] or _stable(command, normalise(command, new.stdout)) != _stable(
+            command, old["stdout"]):
         return context + f"\nstdout: {new.stdout[:2000]}"
     if command == REFUSED_SEND:
         when = re.search(r"sent at \d{4}-\d\d-\d\d \d\d:\d\d UTC", old["stderr"])
         if when is None or when.group() not in new.stderr:
             return context
     return None
+
+
+def _stable(command: str, stdout: str) -> object:
+    """What an answer says about the stored data, where later issues changed the answer's
+    form on purpose: `picks` gained author, post and first words (issue 12), and the
+    preview's selection and JSON grew (issues 12 and 13). Everything else is compared whole."""
+    if command == "digest picks weekly":
+        return ["\t".join(line.split("\t")[:2]) for line in stdout.splitlines()]
+    if command.startswith("digest preview") and stdout.strip().startswith("{"):
+        data = json.loads(stdout)
+        star = data["comment_of_the_week"]
+        return {"period": (data["list"], data["since"], data["until"]),
+                "posts": sorted((p["id"], p["title"], p["comments_total"], p["new_comments"]) for p in data["posts"]),
+                "star": star["comment"]["id"] if star else None, "pinned": bool(star and star["pinned"]),
+                "dropped": data["dropped"].get("excluded", 0)}
+    return stdout
 
 
 def test_stamped_by_alembic(upgraded: Upgraded) -> None:
