@@ -38,6 +38,15 @@ _PREVIOUS = re.compile(r"\b(?:last|previous)\s+(two|2|three|3)?\s*(?:poster|comm
                        r"|\b(?:poster|comment|commenter)\s+above\b", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^\s*['’‘\-–—~]+\s*([A-Za-z][\w.]*(?:\s+[A-Za-z][\w.]*){0,2})\s*$")
 _COUNT = {"two": 2, "2": 2, "three": 3, "3": 3}
+ORDINARY_WORDS = frozenset("""
+well yes yeah no nope so ok okay thanks thank cheers agreed agree indeed sorry hi hello hey dear true right sure
+exactly quite great good nice wow oh ah hmm lol absolutely really actually also and but or then now here there what
+why how who when where this that it its we you they he she him her them me my our your their all any some one none
+just still even only very much more most less least first last next new old same other another such these those
+well-said amen bravo spot interesting fair point noted again anyway however indeed sadly frankly honestly clearly
+probation officer officers staff manager managers union member members reader readers anon someone somebody nobody
+everyone everybody guest visitor admin editor author poster commenter unknown
+""".split())
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,7 @@ def _links(comment: Comment, earlier: list[Comment], said: _Said, zone: tzinfo) 
     if not earlier:
         return []
     found = _nested(comment, earlier) + said.quoted(comment)
-    found += _named(comment, earlier) + _timed(comment, earlier, zone) + _previous(comment, earlier)
+    found += _named(comment, said.names) + _timed(comment, earlier, zone) + _previous(comment, earlier)
     found += said.echoed(comment)
     return [link for link in found if link.target != comment.key]
 
@@ -115,6 +124,7 @@ class _Said:
         self.first: dict[tuple[str, ...], Comment | None] = dict.fromkeys(_runs(tokens))
         self.post_words = set(tokens)
         self.users: dict[str, list[Comment]] = {}
+        self.names: dict[str, Comment] = {}
 
     def quoted(self, comment: Comment) -> list[Link]:
         tokens = words(comment.text)
@@ -136,6 +146,8 @@ class _Said:
                 for key, found in shared.items() if len(found) >= ECHO_WORDS]
 
     def add(self, comment: Comment) -> None:
+        for key in _name_keys(comment):                # each name -> the latest comment going by it
+            self.names[key] = comment
         tokens = words(comment.text)
         for run in _runs(tokens):
             self.first.setdefault(run, comment)
@@ -147,25 +159,51 @@ def _runs(tokens: list[str]) -> Iterable[tuple[str, ...]]:
     return (tuple(tokens[i:i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1))
 
 
-def _named(comment: Comment, earlier: list[Comment]) -> list[Link]:
-    text = comment.text
-    found = []
-    for name, target in _names(earlier).items():
-        pattern = re.escape(name)
-        if re.search(rf"@\s*{pattern}\b|\b{pattern}\s+(?:said|says|wrote|writes)\b|\A\W*{pattern}\s*[,:\-–—]",
-                     text, re.IGNORECASE):
-            found.append(_link(comment, target, NAME, f"names {name}"))
-    return found
+def _named(comment: Comment, names: dict[str, Comment]) -> list[Link]:
+    """Names this comment addresses: "@Name" anywhere; "Name said/says/wrote" or "Name,"
+    first only for names that are not ordinary words ("Well, ..." addresses nobody).
+    Linear: candidates are read off the text once and looked up, a few words at a time."""
+    found: dict[str, Link] = {}
+    for candidate, strong in _candidates(comment.text):
+        for key in _prefixes(candidate):
+            target = names.get(key)
+            if target is not None and (strong or not _ordinary(key)) and target.key not in found:
+                found[target.key] = _link(comment, target, NAME, f"names {key}")
+    return list(found.values())
 
 
-def _names(earlier: list[Comment]) -> dict[str, Comment]:
-    """Each name an earlier comment goes by (author, else closing signature) -> its latest comment."""
-    names: dict[str, Comment] = {}
-    for comment in earlier:
-        for name in (comment.author, _signature(comment.text)):
-            if name and name.lower() not in ANONYMOUS and len(name) >= 3:
-                names[name] = comment
-    return names
+_AT = re.compile(r"@\s*([^\W\d][\w.'’-]*(?:[ \t]+[\w.'’-]+){0,3})")
+_SAID = re.compile(r"((?:[\w.'’-]+[ \t]+){0,3}[\w.'’-]+)[ \t]+(?:said|says|wrote|writes)\b", re.IGNORECASE)
+_OPENING = re.compile(r"\A\W*((?:[\w.'’-]+[ \t]+){0,3}?[\w.'’-]+)[ \t]*[,:\-–—]")
+MAX_NAME_WORDS = 4
+
+
+def _candidates(text: str) -> list[tuple[str, bool]]:
+    """(words that may start with a name, whether the evidence is @) found in text."""
+    found = [(m.group(1), True) for m in _AT.finditer(text)]
+    found += [(" ".join(m.group(1).split()[::-1]), False) for m in _SAID.finditer(text)]   # read backwards
+    opening = _OPENING.match(text)
+    return found + ([(opening.group(1), False)] if opening else [])
+
+
+def _prefixes(candidate: str) -> list[str]:
+    """The candidate's first one to four words, lower-cased (a reversed "X said" run gives
+    its last words first: both orders are tried)."""
+    words_ = candidate.lower().split()[:MAX_NAME_WORDS]
+    forward = [" ".join(words_[:n]) for n in range(1, len(words_) + 1)]
+    backward = [" ".join(words_[:n][::-1]) for n in range(1, len(words_) + 1)]
+    return list(dict.fromkeys(forward + backward))
+
+
+def _name_keys(comment: Comment) -> list[str]:
+    """The names a comment goes by (author, else closing signature), lower-cased."""
+    keys = (" ".join((name or "").lower().split()) for name in (comment.author, _signature(comment.text)))
+    return [key for key in keys if key and key not in ANONYMOUS and len(key) >= 3]
+
+
+def _ordinary(name: str) -> bool:
+    """A name that is also an everyday word: only "@name" addresses it."""
+    return name in ORDINARY_WORDS
 
 
 def _signature(text: str) -> str | None:

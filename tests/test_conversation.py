@@ -248,3 +248,20 @@ def test_the_editor_shows_each_comments_score_and_the_evidence_of_who_answers_wh
     assert "own words" in body and "responses" in body and "quoted by" in body
     assert "(time, 0.7): names the time at 09.01" in body or "(previous, 0.5): Last two posters" in body
     assert 'id="logout"' in body
+
+
+def test_a_common_opening_word_as_a_name_does_not_collect_responses():
+    """A commenter calling himself "Well" is not addressed by every "Well, ..." (an attack:
+    his spam collected the responses and became the comment of the week)."""
+    p = post()
+    top = comment(p, text(80, 1), author="Getafix")
+    spam = comment(p, "Buy cheap watches at my site, best prices anywhere on the internet today, honestly a "
+                      "bargain for everyone reading this blog, click the link now.", parent=top, author="Well")
+    others = [comment(p, opener + text(60, 10 + n), parent=top, author=name)
+              for n, (opener, name) in enumerate((("Well, ", "Netnipper"), ("Well said. ", "Jo"),
+                                                  ("Well, ", "Sam"), ("Well, ", "Kit")))]
+    links = conversation.infer([top, spam, *others], "The post body.")
+    named = [link for link in links if link.target == spam.key]
+    chosen = select([discussion(p, top, spam, *others)], SINCE, UNTIL, Knobs())
+    assert chosen.star_key != spam.key, "the spam comment is the comment of the week"
+    assert not named, named
