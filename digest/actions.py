@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from pathlib import Path
 
 from .config import MailingList, Settings, Source
@@ -260,8 +261,19 @@ def unsubscribe(db: Database, listed: MailingList, address: str, detail: str, no
 
 
 def remove_subscriber(db: Database, listed: MailingList, email: str, now: datetime) -> bool:
-    """Take an address off a list for good; False when it was not a member (suppressed anyway)."""
-    return db.lists.remove(listed.name, email, now)
+    """Take an address off a list for good; False when it was not a member (suppressed anyway).
+    The address may be pasted as a mail client shows it ("Bob <bob@x>", "mailto:bob@x"): it is
+    read out and checked, so the suppression is of the mailbox meant, or the command refuses."""
+    return db.lists.remove(listed.name, _pasted_address(email), now)
+
+
+def _pasted_address(text: str) -> str:
+    found = parseaddr(text.strip())[1] or text.strip()
+    found = found[len("mailto:"):] if found.lower().startswith("mailto:") else found
+    try:
+        return check_address(found.rstrip("."))
+    except ValueError as error:
+        raise UsageError(f"{text!r} is not an address ({error}); give it like bob@example.org") from None
 
 
 def import_subscribers(settings: Settings, db: Database, listed: MailingList, path: Path,

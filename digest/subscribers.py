@@ -143,7 +143,12 @@ def _columns(path: Path, names: Sequence[str] | None) -> list[str]:
     columns: list[str] = []
     for raw in names or []:
         name = _canonical(raw)
-        columns.append(name if name not in columns else raw.strip().lower())
+        if name in columns:                   # a second column of a kind keeps its own name, made unique
+            name = raw.strip().lower()
+            number = 2
+            while name in columns:
+                name, number = f"{raw.strip().lower()} ({number})", number + 1
+        columns.append(name)
     if "email" not in columns:
         found = ", ".join(c.strip() for c in names or []) or "nothing"
         raise ListFileError(f"{path} line 1: no 'email' column (found: {found}); the first line must name the "
@@ -178,11 +183,35 @@ def row_hash(header: str, row: dict[str, Any]) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
+# Columns in which an export (Buttondown, Substack, Mailchimp) says the person has left,
+# compared like the header aliases; a row that says so is not a member.
+LEFT_VALUES = {"type": {"unsubscribed", "cleaned", "bounced", "removed", "complained", "spam"},
+               "subscribertype": {"unsubscribed", "cleaned", "bounced", "removed", "complained", "spam"},
+               "status": {"unsubscribed", "cleaned", "bounced", "removed", "complained", "spam", "inactive"},
+               "emaildisabled": {"true", "yes", "1"}}
+LEFT_WHEN = ("unsubtime", "cleantime", "unsubscribedat", "unsubscribeddate", "bouncedat")
+
+
+def _left(row: dict[str, str]) -> str | None:
+    """The column by which an export says this person left, or None."""
+    for column, value in row.items():
+        key = re.sub(r"[\s_-]+", "", str(column or "").lower())
+        text = str(value or "").strip().lower()
+        if text and (text in LEFT_VALUES.get(key, ()) or key in LEFT_WHEN):
+            return str(column)
+    return None
+
+
 def _members(path: Path, rows: list[tuple[int, dict[str, str], int]], known: Callable[[list[str]], set[str]],
              problems: list[str], smtputf8: bool) -> list[Member]:
     stored = known([_unquoted(row.get("email")) for _, row, _ in rows])
     members = []
+    left: dict[str, int] = {}
     for line, row, digest in rows:
+        gone = _left(row)
+        if gone is not None:
+            left[gone] = left.get(gone, 0) + 1
+            continue
         raw = _unquoted(row.get("email"))
         try:
             address = raw if raw in stored else check_address(raw, smtputf8)
@@ -197,6 +226,9 @@ def _members(path: Path, rows: list[tuple[int, dict[str, str], int]], known: Cal
             continue
         members.append(Member(address, name,
                               {k: v for k, v in row.items() if k not in ("email", "name") and k and v}, digest))
+    for column, count in left.items():
+        log.warning("%s: %d row%s not taken: the export's %s column says they left", path, count,
+                    "" if count == 1 else "s", column)
     return members
 
 
