@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -133,21 +135,45 @@ _ANY_HEADER = re.compile(r"^\s*\[")
 
 def write_weights(path: Path, changes: dict[str, float]) -> None:
     """Set the given [selection] keys in the config file, keeping every other line and
-    comment as it is; written whole to a temporary file and moved into place."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    comment as it is (a comment after a value too). The new text must parse as TOML and
+    hold exactly the new weights, else nothing is written (an inline table, dotted keys or
+    a [selection] inside a string are left to the editor). Written to a temporary file with
+    the file's mode and moved into place (through a symlink, onto the file it points at)."""
+    target = path.resolve()
+    text = target.read_text(encoding="utf-8")
+    updated = _with_weights(text.splitlines(), changes)
+    _check(updated, changes, path)
+    temporary = target.with_name(target.name + ".tune-tmp")
+    temporary.write_text(updated, encoding="utf-8")
+    shutil.copymode(target, temporary)
+    os.replace(temporary, target)
+
+
+def _with_weights(lines: list[str], changes: dict[str, float]) -> str:
     start = next((i for i, line in enumerate(lines) if _HEADER.match(line)), None)
     if start is None:
         lines += ["", "[selection]"]
         start = len(lines) - 1
     end = next((i for i in range(start + 1, len(lines)) if _ANY_HEADER.match(lines[i])), len(lines))
     for name, value in changes.items():
-        line = f"{name} = {value:g}" if value != int(value) else f"{name} = {value:.1f}"
+        written = f"{name} = {value!r}"
         found = next((i for i in range(start + 1, end) if re.match(rf"^\s*{name}\s*=", lines[i])), None)
         if found is None:
-            lines.insert(start + 1, line)
+            lines.insert(start + 1, written)
             end += 1
         else:
-            lines[found] = line
-    temporary = path.with_name(path.name + ".tune-tmp")
-    temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+            comment = re.search(r"\s+#[^\"']*$", lines[found])
+            lines[found] = written + (comment.group(0) if comment else "")
+    return "\n".join(lines) + "\n"
+
+
+def _check(text: str, changes: dict[str, float], path: Path) -> None:
+    try:
+        table = tomllib.loads(text).get("selection", {})
+        Knobs(**table)
+    except (tomllib.TOMLDecodeError, ValueError, TypeError) as error:
+        raise TuneError(f"{path}: the weights cannot be written into its [selection] without breaking it "
+                        f"({str(error).splitlines()[0]}); nothing was written: set them by hand") from None
+    if not isinstance(table, dict) or any(table.get(name) != value for name, value in changes.items()):
+        raise TuneError(f"{path}: its [selection] is not a plain table digest can edit (an inline table, dotted "
+                        "keys or quoted keys); nothing was written: set the weights by hand")

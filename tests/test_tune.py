@@ -74,3 +74,41 @@ def test_written_weights_keep_every_other_line(tmp_path):
     bare.write_text('[site]\ntitle = "T"\n', encoding="utf-8")
     write_weights(bare, {"reply_weight": 4.0})
     assert bare.read_text(encoding="utf-8").endswith("\n[selection]\nreply_weight = 4.0\n")
+
+
+LAYOUTS = {                                     # valid TOML a line editor would break (a stranger's attack)
+    "inline table": 'selection = { words_weight = 1.0, reply_weight = 1.0 }\n[site]\ntitle = "X"\n',
+    "dotted keys": 'selection.words_weight = 1.0\n[site]\ntitle = "X"\n',
+    "quoted key": '[selection]\n"words_weight" = 1.0\n',
+    "header in a string": '[site]\ndescription = """\n[selection]\n"""\n[selection]\nwords_weight = 1.0\n',
+}
+
+
+@pytest.mark.parametrize("text", LAYOUTS.values(), ids=LAYOUTS.keys())
+def test_written_weights_land_or_nothing_is_written(tmp_path, text):
+    import tomllib
+
+    from digest.tune import TuneError
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        write_weights(path, {"words_weight": 2.0, "reply_weight": 0.25})
+    except TuneError as error:
+        assert "nothing was written" in str(error) and "\n" not in str(error)
+        assert path.read_text(encoding="utf-8") == text
+        return
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert data["selection"]["words_weight"] == 2.0 and data["selection"]["reply_weight"] == 0.25
+
+
+def test_written_weights_keep_a_trailing_comment_the_mode_and_the_symlink(tmp_path):
+    import os
+    real = tmp_path / "real.toml"
+    real.write_text("[selection]\nwords_weight = 1.0  # the editor likes long comments\n", encoding="utf-8")
+    os.chmod(real, 0o600)
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    write_weights(link, {"words_weight": 2.0})
+    assert link.is_symlink()
+    assert real.read_text(encoding="utf-8") == "[selection]\nwords_weight = 2.0  # the editor likes long comments\n"
+    assert real.stat().st_mode & 0o777 == 0o600
