@@ -168,7 +168,7 @@ def _count(n: int, noun: str) -> str:
 def note_parts(markdown: str) -> dict[str, Any]:
     """The editor's note: Markdown to HTML, then through the same allow-list as comments
     (a note is typed into a web form); and its plain-text version (links as "text (url)")."""
-    clean = clean_html(MARKDOWN.render(markdown))
+    clean = clean_html(MARKDOWN.render(markdown), absolute_links=True)   # relative links go nowhere from a mailbox
     linked = re.sub(r'<a [^>]*href="([^"]*)"[^>]*>(.*?)</a>',
                     lambda m: m.group(2) if m.group(2) == m.group(1) else f"{m.group(2)} ({m.group(1)})", clean)
     text = to_text(re.sub(r"</li>\s*", "</li>", linked).replace("<li>", "- "))

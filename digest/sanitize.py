@@ -27,7 +27,14 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 MAX_TAGS = 5000         # a comment with more markup than this is kept as its text only
 
 
-def clean_html(markup: str) -> str:
+def _absolute_only(tag: str, attribute: str, value: str) -> str | None:
+    """A link that works from a mailbox: absolute http(s) or mailto, else dropped."""
+    if attribute == "href" and not value.lower().startswith(("http://", "https://", "mailto:")):
+        return None
+    return value
+
+
+def clean_html(markup: str, absolute_links: bool = False) -> str:
     """Sanitise untrusted HTML: allowed tags only, safe links, no scripts or styles.
     Markup with more than MAX_TAGS tags (nested 40,000 deep, the sanitiser takes
     seconds, growing with the square of the depth) is kept as escaped text instead."""
@@ -43,6 +50,7 @@ def clean_html(markup: str) -> str:
         url_schemes=URL_SCHEMES,
         link_rel="nofollow noopener noreferrer",
         strip_comments=True,
+        attribute_filter=_absolute_only if absolute_links else None,
     )
 
 

@@ -250,3 +250,13 @@ def test_the_draft_store_on_sqlite_and_postgresql(tmp_path, db_url):
         assert report.subject == "frozen with the edition" and drafts.get("weekly") == Draft()
     finally:
         made.close()
+
+
+def test_a_note_keeps_only_links_that_work_from_a_mailbox():
+    """Relative and protocol-relative links in a note lead nowhere (or elsewhere) from an
+    email: only absolute http(s) and mailto links keep their href (a stranger's attack)."""
+    from digest.render import note_parts
+    html = str(note_parts("[a](/editor/weekly) [b](//evil.example) [c](https://ok.example/x) "
+                          "[d](mailto:ed@ok.example)")["html"])
+    assert 'href="https://ok.example/x"' in html and 'href="mailto:ed@ok.example"' in html
+    assert "/editor/weekly" not in html and "evil.example" not in html
