@@ -11,7 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -154,13 +154,13 @@ class Selection(Section):
     replies_per_thread: int = Field(2, ge=0)
     min_words: int = Field(15, ge=0)
     max_counted_words: int = Field(400, gt=0)
-    words_weight: float = Field(1.0, ge=0)
-    reply_weight: float = Field(1.0, ge=0)
-    reply_words_weight: float = Field(0.5, ge=0)
-    replier_weight: float = Field(0.5, ge=0)
-    response_weight: float = Field(1.0, ge=0)        # a comment's score: per response it drew
-    responder_weight: float = Field(0.5, ge=0)       # per distinct person who responded
-    quoted_weight: float = Field(0.5, ge=0)          # per comment that quoted it
+    words_weight: float = Field(1.0, ge=0, allow_inf_nan=False)
+    reply_weight: float = Field(1.0, ge=0, allow_inf_nan=False)
+    reply_words_weight: float = Field(0.5, ge=0, allow_inf_nan=False)
+    replier_weight: float = Field(0.5, ge=0, allow_inf_nan=False)
+    response_weight: float = Field(1.0, ge=0, allow_inf_nan=False)        # a comment's score: per response it drew
+    responder_weight: float = Field(0.5, ge=0, allow_inf_nan=False)       # per distinct person who responded
+    quoted_weight: float = Field(0.5, ge=0, allow_inf_nan=False)          # per comment that quoted it
     star_replies: int = Field(5, ge=0)               # replies the comment of the week's thread shows
     comment_of_the_week: bool = True
 
@@ -234,6 +234,8 @@ class Sending(Section):
     @field_validator("from_")
     @classmethod
     def _has_address(cls, value: str) -> str:
+        if len(getaddresses([value])) > 1:          # "Blog <a@myblog.org>, spoof@bank.com"
+            raise ValueError("holds more than one address; use one, e.g. 'Name <address@example.org>'")
         _, address = parseaddr(value)
         if "@" not in address or not address.isascii():
             raise ValueError("no usable address; use 'Name <address@example.org>' (ASCII address)")

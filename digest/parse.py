@@ -53,8 +53,17 @@ def read(content: bytes, url: str, headers: dict[str, str] | None = None) -> fee
     if not parsed.get("version") and not parsed.entries:
         raise FeedError(f"{url}: not a feed ({_what_it_is(content, headers)}); "
                         "point the source at the blog's RSS or Atom feed")
-    parsed["digest_base"] = urljoin(url, (headers or {}).get("content-location", "").strip())
+    parsed["digest_base"] = _document_base(url, headers)
     return parsed
+
+
+def _document_base(url: str, headers: dict[str, str] | None) -> str:
+    """The address a document's links are relative to: its Content-Location made
+    absolute, or the URL it came from when there is none or it is broken (`http://[::1`)."""
+    try:
+        return urljoin(url, (headers or {}).get("content-location", "").strip())
+    except ValueError:                  # "Invalid IPv6 URL", a bad port: the header is the server's mistake
+        return url
 
 
 _SURROGATE_REFS = re.compile(rb"&#[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2};|&#0*5[5-7][0-9]{3};")
@@ -69,8 +78,13 @@ def absolute(base: str, value: object) -> str | None:
     """A link from a feed made absolute against base; only http(s) links are kept."""
     if not isinstance(value, str) or not value.strip():
         return None
-    found = urljoin(base, value.strip())
-    return found if urlsplit(found).scheme in ("http", "https") and urlsplit(found).netloc else None
+    try:
+        found = urljoin(base, value.strip())
+        parts = urlsplit(found)
+        parts.port                                    # noqa: B018 - a bad port raises here
+    except ValueError:                                # "Invalid IPv6 URL", a bad port: not a link
+        return None
+    return found if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def stable_key(raw: str) -> str:
@@ -237,7 +251,7 @@ def blogger_comments_direct(content: bytes, url: str, headers: dict[str, str] | 
     if found is None:
         return None
     root, entries = found
-    base = urljoin(url, (headers or {}).get("content-location", "").strip())
+    base = _document_base(url, headers)
     removed, skipped = {e["id"] for e in entries if e["removed"]}, Counter[str]()
     comments = [_each(partial(_blogger_comment, entry, removed, base), skipped) for entry in entries]
     return blogger_atom.page(root, comments, skipped, partial(absolute, base))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+import socket
 from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,8 +22,13 @@ from .signing import INSECURE_KEY
 REAL_BACKENDS = ("smtp", "sendgrid")
 EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net")
 RESERVED_SUFFIXES = ("example", "test", "invalid", "localhost", "local")     # RFC 2606, RFC 6762
-PLACEHOLDER_WORDS = ("change", "replace", "placeholder", "secret-key", "your-", "xxx", "todo")
+PRIVATE_SUFFIXES = ("lan", "internal", "intranet", "home.arpa", "localdomain", "home", "corp")  # RFC 8375, ICANN
+PLACEHOLDER_WORDS = ("change", "replace", "placeholder", "secret-key", "your-", "todo")   # xxxx…: too few characters
+GUESSABLE_WORDS = ("password", "passw0rd", "qwerty", "azerty", "letmein", "iloveyou", "admin", "welcome")
 MIN_SECRET = 16
+MIN_DISTINCT = 10          # a secret uses at least this many different characters...
+MIN_UNGUESSABLE = 10       # ...and this many remain once runs (abcd, 4321, aaaa) and common words are taken out
+_LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
 
 
 class NotReady(DigestError):
@@ -55,6 +62,9 @@ def problems_for_real_mail(settings: Settings) -> list[tuple[str, str]]:
     if _local(host):
         found.append(("[web].base_url", f"{web.base_url} is a local address readers cannot open; set it to "
                                         "the public address of `digest serve` (e.g. https://digest.yourblog.org)"))
+    elif _private(host):
+        found.append(("[web].base_url", f"{web.base_url} is a private-network address readers cannot open; set "
+                                        "it to the public address of `digest serve` (e.g. https://digest.yourblog.org)"))
     elif _example(host):
         found.append(("[web].base_url", f"{web.base_url} is an example address; set it to the public address "
                                         "of `digest serve` (e.g. https://digest.yourblog.org)"))
@@ -82,17 +92,68 @@ def secret_problem(secret: str) -> str:
         return "is a placeholder"
     if len(secret) < MIN_SECRET:
         return f"is too short ({len(secret)} characters, at least {MIN_SECRET})"
+    if secret.isdigit():
+        return "is too easy to guess (only digits)"
+    if len(set(secret)) < MIN_DISTINCT:
+        return f"is too easy to guess (only {len(set(secret))} different characters, at least {MIN_DISTINCT})"
+    if len(_unguessable(lowered)) < MIN_UNGUESSABLE:
+        return "is too easy to guess (mostly a common word or a run such as abcdef or 123456)"
     return ""
 
 
+def _unguessable(secret: str) -> str:
+    """What is left of a (lower-case) secret once common words and runs of 3 or more
+    characters that step by -1, 0 or +1 (abc, 321, aaa) are taken out."""
+    for word in GUESSABLE_WORDS:
+        secret = secret.replace(word, "\0")
+    kept, i = [], 0
+    while i < len(secret):
+        end = i + 1
+        if end < len(secret) and abs(step := ord(secret[end]) - ord(secret[i])) <= 1:
+            while end < len(secret) and ord(secret[end]) - ord(secret[end - 1]) == step:
+                end += 1
+        if end - i >= 3:
+            i = end
+        else:
+            kept.append(secret[i])
+            i += 1
+    return "".join(kept).replace("\0", "")
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address a host names, in any spelling a browser accepts: 127.0.0.1, 127.1,
+    2130706433, 0x7f.1, 0, a trailing dot, [::ffff:127.0.0.1] (read as its IPv4 address)."""
+    host = host.strip("[]").rstrip(".").lower()
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        if not _LEGACY_IPV4.match(host):
+            return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def _local(host: str) -> bool:
+    host = host.rstrip(".").lower()
     if host in ("localhost", "") or host.endswith(".localhost"):
         return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified or address.is_link_local
+    address = _address(host)
+    return address is not None and (address.is_loopback or address.is_unspecified or address.is_link_local)
+
+
+def _private(host: str) -> bool:
+    """A private network's address (10/8, 192.168/16, 172.16/12, fc00::/7, any IP address
+    that is not global), a name with no dot (`http://digest`) or a private-use suffix."""
+    host = host.rstrip(".").lower()
+    address = _address(host)
+    if address is not None:
+        return not address.is_global
+    return "." not in host or any(host.endswith("." + suffix) for suffix in PRIVATE_SUFFIXES)
 
 
 def _example(host: str) -> bool:

@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 from . import config
 from .errors import ConfigError, DigestError, FeedError, FetchError, UsageError
 from .fetch import Fetcher, allowed_hosts_for
+from .names import unsafe_characters
 from .parse import detect_kind, read
 
 log = logging.getLogger(__name__)
@@ -98,9 +99,49 @@ def _as_feed(content: bytes, url: str, headers: dict[str, str], home: str | None
     except FeedError:
         return None
     links = [link.get("href", "") for link in parsed.feed.get("links", []) if link.get("rel") == "alternate"]
-    site = next((urljoin(url, link) for link in links if link), None) or parsed.feed.get("link") or home
+    site = _site_url([*links, parsed.feed.get("link", "")], url) or home
     return Blog(feed_url=url.split("#")[0], kind=detect_kind(parsed), title=_one_line(parsed.feed.get("title", "")),
                 site_url=(site or _origin(url)).rstrip("/"))
+
+
+def _site_url(links: list[object], feed_url: str) -> str | None:
+    """The blog's home page from the feed's alternate links: the first http(s) link on the
+    feed's own host (www. or not). A link elsewhere is dropped with a warning (a feed does
+    not get to point the digest's readers at another site); a broken or javascript: one
+    quietly."""
+    elsewhere = None
+    for link in links:
+        site = _joined(feed_url, link)
+        if site is None:
+            continue
+        if _bare_host(site) == _bare_host(feed_url):
+            return site
+        elsewhere = elsewhere or site
+    if elsewhere is not None:
+        log.warning("%s: the feed names its site on another host (%s); using %s instead",
+                    feed_url, _one_line(elsewhere), _origin(feed_url))
+    return None
+
+
+def _joined(base: str, href: object) -> str | None:
+    """href made absolute against base when it is an http(s) URL with a host and no
+    control characters; None for anything else (javascript:, `http://[::1`, "")."""
+    if not isinstance(href, str) or not href.strip():
+        return None
+    try:
+        found = urljoin(base, href.strip())
+        parts = urlsplit(found)
+        host, _ = parts.hostname, parts.port
+    except ValueError:                  # "Invalid IPv6 URL", a bad port
+        return None
+    if parts.scheme not in ("http", "https") or not host or unsafe_characters(found):
+        return None
+    return found
+
+
+def _bare_host(url: str) -> str:
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    return host.removeprefix("www.")
 
 
 class _Links(HTMLParser):
@@ -122,9 +163,9 @@ def _feed_links(html: str, url: str) -> list[str]:
     """The page's feeds, posts feeds first (a comments feed only if nothing else)."""
     parser = _Links()
     parser.feed(html[:2_000_000])
-    base = urljoin(url, parser.base) if parser.base else url
-    feeds = [(urljoin(base, href.strip()), title) for href, title in parser.found if href.strip()]
-    feeds = [(href, title) for href, title in feeds if urlsplit(href).scheme in ("http", "https")]
+    base = (_joined(url, parser.base) if parser.base else None) or url
+    joined = [(_joined(base, href), title) for href, title in parser.found]
+    feeds = [(href, title) for href, title in joined if href is not None]
     comments = [href for href, title in feeds if _is_comments_feed(href, title)]
     return [href for href, _ in feeds if href not in comments] + comments
 
