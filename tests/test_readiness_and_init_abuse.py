@@ -212,7 +212,7 @@ def test_a_broken_link_in_a_feed_entry_is_no_link_not_a_crash():
     assert absolute("https://b.example/", "http://[::1") is None
     assert absolute("https://b.example/", "http://b.example:99999/x") is None
     assert absolute("https://b.example/", "/x") == "https://b.example/x"
-    feed = ("<?xml version='1.0' encoding='UTF-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
-            "<id>tag:blogger.com,1999:blog-5.post77..comments</id><generator>Blogger</generator></feed>").encode()
+    feed = (b"<?xml version='1.0' encoding='UTF-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
+            b"<id>tag:blogger.com,1999:blog-5.post77..comments</id><generator>Blogger</generator></feed>")
     page = blogger_comments_direct(feed, "https://b.example/f", {"content-location": "http://[::1"})
     assert page is not None and page.comments == []
