@@ -14,13 +14,13 @@ import secrets as random_tokens
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from flask import Flask, abort, g, request, session
+from flask import Flask, Request, Response, abort, g, request, session
 from werkzeug.exceptions import HTTPException
 
 from .. import actions
 from ..config import MailingList, Settings
 from ..db import Database
-from ..errors import UsageError
+from ..errors import StoreError, UsageError
 from ..mailers import Mailer, make_mailer
 from ..resources import templates_dir
 from ..signing import INSECURE_KEY, secret_key
@@ -84,6 +84,30 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def is_locked(error: StoreError) -> bool:
+    """A StoreError for a database another process holds locked (SQLite's busy timeout ran
+    out, PostgreSQL's lock wait failed): worth trying again in a moment."""
+    return "database is locked" in str(error)         # what db.guard.describe says for either
+
+
+def busy(message: str = "The site is busy right now; please try again in a minute.") -> Response:
+    """The 503 page for a database that is busy: try again, nothing was lost."""
+    from flask import make_response, render_template
+    response = make_response(render_template("web/message.html", title="Busy, try again in a minute",
+                                             message=message), 503)
+    response.headers["Retry-After"] = "60"
+    return response
+
+
+def has_nul(request_: Request) -> bool:
+    """A NUL character anywhere in the path, the query or the form: PostgreSQL can neither
+    store nor compare one in text, and no honest form or link carries one."""
+    values = [request_.path, *(v for pair in request_.args.items(multi=True) for v in pair)]
+    if request_.method not in ("GET", "HEAD", "OPTIONS"):
+        values += [v for pair in request_.form.items(multi=True) for v in pair]
+    return any("\x00" in value for value in values)
+
+
 def _register(app: Flask) -> None:
     @app.after_request
     def headers(response):  # type: ignore[no-untyped-def]
@@ -100,9 +124,22 @@ def _register(app: Flask) -> None:
         return render_template("web/message.html", title=f"{error.code} {error.name}",
                                message=error.description), error.code
 
+    @app.errorhandler(StoreError)
+    def store_error(error: StoreError):  # type: ignore[no-untyped-def]
+        if not is_locked(error):
+            raise error                      # a real fault: the 500 page, and the log
+        log.warning("%s %s: %s", request.method, request.path, error)
+        return busy()
+
     @app.before_request
     def stamp() -> None:
         g.now = state()["clock"]()
+
+    @app.before_request
+    def refuse_nul() -> None:
+        if has_nul(request):
+            abort(400, "The request holds a NUL character (\\0), which no text here can contain; "
+                       "remove it (it often comes with text pasted from a binary file) and try again.")
 
 
 def serve(settings: Settings, db: Database, host: str, port: int) -> None:

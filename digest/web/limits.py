@@ -1,4 +1,4 @@
-"""In-memory limits (per process): a sliding-window rate limit for the subscribe form,
+"""In-memory limits (per process): a sliding-window rate limit for the subscribe forms,
 and a throttle with a growing delay for the editor's login."""
 
 from __future__ import annotations
@@ -26,6 +26,27 @@ class RateLimit:
             if len(hits) >= (limit or self.per_key):
                 return False
             hits.append(now)
+            return True
+
+    def allow_all(self, limits: list[tuple[str, int]]) -> bool:
+        """Count one hit for every key, or for none: False, counting nothing, when any
+        key has had its limit in the window (so a refusal by one limit, say the one per
+        address, does not use up another, say the one for all clients together)."""
+        now = self.clock()
+        with self.lock:
+            queues = []
+            for key, limit in limits:
+                hits = self.hits.setdefault(key, deque())
+                while hits and hits[0] <= now - self.window:
+                    hits.popleft()
+                if len(hits) >= limit:
+                    return False
+                queues.append(hits)
+            if len(self.hits) > MAX_CLIENTS:                # a flood of keys: forget the stale ones
+                mine = {key for key, _ in limits}
+                self.hits = {k: v for k, v in self.hits.items() if k in mine or (v and v[-1] > now - self.window)}
+            for hits in queues:
+                hits.append(now)
             return True
 
 

@@ -14,7 +14,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from .. import actions
 from ..config import MailingList
-from ..errors import UsageError
+from ..errors import StoreError, UsageError
 from ..mailers import MailerError
 from ..message import recipient
 from ..models import DeliveryStatus, Edition, email_key
@@ -22,14 +22,15 @@ from ..names import clean_name
 from ..render import archive_copy
 from ..signing import read_unsubscribe_token
 from ..subscribers import check_address
-from . import check_csrf, client_address, list_or_404, state
+from . import busy, check_csrf, client_address, is_locked, list_or_404, state
 
 log = logging.getLogger(__name__)
 pages = Blueprint("public", __name__)
 CONFIRM = "digest-subscribe"
 FEED_ENTRIES = 20                      # the newest editions in the Atom feed
-PER_CLIENT, PER_ADDRESS = 20, 3        # sign-ups an hour from one client, to one address (both forms)
+PER_CLIENT, PER_ADDRESS = 20, 3        # sign-ups an hour from one client, to one mailbox (both forms)
 EMBED_PER_CLIENT, EMBED_GLOBAL = 10, 200   # the form on the blog (no CSRF token): an hour, per client and in all
+SIGNUP_GLOBAL = 200                    # confirmation emails an hour in all, from both forms together
 
 
 def list_title(listed: MailingList) -> str:
@@ -94,9 +95,9 @@ def _preview_for_editor(mailing_list: MailingList, day: str) -> tuple[str, int]:
     editor's pages ask for the login, whose cookie is not sent to the archive)."""
     try:
         since = date.fromisoformat(day)
-    except ValueError:
+        until = since + timedelta(days=max(1, mailing_list.period.days))
+    except (ValueError, OverflowError):            # not a date, or a period past the year 9999
         abort(404, "No edition of that list went out that day.")
-    until = since + timedelta(days=max(1, mailing_list.period.days))
     preview = url_for("editor.preview", name=mailing_list.name, since=since.isoformat(), until=until.isoformat())
     message = f"No edition of {list_title(mailing_list)} has gone out for {since.day} {since:%B %Y} yet."
     return render_template("web/message.html", title="Not sent yet", message=message,
@@ -194,10 +195,12 @@ def _sign_up(mailing_list: MailingList, limits: list[tuple[str, int]]) -> tuple[
         address = check_address(address, state()["settings"].sending.smtputf8)
     except ValueError as error:
         return _form(mailing_list, f"That address does not work: {error}", address, person), 400
-    limits = [*limits, (f"client:{client_address()}", PER_CLIENT), (f"address:{email_key(address)}", PER_ADDRESS)]
-    if not all(state()["limits"].allow(key, most) for key, most in limits):
+    limits = [*limits, (f"client:{client_address()}", PER_CLIENT), (f"address:{mailbox(address)}", PER_ADDRESS),
+              ("signup-global", SIGNUP_GLOBAL)]
+    if not state()["limits"].allow_all(limits):
         return render_template("web/message.html", title="Too many requests",
-                               message="Too many sign-ups from here; please try again in an hour."), 429
+                               message="Too many sign-ups for now (from here, for this address or in "
+                                       "all); please try again in an hour."), 429
     try:
         _send_confirmation(mailing_list, address, person)
     except MailerError as error:
@@ -205,6 +208,14 @@ def _sign_up(mailing_list: MailingList, limits: list[tuple[str, int]]) -> tuple[
         return render_template("web/message.html", title="Could not send",
                                message="The confirmation email could not be sent; please try again later."), 503
     return _check_your_inbox(mailing_list)
+
+
+def mailbox(address: str) -> str:
+    """The mailbox an address reaches, for the per-address limit: its email_key with the
+    local part's `+tag` dropped and the local part case-folded, so `Victim+1@Gmail.com`
+    and `victim+2@gmail.com` count as one (a few spellings too many merge; no harm)."""
+    local, _, domain = email_key(address).rpartition("@")
+    return f"{(local.partition('+')[0] or local).casefold()}@{domain}"
 
 
 def _check_your_inbox(mailing_list: MailingList) -> str:
@@ -223,7 +234,10 @@ def _send_confirmation(mailing_list: MailingList, address: str, person: str) -> 
     text = (f"Please confirm that you want {title} at {address}:\n\n{link}\n\n"
             "If you did not ask for it, ignore this message: nothing will be sent to you.\n")
     html = render_template("web/confirm_email.html", link=link, list_title=title, address=address)
-    _mail(name, address, person, f"Confirm your subscription to {title}", html, text, link, "confirm")
+    # No name: whoever filled the form chose it, unchecked, and it would be text of theirs in a
+    # mail from us (To: "URGENT: verify your bank at ..." <victim@...>). It travels in the signed
+    # link and is stored once the mailbox's owner confirms.
+    _mail(name, address, "", f"Confirm your subscription to {title}", html, text, link, "confirm")
 
 
 def _send_welcome(mailing_list: MailingList, address: str, person: str) -> None:
@@ -266,7 +280,7 @@ def confirm_page(token: str) -> str:
 
 
 @pages.post("/confirm/<token>")
-def confirm(token: str) -> tuple[str, int] | str:
+def confirm(token: str) -> ResponseReturnValue:
     check_csrf()
     name, address, person, asked_at = _read_confirmation(token)
     mailing_list = list_or_404(name)
@@ -274,6 +288,12 @@ def confirm(token: str) -> tuple[str, int] | str:
         link = json.dumps([name, address, person, asked_at.timestamp()])    # the link's meaning, not its spelling
         actions.confirm_subscription(state()["settings"], state()["db"], mailing_list, address, person, asked_at,
                                      link, g.now)
+    except StoreError as error:
+        if not is_locked(error):
+            raise
+        log.warning("confirmation of %s to %s waited for the database: %s", address, name, error)
+        return busy("The site is busy right now (a long job holds the database); please try the link again "
+                    "in a minute. It still works: it has not been used up.")
     except actions.SubscribeRefused as refused:
         return render_template("web/message.html", title="Not subscribed", message=str(refused)), 409
     except UsageError as error:
