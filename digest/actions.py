@@ -238,8 +238,8 @@ def confirm_subscription(settings: Settings, db: Database, listed: MailingList, 
     """The reader clicked their confirmation link (asked for at asked_at). Each link works
     once; an unsubscribe made after the link was asked for is never lifted by it; an
     address blocked for another reason is told so."""
-    key = email_key(email)
-    if not db.lists.use_confirmation(hashlib.sha256(link.encode()).hexdigest(), listed.name, key, now):
+    key, token = email_key(email), hashlib.sha256(link.encode()).hexdigest()
+    if not db.lists.use_confirmation(token, listed.name, key, now):
         if db.lists.is_active(listed.name, email):        # a second click: nothing changes, all is well
             return Added(email, False)
         raise SubscribeRefused("This confirmation link was used already, and this address is not subscribed now; "
@@ -248,7 +248,11 @@ def confirm_subscription(settings: Settings, db: Database, listed: MailingList, 
     if blocked is not None and blocked.reason == Reason.UNSUBSCRIBED and blocked.at > asked_at:
         raise SubscribeRefused("You unsubscribed after asking for this link, so it no longer works; "
                                "subscribe again if you want the digest back.")
-    added = subscribe(settings, db, listed, email, name, now)
+    try:
+        added = subscribe(settings, db, listed, email, name, now)
+    except DigestError:                       # not subscribed (a busy database): the link works again
+        db.lists.release_confirmation(token, listed.name)
+        raise
     if added.suppressed:
         found = db.lists.suppression(listed.name, email)
         why = WHY_BLOCKED.get(Reason(found.reason), "this address is blocked") if found else "this address is blocked"

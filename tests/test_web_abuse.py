@@ -224,3 +224,27 @@ def test_other_database_faults_stay_a_500(lite, monkeypatch):
     busy = app.test_client().get("/archive/weekly/")
     assert busy.status_code == 503 and "try again in a minute" in busy.get_data(as_text=True)
 
+
+
+def test_a_confirmation_that_fails_after_using_its_link_leaves_the_link_working(world, monkeypatch):
+    """The race the 503 left open: the link is marked used, then the database is busy
+    before the reader is added. The link must work again, not say 'used already'."""
+    from digest import actions
+    from digest.errors import StoreError
+    listed = world.weekly
+    asked = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    real = actions.subscribe
+    calls = {"n": 0}
+
+    def busy_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreError("database is locked (another process is writing); try again in a minute")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(actions, "subscribe", busy_once)
+    with pytest.raises(StoreError):
+        actions.confirm_subscription(world.settings, world.db, listed, "late@example.net", "", asked, "link-1", asked)
+    added = actions.confirm_subscription(world.settings, world.db, listed, "late@example.net", "", asked, "link-1",
+                                         asked)
+    assert world.db.lists.is_active("weekly", "late@example.net") and added.address == "late@example.net"

@@ -75,6 +75,12 @@ class ListStore:
             return insert_ignore(db, confirmations, {"token_hash": token_hash, "list_name": list_name,
                                                      "email_key": key, "used_at": now}) == 1
 
+    def release_confirmation(self, token_hash: str, list_name: str) -> None:
+        """A link marked used whose subscription then failed (a busy database): usable again."""
+        with self.engine.begin() as db:
+            db.execute(confirmations.delete().where(confirmations.c.token_hash == token_hash,
+                                                    confirmations.c.list_name == list_name))
+
     def unsuppress(self, key: str, list_name: str, reason: Reason) -> int:
         """Lift a suppression of this reason on this list (a confirmed re-subscription);
         bounces and complaints are never lifted this way."""
