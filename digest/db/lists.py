@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -238,13 +238,42 @@ def _merge(db: sa.Connection, list_name: str, members: list[Member], origin: Ori
                             "origin": row.origin, **values})
         else:
             seen.append(row.id)
-    inserted = insert_counted(db, subscribers, new) if not lookup else insert_ignore(db, subscribers, new)
+    inserted = insert_ignore(db, subscribers, new) if lookup else _insert_new(db, new)
     if changed:
         db.execute(subscribers.update().where(subscribers.c.id == sa.bindparam("b_id"))
                    .values({k: sa.bindparam(k) for k in changed[0] if k != "b_id"}), changed)
     if seen and generation:
         db.execute(subscribers.update().where(subscribers.c.id.in_(seen)).values(synced=generation))
     return SyncResult(added=len(new) if lookup else inserted, updated=len(changed))
+
+
+COPIED = ("list_name", "email_key", "email", "name", "extra", "origin", "synced", "active", "created_at", "row_hash")
+
+
+def _insert_new(db: sa.Connection, rows: list[dict[str, Any]]) -> int:
+    """New members of a first import, counted exactly (a later duplicate of an address is
+    ignored). PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT: several
+    times faster than statements with parameters. SQLite: a batched INSERT ... RETURNING."""
+    if not rows or db.dialect.name != "postgresql":
+        return insert_counted(db, subscribers, rows)
+    columns = ", ".join(COPIED)
+    db.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS new_members AS SELECT {columns} FROM subscribers "
+                       "WITH NO DATA")
+    driver = db.connection.driver_connection                  # psycopg's own: COPY has no SQLAlchemy form
+    assert driver is not None
+    cursor = driver.cursor()
+    with cursor.copy(f"COPY new_members ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([_plain(row[column]) for column in COPIED])
+    inserted = db.exec_driver_sql(f"INSERT INTO subscribers ({columns}) SELECT {columns} FROM new_members "
+                                  "ON CONFLICT (list_name, email_key) DO NOTHING").rowcount
+    db.exec_driver_sql("TRUNCATE new_members")
+    return inserted
+
+
+def _plain(value: Any) -> Any:
+    """A value as its column holds it (UTCDateTime: naive UTC)."""
+    return value.astimezone(UTC).replace(tzinfo=None) if isinstance(value, datetime) else value
 
 
 def _differs(row: sa.Row, values: dict[str, Any], origin: Origin) -> bool:
