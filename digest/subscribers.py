@@ -192,23 +192,34 @@ LEFT_VALUES = {"type": {"unsubscribed", "cleaned", "bounced", "removed", "compla
 LEFT_WHEN = ("unsubtime", "cleantime", "unsubscribedat", "unsubscribeddate", "bouncedat")
 
 
-def _left(row: dict[str, str]) -> str | None:
+def _left_columns(columns: Sequence[str]) -> list[tuple[str, set[str] | None]]:
+    """The header's columns that can say a person left: (column, the values that say so;
+    None: any value, a date)."""
+    found: list[tuple[str, set[str] | None]] = []
+    for column in columns:
+        key = re.sub(r"[\s_-]+", "", column.lower())
+        if key in LEFT_VALUES or key in LEFT_WHEN:
+            found.append((column, LEFT_VALUES.get(key)))
+    return found
+
+
+def _left(row: dict[str, str], columns: list[tuple[str, set[str] | None]]) -> str | None:
     """The column by which an export says this person left, or None."""
-    for column, value in row.items():
-        key = re.sub(r"[\s_-]+", "", str(column or "").lower())
-        text = str(value or "").strip().lower()
-        if text and (text in LEFT_VALUES.get(key, ()) or key in LEFT_WHEN):
-            return str(column)
+    for column, values in columns:
+        text = str(row.get(column) or "").strip().lower()
+        if text and (values is None or text in values):
+            return column
     return None
 
 
 def _members(path: Path, rows: list[tuple[int, dict[str, str], int]], known: Callable[[list[str]], set[str]],
              problems: list[str], smtputf8: bool) -> list[Member]:
+    gone_columns = _left_columns([c for c in rows[0][1] if isinstance(c, str)]) if rows else []
     stored = known([_unquoted(row.get("email")) for _, row, _ in rows])
     members = []
     left: dict[str, int] = {}
     for line, row, digest in rows:
-        gone = _left(row)
+        gone = _left(row, gone_columns) if gone_columns else None
         if gone is not None:
             left[gone] = left.get(gone, 0) + 1
             continue
