@@ -27,13 +27,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def child(backend: str, size: int, host: str, port: int) -> None:
+def child(backend: str, size: int, host: str, port: int, db: str = "") -> None:
     from digest.actions import send_edition
     from tests.support.world import World
     with tempfile.TemporaryDirectory() as tmp:
         options = ({"sendgrid": {"host": host}} if backend == "sendgrid"
                    else {"smtp": {"host": "127.0.0.1", "port": port}})
-        world = World(Path(tmp), f"sqlite:///{tmp}/bench.db", size, backend=backend, **options)
+        if db:
+            _empty(db)
+        world = World(Path(tmp), db or f"sqlite:///{tmp}/bench.db", size, backend=backend, **options)
         from datetime import UTC, datetime
 
         from digest.subscribers import sync
@@ -49,8 +51,21 @@ def child(backend: str, size: int, host: str, port: int) -> None:
                       "import": imported}))
 
 
-def run_child(backend: str, size: int, host: str = "", port: int = 0, env: dict | None = None) -> dict:
-    command = [sys.executable, __file__, "--child", backend, str(size), host, str(port)]
+def _empty(url: str) -> None:
+    """A PostgreSQL database given with --db starts empty (its tables dropped)."""
+    import sqlalchemy as sa
+
+    from digest.db.tables import metadata
+    engine = sa.create_engine(url)
+    metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+        connection.execute(sa.text("DROP TABLE IF EXISTS apscheduler_jobs"))
+    engine.dispose()
+
+
+def run_child(backend: str, size: int, host: str = "", port: int = 0, env: dict | None = None, db: str = "") -> dict:
+    command = [sys.executable, __file__, "--child", backend, str(size), host, str(port), db]
     output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -59,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--smtp", type=int, default=10_000, help="subscribers for the SMTP run (0: skip)")
+    parser.add_argument("--db", default="", help="a PostgreSQL URL for the SendGrid runs (default: SQLite files)")
     args = parser.parse_args()
     from tests.support.sendgrid_server import SendGridStandIn
     server = SendGridStandIn()
@@ -66,10 +82,11 @@ def main() -> None:
     peaks = []
     for size in args.sizes:
         before = server.requests
-        result = run_child("sendgrid", size, server.host, env=env)
+        result = run_child("sendgrid", size, server.host, env=env, db=args.db)
         requests = server.requests - before
         peaks.append(result["peak_mb"])
-        print(f"sendgrid {size:>7,} subscribers: {result['accepted']:,} accepted in {requests} requests, "
+        store = "PostgreSQL" if args.db else "SQLite"
+        print(f"sendgrid {size:>9,} subscribers ({store}): {result['accepted']:,} accepted in {requests} requests, "
               f"{result['seconds']:.2f} s, {result['accepted'] / result['seconds']:,.0f} recipients/s, "
               f"peak RSS {result['peak_mb']:.0f} MB (first import of the list file: {result['import']:.2f} s)")
     server.stop()
@@ -87,6 +104,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+        child(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6] if len(sys.argv) > 6 else "")
     else:
         main()

@@ -244,9 +244,12 @@ def _deliver(run: _Run, progress: Callable[[int, int], None]) -> None:
     ledger, report = run.db.ledger, run.report
     edition = ledger.edition(report.edition_id)
     total, done = sum(ledger.counts(report.edition_id).values()), 0
-    patience = run.settings.sending.retry_within_run_seconds
+    patience, after = run.settings.sending.retry_within_run_seconds, 0
     while not run.should_stop():
-        rows = ledger.pending(report.edition_id, run.mailer.batch_size, run.clock())
+        rows = ledger.pending(report.edition_id, run.mailer.batch_size, run.clock(), after)
+        if not rows and after:                # the end of a pass: the next starts again from the first row
+            after = 0
+            continue
         if not rows:
             wait = _until_next_retry(run, patience)
             if wait is None:
@@ -255,6 +258,7 @@ def _deliver(run: _Run, progress: Callable[[int, int], None]) -> None:
             run.sleep(wait)
             continue
         _batch(run, edition, rows)
+        after = rows[-1].id
         done += len(rows)
         progress(min(done, total), total)
 

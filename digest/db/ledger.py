@@ -58,6 +58,9 @@ class Ledger:
                                             picks.c.created_at <= (picks_until or now))
                        .values(used_at=now))
             take_draft(db, edition.list_name, picks_until or now)
+        if self.engine.dialect.name == "postgresql":    # the planner learns of the rows just written now,
+            with self.engine.begin() as db:             # not a minute later: every batch looks them up by id
+                db.execute(sa.text("ANALYZE deliveries"))
         return edition_id, filled
 
     def edition(self, edition_id: int) -> Edition:
@@ -109,10 +112,12 @@ class Ledger:
                                                         deliveries.c.status == old.value)
                               .values(status=new.value, updated_at=now)).rowcount
 
-    def pending(self, edition_id: int, size: int, now: datetime) -> Sequence[sa.Row]:
-        """The next pending rows that may go now (a deferred one waits for its time), by id."""
+    def pending(self, edition_id: int, size: int, now: datetime, after: int = 0) -> Sequence[sa.Row]:
+        """The next pending rows that may go now (a deferred one waits for its time), by id,
+        from after on (keyset: a pass does not wade through the rows it already sent, which
+        PostgreSQL's index still lists until it vacuums)."""
         due = sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now)
-        query = (sa.select(deliveries).where(deliveries.c.edition_id == edition_id,
+        query = (sa.select(deliveries).where(deliveries.c.edition_id == edition_id, deliveries.c.id > after,
                                              deliveries.c.status == DeliveryStatus.PENDING.value, due)
                  .order_by(deliveries.c.id).limit(size))
         with self.engine.connect() as db:
