@@ -1,5 +1,7 @@
 # Two commands on a fresh machine (Python 3.11+): `make demo` and `make test`.
 PYTHON ?= python3
+# make bench also measures on PostgreSQL (its tables in this database are dropped first)
+BENCH_PG ?= postgresql+psycopg://127.0.0.1:5432/test
 VENV   := .venv
 BIN    := $(VENV)/bin
 
@@ -37,6 +39,8 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/edition.py
 	$(BIN)/python bench/deliver.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/sync.py --db $(BENCH_PG)
+	$(BIN)/python bench/deliver.py --smtp 0 --sizes 100000 --db $(BENCH_PG)
 	$(BIN)/python bench/editorial.py
 
 clean:
