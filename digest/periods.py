@@ -54,14 +54,19 @@ def span(since: datetime, until: datetime) -> str:
     when an end is not a midnight."""
     if not (_is_midnight(since) and _is_midnight(until)):
         return f"{since:%d %b %Y %H:%M} {DASH} {until:%d %b %Y %H:%M}"
-    first, last = since.date(), until.date() - timedelta(days=1)
+    return days(since.date(), until.date() - timedelta(days=1))
+
+
+def days(first: date, last: date, month: str = "%b") -> str:
+    """First to last day, inclusive, as few words as it takes: '16–22 Nov 2026'
+    (month="%B": '16–22 November 2026'), '30 Oct – 5 Nov 2017', '1 Dec 2026'."""
     if last <= first:
-        return f"{first.day} {first:%b %Y}"
+        return f"{first.day} {first.strftime(month)} {first.year}"
     if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day}{DASH}{last.day} {last:%b %Y}"
+        return f"{first.day}{DASH}{last.day} {last.strftime(month)} {last.year}"
     if first.year == last.year:
-        return f"{first.day} {first:%b} {DASH} {last.day} {last:%b %Y}"
-    return f"{first.day} {first:%b %Y} {DASH} {last.day} {last:%b %Y}"
+        return f"{first.day} {first.strftime(month)} {DASH} {last.day} {last.strftime(month)} {last.year}"
+    return f"{first.day} {first.strftime(month)} {first.year} {DASH} {last.day} {last.strftime(month)} {last.year}"
 
 
 def _is_midnight(moment: datetime) -> bool:

@@ -24,6 +24,7 @@ from .config import MailingList, Settings
 from .db.drafts import Draft
 from .errors import DigestError
 from .models import Edition
+from .periods import days
 from .resources import templates_dir
 from .sanitize import clean_html, to_text
 from .select import Selection
@@ -121,15 +122,9 @@ def web_url(settings: Settings, mailing_list: MailingList, since: datetime) -> s
 
 def period_label(since: datetime, until: datetime, zone: ZoneInfo) -> str:
     """'25–31 October 2017' for [25 Oct, 1 Nov); until is exclusive."""
-    first = since.astimezone(zone)
-    last = (until - timedelta(microseconds=1)).astimezone(zone)
-    if first.date() == last.date():
-        return f"{first.day} {first:%B %Y}"
-    if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day}–{last.day} {last:%B %Y}"
-    if first.year == last.year:
-        return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
-    return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
+    first = since.astimezone(zone).date()
+    last = (until - timedelta(microseconds=1)).astimezone(zone).date()
+    return days(first, last, month="%B")
 
 
 def star_title(since: datetime, until: datetime) -> str:

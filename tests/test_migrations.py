@@ -81,3 +81,33 @@ def test_0004_keeps_the_posts_and_comments_that_exist_and_adds_their_original_id
         rows = connection.execute(sa.text("SELECT key, original_key FROM posts")).all()
         assert [tuple(r) for r in rows] == [("p1", None)]
         assert connection.execute(sa.text("SELECT count(original_key) FROM comments")).scalar_one() == 0
+
+
+def test_0005_keeps_the_editions_that_exist_without_a_note_and_starts_with_no_drafts(db_url: str) -> None:
+    engine = _at(db_url, "0004")
+    _insert(engine, "editions", [{"list_name": "weekly", "since": NOW, "until": NOW, "subject": "s", "html": "h",
+                                  "text": "t", "tokens": "{}", "web_url": "u", "status": "sent", "created_at": NOW}])
+    engine.dispose()
+    with Database.open(db_url) as db, db.engine.connect() as connection:
+        assert [tuple(r) for r in connection.execute(sa.text("SELECT subject, note FROM editions"))] == [("s", None)]
+        assert db.drafts.get("weekly").note is None
+        for table in ("drafts", "editor_sessions", "welcomes"):
+            assert connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
+
+
+def test_0006_members_synced_before_it_are_hashed_by_the_next_sync(db_url: str, tmp_path) -> None:
+    from digest.subscribers import sync
+    engine = _at(db_url, "0005")
+    _insert(engine, "subscribers", [
+        {"list_name": "weekly", "email_key": f"r{n}@example.org", "email": f"r{n}@example.org", "name": "",
+         "extra": "{}", "origin": "file", "active": True, "synced": 1, "created_at": NOW} for n in range(3)])
+    engine.dispose()
+    path = tmp_path / "weekly.csv"
+    path.write_text("email\nr0@example.org\nr1@example.org\n", encoding="utf-8")
+    with Database.open(db_url) as db:
+        result = sync(db.lists, "weekly", path, NOW)
+        assert (result.added, result.retired) == (0, 1)               # r2 left the file
+        with db.engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT email, active, row_hash FROM subscribers ORDER BY email")).all()
+    assert [(r.email, bool(r.active), r.row_hash is not None) for r in rows] == [
+        ("r0@example.org", True, True), ("r1@example.org", True, True), ("r2@example.org", False, False)]
