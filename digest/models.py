@@ -204,8 +204,8 @@ class Edition:
 
     def substitutions(self, values: dict[str, str]) -> dict[str, str]:
         """token -> value for both parts: HTML-escaped in the HTML, as is in the text."""
-        found = {self.tokens[n]: str(escape(values.get(n, ""))) for n in self.tokens}
-        found.update({self.text_tokens[n]: values.get(n, "") for n in self.text_tokens})
+        found = {token: _html(values.get(n, "")) for n, token in self.tokens.items()}
+        found.update({token: values.get(n, "") for n, token in self.text_tokens.items()})
         return found
 
     def personalise(self, values: dict[str, str]) -> tuple[str, str]:
@@ -221,6 +221,14 @@ class Edition:
 
     def html_bytes(self, values: dict[str, str]) -> int:
         return len(self.personalise(values)[0].encode("utf-8"))
+
+
+_MARKUP = re.compile("[&<>\"']")
+
+
+def _html(value: str) -> str:
+    """The value escaped for HTML (markupsafe's escaping; most values need none)."""
+    return str(escape(value)) if _MARKUP.search(value) else value
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,18 @@ def test_no_name_can_add_a_header_or_a_recipient(name, address):
     assert message["Message-ID"] == message_id
 
 
+@settings(max_examples=300, deadline=None)
+@given(name=names)
+def test_a_name_reaches_the_html_part_escaped_and_the_text_part_as_it_is(name):
+    """The substitution's fast path (no escaping for a value without & < > " ') escapes
+    exactly what markupsafe would."""
+    from markupsafe import escape
+    values = {"greeting": name, "unsubscribe_url": "https://x.example/u?a=1&b=<2>"}
+    html, text = edition().personalise(values)
+    assert html == f"<p>{escape(name)}</p><p>{escape(values['unsubscribe_url'])}</p>"
+    assert text == f"{name}\n{values['unsubscribe_url']}\n"
+
+
 # ------------------------------------------------------------------ 2. a line break in a header is refused
 
 def test_a_subject_with_a_line_break_is_refused_and_nothing_is_written(tmp_path):

@@ -111,3 +111,24 @@ def test_0006_members_synced_before_it_are_hashed_by_the_next_sync(db_url: str, 
             rows = connection.execute(sa.text("SELECT email, active, row_hash FROM subscribers ORDER BY email")).all()
     assert [(r.email, bool(r.active), r.row_hash is not None) for r in rows] == [
         ("r0@example.org", True, True), ("r1@example.org", True, True), ("r2@example.org", False, False)]
+
+
+def test_0007_keeps_the_ledger_and_no_index_holds_a_delivery_status(db_url: str) -> None:
+    engine = _at(db_url, "0006")
+    _insert(engine, "editions", [{"list_name": "weekly", "since": NOW, "until": NOW, "subject": "s", "html": "h",
+                                  "text": "t", "tokens": "{}", "web_url": "u", "status": "sending", "created_at": NOW}])
+    _insert(engine, "deliveries", [{"edition_id": 1, "subscriber_id": n, "email": f"r{n}@example.org",
+                                    "email_key": f"r{n}@example.org", "name": "", "status": status, "attempts": 0}
+                                   for n, status in enumerate(["accepted", "pending", "sending"])])
+    engine.dispose()
+    with Database.open(db_url) as db, db.engine.connect() as connection:
+        assert db.schema_state().up_to_date
+        indexes = {i["name"]: i["column_names"] for i in sa.inspect(connection).get_indexes("deliveries")}
+        assert indexes["ix_deliveries_order"] == ["edition_id", "id"]
+        assert indexes["ix_deliveries_address"] == ["edition_id", "email_key"]
+        assert not [name for name, columns in indexes.items() if "status" in columns]
+        assert [r.email for r in db.ledger.pending(1, 10, NOW)] == ["r1@example.org"]
+        assert {s.value: n for s, n in db.ledger.counts(1).items()} == {"accepted": 1, "pending": 1, "sending": 1}
+        if db.engine.dialect.name == "postgresql":
+            options = connection.execute(sa.text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'"))
+            assert options.scalar_one() == ["fillfactor=50"]

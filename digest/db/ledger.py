@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..models import EVERY_LIST, DeliveryStatus, Edition, EditionStatus, Outcome
+from .among import among
 from .drafts import take as take_draft
 from .guard import guarded
 from .lists import suppressed
@@ -51,9 +52,8 @@ class Ledger:
                 status=EditionStatus.SENDING.value, created_at=now,
                 note=edition.context.get("note_source") or None)).inserted_primary_key
             edition_id = int(inserted[0]) if inserted else 0
-            db.execute(deliveries.insert().from_select(_LEDGER_COLUMNS, _members(edition_id, edition.list_name, now)))
-            filled = db.execute(sa.select(sa.func.count()).select_from(deliveries)
-                                .where(deliveries.c.edition_id == edition_id)).scalar_one()
+            filled = db.execute(deliveries.insert().from_select(
+                _LEDGER_COLUMNS, _members(edition_id, edition.list_name, now))).rowcount
             db.execute(picks.update().where(picks.c.list_name == edition.list_name, picks.c.used_at.is_(None),
                                             picks.c.created_at <= (picks_until or now))
                        .values(used_at=now))
@@ -117,7 +117,9 @@ class Ledger:
         from after on (keyset: a pass does not wade through the rows it already sent, which
         PostgreSQL's index still lists until it vacuums)."""
         due = sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now)
-        query = (sa.select(deliveries).where(deliveries.c.edition_id == edition_id, deliveries.c.id > after,
+        columns = (deliveries.c.id, deliveries.c.email, deliveries.c.email_key, deliveries.c.name,
+                   deliveries.c.attempts)       # what a send needs: no dates to convert, row by row
+        query = (sa.select(*columns).where(deliveries.c.edition_id == edition_id, deliveries.c.id > after,
                                              deliveries.c.status == DeliveryStatus.PENDING.value, due)
                  .order_by(deliveries.c.id).limit(size))
         with self.engine.connect() as db:
@@ -174,11 +176,10 @@ class Ledger:
 
     def suppressed_now(self, list_name: str, keys: Iterable[str]) -> set[str]:
         """Which of these addresses were suppressed since the ledger was filled."""
-        keys = list(keys)
-        query = sa.select(suppressions.c.email_key).where(suppressions.c.email_key.in_(keys),
-                                                          suppressions.c.list_name.in_([list_name, EVERY_LIST]))
+        lists = suppressions.c.list_name.in_([list_name, EVERY_LIST])
         with self.engine.connect() as db:
-            return {r.email_key for r in db.execute(query)}
+            return {r.email_key for keys_among in among(db, suppressions.c.email_key, list(keys))
+                    for r in db.execute(sa.select(suppressions.c.email_key).where(keys_among, lists))}
 
 
 _LEDGER_COLUMNS = ["edition_id", "subscriber_id", "email", "email_key", "name", "status", "updated_at"]
@@ -202,5 +203,5 @@ def _defer(db: sa.Connection, ids: list[int], error: str | None, now: datetime,
 
 
 def _update(db: sa.Connection, ids: list[int], **values: object) -> None:
-    for start in range(0, len(ids), 500):
-        db.execute(deliveries.update().where(deliveries.c.id.in_(ids[start:start + 500])).values(**values))
+    for ids_among in among(db, deliveries.c.id, ids):
+        db.execute(deliveries.update().where(ids_among).values(**values))

@@ -185,7 +185,9 @@ deliveries = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),   # "try again later" answers so far
     sa.Column("next_attempt_at", UTCDateTime),                     # a deferred message waits until then
     sa.UniqueConstraint("edition_id", "subscriber_id"),
-    sa.Index("ix_deliveries_state", "edition_id", "status", "id"),
+    sa.Index("ix_deliveries_order", "edition_id", "id"),           # no index holds status: a row changes
+    sa.Index("ix_deliveries_address", "edition_id", "email_key"),  # status in place (revision 0007)
+    postgresql_with={"fillfactor": 50},
 )
 
 # ------------------------------------------------------------------ processes

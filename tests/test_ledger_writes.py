@@ -1,0 +1,95 @@
+"""The ledger's writes at scale (issue 14): a batch's status changes are one statement on
+PostgreSQL (an array, not a thousand parameters), change the row in place there (no
+index holds the status: HOT updates), and a provider's event finds its row by index.
+Speed itself is measured in bench/deliver.py, not here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from digest.db import Database
+from digest.db.ledger import _update
+from digest.db.tables import deliveries, editions
+from digest.models import DeliveryStatus
+
+NOW = datetime(2026, 11, 30, 9)
+ROWS = 1200
+
+
+def _edition(db: Database, rows: int = ROWS) -> tuple[int, list[int]]:
+    with db.engine.begin() as connection:
+        edition_id = connection.execute(editions.insert().values(
+            list_name="weekly", since=NOW, until=NOW, subject="s", html="h", text="t", tokens="{}", web_url="u",
+            status="sending", created_at=NOW)).inserted_primary_key[0]
+        connection.execute(deliveries.insert(), [
+            {"edition_id": edition_id, "subscriber_id": n, "email": f"r{n}@example.org",
+             "email_key": f"r{n}@example.org", "name": "", "status": "pending", "attempts": 0} for n in range(rows)])
+        ids = connection.execute(sa.select(deliveries.c.id).where(deliveries.c.edition_id == edition_id)
+                                 .order_by(deliveries.c.id)).scalars().all()
+    return edition_id, list(ids)
+
+
+def _statements(db: Database) -> list[str]:
+    seen: list[str] = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda conn, cursor, sql, *args: seen.append(sql))
+    return seen
+
+
+def test_a_batch_changes_status_in_as_few_statements_as_the_database_allows(db: Database) -> None:
+    edition_id, ids = _edition(db)
+    seen = _statements(db)
+    db.ledger.mark(ids[:1100], DeliveryStatus.SENDING, NOW)
+    updates = [sql for sql in seen if sql.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == (1 if db.engine.dialect.name == "postgresql" else 3)      # SQLite: 500 a statement
+    counts = {s.value: n for s, n in db.ledger.counts(edition_id).items()}
+    assert counts == {"sending": 1100, "pending": 100}
+    assert [r.id for r in db.ledger.pending(edition_id, 1000, NOW)] == ids[1100:]
+
+
+def test_suppressed_now_finds_each_address_among_a_thousand(db: Database) -> None:
+    from digest.models import Reason
+    for key, where in (("r5@example.org", "weekly"), ("r999@example.org", "*"), ("r7@example.org", "monthly")):
+        db.lists.suppress(key, where, Reason.UNSUBSCRIBED, "", NOW)
+    keys = [f"r{n}@example.org" for n in range(1000)]
+    assert db.ledger.suppressed_now("weekly", keys) == {"r5@example.org", "r999@example.org"}
+
+
+def test_a_status_change_on_postgresql_rewrites_no_index(pg_url: str) -> None:
+    """Every status change of a batch is a HOT update: the row changes in place, and no
+    index entry is written (the work that made PostgreSQL sends twice as slow as SQLite's).
+    With an index on the status, or pages filled to the brim, none would be."""
+    with Database.open(pg_url) as db:
+        _, ids = _edition(db)
+        with db.engine.begin() as connection:
+            _update(connection, ids, status="sending", updated_at=NOW)
+            first = connection.execute(sa.text(
+                "SELECT pg_stat_get_xact_tuples_hot_updated('deliveries'::regclass)")).scalar_one()
+        with db.engine.begin() as connection:
+            _update(connection, ids, status="accepted", message_id="m", updated_at=NOW)
+            second = connection.execute(sa.text(
+                "SELECT pg_stat_get_xact_tuples_hot_updated('deliveries'::regclass)")).scalar_one()
+        assert first >= 0.9 * ROWS and second >= 0.9 * ROWS     # a page's last row may not fit: 94% here
+
+
+def test_a_provider_event_finds_its_row_by_index_on_postgresql(pg_url: str) -> None:
+    """A webhook event names the edition and the address: with a million rows in the
+    edition it must not read them all."""
+    with Database.open(pg_url) as db:
+        edition_id, _ = _edition(db)
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("ANALYZE deliveries"))
+            connection.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            statement = deliveries.update().where(deliveries.c.edition_id == edition_id,
+                                                  deliveries.c.email_key == "r7@example.org").values(event="open")
+            compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
+            plan = "\n".join(connection.execute(sa.text(f"EXPLAIN {compiled}")).scalars())
+    assert "ix_deliveries_address" in plan, plan
+
+
+def test_nothing_to_change_is_no_statement(db: Database) -> None:
+    seen = _statements(db)
+    with db.engine.begin() as connection:
+        _update(connection, [], status="sending")
+    assert not [sql for sql in seen if sql.lstrip().upper().startswith("UPDATE")]
