@@ -40,7 +40,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/deliver.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/sync.py --db $(BENCH_PG)
-	$(BIN)/python bench/deliver.py --smtp 0 --sizes 100000 --db $(BENCH_PG)
+	$(BIN)/python bench/deliver.py --smtp 0 --sizes 100000 1000000 --db $(BENCH_PG)
 	$(BIN)/python bench/editorial.py
 
 clean:

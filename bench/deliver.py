@@ -97,13 +97,14 @@ def main() -> None:
     parser.add_argument("--db", default="", help="a PostgreSQL URL for the SendGrid runs (default: SQLite files)")
     args = parser.parse_args()
     from tests.support.sendgrid_server import SendGridStandIn
-    server = SendGridStandIn()
+    server = SendGridStandIn(keep=False)        # it counts what it accepts, keeps none of it
     env = {**os.environ, "SENDGRID_API_KEY": server.api_key, "DIGEST_SECRET_KEY": "bench-secret"}
     peaks = []
     for size in args.sizes:
-        before = server.requests
+        before, counted = server.requests, server.counted
         result = run_child("sendgrid", size, server.host, env=env, db=args.db)
-        requests = server.requests - before
+        requests, received = server.requests - before, server.counted - counted
+        assert received == result["accepted"], f"the stand-in took {received:,}, the ledger says {result['accepted']:,}"
         peaks.append(result["peak_mb"])
         store = "PostgreSQL" if args.db else "SQLite"
         print(f"sendgrid {size:>9,} subscribers ({store}): {result['accepted']:,} accepted in {requests} requests, "
