@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 
 from digest.db import Database, schema
@@ -132,3 +133,47 @@ def test_0007_keeps_the_ledger_and_no_index_holds_a_delivery_status(db_url: str)
         if db.engine.dialect.name == "postgresql":
             options = connection.execute(sa.text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'"))
             assert options.scalar_one() == ["fillfactor=50"]
+
+
+def _indexes(engine: sa.Engine) -> set[str]:
+    with engine.connect() as connection:
+        return {i["name"] for i in sa.inspect(connection).get_indexes("deliveries")}
+
+
+def test_a_revision_cut_off_halfway_leaves_the_revision_before_whole(db_url: str) -> None:
+    """0007 drops an index, then builds two: stopped after the first build (here by a
+    name already taken; a crash or Ctrl-C does the same), the database is still 0006
+    with its index, not 0006 by name and half 0007 (which no later upgrade could pass:
+    the index it drops first is gone)."""
+    engine = _at(db_url, "0006")
+    with engine.begin() as db:
+        db.execute(sa.text("CREATE INDEX ix_deliveries_address ON deliveries (name)"))    # in 0007's way
+    with pytest.raises(sa.exc.SQLAlchemyError):
+        schema.upgrade(engine)
+    with engine.connect() as connection:
+        assert schema.state(connection).current == "0006"
+    assert {"ix_deliveries_state", "ix_deliveries_address"} <= _indexes(engine)
+    assert "ix_deliveries_order" not in _indexes(engine)
+    with engine.begin() as db:
+        db.execute(sa.text("DROP INDEX ix_deliveries_address"))
+    schema.upgrade(engine)
+    assert {"ix_deliveries_order", "ix_deliveries_address"} <= _indexes(engine)
+    engine.dispose()
+
+
+def test_0007_downgrades_to_the_status_index_and_back(db_url: str) -> None:
+    from alembic import command
+    engine = _at(db_url, "head")
+    with engine.begin() as connection:
+        config = schema.alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    assert "ix_deliveries_state" in _indexes(engine)
+    assert not {"ix_deliveries_order", "ix_deliveries_address"} & _indexes(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            options = connection.execute(sa.text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'"))
+            assert options.scalar_one() is None
+    schema.upgrade(engine)
+    assert {"ix_deliveries_order", "ix_deliveries_address"} <= _indexes(engine)
+    engine.dispose()

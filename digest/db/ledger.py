@@ -114,13 +114,16 @@ class Ledger:
 
     def pending(self, edition_id: int, size: int, now: datetime, after: int = 0) -> Sequence[sa.Row]:
         """The next pending rows that may go now (a deferred one waits for its time), by id,
-        from after on (keyset: a pass does not wade through the rows it already sent, which
-        PostgreSQL's index still lists until it vacuums)."""
+        from after on (keyset: a batch starts where the last one ended). No index holds
+        the status (revision 0007: a status change rewrites no index), so the query that
+        starts a pass again from the first row reads past the rows already sent, and at
+        the end of a pass PostgreSQL may walk ids on into a later edition's rows: once a
+        pass, not once a batch."""
         due = sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now)
         columns = (deliveries.c.id, deliveries.c.email, deliveries.c.email_key, deliveries.c.name,
                    deliveries.c.attempts)       # what a send needs: no dates to convert, row by row
         query = (sa.select(*columns).where(deliveries.c.edition_id == edition_id, deliveries.c.id > after,
-                                             deliveries.c.status == DeliveryStatus.PENDING.value, due)
+                                           deliveries.c.status == DeliveryStatus.PENDING.value, due)
                  .order_by(deliveries.c.id).limit(size))
         with self.engine.connect() as db:
             return db.execute(query).all()

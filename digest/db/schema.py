@@ -97,6 +97,7 @@ def upgrade(engine: sa.Engine, target: str = "head") -> tuple[SchemaState, Schem
     with _exclusive(engine), engine.begin() as connection:
         before = state(connection)
         if not before.up_to_date:
+            _one_transaction(connection)
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, target)
@@ -104,6 +105,17 @@ def upgrade(engine: sa.Engine, target: str = "head") -> tuple[SchemaState, Schem
     if not before.up_to_date:
         _log_upgrade(before, after)
     return before, after
+
+
+def _one_transaction(connection: sa.Connection) -> None:
+    """SQLite's driver runs each CREATE, DROP or ALTER on its own, committed at once,
+    unless a transaction is open: open one, so that an upgrade cut off halfway (a
+    crash, Ctrl-C, a failed statement) leaves the database whole at the revision before,
+    not half changed under its name (the next upgrade would fail on what is already
+    done). PostgreSQL's DDL is transactional already."""
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "sqlite" and driver is not None and not driver.in_transaction:
+        connection.exec_driver_sql("BEGIN")
 
 
 def _log_upgrade(before: SchemaState, after: SchemaState) -> None:
