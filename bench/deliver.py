@@ -10,7 +10,7 @@ SendGrid sends on PostgreSQL. Targets (issue 14): 100,000 already synced in at m
 8 s and 100 requests, 15 s with the first import; 1,000,000 on PostgreSQL in at most
 100 s; the send's peak RSS for 1,000,000 within 1.3x of 100,000's.
 
-    python bench/deliver.py [--sizes 10000 100000] [--smtp 10000] [--db postgresql+psycopg://...]
+    python bench/deliver.py [--sizes 10000 100000] [--smtp 10000] [--db postgresql+psycopg://...] [--phases]
 """
 
 from __future__ import annotations
@@ -29,7 +29,40 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+PHASES: dict[str, float] = {}
+
+
+def _time_phases() -> None:
+    """--phases: a timer around each phase of a send (not the profiler, which inflates
+    Python against the database and the network)."""
+    import functools
+
+    from digest import deliver
+    from digest.db.ledger import Ledger
+    from digest.mailers.sendgrid import SendGridMailer
+    places = [(Ledger, name, f"ledger: {what}") for name, what in (
+        ("freeze", "freeze the edition and its ledger"), ("record", "record outcomes and `sending`"),
+        ("pending", "read pending rows"), ("suppressed_now", "check suppressions since the freeze"))]
+    places += [(SendGridMailer, "_post", "sendgrid: the requests (JSON, the stand-in's answer)"),
+               (SendGridMailer, "_body", "sendgrid: build the personalizations"),
+               (deliver, "recipient", "each subscriber's values and headers"),
+               (deliver, "plan", "plan: sync the list file, build the edition")]
+    for owner, name, label in places:
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args, _original=original, _label=label, **kwargs):
+            started = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                PHASES[_label] = PHASES.get(_label, 0.0) + time.perf_counter() - started
+        setattr(owner, name, timed)
+
+
 def child(backend: str, size: int, host: str, port: int, db: str = "") -> None:
+    if os.environ.get("BENCH_PHASES"):
+        _time_phases()
     from digest.actions import send_edition
     from tests.support.world import World
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,7 +84,7 @@ def child(backend: str, size: int, host: str, port: int, db: str = "") -> None:
         elapsed = time.perf_counter() - started
         world.close()
     print(json.dumps({"accepted": report.counts.get("accepted", 0), "seconds": elapsed, "peak_mb": _peak_mb(),
-                      "import": imported, "import_peak_mb": import_peak}))
+                      "import": imported, "import_peak_mb": import_peak, "phases": PHASES}))
 
 
 def _reset_peak() -> None:
@@ -95,10 +128,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--smtp", type=int, default=10_000, help="subscribers for the SMTP run (0: skip)")
     parser.add_argument("--db", default="", help="a PostgreSQL URL for the SendGrid runs (default: SQLite files)")
+    parser.add_argument("--phases", action="store_true", help="also print the seconds of each phase of a send")
     args = parser.parse_args()
     from tests.support.sendgrid_server import SendGridStandIn
     server = SendGridStandIn(keep=False)        # it counts what it accepts, keeps none of it
-    env = {**os.environ, "SENDGRID_API_KEY": server.api_key, "DIGEST_SECRET_KEY": "bench-secret"}
+    env = {**os.environ, "SENDGRID_API_KEY": server.api_key, "DIGEST_SECRET_KEY": "bench-secret",
+           **({"BENCH_PHASES": "1"} if args.phases else {})}
     peaks = []
     for size in args.sizes:
         before, counted = server.requests, server.counted
@@ -111,6 +146,8 @@ def main() -> None:
               f"{result['seconds']:.2f} s, {result['accepted'] / result['seconds']:,.0f} recipients/s, "
               f"peak RSS {result['peak_mb']:.0f} MB (first import of the list file: {result['import']:.2f} s, "
               f"peak RSS {result['import_peak_mb']:.0f} MB)")
+        for label, seconds in sorted(result["phases"].items(), key=lambda item: -item[1]):
+            print(f"    {seconds:7.2f} s  {label}")
     server.stop()
     if len(peaks) > 1:
         print(f"peak RSS ratio {args.sizes[-1]:,} / {args.sizes[0]:,}: {peaks[-1] / peaks[0]:.2f}")
