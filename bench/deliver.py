@@ -42,7 +42,7 @@ def _time_phases() -> None:
     from digest.mailers.sendgrid import SendGridMailer
     places = [(Ledger, name, f"ledger: {what}") for name, what in (
         ("freeze", "freeze the edition and its ledger"), ("record", "record outcomes and `sending`"),
-        ("pending", "read pending rows"), ("suppressed_now", "check suppressions since the freeze"))]
+        ("pending", "read pending rows (and suppressions since the freeze)"))]
     places += [(SendGridMailer, "_post", "sendgrid: the requests (JSON, the stand-in's answer)"),
                (SendGridMailer, "_body", "sendgrid: build the personalizations"),
                (deliver, "recipient", "each subscriber's values and headers"),

@@ -274,10 +274,9 @@ def _until_next_retry(run: _Run, patience: float) -> float | None:
 
 def _batch(run: _Run, edition: Edition, rows: Sequence[Any]) -> None:
     ledger, name = run.db.ledger, run.report.list_name
-    blocked = ledger.suppressed_now(name, [r.email_key for r in rows])
-    ledger.mark([r.id for r in rows if r.email_key in blocked], DeliveryStatus.SUPPRESSED, run.clock())
+    ledger.mark([r.id for r in rows if r.suppressed], DeliveryStatus.SUPPRESSED, run.clock())
     batch = [recipient(run.settings, run.key, name, r.id, r.email, r.email_key, r.name, run.report.edition_id)
-             for r in rows if r.email_key not in blocked]
+             for r in rows if not r.suppressed]
     flight = _InFlight(run, {r.id: r.attempts for r in rows})
     try:
         for outcome in run.mailer.send(edition, batch, flight.commit, f"{name}-{run.report.edition_id}"):

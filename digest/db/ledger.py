@@ -114,14 +114,20 @@ class Ledger:
 
     def pending(self, edition_id: int, size: int, now: datetime, after: int = 0) -> Sequence[sa.Row]:
         """The next pending rows that may go now (a deferred one waits for its time), by id,
-        from after on (keyset: a batch starts where the last one ended). No index holds
+        from after on (keyset: a batch starts where the last one ended), each with
+        `suppressed`: its address was suppressed since the ledger was filled (read with
+        the rows, just before their batch goes: one query, not two). No index holds
         the status (revision 0007: a status change rewrites no index), so the query that
         starts a pass again from the first row reads past the rows already sent, and at
         the end of a pass PostgreSQL may walk ids on into a later edition's rows: once a
         pass, not once a batch."""
         due = sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now)
+        list_name = sa.select(editions.c.list_name).where(editions.c.id == edition_id).scalar_subquery()
+        suppressed_since = sa.exists().where(suppressions.c.email_key == deliveries.c.email_key,
+                                             suppressions.c.list_name.in_([list_name, EVERY_LIST]))
         columns = (deliveries.c.id, deliveries.c.email, deliveries.c.email_key, deliveries.c.name,
-                   deliveries.c.attempts)       # what a send needs: no dates to convert, row by row
+                   deliveries.c.attempts,       # what a send needs: no dates to convert, row by row
+                   suppressed_since.label("suppressed"))
         query = (sa.select(*columns).where(deliveries.c.edition_id == edition_id, deliveries.c.id > after,
                                            deliveries.c.status == DeliveryStatus.PENDING.value, due)
                  .order_by(deliveries.c.id).limit(size))
@@ -176,13 +182,6 @@ class Ledger:
                  .group_by(deliveries.c.status))
         with self.engine.connect() as db:
             return {DeliveryStatus(status): n for status, n in db.execute(query)}
-
-    def suppressed_now(self, list_name: str, keys: Iterable[str]) -> set[str]:
-        """Which of these addresses were suppressed since the ledger was filled."""
-        lists = suppressions.c.list_name.in_([list_name, EVERY_LIST])
-        with self.engine.connect() as db:
-            return {r.email_key for keys_among in among(db, suppressions.c.email_key, list(keys))
-                    for r in db.execute(sa.select(suppressions.c.email_key).where(keys_among, lists))}
 
 
 _LEDGER_COLUMNS = ["edition_id", "subscriber_id", "email", "email_key", "name", "status", "updated_at"]
