@@ -129,9 +129,9 @@ def period_label(since: datetime, until: datetime, zone: ZoneInfo) -> str:
 
 def star_title(since: datetime, until: datetime) -> str:
     """The star's label, from the edition's length: of the day, week or month."""
-    days = round((until - since) / timedelta(days=1))
+    length = round((until - since) / timedelta(days=1))
     return {1: "Comment of the day", 7: "Comment of the week"}.get(
-        days, "Comment of the month" if 28 <= days <= 31 else "Star comment")
+        length, "Comment of the month" if 28 <= length <= 31 else "Star comment")
 
 
 def _preheader(selection: Selection, star_label: str) -> str:
