@@ -37,9 +37,9 @@ def _time_phases() -> None:
     Python against the database and the network)."""
     import functools
 
-    from digest import deliver
     from digest.db.ledger import Ledger
-    from digest.mailers.sendgrid import SendGridMailer
+    from digest.send import deliver
+    from digest.send.mailers.sendgrid import SendGridMailer
     places = [(Ledger, name, f"ledger: {what}") for name, what in (
         ("freeze", "freeze the edition and its ledger"), ("record", "record outcomes and `sending`"),
         ("pending", "read pending rows (and suppressions since the freeze)"))]
@@ -73,7 +73,7 @@ def child(backend: str, size: int, host: str, port: int, db: str = "") -> None:
         world = World(Path(tmp), db or f"sqlite:///{tmp}/bench.db", size, backend=backend, **options)
         from datetime import UTC, datetime
 
-        from digest.subscribers import sync
+        from digest.send.subscribers import sync
         _reset_peak()                         # the setup (writing the list file) is not counted
         started = time.perf_counter()
         sync(world.db.lists, "weekly", world.settings.path(world.weekly.file), datetime.now(UTC))

@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 from digest import config  # noqa: E402
 from digest.db import Database  # noqa: E402
-from digest.edition import build, period  # noqa: E402
-from digest.ingest import ingest  # noqa: E402
-from digest.message import recipient  # noqa: E402
-from digest.render import Renderer  # noqa: E402
+from digest.read.ingest import ingest  # noqa: E402
+from digest.send.message import recipient  # noqa: E402
+from digest.write.edition import build, period  # noqa: E402
+from digest.write.render import Renderer  # noqa: E402
 
 
 def values(number: int) -> dict[str, str]:

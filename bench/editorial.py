@@ -2,7 +2,7 @@
 
 Loads the bundled On Probation sample (examples/, read offline) into a fresh SQLite
 database, builds the weekly edition for [2017-10-25, 2017-11-01) with no editor's picks,
-reads it as `preview --format json` does (digest.edition.as_json), and compares what is
+reads it as `preview --format json` does (digest.write.edition.as_json), and compares what is
 shown with the labels in tests/data/editorial/ (written by judgement, before tuning):
 
     threads recall    labelled best threads shown / labelled best threads
@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from digest import config  # noqa: E402
 from digest.db import Database  # noqa: E402
-from digest.edition import as_json, build, period  # noqa: E402
-from digest.ingest import ingest  # noqa: E402
 from digest.models import Picks  # noqa: E402
-from digest.render import Renderer  # noqa: E402
+from digest.read.ingest import ingest  # noqa: E402
+from digest.write.edition import as_json, build, period  # noqa: E402
+from digest.write.render import Renderer  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "editorial"
 WEEK = (date(2017, 10, 25), date(2017, 11, 1))

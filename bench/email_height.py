@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from digest import config  # noqa: E402
 from digest.db import Database  # noqa: E402
-from digest.edition import build, period  # noqa: E402
-from digest.ingest import ingest  # noqa: E402
-from digest.render import Renderer  # noqa: E402
+from digest.read.ingest import ingest  # noqa: E402
+from digest.write.edition import build, period  # noqa: E402
+from digest.write.render import Renderer  # noqa: E402
 
 VALUES = {"greeting": "Hello Reader One,", "email": "reader.one@example.org",
           "unsubscribe_url": "https://digest.example/unsubscribe/TOKEN"}

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from digest import config  # noqa: E402
 from digest.db import Database  # noqa: E402
 from digest.db.tables import metadata  # noqa: E402
-from digest.ingest import ingest  # noqa: E402
+from digest.read.ingest import ingest  # noqa: E402
 from tests.support.blog import Blog, generated  # noqa: E402
 from tests.support.feedserver import FeedServer  # noqa: E402
 

@@ -44,7 +44,7 @@ def child(url: str, path: str, fresh: bool) -> None:
 
     from digest.db import Database
     from digest.db.tables import metadata
-    from digest.subscribers import sync
+    from digest.send.subscribers import sync
     database = Database.open(url, upgrade=False)
     if fresh and not url.startswith("sqlite"):
         metadata.drop_all(database.engine)

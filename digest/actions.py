@@ -20,16 +20,16 @@ from .config import MailingList, Settings, Source
 from .db import Database
 from .db.drafts import Draft
 from .db.picks import CommentBrief, first_words
-from .deliver import Plan, SendReport, plan, send, send_lock, send_test, sync_list
-from .edition import Built, build
 from .errors import DigestError, UsageError
-from .ingest import ingest
-from .mailers import Mailer
 from .models import Member, Origin, PickAction, Reason, SourceReport, SyncResult, email_key
 from .names import clean_name, name_problem
-from .periods import NEXT, Period, holding
-from .render import Renderer
-from .subscribers import check_address, read_csv
+from .read.ingest import ingest
+from .send.deliver import Plan, SendReport, plan, send, send_lock, send_test, sync_list
+from .send.mailers import Mailer
+from .send.subscribers import check_address, read_csv
+from .write.edition import Built, build
+from .write.periods import NEXT, Period, holding
+from .write.render import Renderer
 
 log = logging.getLogger(__name__)
 FETCH_LOCK = "fetch"

@@ -22,14 +22,16 @@ import click
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from . import __version__, actions, config, periods, setup
-from . import tune as tuning
+from . import __version__, actions, config
 from .db import Database, NoDatabase, safe_url
 from .db.picks import first_words
-from .deliver import Plan, SendReport
-from .edition import Built, as_json
 from .errors import DigestError, UsageError
+from .live import setup
 from .models import DeliveryStatus, Origin
+from .pick import tune as tuning
+from .send.deliver import Plan, SendReport
+from .write import periods
+from .write.edition import Built, as_json
 
 log = logging.getLogger("digest")
 err = Console(stderr=True)

@@ -30,11 +30,11 @@ from apscheduler.triggers.cron import CronTrigger
 from . import actions, config, crash
 from .db import Database, holder_id
 from .db.tables import APSCHEDULER_JOBS
-from .deliver import AlreadySent, NothingToSend, SendReport
-from .edition import period
 from .errors import DigestError, LockedError
 from .models import DeliveryStatus
-from .readiness import check_ready_to_send
+from .send.deliver import AlreadySent, NothingToSend, SendReport
+from .send.readiness import check_ready_to_send
+from .write.edition import period
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest import parse
+from digest.read import parse
 from tests.support.blog import ONPROBATION, generated
 from tests.support.build_blogger_feeds import build_feeds
 

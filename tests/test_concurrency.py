@@ -15,8 +15,8 @@ import pytest
 from digest import actions
 from digest import schedule as scheduling
 from digest.db import Database
-from digest.deliver import AlreadySent
 from digest.errors import LockedError
+from digest.send.deliver import AlreadySent
 
 from .support import smtp_server
 from .support.world import World

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest import conversation
 from digest.config import Selection as Knobs
 from digest.models import Picks
-from digest.select import select
+from digest.pick import conversation
+from digest.pick.select import select
 
 from .support.discussions import SINCE, UNTIL, comment, discussion, post, text
 
@@ -202,8 +202,8 @@ def test_the_sample_week_napo_post_shows_the_editors_picks():
 
 def test_an_edition_too_big_drops_extra_replies_before_any_thread():
     from digest import config
-    from digest.edition import as_json, fit
-    from digest.render import Renderer
+    from digest.write.edition import as_json, fit
+    from digest.write.render import Renderer
 
     p = post()
     tops = [comment(p, text(60, n)) for n in range(3)]                # too short for shortening to help

@@ -38,10 +38,10 @@ import pytest
 
 from digest import actions, config
 from digest.db import Database
-from digest.fetch import Fetcher, allowed_hosts_for
-from digest.ingest import ingest
-from digest.mirror import MirrorTransport
 from digest.models import SourceReport
+from digest.read.fetch import Fetcher, allowed_hosts_for
+from digest.read.ingest import ingest
+from digest.read.mirror import MirrorTransport
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 NOW = datetime(2017, 11, 1, 9, 0, tzinfo=UTC)

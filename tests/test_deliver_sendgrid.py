@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 
 from digest.actions import send_edition
-from digest.deliver import AlreadySent
-from digest.mailers import MailerError
-from digest.mailers.sendgrid import SendGridMailer
+from digest.send.deliver import AlreadySent
+from digest.send.mailers import MailerError
+from digest.send.mailers.sendgrid import SendGridMailer
 
 from .support.sendgrid_server import Fault, SendGridStandIn
 from .support.world import World

@@ -13,7 +13,7 @@ import pytest
 
 from digest.actions import send_edition
 from digest.errors import LockedError
-from digest.mailers import MailerError
+from digest.send.mailers import MailerError
 
 from .support import smtp_server
 from .support.world import World

@@ -17,11 +17,12 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from digest import cli as cli_module
-from digest import config, periods
+from digest import config
 from digest.actions import send_edition
 from digest.cli import cli
-from digest.edition import period
 from digest.web import create_app
+from digest.write import periods
+from digest.write.edition import period
 
 from .support.smtp_server import free_port
 from .support.world import World

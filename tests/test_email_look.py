@@ -19,9 +19,9 @@ from digest import actions
 from digest.actions import send_edition
 from digest.cli import cli
 from digest.db.drafts import Draft
-from digest.edition import build, period
-from digest.render import Renderer, archive_html, note_parts, star_title
 from digest.web import create_app
+from digest.write.edition import build, period
+from digest.write.render import Renderer, archive_html, note_parts, star_title
 
 from .support.smtp_server import free_port
 from .support.world import World
@@ -255,7 +255,7 @@ def test_the_draft_store_on_sqlite_and_postgresql(tmp_path, db_url):
 def test_a_note_keeps_only_links_that_work_from_a_mailbox():
     """Relative and protocol-relative links in a note lead nowhere (or elsewhere) from an
     email: only absolute http(s) and mailto links keep their href (a stranger's attack)."""
-    from digest.render import note_parts
+    from digest.write.render import note_parts
     html = str(note_parts("[a](/editor/weekly) [b](//evil.example) [c](https://ok.example/x) "
                           "[d](mailto:ed@ok.example)")["html"])
     assert 'href="https://ok.example/x"' in html and 'href="mailto:ed@ok.example"' in html

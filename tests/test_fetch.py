@@ -6,7 +6,7 @@ import pytest
 
 from digest.config import Fetch
 from digest.errors import FetchError
-from digest.fetch import Fetcher, Validators
+from digest.read.fetch import Fetcher, Validators
 
 from .support.feedserver import Fault, FeedServer
 

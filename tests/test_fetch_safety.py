@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from digest import parse
 from digest.config import Fetch
 from digest.errors import FetchError
-from digest.fetch import Fetcher, allowed_hosts_for, check_host
-from digest.mirror import LOCAL_HOST, start_url
+from digest.read import parse
+from digest.read.fetch import Fetcher, allowed_hosts_for, check_host
+from digest.read.mirror import LOCAL_HOST, start_url
 
 from .support.feedserver import FeedServer
 

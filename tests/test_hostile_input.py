@@ -24,10 +24,10 @@ from digest.cli import cli
 from digest.db import Database
 from digest.db.tables import deliveries
 from digest.errors import ConfigError
-from digest.message import HeaderInjection, _header, check_headers, recipient, wire
 from digest.models import DeliveryStatus, Edition, Member, Origin, ascii_domain, email_key, wire_address
 from digest.names import clean_name, name_problem
-from digest.subscribers import ListFileError, read_csv, sync
+from digest.send.message import HeaderInjection, _header, check_headers, recipient, wire
+from digest.send.subscribers import ListFileError, read_csv, sync
 from digest.web import create_app
 
 from .support.sendgrid_server import SendGridStandIn
@@ -119,7 +119,7 @@ def test_a_subject_with_a_line_break_is_refused_and_nothing_is_written(tmp_path)
     for subject in ("Weekly\r\nBcc: victim@example.net", "Weekly\nBcc: x@y", "Weekly\u2028Bcc: x@y"):
         with pytest.raises(HeaderInjection, match="Subject"):
             wire(edition(subject), ORIGIN, to, NOW)
-    from digest.mailers.outbox import OutboxMailer
+    from digest.send.mailers.outbox import OutboxMailer
     outbox = settings_with_outbox(tmp_path)
     outcomes = list(OutboxMailer(outbox).send(edition("Weekly\r\nBcc: victim@example.net"), [to],
                                               lambda ids: None, "weekly-1"))

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from digest.cli import cli
-from digest.subscribers import ListFileError, read_csv
+from digest.send.subscribers import ListFileError, read_csv
 
 from .support.world import World
 

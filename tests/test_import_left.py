@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.subscribers import read_csv
+from digest.send.subscribers import read_csv
 
 LEFT = {
     "buttondown": "email_address,notes,metadata,tags,creation_date,type\n"

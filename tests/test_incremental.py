@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from digest.ingest import ingest
+from digest.read.ingest import ingest
 
 from .conftest import make_settings
 from .support.blog import Blog, generated, new_comment

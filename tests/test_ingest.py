@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from digest.db import Database
-from digest.ingest import ingest
 from digest.models import SourceReport
+from digest.read.ingest import ingest
 
 from .conftest import NOW, make_settings
 from .support.blog import Blog, new_comment, onprobation

@@ -1,5 +1,6 @@
-"""The shape of the code: SQL lives in digest/db only, and imports point one way
-(cli/web/schedule -> actions -> deliver/edition -> select/render -> db -> models)."""
+"""The shape of the code: the tree tells the pipeline (read -> pick -> write -> send,
+then what comes back), SQL lives in digest/db only, and imports point one way:
+fronts (cli, web, schedule) -> actions -> phases -> db and config -> the ground."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 
-# Lower layers never import higher ones; a module may import its own layer and below.
+# Lower layers never import higher ones; a module may import its own layer and below
+# (but a phase never imports a sibling phase of its layer: see below).
 LAYERS = [
-    {"errors", "models", "resources", "crash", "names"},
+    {"errors", "models", "resources", "crash", "names", "sanitize"},     # the ground
     {"db", "config"},
-    {"fetch", "mirror", "sanitize", "words", "parse", "blogger_atom", "signing", "periods", "readiness"},
-    {"ingest", "subscribers", "select", "conversation"},
-    {"view", "render", "message"},
-    {"edition", "mailers"},
-    {"deliver"},
-    {"actions", "setup", "tune"},
-    {"schedule", "web", "cli", "__init__"},
+    {"read", "pick"},                 # sources -> database; database -> picks
+    {"write"},                        # picks -> edition
+    {"send"},                         # edition x list -> ledger -> mailers
+    {"signals", "live"},              # what comes back; going live
+    {"actions"},                      # what a person can do, for all three fronts
+    {"schedule", "web", "cli", "__init__", "__main__"},                  # the fronts
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

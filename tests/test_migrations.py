@@ -97,7 +97,7 @@ def test_0005_keeps_the_editions_that_exist_without_a_note_and_starts_with_no_dr
 
 
 def test_0006_members_synced_before_it_are_hashed_by_the_next_sync(db_url: str, tmp_path) -> None:
-    from digest.subscribers import sync
+    from digest.send.subscribers import sync
     engine = _at(db_url, "0005")
     _insert(engine, "subscribers", [
         {"list_name": "weekly", "email_key": f"r{n}@example.org", "email": f"r{n}@example.org", "name": "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from digest.ingest import ingest
+from digest.read.ingest import ingest
 
 from .conftest import NOW, make_settings
 
@@ -57,7 +57,7 @@ def test_mirror_does_not_serve_files_outside_its_folder(db, tmp_path):
     (tmp_path / "secret.xml").write_text("<feed/>")
     import httpx
 
-    from digest.mirror import MirrorTransport
+    from digest.read.mirror import MirrorTransport
     transport = MirrorTransport(tmp_path / "mirror")
     for url in ("http://mirror.invalid/../secret.xml", "http://mirror.invalid/%2E%2E/secret.xml",
                 "https://probationmatters.blogspot.com/../secret.xml"):

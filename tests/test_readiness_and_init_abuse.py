@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest import config, setup
+from digest import config
 from digest.cli import cli
 from digest.errors import ConfigError
-from digest.parse import read
-from digest.readiness import NotReady, check_ready_to_send, problems_for_real_mail, secret_problem
+from digest.live import setup
+from digest.read.parse import read
+from digest.send.readiness import NotReady, check_ready_to_send, problems_for_real_mail, secret_problem
 
 from .support.feedserver import FeedServer
 
@@ -114,7 +115,7 @@ def test_a_site_link_that_is_not_a_web_page_falls_back_to_the_feed_origin(tmp_pa
 
 
 def test_a_site_link_on_another_host_is_dropped_with_a_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="digest.setup"):
+    with caplog.at_level(logging.WARNING, logger="digest.live.setup"):
         blog = setup._as_feed(FEED.format(site="https://my-bank.example.com/login").encode(), FEED_URL, {})
     assert blog is not None and blog.site_url == "https://blog.example.net"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -208,7 +209,7 @@ def test_one_address_with_a_comma_in_its_quoted_name_is_fine(sender):
 
 
 def test_a_broken_link_in_a_feed_entry_is_no_link_not_a_crash():
-    from digest.parse import absolute, blogger_comments_direct
+    from digest.read.parse import absolute, blogger_comments_direct
     assert absolute("https://b.example/", "http://[::1") is None
     assert absolute("https://b.example/", "http://b.example:99999/x") is None
     assert absolute("https://b.example/", "/x") == "https://b.example/x"

@@ -15,9 +15,9 @@ import pytest
 
 from digest import actions, config
 from digest.db import Database
-from digest.ingest import ingest
-from digest.mirror import MirrorTransport
 from digest.models import Comment, Post
+from digest.read.ingest import ingest
+from digest.read.mirror import MirrorTransport
 
 from .conftest import NOW, make_settings
 from .support import wordpress
@@ -104,7 +104,7 @@ class Exploding(MirrorTransport):
 
 
 def test_an_unforeseen_error_fails_that_source_alone(tmp_path: Path, db_url: str) -> None:
-    from digest.fetch import Fetcher
+    from digest.read.fetch import Fetcher
     db = Database.open(db_url)
     settings = make_settings(tmp_path, [{"name": "broken", "url": "https://broken.example/feed"}])
     with Fetcher(settings.fetch, transport=Exploding(tmp_path)) as fetcher:
@@ -270,7 +270,7 @@ def test_wordpress_without_rest_or_atom_comments_reads_the_rss_comment_feed(db, 
 
 
 def test_an_atom_posts_feed_names_each_post_s_comment_feed():
-    from digest import parse
+    from digest.read import parse
     atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://wp.example/">
       <title>t</title><generator uri="https://wordpress.org/">WordPress</generator>
       <entry><id>https://wp.example/?p=7</id><title>A post</title><link rel="alternate" href="a-post/"/>
@@ -351,7 +351,7 @@ def test_a_compressed_response_is_bounded_by_what_it_unpacks_to(feed_server):
 
     from digest.config import Fetch
     from digest.errors import FetchError
-    from digest.fetch import Fetcher
+    from digest.read.fetch import Fetcher
     small = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
     feed_server.fail("/ok", Fault(status=200, body=gzip.compress(small), headers={"Content-Encoding": "gzip"}))
     feed_server.fail("/bomb", Fault(status=200, body=gzip.compress(b"\0" * 20_000_000),

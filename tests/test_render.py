@@ -15,11 +15,11 @@ import pytest
 
 from digest import config
 from digest.db import Database
-from digest.edition import as_json, build, fit, period
-from digest.ingest import ingest
 from digest.models import Picks
-from digest.render import Renderer
-from digest.select import select
+from digest.pick.select import select
+from digest.read.ingest import ingest
+from digest.write.edition import as_json, build, fit, period
+from digest.write.render import Renderer
 
 from .conftest import NOW
 from .support.discussions import SINCE, UNTIL, comment, discussion, post, text

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from digest import config, schedule
 from digest.cli import cli
-from digest.readiness import NotReady, check_ready_to_send, secret_problem
+from digest.send.readiness import NotReady, check_ready_to_send, secret_problem
 
 from .support import smtp_server
 from .support.world import TEST_SECRET_ENV, World

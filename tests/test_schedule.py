@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from digest import schedule as scheduling
 from digest.cli import cli
-from digest.deliver import plan, send
+from digest.send.deliver import plan, send
 
 from .support import smtp_server
 from .support.world import World

@@ -8,8 +8,8 @@ import pytest
 
 from digest.config import Selection as Knobs
 from digest.models import Picks
-from digest.select import select
-from digest.words import Context, is_link_only, strip_noise
+from digest.pick.select import select
+from digest.pick.words import Context, is_link_only, strip_noise
 
 from .support.discussions import SINCE, UNTIL, comment, discussion, post, text
 

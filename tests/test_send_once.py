@@ -10,8 +10,8 @@ from pathlib import Path
 
 from digest import actions, config
 from digest.db import Database
-from digest.edition import period
 from digest.models import Origin, Post
+from digest.write.edition import period
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

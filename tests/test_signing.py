@@ -1,6 +1,6 @@
 """Signed unsubscribe tokens: they round-trip, and any change or other key breaks them."""
 
-from digest.signing import read_unsubscribe_token, unsubscribe_token
+from digest.send.signing import read_unsubscribe_token, unsubscribe_token
 
 
 def test_token_round_trip_and_tampering():

@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from digest import deliver
 from digest.actions import send_edition
 from digest.db.tables import deliveries
-from digest.mailers import MailerError
-from digest.mailers.smtp import SmtpMailer
-from digest.message import recipient
 from digest.models import DeliveryStatus, EditionStatus, email_key
-from digest.signing import secret_key
+from digest.send import deliver
+from digest.send.mailers import MailerError
+from digest.send.mailers.smtp import SmtpMailer
+from digest.send.message import recipient
+from digest.send.signing import secret_key
 
 from .support import smtp_server
 from .support.world import World
@@ -127,7 +127,7 @@ def test_implicit_tls(tmp_path, db_url, serve, pki, caplog, trust):
     controller, recorder = serve(ssl_context=smtp_server.server_tls(pki))
     smtp = {"ca_file": str(pki.ca)} if trust == "ca_file" else {"verify": False} if trust == "verify = false" else {}
     world = relay_world(tmp_path, db_url, controller, subscribers=4, security="tls", **smtp)
-    caplog.set_level(logging.WARNING, logger="digest.mailers.smtp")
+    caplog.set_level(logging.WARNING, logger="digest.send.mailers.smtp")
     if trust == "system store":
         with pytest.raises(MailerError, match=r"^the TLS certificate of SMTP server 127\.0\.0\.1:\d+ did not verify "
                                               r"\(.*\); .*\[sending\.smtp\]\.ca_file"):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from digest.models import EVERY_LIST, Member, Origin, Reason
-from digest.subscribers import ListFileError, read_csv, sync
+from digest.send.subscribers import ListFileError, read_csv, sync
 
 NOW = datetime(2017, 11, 1, tzinfo=UTC)
 
@@ -91,7 +91,7 @@ def _addresses(prefix: str, count: int, domain: str = "example.org") -> str:
 def test_a_file_of_strangers_replacing_the_list_is_refused_and_changes_nothing(db, tmp_path):
     """The guard counts against the members there were, not against the new file: 200
     readers replaced by 2,000 other addresses is 100% retired, refused, nothing applied."""
-    from digest.subscribers import MassRetireError
+    from digest.send.subscribers import MassRetireError
     path = write(tmp_path, _addresses("old", 200))
     sync(db.lists, "weekly", path, NOW)
     write(tmp_path, _addresses("wrong", 2000, "other.example"))

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.db.tables import subscribers
-from digest.subscribers import _check_whole, check_address, sync
+from digest.send.subscribers import _check_whole, check_address, sync
 
 NOW = datetime(2026, 11, 30, 9, tzinfo=UTC)
 ROWS = [f"reader{n:03d}@mail{n % 4}.example.org,Reader {n},Leeds" for n in range(60)]
@@ -116,7 +116,7 @@ def test_a_sync_refused_for_retiring_too_many_changes_nothing(tmp_path, db):
     sync(db.lists, "weekly", path, NOW)
     before = state(db)
     write(path, ROWS[:20])
-    from digest.subscribers import MassRetireError
+    from digest.send.subscribers import MassRetireError
     with pytest.raises(MassRetireError):
         sync(db.lists, "weekly", path, NOW + timedelta(days=1))
     assert state(db) == before

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from digest import config
 from digest.cli import cli
-from digest.tune import write_weights
+from digest.pick.tune import write_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEK = ["--since", "2017-10-25", "--until", "2017-11-01"]
@@ -88,7 +88,7 @@ LAYOUTS = {                                     # valid TOML a line editor would
 def test_written_weights_land_or_nothing_is_written(tmp_path, text):
     import tomllib
 
-    from digest.tune import TuneError
+    from digest.pick.tune import TuneError
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     try:

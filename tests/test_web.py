@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from digest.actions import send_edition
-from digest.deliver import plan, send
+from digest.send.deliver import plan, send
 from digest.web import create_app
 
 from .support.world import World
@@ -274,7 +274,7 @@ def test_editor_sees_why_pins_and_sends_a_test(world, client):
 
 
 def test_without_a_secret_the_app_starts_only_in_dev_mode(world, monkeypatch):
-    from digest.signing import SecretMissing
+    from digest.send.signing import SecretMissing
     monkeypatch.delenv("DIGEST_SECRET_KEY")
     web = world.settings.web.model_copy(update={"insecure_dev_mode": False})
     secure = world.settings.model_copy(update={"web": web})

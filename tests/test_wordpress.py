@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.ingest import ingest
+from digest.read.ingest import ingest
 
 from .conftest import NOW, make_settings
 from .support import wordpress

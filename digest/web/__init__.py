@@ -21,9 +21,9 @@ from .. import actions
 from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import StoreError, UsageError
-from ..mailers import Mailer, make_mailer
 from ..resources import templates_dir
-from ..signing import INSECURE_KEY, secret_key
+from ..send.mailers import Mailer, make_mailer
+from ..send.signing import INSECURE_KEY, secret_key
 from .limits import LoginThrottle, RateLimit
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,13 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from .. import actions, periods
+from .. import actions
 from ..config import MailingList
-from ..edition import Built, as_json
 from ..errors import DigestError, UsageError
 from ..models import PickAction
-from ..periods import Period
+from ..write import periods
+from ..write.edition import Built, as_json
+from ..write.periods import Period
 from . import check_csrf, list_or_404, state
 from .login import signed_in
 

@@ -15,13 +15,13 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from .. import actions
 from ..config import MailingList
 from ..errors import StoreError, UsageError
-from ..mailers import MailerError
-from ..message import recipient
 from ..models import DeliveryStatus, Edition, email_key
 from ..names import clean_name
-from ..render import archive_copy
-from ..signing import read_unsubscribe_token
-from ..subscribers import check_address
+from ..send.mailers import MailerError
+from ..send.message import recipient
+from ..send.signing import read_unsubscribe_token
+from ..send.subscribers import check_address
+from ..write.render import archive_copy
 from . import busy, check_csrf, client_address, is_locked, list_or_404, state
 
 log = logging.getLogger(__name__)

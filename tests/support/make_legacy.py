@@ -191,7 +191,7 @@ def _freeze(modules):
     for module in modules:
         if getattr(module, "datetime", None) is _dt.datetime:
             module.datetime = Frozen
-for _name in ("digest.cli", "digest.mailers.outbox", "digest.mailers.smtp"):
+for _name in ("digest.cli", "digest.send.mailers.outbox", "digest.send.mailers.smtp"):
     importlib.import_module(_name)
 """
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from digest import config
 from digest.db import Database
-from digest.edition import period
-from digest.ingest import ingest
+from digest.read.ingest import ingest
+from digest.write.edition import period
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WEEK = (date(2017, 10, 25), date(2017, 11, 1))
@@ -34,7 +34,7 @@ class World:
                 data["sending"].setdefault(key, {}).update(value)
             else:
                 data["sending"][key] = value
-        if data["sending"]["backend"] in REAL_BACKENDS:        # ready for real mail (digest.readiness)
+        if data["sending"]["backend"] in REAL_BACKENDS:        # ready for real mail (digest.send.readiness)
             data["sending"]["from"] = "On Probation digest <digest@onprobation-digest.org>"
             data["web"].update({"base_url": "https://digest.onprobation-digest.org", "insecure_dev_mode": False,
                                 "secret_key_env": TEST_SECRET_ENV})

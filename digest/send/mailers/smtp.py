@@ -17,9 +17,9 @@ import ssl
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from ..config import Settings
+from ...config import Settings
+from ...models import DeliveryStatus, Edition, Outcome
 from ..message import HeaderInjection, Recipient, sender, wire
-from ..models import DeliveryStatus, Edition, Outcome
 from . import MailerError, Sending
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from . import config
-from .errors import ConfigError, DigestError, FeedError, FetchError, UsageError
-from .fetch import Fetcher, allowed_hosts_for
-from .names import unsafe_characters
-from .parse import detect_kind, read
+from .. import config
+from ..errors import ConfigError, DigestError, FeedError, FetchError, UsageError
+from ..names import unsafe_characters
+from ..read.fetch import Fetcher, allowed_hosts_for
+from ..read.parse import detect_kind, read
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,14 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from premailer import Premailer
 
-from .config import MailingList, Settings
-from .db.drafts import Draft
-from .errors import DigestError
-from .models import Edition
+from ..config import MailingList, Settings
+from ..db.drafts import Draft
+from ..errors import DigestError
+from ..models import Edition
+from ..pick.select import Selection
+from ..resources import templates_dir
+from ..sanitize import clean_html, to_text
 from .periods import days
-from .resources import templates_dir
-from .sanitize import clean_html, to_text
-from .select import Selection
 from .view import Trim, build
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from functools import lru_cache
 
 from itsdangerous import BadSignature, Signer
 
-from .config import Settings
-from .errors import DigestError
+from ..config import Settings
+from ..errors import DigestError
 
 log = logging.getLogger(__name__)
 INSECURE_KEY = "insecure-dev-key-do-not-use-for-real-mail"

@@ -22,9 +22,9 @@ from typing import Any
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from ..config import Settings
+from ...config import Settings
+from ...models import DeliveryStatus, Edition, Outcome
 from ..message import HeaderInjection, Recipient, check_headers, list_id, sender
-from ..models import DeliveryStatus, Edition, Outcome
 from . import MailerError, Sending
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 
-from .config import Selection as Knobs
-from .db import Database
-from .db.history import EditorHistory, PastEdition
-from .errors import DigestError
-from .models import Discussion, Picks
+from ..config import Selection as Knobs
+from ..db import Database
+from ..db.history import EditorHistory, PastEdition
+from ..errors import DigestError
+from ..models import Discussion, Picks
 from .select import Selection, select
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from ..config import Settings
-from ..errors import DigestError
+from ...config import Settings
+from ...errors import DigestError
+from ...models import Edition, Outcome
 from ..message import Recipient
-from ..models import Edition, Outcome
 
 Sending = Callable[[list[int]], None]
 

@@ -22,11 +22,11 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
-from . import crash
-from .db.lists import ListStore
-from .errors import DigestError
-from .models import Member, SyncResult
-from .names import name_problem
+from .. import crash
+from ..db.lists import ListStore
+from ..errors import DigestError
+from ..models import Member, SyncResult
+from ..names import name_problem
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,16 @@ from html import escape as html_escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from . import crash
-from .config import MailingList, Settings
-from .db import Database
-from .edition import Built, build
-from .errors import DigestError, UsageError
+from .. import crash
+from ..config import MailingList, Settings
+from ..db import Database
+from ..errors import DigestError, UsageError
+from ..models import DeliveryStatus, Edition, EditionStatus, Outcome, SyncResult, email_key
+from ..write.edition import Built, build
+from ..write.render import Renderer
 from .mailers import Mailer, MailerError, make_mailer
 from .message import recipient
-from .models import DeliveryStatus, Edition, EditionStatus, Outcome, SyncResult, email_key
 from .readiness import check_ready_to_send
-from .render import Renderer
 from .signing import secret_key
 from .subscribers import ListFileError, MassRetireError, check_address, sync
 

@@ -19,14 +19,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-from . import crash, parse
-from .config import Fetch, Source
-from .db import Database, post_hash
-from .db.content import Content
-from .errors import DigestError, FeedError, FetchError
+from .. import crash
+from ..config import Fetch, Source
+from ..db import Database, post_hash
+from ..db.content import Content
+from ..errors import DigestError, FeedError, FetchError
+from ..models import Comment, FeedPage, Post, SourceReport, Validators
+from . import parse
 from .fetch import Fetched, Fetcher, allowed_hosts_for
 from .mirror import start_url
-from .models import Comment, FeedPage, Post, SourceReport, Validators
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from urllib.parse import urljoin
 import httpcore
 import httpx
 
-from .config import Fetch
-from .errors import FetchError
+from ..config import Fetch
+from ..errors import FetchError
+from ..models import Validators
 from .mirror import LOCAL_HOST
-from .models import Validators
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..config import Settings
+from ...config import Settings
+from ...models import DeliveryStatus, Edition, Outcome
 from ..message import HeaderInjection, Recipient, sender, wire
-from ..models import DeliveryStatus, Edition, Outcome
 from . import MailerError, Sending
 
 

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from .conversation import Link
-from .models import Comment, Post
-from .select import Said, Selection, Thread
+from ..models import Comment, Post
+from ..pick.conversation import Link
+from ..pick.select import Said, Selection, Thread
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'’”)]*\s+|\n\n+")
 EXCERPT_WORDS = 45

@@ -15,8 +15,8 @@ from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config import Settings
-from .errors import DigestError
+from ..config import Settings
+from ..errors import DigestError
 from .signing import INSECURE_KEY
 
 REAL_BACKENDS = ("smtp", "sendgrid")

@@ -12,10 +12,10 @@ from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import lru_cache
 
-from .config import Settings
-from .errors import ConfigError, DigestError
-from .models import Edition, wire_address
-from .names import clean_name
+from ..config import Settings
+from ..errors import ConfigError, DigestError
+from ..models import Edition, wire_address
+from ..names import clean_name
 from .signing import unsubscribe_token
 
 

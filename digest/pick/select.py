@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 
+from ..config import Selection as Knobs
+from ..models import Comment, Discussion, Picks, Post
 from . import conversation
-from .config import Selection as Knobs
 from .conversation import Link
-from .models import Comment, Discussion, Picks, Post
 from .words import Context, is_link_only
 
 ANONYMOUS = "anonymous"

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from ..config import MailingList, Settings
+from ..db import Database
+from ..db.drafts import Draft
+from ..errors import DigestError
+from ..models import Edition, Picks
+from ..pick.select import Selection, select
 from . import periods
-from .config import MailingList, Settings
-from .db import Database
-from .db.drafts import Draft
-from .errors import DigestError
-from .models import Edition, Picks
 from .render import Renderer
-from .select import Selection, select
 from .view import Trim, thread_ids
 
 log = logging.getLogger(__name__)

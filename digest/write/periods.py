@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .config import MailingList
-from .db import Database
-from .errors import UsageError
+from ..config import MailingList
+from ..db import Database
+from ..errors import UsageError
 
 NEXT, LATEST, EDITION, DATES = "next", "latest", "edition", "dates"
 DASH = "\u2013"

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from .models import Comment
+from ..models import Comment
 from .words import SHINGLE, words
 
 ANONYMOUS = frozenset({"anonymous", "anon", "unknown", ""})

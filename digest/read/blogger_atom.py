@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 
 from feedparser.mixin import _cp1252  # the same code-point repair feedparser applies to text
 
-from .models import FeedPage
+from ..models import FeedPage
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 THREAD = "{http://purl.org/syndication/thread/1.0}"
