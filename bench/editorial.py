@@ -57,7 +57,8 @@ def edition_json() -> dict[str, Any]:
                 raise SystemExit(f"Error: reading the sample failed: {report.error}")
             weekly = settings.lists[0]
             since, until = period(weekly, FETCHED, *WEEK)
-            built = build(settings, db, Renderer(settings), weekly, since, until, Picks())
+            write = settings.write_settings()
+            built = build(write, db, Renderer(write), weekly, since, until, Picks())
             return as_json(built)
         finally:
             db.close()

@@ -42,7 +42,7 @@ def demo_html(templates: Path | None) -> str:
         ingest(settings.sources[0], settings.fetch, db, settings.root, datetime.now(UTC))
         weekly = settings.lists[0]
         since, until = period(weekly, datetime.now(UTC), date(2017, 10, 25), date(2017, 11, 1))
-        built = build(settings, db, Renderer(settings), weekly, since, until)
+        built = build(settings.write_settings(), db, Renderer(settings.write_settings()), weekly, since, until)
         db.close()
     return built.edition.personalise(VALUES)[0]
 

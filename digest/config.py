@@ -106,7 +106,7 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -117,11 +117,14 @@ class Section(BaseModel):
 
 class Site(Section):
     title: str = "Digest"
+    """the blog's name, shown in the email"""
     url: HttpUrl | None = None
+    """the blog's address"""
 
 
 class Database(Section):
     url: str = "sqlite:///digest.db"
+    """SQLite path, or `postgresql+psycopg://user@host/db`"""
 
     @field_validator("url")
     @classmethod
@@ -132,58 +135,94 @@ class Database(Section):
 
 
 class Fetch(Section):
-    timeout: float = Field(20.0, gt=0, description="seconds per request")
-    max_bytes: int = Field(10_000_000, gt=0, description="largest response accepted")
-    retries: int = Field(3, ge=0, le=10, description="retries after a timeout or 5xx")
-    backoff: float = Field(1.0, ge=0, description="first retry delay in seconds, doubled each time")
+    timeout: float = Field(20.0, gt=0)
+    """seconds per request"""
+    max_bytes: int = Field(10_000_000, gt=0)
+    """largest response accepted"""
+    retries: int = Field(3, ge=0, le=10)
+    """retries after a timeout, connection error, 429 or 5xx (exponential backoff with jitter,
+    `Retry-After` honoured)"""
+    backoff: float = Field(1.0, ge=0)
+    """first retry delay in seconds, doubled each time, at most 30"""
     user_agent: str = "digest/0.1 (+https://github.com/digest-newsletter/digest)"
-    max_pages: int = Field(200, gt=0, description="pages read from one feed in one fetch")
-    deadline: float = Field(120.0, gt=0, description="seconds one request may take in all, however it trickles")
+    """the User-Agent sent"""
+    max_pages: int = Field(200, gt=0)
+    """pages read from one feed in one fetch"""
+    deadline: float = Field(120.0, gt=0)
+    """seconds one request may take in all, however slowly the server trickles"""
 
 
 class Source(Section):
     name: Name
+    """short name: lower-case letters, digits, `-`, `_`"""
     url: Annotated[str, AfterValidator(_check_source_url)]
+    """the posts feed (http, https, file) or a local path"""
     kind: Literal["blogger", "wordpress", "feed"] | None = None
+    """`"blogger"`, `"wordpress"` or `"feed"`"""
     backfill_days: int = Field(30, ge=0)
+    """how far back the first fetch reads; 0 = everything"""
     allow_hosts: list[str] = []     # hosts besides the source's own whose links a feed may send us to
+    """hosts besides the source's own that its feeds may link to (a blog on a CDN)"""
 
 
 class Selection(Section):
     threads_per_post: int = Field(3, ge=1)
+    """threads shown per post"""
     replies_per_thread: int = Field(2, ge=0)
+    """replies shown per thread (the longest, shown oldest first)"""
     min_words: int = Field(15, ge=0)
+    """comments with fewer words of their own are dropped"""
     max_counted_words: int = Field(400, gt=0)
+    """words beyond this do not add to a comment's score"""
     words_weight: float = Field(1.0, ge=0, allow_inf_nan=False)
+    """score per 100 own words of the top comment"""
     reply_weight: float = Field(1.0, ge=0, allow_inf_nan=False)
+    """score per reply"""
     reply_words_weight: float = Field(0.5, ge=0, allow_inf_nan=False)
+    """score per 100 own words of the replies"""
     replier_weight: float = Field(0.5, ge=0, allow_inf_nan=False)
+    """score per distinct replier"""
     response_weight: float = Field(1.0, ge=0, allow_inf_nan=False)        # a comment's score: per response it drew
+    """a comment's score per response it drew (a reply, or a later comment answering it)"""
     responder_weight: float = Field(0.5, ge=0, allow_inf_nan=False)       # per distinct person who responded
+    """a comment's score per distinct person who responded"""
     quoted_weight: float = Field(0.5, ge=0, allow_inf_nan=False)          # per comment that quoted it
+    """a comment's score per comment that quoted it"""
     star_replies: int = Field(5, ge=0)               # replies the comment of the week's thread shows
+    """replies shown in the comment of the week's thread"""
     comment_of_the_week: bool = True
+    """put the best thread of the edition first"""
 
 
 class Email(Section):
     templates: str = "templates"
+    """folder of the email templates (falls back to the project's own)"""
     max_html_bytes: int = Field(102_000, ge=10_000)
-    max_comment_words: int = Field(150, ge=0, description="longer comments end in 'read the rest'; 0 = whole")
+    """size budget of the inlined HTML (Gmail clips at about 102 KB)"""
+    max_comment_words: int = Field(150, ge=0)
+    """longer comments end with "Read the rest on the blog"; 0 = whole"""
 
 
 class MailingList(Section):
     """One list, its values parsed once: timezone a ZoneInfo, period a timedelta,
     schedule a Cron whose trigger runs in the list's zone."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     name: Name
+    """the list's name"""
     file: str
+    """the editor's CSV: `email, name`, more columns allowed"""
     timezone: Zone = Field(default="Europe/London", validate_default=True)
+    """IANA time zone"""
     period: Period = Field(default="7d", validate_default=True)
+    """the period an edition covers: `Nh`, `Nd` or `Nw`, at most a year"""
     schedule: Cron = Field(default="0 7 * * mon", validate_default=True)   # type: ignore[assignment]
+    """cron line, in the list's time zone"""
     title: str = Field("", max_length=200)          # shown to readers; "" = from the site's title
+    """the list's name as readers see it (pages, feed, confirmation and welcome emails); at most 200 characters"""
     description: str = Field("", max_length=1000)   # one line on the subscribe page; "" = from the period
+    """one line on the subscribe page, the archive and the embeddable form; at most 1,000 characters"""
 
     @field_validator("schedule", mode="before")
     @classmethod
@@ -193,34 +232,54 @@ class MailingList(Section):
 
 class SendGrid(Section):
     api_key_env: str = "SENDGRID_API_KEY"
+    """environment variable holding the API key"""
     host: HttpUrl = "https://api.sendgrid.com"
+    """SendGrid's API address"""
     batch_size: int = Field(1000, ge=1, le=1000)
+    """personalizations per request (SendGrid's maximum)"""
     timeout: float = Field(30.0, gt=0)
+    """seconds to wait for SendGrid's answer"""
     retries: int = Field(5, ge=0, le=20)
+    """retries after 429, 5xx or a connection failure"""
     backoff: float = Field(1.0, ge=0)
+    """first retry delay in seconds, doubled each time (jitter added, at most 60)"""
 
 
 class Smtp(Section):
     host: str = "localhost"
+    """SMTP server"""
     port: int = Field(25, gt=0, lt=65536)
+    """SMTP port"""
     security: Literal["none", "starttls", "tls"] = "none"
+    """`"none"`, `"starttls"` or `"tls"`"""
     username: str = ""
+    """login name; empty = no login"""
     password_env: str = "DIGEST_SMTP_PASSWORD"
+    """environment variable holding the SMTP password"""
     timeout: float = Field(30.0, gt=0)
+    """seconds per SMTP command"""
     ca_file: str = ""             # PEM file of the CA that signs the relay's certificate; "" = the system's
+    """PEM file of the CA that signs the relay's certificate; empty = the system's trust store"""
     verify: bool = True           # false only on purpose: TLS without checking who answers
+    """check the relay's certificate and name; `false` only on purpose (a warning is logged)"""
 
 
 class Outbox(Section):
     dir: str = "outbox"
+    """folder for .eml files"""
 
 
 class Sending(Section):
     backend: Literal["sendgrid", "smtp", "outbox"] = "outbox"
+    """`"sendgrid"`, `"smtp"` or `"outbox"`"""
     from_: str = Field("Digest <digest@example.org>", alias="from")
-    retry_delay_seconds: float = Field(60.0, ge=0, description="first wait after 'try again later', doubled each time")
-    retry_within_run_seconds: float = Field(300.0, ge=0, description="how long a run waits for deferred messages")
-    max_attempts: int = Field(10, ge=1, le=100, description="'try again later' answers before giving up")
+    """the From address"""
+    retry_delay_seconds: float = Field(60.0, ge=0)
+    """wait after a "try again later" answer, doubled per attempt (at most an hour)"""
+    retry_within_run_seconds: float = Field(300.0, ge=0)
+    """how long one run waits, in all, for deferred messages before leaving them to the next"""
+    max_attempts: int = Field(10, ge=1, le=100)
+    """"try again later" answers before a message counts as refused"""
     sendgrid: SendGrid = SendGrid()
     smtp: Smtp = Smtp()
     outbox: Outbox = Outbox()
@@ -244,19 +303,31 @@ class Sending(Section):
 
 class Schedule(Section):
     misfire_grace_minutes: int = Field(360, ge=1)
-    retries: int = Field(6, ge=0, le=20, description="retries of a failed scheduled run")
-    retry_minutes: float = Field(1.0, gt=0, description="first retry delay, doubled each time")
+    """how late a missed run may still go out after downtime"""
+    retries: int = Field(6, ge=0, le=20)
+    """retries of a scheduled run that failed, in a row"""
+    retry_minutes: float = Field(1.0, gt=0)
+    """first retry delay in minutes, doubled each time"""
 
 
 class Web(Section):
     base_url: HttpUrl = "http://localhost:8000"
+    """address used in links in emails"""
     secret_key_env: str = "DIGEST_SECRET_KEY"
+    """environment variable holding the signing key"""
     insecure_dev_mode: bool = False
+    """sign links with a public dev key when the secret is not set (the demo only; every page says
+    so; the editor still needs its password; real backends refuse to send)"""
     editor_password_env: str = "DIGEST_EDITOR_PASSWORD"
+    """environment variable holding the editor's password"""
     webhook_public_key_env: str = "SENDGRID_WEBHOOK_PUBLIC_KEY"
+    """environment variable holding SendGrid's webhook verification key"""
     webhook_max_age_seconds: int = Field(600, gt=0)
+    """webhook requests with an older timestamp are refused"""
     confirm_max_age_hours: int = Field(72, gt=0)
-    session_hours: float = Field(12.0, gt=0, le=24 * 31, description="an editor's login lasts this long")
+    """how long a subscription confirmation link works"""
+    session_hours: float = Field(12.0, gt=0, le=24 * 31)
+    """how long an editor's login lasts (server-side; logout ends it sooner)"""
 
 
 class Settings(Section):
@@ -286,8 +357,21 @@ class Settings(Section):
 
     def path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
-        candidate = Path(value).expanduser()
-        return candidate if candidate.is_absolute() else self.root / candidate
+        return _resolve(self.root, value)
+
+    @property
+    def config_file(self) -> str:
+        """The settings file actually read, for messages."""
+        return str(Path(self.root) / self.origin)
+
+    def write_settings(self) -> WriteSettings:
+        return WriteSettings(self.selection, self.path(self.email.templates), self.email.templates,
+                             self.email.max_html_bytes, self.email.max_comment_words, self.site.title,
+                             self.site.url, self.web.base_url)
+
+    def send_settings(self) -> SendSettings:
+        return SendSettings(self.sending, self.web.base_url, self.web.secret_key_env, self.web.insecure_dev_mode,
+                            self.root, self.config_file)
 
     def database_url(self) -> str:
         """The database URL, with a relative SQLite path made relative to `root`."""
@@ -302,6 +386,61 @@ class Settings(Section):
 
     def mailing_list(self, name: str) -> MailingList | None:
         return next((item for item in self.lists if item.name == name), None)
+
+
+# ------------------------------------------------------------------ what each phase sees
+
+@dataclass(frozen=True)
+class WriteSettings:
+    """What the write phase uses: the selection knobs it hands to pick, the templates
+    (an absolute folder), the size budget, the site and the public address its links use."""
+
+    selection: Selection
+    templates: Path
+    templates_setting: str          # [email].templates as written, for messages
+    max_html_bytes: int
+    max_comment_words: int
+    site_title: str
+    site_url: str | None
+    base_url: str
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    """What the send phase uses: [sending] whole, the public address its links use, how
+    links are signed, and paths made absolute (list files, the outbox, the relay's CA)."""
+
+    sending: Sending
+    base_url: str
+    secret_key_env: str
+    insecure_dev_mode: bool
+    root: Path
+    config_file: str                # the settings file read, for messages
+
+    @property
+    def backend(self) -> str:
+        return self.sending.backend
+
+    @property
+    def smtputf8(self) -> bool:
+        return self.sending.smtputf8
+
+    def path(self, value: str) -> Path:
+        """A path from the config (a list file, the outbox), relative to its folder."""
+        return _resolve(self.root, value)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.path(self.sending.outbox.dir)
+
+    @property
+    def smtp_ca_file(self) -> Path | None:
+        return self.path(self.sending.smtp.ca_file) if self.sending.smtp.ca_file else None
+
+
+def _resolve(root: Path, value: str) -> Path:
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else root / candidate
 
 
 # ------------------------------------------------------------------ loading

@@ -12,7 +12,7 @@ import signal
 from collections import Counter
 from pathlib import Path
 
-# name -> what is committed when the process passes it (README: "What a crash leaves")
+# name -> what is committed when the process passes it (docs/delivery.md: "The guarantee")
 POINTS: dict[str, str] = {
     "sync.chunk": "a chunk of list-file members is merged inside the sync's transaction (nothing committed yet)",
     "sync.finished": "the whole sync (additions, retirements, the file's hash) is committed at once",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,23 +27,19 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from . import actions, config, crash
+from .actions import scheduling as record
 from .db import Database, holder_id
 from .db.tables import APSCHEDULER_JOBS
-from .errors import DigestError, LockedError
-from .models import DeliveryStatus
-from .send.deliver import AlreadySent, NothingToSend, SendReport
-from .send.readiness import check_ready_to_send
-from .write.edition import period
+from .errors import LockedError
 
 log = logging.getLogger(__name__)
 
-LOCK = "schedule"
 LOCK_TTL = timedelta(minutes=5)        # a scheduler that stopped beating for this long is dead
 HEARTBEAT_SECONDS = 60
 JOB_PREFIX = "list:"
 RETRY_PREFIX = "retry:"
-FETCH_WAIT = timedelta(minutes=10)     # another run fetching: wait for it rather than skip
 STOP = threading.Event()               # set by SIGTERM/SIGINT: finish the batch in flight, then stop
+
 
 def trigger(mailing_list: config.MailingList) -> CronTrigger:
     return mailing_list.schedule.trigger
@@ -65,35 +60,9 @@ def run_job(config_path: str, list_name: str) -> str:
 
 
 def _run(settings: config.Settings, db: Database, list_name: str, now: datetime) -> str:
-    """Fetch, finish any edition of the list left unfinished, then send the period just
-    ended. A source that fails is reported; the editions still go out."""
-    mailing_list = settings.mailing_list(list_name)
-    if mailing_list is None:
-        raise DigestError(f"list {list_name!r} is no longer in the config; restart the scheduler")
-    check_ready_to_send(settings)
-    started = time.monotonic()
-    failed = [r for r in actions.fetch(settings, db, list(settings.sources), now, wait=FETCH_WAIT) if r.failed]
-    for report in failed:
-        log.warning("%s", report.summary())
-    resumed = actions.finish_unfinished(settings, db, mailing_list, should_stop=STOP.is_set)
-    since, until = period(mailing_list, now)
-    try:
-        outcome = _counts(actions.send_edition(settings, db, mailing_list, since, until, should_stop=STOP.is_set))
-    except (AlreadySent, NothingToSend) as skipped:
-        outcome = f"nothing sent: {skipped}"
-    if resumed:
-        outcome = f"resumed {len(resumed)} unfinished edition(s) ({'; '.join(_counts(r) for r in resumed)}); {outcome}"
-    if failed:
-        outcome += f"; sources failed: {', '.join(r.source for r in failed)}"
-    log.info("%s: period %s; %s; took %.1f s", list_name, _days(mailing_list, since, until), outcome,
-             time.monotonic() - started)
-    return outcome
-
-
-def _days(mailing_list: config.MailingList, since: datetime, until: datetime) -> str:
-    """The period as the list's local days, both included: 2017-10-25 to 2017-10-31."""
-    zone = mailing_list.timezone
-    return f"{since.astimezone(zone):%Y-%m-%d} to {(until.astimezone(zone) - timedelta(days=1)):%Y-%m-%d}"
+    done = actions.scheduled_run(settings, db, list_name, now, should_stop=STOP.is_set)
+    log.info("%s: period %s; %s; took %.1f s", list_name, done.period, done.outcome, done.seconds)
+    return done.outcome
 
 
 def quiet_logs(debug: bool) -> None:
@@ -103,15 +72,6 @@ def quiet_logs(debug: bool) -> None:
     if ours.getEffectiveLevel() > logging.INFO:
         ours.setLevel(logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if debug else logging.WARNING)
-
-
-def _counts(report: SendReport) -> str:
-    counts = report.counts
-    line = (f"recipients {sum(counts.values())}, accepted {counts.get(DeliveryStatus.ACCEPTED, 0)}, "
-            f"failed {counts.get(DeliveryStatus.REFUSED, 0)}, unknown {counts.get(DeliveryStatus.UNKNOWN, 0)}")
-    if counts.get(DeliveryStatus.PENDING):
-        line += f", not sent yet {counts[DeliveryStatus.PENDING]}"
-    return line
 
 
 # ------------------------------------------------------------------ the scheduler
@@ -141,7 +101,7 @@ class Scheduler:
         STOP.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        self.db.locks.release(LOCK, self.me)
+        record.release_lock(self.db, self.me)
 
 
 def build(settings: config.Settings, config_path: Path, db: Database,
@@ -149,9 +109,9 @@ def build(settings: config.Settings, config_path: Path, db: Database,
           executor: str = "threadpool") -> Scheduler:
     """Refuse a config not ready for real mail, take the one-scheduler lock, then set up
     the jobs of every list."""
-    check_ready_to_send(settings)
+    actions.check_ready(settings)
     me = holder_id()
-    db.locks.acquire(LOCK, me, LOCK_TTL, now or datetime.now(UTC))
+    record.take_lock(db, me, LOCK_TTL, now or datetime.now(UTC))
     STOP.clear()
     scheduler = scheduler_class(
         jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename=APSCHEDULER_JOBS),
@@ -176,9 +136,9 @@ def _sync_jobs(scheduler: BaseScheduler, settings: config.Settings, config_path:
     A stored job whose schedule did not change keeps its next run time, so a run missed
     while the machine was off is still due when the scheduler starts again."""
     wanted = {job_id(item.name): item for item in settings.lists}
-    stored = db.runs.stored_jobs()
+    stored = record.stored_jobs(db)
     names = {item.name for item in settings.lists}
-    db.runs.delete_jobs([ident for ident in stored if _list_of(ident) is not None and _list_of(ident) not in names
+    record.delete_jobs(db, [ident for ident in stored if _list_of(ident) is not None and _list_of(ident) not in names
                          or ident.startswith(JOB_PREFIX) and ident not in wanted])
     for ident, item in wanted.items():
         options: dict[str, Any] = {}
@@ -192,7 +152,7 @@ def _sync_jobs(scheduler: BaseScheduler, settings: config.Settings, config_path:
 
 def heartbeat(db: Database, me: str) -> None:
     """Keep the lock fresh so another scheduler knows this one is alive."""
-    db.locks.heartbeat(LOCK, me, datetime.now(UTC))
+    record.beat(db, me, datetime.now(UTC))
 
 
 def _recorder(db: Database, scheduler: BaseScheduler, settings: config.Settings,
@@ -202,7 +162,7 @@ def _recorder(db: Database, scheduler: BaseScheduler, settings: config.Settings,
     at most [schedule].retries times in a row."""
     failures: dict[str, int] = {}
 
-    def record(event: JobExecutionEvent) -> None:
+    def on_event(event: JobExecutionEvent) -> None:
         list_name = _list_of(event.job_id)
         if list_name is None:
             return
@@ -221,7 +181,7 @@ def _recorder(db: Database, scheduler: BaseScheduler, settings: config.Settings,
         else:
             failures.pop(list_name, None)
             outcome = str(event.retval) + _retry_if_unfinished(list_name, now)
-        db.runs.record(list_name, event.scheduled_run_time, outcome, now)
+        record.record_run(db, list_name, event.scheduled_run_time, outcome, now)
         crash.point("schedule.recorded")
 
     def _retry_after_failure(list_name: str, failed: int, now: datetime) -> str:
@@ -232,16 +192,15 @@ def _recorder(db: Database, scheduler: BaseScheduler, settings: config.Settings,
         return f"retry {failed} of {settings.schedule.retries} at {when:%Y-%m-%d %H:%M} UTC"
 
     def _retry_if_unfinished(list_name: str, now: datetime) -> str:
-        unfinished = [] if STOP.is_set() else db.ledger.unfinished(list_name)
-        if not unfinished:
+        if STOP.is_set() or not record.unfinished(db, list_name):
             return ""
         when = now + timedelta(minutes=settings.schedule.retry_minutes)
-        due = min((d for e in unfinished if (d := db.ledger.next_retry(e.id))), default=None)
+        due = record.next_retry(db, list_name)
         when = max(when, due) if due else when
         _add_retry(scheduler, config_path, list_name, when)
         return f"; an edition is unfinished: retry at {when:%Y-%m-%d %H:%M} UTC"
 
-    return record
+    return on_event
 
 
 def _list_of(job: str) -> str | None:
@@ -261,7 +220,7 @@ def _add_retry(scheduler: BaseScheduler, config_path: Path, list_name: str, when
 def resume_on_start(running: Scheduler, config_path: Path, now: datetime) -> list[str]:
     """Lists with an edition left unfinished (the scheduler was stopped or killed mid-send)
     get a run at once, not next week."""
-    due = [item.name for item in running.settings.lists if running.db.ledger.unfinished(item.name)]
+    due = [item.name for item in running.settings.lists if record.unfinished(running.db, item.name)]
     for name in due:
         log.warning("%s: an edition was left unfinished; resuming it now", name)
         _add_retry(running.scheduler, config_path, name, now)
@@ -269,11 +228,27 @@ def resume_on_start(running: Scheduler, config_path: Path, now: datetime) -> lis
 
 
 def last_runs(db: Database) -> dict[str, dict[str, Any]]:
-    return db.runs.last()
+    return record.last_runs(db)
 
 
 def next_runs(settings: config.Settings, now: datetime) -> list[tuple[str, datetime | None]]:
     return [(item.name, trigger(item).get_next_fire_time(None, now)) for item in settings.lists]
+
+
+def jobs(settings: config.Settings, db: Database, now: datetime) -> list[str]:
+    """`digest schedule --list-jobs`: a line per list with its next run, a retry waiting, its last run."""
+    last, stored = last_runs(db), record.stored_jobs(db)
+    lines = []
+    for name, when in next_runs(settings, now):
+        listed = actions.mailing_list(settings, name)
+        local = when.astimezone(listed.timezone) if when else None
+        nxt = f"{local:%Y-%m-%d %H:%M %Z} ({when.astimezone(UTC):%Y-%m-%d %H:%M} UTC)" if local and when else "never"
+        previous = last.get(name)
+        outcome = f"{previous['started_at']:%Y-%m-%d %H:%M} UTC: {previous['outcome']}" if previous else "none yet"
+        retry = stored.get(RETRY_PREFIX + name)
+        pending = f"\tretry at {retry[1]:%Y-%m-%d %H:%M} UTC" if retry and retry[1] else ""
+        lines.append(f"{name}\t{listed.schedule} {listed.timezone}\tnext {nxt}{pending}\tlast run {outcome}")
+    return lines
 
 
 def install_signal_handlers(running: Scheduler) -> None:

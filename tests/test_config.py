@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
 from digest import config
 from digest.errors import ConfigError
@@ -79,24 +78,3 @@ def test_local_paths_are_relative_to_the_config_file(tmp_path):
     assert config.from_dict({"database": {"url": "sqlite:////abs/d.db"}}).database_url() == "sqlite:////abs/d.db"
 
 
-def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    found = []
-    for name, field in model.model_fields.items():
-        if name in ("root", "origin"):     # set by the loader, not written in config.toml
-            continue
-        key = prefix + (field.alias or name)
-        annotation = field.annotation
-        inner = getattr(annotation, "__args__", (annotation,))[0]
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            found.extend(_keys(inner, key + ("[]." if annotation is not inner else ".")))
-        else:
-            found.append(key)
-    return found
-
-
-def test_every_setting_is_documented_in_the_readme():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    keys = _keys(config.Settings)
-    assert "sources[].url" in keys and "sending.smtp.port" in keys
-    missing = [k for k in keys if f"`{k}`" not in readme]
-    assert not missing, f"settings not in README's table: {missing}"

@@ -211,9 +211,9 @@ def test_an_edition_too_big_drops_extra_replies_before_any_thread():
     settings = config.from_dict({"lists": [{"name": "weekly", "file": "w.csv"}]})
     selection = select([discussion(p, *tops, *replies)], SINCE, UNTIL, settings.selection)
     assert len(selection.star.replies) == 4                         # the star's thread shows more...
-    whole = fit(selection, Renderer(settings), settings.lists[0], 10**6)
+    whole = fit(selection, Renderer(settings.write_settings()), settings.lists[0], 10**6)
     budget = whole.html_bytes - 1                                     # ...until the edition must shrink
-    data = as_json(fit(selection, Renderer(settings), settings.lists[0], budget, 250))
+    data = as_json(fit(selection, Renderer(settings.write_settings()), settings.lists[0], budget, 250))
     assert len(data["comment_of_the_week"]["replies"]) == 2           # extra replies went first
     assert len(data["posts"][0]["threads"]) == 2                      # every other thread stayed
     assert data["comment_of_the_week"]["more_replies"] == 2

@@ -31,7 +31,7 @@ def world_for(tmp_path, db_url, server, subscribers, **sendgrid):
 
 def mailer(world, slept=None):
     slept = [] if slept is None else slept
-    return SendGridMailer(world.settings, sleep=slept.append)
+    return SendGridMailer(world.settings.send_settings(), sleep=slept.append)
 
 
 def test_2500_subscribers_arrive_exactly_once_through_faults(tmp_path, db_url, sendgrid):

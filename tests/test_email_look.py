@@ -48,7 +48,7 @@ def demo_week(world: World, voice: Draft | None = None) -> str:
     if voice is not None:
         actions.set_note(world.db, world.weekly, voice.note, datetime.now(UTC))
         actions.set_subject(world.db, world.weekly, voice.subject, datetime.now(UTC))
-    built = build(world.settings, world.db, Renderer(world.settings), world.weekly, world.since, world.until)
+    built = build(world.write, world.db, Renderer(world.write), world.weekly, world.since, world.until)
     return built.edition.personalise(VALUES)[0]
 
 
@@ -126,7 +126,7 @@ def test_the_star_label_follows_the_period(days, label):
 
 def test_a_one_day_edition_has_a_comment_of_the_day(world):
     since, until = period(world.weekly, datetime.now(UTC), date(2017, 10, 27), date(2017, 10, 28))
-    built = build(world.settings, world.db, Renderer(world.settings), world.weekly, since, until)
+    built = build(world.write, world.db, Renderer(world.write), world.weekly, since, until)
     html, text = built.edition.personalise(VALUES)
     assert built.selection.star is not None
     assert "Comment of the day" in html and "== COMMENT OF THE DAY ==" in text and "of the week" not in html
@@ -168,7 +168,7 @@ def test_note_and_subject_from_the_cli_go_out_frozen_then_clear(world):
 
 def test_a_draft_changed_after_the_build_waits_for_the_next_edition(world):
     actions.set_note(world.db, world.weekly, "first", datetime(2017, 11, 1, 8, tzinfo=UTC))
-    built = build(world.settings, world.db, Renderer(world.settings), world.weekly, world.since, world.until)
+    built = build(world.write, world.db, Renderer(world.write), world.weekly, world.since, world.until)
     actions.set_note(world.db, world.weekly, "second", datetime(2017, 11, 1, 10, tzinfo=UTC))
     world.db.ledger.freeze(built.edition, datetime(2017, 11, 1, 11, tzinfo=UTC), datetime(2017, 11, 1, 9, tzinfo=UTC))
     assert world.db.drafts.get("weekly").note == "second"

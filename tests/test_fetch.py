@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from digest.config import Fetch
-from digest.errors import FetchError
+from digest.read.errors import FetchError
 from digest.read.fetch import Fetcher, Validators
 
 from .support.feedserver import Fault, FeedServer

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from digest.config import Fetch
-from digest.errors import FetchError
 from digest.read import parse
+from digest.read.errors import FetchError
 from digest.read.fetch import Fetcher, allowed_hosts_for, check_host
 from digest.read.mirror import LOCAL_HOST, start_url
 

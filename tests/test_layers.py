@@ -101,9 +101,89 @@ def test_no_sql_outside_the_data_package() -> None:
     assert found == []
 
 
+PHASES = ("read", "pick", "write", "send", "signals", "live")
+FRONTS = ("cli", "web", "schedule")
+WHOLE_SETTINGS = {"config", "actions", "live", *FRONTS}      # live: init and doctor read or write the whole file
+STORES = {"content", "picks", "drafts", "lists", "ledger", "locks", "runs", "events", "sessions", "welcomes"}
+
+
+def test_a_phase_never_imports_a_sibling_of_its_layer() -> None:
+    """read and pick stand side by side and know nothing of each other; so do signals and live."""
+    found = []
+    for dotted, _, tree in modules():
+        for target in internal_imports(dotted, tree):
+            mine, theirs = top(dotted), top(target)
+            if mine in PHASES and theirs in PHASES and mine != theirs and RANK[mine] == RANK[theirs]:
+                found.append(f"{dotted} imports {target}")
+    assert found == []
+
+
+def test_each_phase_says_what_goes_in_and_what_comes_out() -> None:
+    for phase in PHASES:
+        doc = ast.get_docstring(ast.parse((PACKAGE / phase / "__init__.py").read_text(encoding="utf-8"))) or ""
+        assert "In:" in doc and "Out:" in doc, f"digest/{phase}/__init__.py: say what goes in and what comes out"
+
+
+def test_at_most_a_dozen_modules_stand_in_the_package_itself() -> None:
+    loose = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(loose) <= 12, loose
+
+
+def whole_settings(tree: ast.Module) -> list[int]:
+    """Lines that import or name the whole `Settings`."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(a.name == "Settings" for a in node.names):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Attribute) and node.attr == "Settings":
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_fronts_and_actions_take_the_whole_settings() -> None:
+    """A phase gets its own part (config.WriteSettings, config.SendSettings, a section such
+    as config.Selection or config.Fetch, the list), never the whole configuration."""
+    found = [f"{dotted}:{line}" for dotted, _, tree in modules() if top(dotted) not in WHOLE_SETTINGS
+             for line in whole_settings(tree)]
+    assert found == []
+
+
+def store_calls(tree: ast.Module) -> list[str]:
+    """`db.<store>`, `x.db.<store>` or `state()["db"].<store>`: reaching into the data package."""
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and node.attr in STORES):
+            continue
+        owner = node.value
+        named_db = ((isinstance(owner, ast.Name) and owner.id == "db")
+                    or (isinstance(owner, ast.Attribute) and owner.attr == "db")
+                    or (isinstance(owner, ast.Subscript) and isinstance(owner.slice, ast.Constant)
+                        and owner.slice.value == "db"))
+        if named_db:
+            found.append(f"{node.lineno} .{node.attr}")
+    return found
+
+
+def test_the_fronts_go_through_actions_only() -> None:
+    """The CLI, the web app and the scheduler import no phase and call no store: each
+    command and view calls actions (ground objects, config and errors they may use)."""
+    found = []
+    for dotted, _, tree in modules():
+        if top(dotted) not in FRONTS:
+            continue
+        found += [f"{dotted} imports {t}" for t in internal_imports(dotted, tree) if top(t) in PHASES]
+        found += [f"{dotted}:{call}" for call in store_calls(tree)]
+    assert found == []
+
+
 def test_the_checks_above_can_fail() -> None:
-    """The scanner sees a real upward import and a real SQL call (no vacuous pass)."""
-    tree = ast.parse("from ..cli import main\nfrom sqlalchemy import insert\nengine.begin()\n")
-    assert internal_imports("digest.db.content", tree) == {"digest.cli"}
+    """The scanner sees a real upward import, a real SQL call, the whole Settings and a
+    front reaching into a store (no vacuous pass)."""
+    tree = ast.parse("from ..cli import main\nfrom sqlalchemy import insert\nengine.begin()\n"
+                     "from ..config import Settings\napp.db.ledger.history()\nstate()['db'].lists.members()\n"
+                     "settings.lists\n")
+    assert internal_imports("digest.db.content", tree) == {"digest.cli", "digest.config"}
     attributes = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert "begin" in attributes
+    assert whole_settings(tree) == [4]
+    assert store_calls(tree) == ["5 .ledger", "6 .lists"]          # settings.lists is not a store

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.errors import FeedError
 from digest.read import parse
+from digest.read.errors import FeedError
 from digest.sanitize import clean_html, to_text
 
 from .support.blog import onprobation

@@ -28,7 +28,7 @@ def settings_for(tmp_path: Path, base_url: str) -> config.Settings:
 
 
 def base_url_problem(tmp_path: Path, base_url: str) -> str | None:
-    return next((fix for key, fix in problems_for_real_mail(settings_for(tmp_path, base_url))
+    return next((fix for key, fix in problems_for_real_mail(settings_for(tmp_path, base_url).send_settings())
                  if key == "[web].base_url"), None)
 
 
@@ -62,13 +62,13 @@ def test_a_private_network_address_or_name_is_refused(tmp_path, monkeypatch, bas
                                       "https://digest.myblog.org.", "https://lan.myblog.org", "https://internal.io"])
 def test_a_public_address_is_accepted(tmp_path, monkeypatch, base_url):
     monkeypatch.setenv("DIGEST_SECRET_KEY", STRONG)
-    assert problems_for_real_mail(settings_for(tmp_path, base_url)) == []
+    assert problems_for_real_mail(settings_for(tmp_path, base_url).send_settings()) == []
 
 
 def test_the_refusal_is_one_line_naming_the_key(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", STRONG)
     with pytest.raises(NotReady) as refused:
-        check_ready_to_send(settings_for(tmp_path, "http://192.168.1.10:8000"))
+        check_ready_to_send(settings_for(tmp_path, "http://192.168.1.10:8000").send_settings())
     message = str(refused.value)
     assert "\n" not in message and "[web].base_url: http://192.168.1.10:8000 is a private-network address" in message
 

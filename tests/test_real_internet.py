@@ -350,7 +350,7 @@ def test_a_compressed_response_is_bounded_by_what_it_unpacks_to(feed_server):
     import gzip
 
     from digest.config import Fetch
-    from digest.errors import FetchError
+    from digest.read.errors import FetchError
     from digest.read.fetch import Fetcher
     small = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
     feed_server.fail("/ok", Fault(status=200, body=gzip.compress(small), headers={"Content-Encoding": "gzip"}))

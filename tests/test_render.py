@@ -47,7 +47,8 @@ def week(tmp_path_factory):
 def week_edition(settings, db, picks=Picks(), renderer=None):
     mailing_list = settings.lists[0]
     since, until = period(mailing_list, NOW, datetime(2017, 10, 25).date(), datetime(2017, 11, 1).date())
-    return build(settings, db, renderer or Renderer(settings), mailing_list, since, until, picks, nonce="golden")
+    write = settings.write_settings()
+    return build(write, db, renderer or Renderer(write), mailing_list, since, until, picks, nonce="golden")
 
 
 def check_golden(name: str, actual: str, regen: bool) -> None:
@@ -132,7 +133,7 @@ def test_token_in_a_comment_cannot_be_filled():
                         "it is really important to me and to all of you.")
     settings = config.from_dict({"lists": [{"name": "weekly", "file": "w.csv"}]})
     selection = select([discussion(p, sneaky)], SINCE, UNTIL, settings.selection)
-    edition = Renderer(settings).render(selection, settings.lists[0])   # random nonce
+    edition = Renderer(settings.write_settings()).render(selection, settings.lists[0])   # random nonce
     html_part, text_part = edition.personalise(VALUES)
     assert "[[digest-golden:unsubscribe_url]]" in html_part and "[[digest-golden:unsubscribe_url]]" in text_part
 
@@ -166,7 +167,7 @@ def test_hostile_comment_text_cannot_inject_markup():
                                  "selection": {"threads_per_post": 10, "min_words": 5}})
     selection = select([discussion(p, *comments)], SINCE, UNTIL, settings.selection)
     assert len(selection.threads()) == len(HOSTILE)
-    html_part, _ = Renderer(settings).render(selection, settings.lists[0]).personalise(VALUES)
+    html_part, _ = Renderer(settings.write_settings()).render(selection, settings.lists[0]).personalise(VALUES)
     parser = _Tags()
     parser.feed(html_part)
     tags = {tag for tag, _ in parser.found}
@@ -189,7 +190,7 @@ def test_a_week_of_2000_long_comments_fits_the_budget():
     assert sum(len(d.comments) for d in discussions) == 2000
     settings = config.from_dict({"lists": [{"name": "weekly", "file": "w.csv"}]})
     selection = select(discussions, SINCE, UNTIL, settings.selection)
-    built = fit(selection, Renderer(settings), settings.lists[0], settings.email.max_html_bytes, 250)
+    built = fit(selection, Renderer(settings.write_settings()), settings.lists[0], settings.email.max_html_bytes, 250)
     html_part, _ = built.edition.personalise(VALUES)
     assert len(html_part.encode()) <= 102_000 == settings.email.max_html_bytes
     data = as_json(built)
@@ -227,7 +228,7 @@ def test_a_300_kb_title_and_a_300_kb_word_still_make_a_sendable_edition():
     discussions = [discussion(huge, comment(huge, "x" * 300_000), comment(huge, text(40, 3)))]
     settings = config.from_dict({"lists": [{"name": "weekly", "file": "w.csv"}]})
     selection = select(discussions, SINCE, UNTIL, settings.selection)
-    built = fit(selection, Renderer(settings), settings.lists[0], settings.email.max_html_bytes, 250)
+    built = fit(selection, Renderer(settings.write_settings()), settings.lists[0], settings.email.max_html_bytes, 250)
     html_part, text_part = built.edition.personalise(VALUES)
     assert len(html_part.encode()) <= settings.email.max_html_bytes
     assert "T" * 150 in html_part and "T" * 250 not in html_part          # the title, cut by characters
@@ -240,7 +241,7 @@ def test_200_posts_in_one_period_collapse_into_links_then_a_count():
                    for n, p in enumerate(posts)]
     settings = config.from_dict({"lists": [{"name": "weekly", "file": "w.csv"}], "email": {"max_html_bytes": 60_000}})
     selection = select(discussions, SINCE, UNTIL, settings.selection)
-    built = fit(selection, Renderer(settings), settings.lists[0], settings.email.max_html_bytes, 250)
+    built = fit(selection, Renderer(settings.write_settings()), settings.lists[0], settings.email.max_html_bytes, 250)
     html_part, text_part = built.edition.personalise(VALUES)
     assert len(html_part.encode()) <= 60_000
     context = built.edition.context
@@ -252,6 +253,6 @@ def test_200_posts_in_one_period_collapse_into_links_then_a_count():
     most = max(selection.posts, key=lambda pick: pick.new_comments)
     assert most.post.title[:200] in discussed and not discussed & quiet        # the least discussed go first
     tiny = config.from_dict({"lists": [{"name": "weekly", "file": "w.csv"}], "email": {"max_html_bytes": 10_000}})
-    small = fit(selection, Renderer(tiny), tiny.lists[0], tiny.email.max_html_bytes, 250)
+    small = fit(selection, Renderer(tiny.write_settings()), tiny.lists[0], tiny.email.max_html_bytes, 250)
     assert small.edition.context["more_count"] > 0                              # then only counted
     assert len(small.edition.personalise(VALUES)[0].encode()) <= 10_000

@@ -112,7 +112,7 @@ def test_sendgrid_is_a_real_backend_too(tmp_path):
     settings = config.from_dict({"sending": {"backend": "sendgrid"}, "web": {"insecure_dev_mode": True}},
                                 root=tmp_path)
     with pytest.raises(NotReady, match=r"\[web\].base_url: http://localhost:8000 is a local address.*sendgrid"):
-        check_ready_to_send(settings)
+        check_ready_to_send(settings.send_settings())
 
 
 def test_the_demo_outbox_is_never_refused(tmp_path):

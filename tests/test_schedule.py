@@ -17,8 +17,8 @@ from apscheduler.schedulers.base import BaseScheduler
 from click.testing import CliRunner
 
 from digest import schedule as scheduling
+from digest.actions import plan, send
 from digest.cli import cli
-from digest.send.deliver import plan, send
 
 from .support import smtp_server
 from .support.world import World

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from digest import actions
 from digest.actions import send_edition
 from digest.db.tables import deliveries
 from digest.models import DeliveryStatus, EditionStatus, email_key
-from digest.send import deliver
 from digest.send.mailers import MailerError
 from digest.send.mailers.smtp import SmtpMailer
 from digest.send.message import recipient
@@ -202,8 +202,8 @@ def test_try_again_later_is_retried_within_the_run(tmp_path, db_url, serve):
         slept.append(seconds)
         time.sleep(seconds)
 
-    planned = deliver.plan(world.settings, world.db, world.weekly, world.since, world.until)
-    report = deliver.send(world.settings, world.db, planned, sleep=sleep)
+    planned = actions.plan(world.settings, world.db, world.weekly, world.since, world.until)
+    report = actions.send(world.settings, world.db, planned, sleep=sleep)
     assert report.counts == {"accepted": 6} and report.finished
     assert once_each(recorder, READERS[:6])
     assert recorder.asked["RCPT", READERS[2]] == 2 and recorder.asked["DATA", READERS[3]] == 2
@@ -292,13 +292,14 @@ def test_a_non_ascii_mailbox_needs_smtputf8(tmp_path, db_url, serve, smtputf8):
 def test_a_message_whose_header_would_break_is_refused_alone(tmp_path, db_url, serve):
     controller, recorder = serve()
     world = relay_world(tmp_path, db_url, controller, subscribers=0)
-    planned = deliver.plan(world.settings, world.db, world.weekly, world.since, world.until)
+    planned = actions.plan(world.settings, world.db, world.weekly, world.since, world.until)
     assert planned.built is not None
-    key = secret_key(world.settings)
-    to = [recipient(world.settings, key, "weekly", n, a, email_key(a), "", None) for n, a in enumerate(READERS[:3])]
+    sending = world.settings.send_settings()
+    key = secret_key(sending)
+    to = [recipient(sending, key, "weekly", n, a, email_key(a), "", None) for n, a in enumerate(READERS[:3])]
     to[1] = dataclasses.replace(to[1], headers={**to[1].headers,
                                                 "List-Unsubscribe": "<http://x/>\r\nBcc: everyone@example.net"})
-    mailer = SmtpMailer(world.settings)
+    mailer = SmtpMailer(world.settings.send_settings())
     try:
         outcomes = list(mailer.send(planned.built.edition, to, lambda ids: None, "test"))
     finally:

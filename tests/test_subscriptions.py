@@ -23,11 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug.serving import make_server
 
 from digest import actions
-from digest.actions import send_edition
+from digest.actions import plan, send, send_edition
 from digest.cli import cli
 from digest.db.tables import provider_events, suppressions
 from digest.models import EVERY_LIST, Reason, email_key
-from digest.send.deliver import plan, send
 from digest.web import create_app
 
 from .support.world import World

@@ -14,8 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from digest.actions import send_edition
-from digest.send.deliver import plan, send
+from digest.actions import plan, send, send_edition
 from digest.web import create_app
 
 from .support.world import World
@@ -271,6 +270,23 @@ def test_editor_sees_why_pins_and_sends_a_test(world, client):
     assert len(world.db.ledger.history()) == 1
     email_html = client.get(f"/editor/weekly/email.html?{query}").get_data(as_text=True)
     assert email_html.startswith("<!DOCTYPE html>") and "Why: " not in email_html   # as subscribers get it
+
+
+def test_library_errors_become_one_page_with_their_own_status(world, client):
+    """One handler for every DigestError: a wrong request is a 400 page saying what to do,
+    a forged webhook a 403, an unconfigured one a 503; nothing is half done."""
+    login(client)
+    query = "since=2017-10-25&until=2017-11-01"
+    token = csrf(client, f"/editor/weekly?{query}")
+    bad = client.post(f"/editor/weekly/test?{query}", data={"csrf": token, "email": "not an address"})
+    assert bad.status_code == 400 and "is not a valid address" in bad.get_data(as_text=True)
+    assert outbox_files(world, "weekly-test-*/*.eml") == []
+    long = client.post("/editor/weekly/voice", data={"csrf": token, "subject": "s" * 201, "note": "kept?"})
+    page = long.get_data(as_text=True)
+    assert long.status_code == 400 and "keep it under 200" in page and "<title>" in page
+    assert world.db.drafts.get("weekly").note == "kept?"          # the note went in before the subject failed
+    unset = client.post("/webhooks/sendgrid", data=b"[]")                       # no verification key set
+    assert unset.status_code == 503 and "set SENDGRID_WEBHOOK_PUBLIC_KEY" in unset.get_data(as_text=True)
 
 
 def test_without_a_secret_the_app_starts_only_in_dev_mode(world, monkeypatch):

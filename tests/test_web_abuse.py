@@ -230,10 +230,11 @@ def test_a_confirmation_that_fails_after_using_its_link_leaves_the_link_working(
     """The race the 503 left open: the link is marked used, then the database is busy
     before the reader is added. The link must work again, not say 'used already'."""
     from digest import actions
+    from digest.actions import readers
     from digest.errors import StoreError
     listed = world.weekly
     asked = datetime(2026, 11, 30, 9, tzinfo=UTC)
-    real = actions.subscribe
+    real = readers.subscribe
     calls = {"n": 0}
 
     def busy_once(*args, **kwargs):
@@ -242,7 +243,7 @@ def test_a_confirmation_that_fails_after_using_its_link_leaves_the_link_working(
             raise StoreError("database is locked (another process is writing); try again in a minute")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(actions, "subscribe", busy_once)
+    monkeypatch.setattr(readers, "subscribe", busy_once)
     with pytest.raises(StoreError):
         actions.confirm_subscription(world.settings, world.db, listed, "late@example.net", "", asked, "link-1", asked)
     added = actions.confirm_subscription(world.settings, world.db, listed, "late@example.net", "", asked, "link-1",

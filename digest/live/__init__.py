@@ -1,5 +1,7 @@
 """Live: going live and staying there.
 
-`setup` finds a blog's feed and writes a first config (`digest init`). These tools see
-the whole configuration file, as the fronts do: they write or check all of it.
+In: the whole configuration file (these tools, like the fronts, write or check all of
+it) and a blog's address.
+Out: a first config and list file (`setup`, for `digest init`); later, the checks a
+real send depends on.
 """

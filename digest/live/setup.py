@@ -21,8 +21,9 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from .. import config
-from ..errors import ConfigError, DigestError, FeedError, FetchError, UsageError
+from ..errors import ConfigError, DigestError, UsageError
 from ..names import unsafe_characters
+from ..read.errors import FeedError, FetchError
 from ..read.fetch import Fetcher, allowed_hosts_for
 from ..read.parse import detect_kind, read
 
@@ -246,8 +247,8 @@ def _sender_name(title: str) -> str:
 
 
 TEMPLATE = """\
-# digest settings, written by `digest init`. Every setting and its default is in the
-# README's settings table. Paths are relative to this file's folder.
+# digest settings, written by `digest init`. Every setting and its default is in
+# docs/reference/settings.md. Paths are relative to this file's folder.
 
 [site]
 title = {title}

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..config import Selection as Knobs
 from ..db import Database
 from ..db.history import EditorHistory, PastEdition
-from ..errors import DigestError
+from ..errors import PickError
 from ..models import Discussion, Picks
 from .select import Selection, select
 
@@ -36,7 +36,7 @@ ROUNDS = 3
 FEW_PICKS = 10             # below this, say that the fit is to too little
 
 
-class TuneError(DigestError):
+class TuneError(PickError):
     """Nothing to learn from, or a config file that cannot take the new weights."""
 
 

@@ -26,8 +26,8 @@ import httpcore
 import httpx
 
 from ..config import Fetch
-from ..errors import FetchError
 from ..models import Validators
+from .errors import FetchError
 from .mirror import LOCAL_HOST
 
 log = logging.getLogger(__name__)

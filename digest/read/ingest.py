@@ -23,9 +23,10 @@ from .. import crash
 from ..config import Fetch, Source
 from ..db import Database, post_hash
 from ..db.content import Content
-from ..errors import DigestError, FeedError, FetchError
+from ..errors import DigestError
 from ..models import Comment, FeedPage, Post, SourceReport, Validators
 from . import parse
+from .errors import FeedError, FetchError
 from .fetch import Fetched, Fetcher, allowed_hosts_for
 from .mirror import start_url
 

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
-from ..errors import FetchError
+from .errors import FetchError
 
 MANIFEST = "manifest.json"
 LOCAL_HOST = "mirror.invalid"   # stands for the folder itself: http://mirror.invalid/FILE

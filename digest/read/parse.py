@@ -23,10 +23,10 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from ..errors import FeedError
 from ..models import Comment, FeedPage, Post
 from ..sanitize import clean_html, plain_text, to_text
 from . import blogger_atom
+from .errors import FeedError
 
 log = logging.getLogger(__name__)
 

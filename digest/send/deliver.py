@@ -19,12 +19,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from .. import crash
-from ..config import MailingList, Settings
+from ..config import MailingList, SendSettings
 from ..db import Database
-from ..errors import DigestError, UsageError
+from ..errors import DigestError, SendError, UsageError
 from ..models import DeliveryStatus, Edition, EditionStatus, Outcome, SyncResult, email_key
-from ..write.edition import Built, build
-from ..write.render import Renderer
+from ..write.edition import Built
 from .mailers import Mailer, MailerError, make_mailer
 from .message import recipient
 from .readiness import check_ready_to_send
@@ -40,12 +39,8 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class AlreadySent(DigestError):
-    pass
-
-
-class NothingToSend(DigestError):
-    pass
+class AlreadySent(SendError):
+    """The edition of that period went out already (--again sends a new copy)."""
 
 
 @dataclass
@@ -93,10 +88,11 @@ class Plan:
     built_at: datetime | None = None      # picks made after this wait for the next edition
 
 
-def plan(settings: Settings, db: Database, mailing_list: MailingList, since: datetime, until: datetime,
-         again: bool = False, clock: Clock = utc_now, retry_unknown: bool = False) -> Plan:
-    """Sync the list file, then build the edition (or find the one to resume: with
-    retry_unknown, also a sent one whose messages of unknown outcome go out again)."""
+def plan(settings: SendSettings, db: Database, mailing_list: MailingList, since: datetime, until: datetime,
+         build: Callable[[], Built], again: bool = False, clock: Clock = utc_now,
+         retry_unknown: bool = False) -> Plan:
+    """Sync the list file, then build the edition with `build` (or find the one to resume:
+    with retry_unknown, also a sent one whose messages of unknown outcome go out again)."""
     check_ready_to_send(settings)
     existing = db.ledger.latest(mailing_list.name, since, until)
     counts = db.ledger.counts(existing.id) if existing is not None else {}
@@ -107,7 +103,7 @@ def plan(settings: Settings, db: Database, mailing_list: MailingList, since: dat
         return _resume(db, mailing_list, since, until, existing.id, counts.get(DeliveryStatus.PENDING, 0), again)
     problems = _sync(settings, db, mailing_list, clock())
     built_at = clock()
-    built = build_or_refuse(settings, db, mailing_list, since, until)
+    built = build()
     return Plan(mailing_list, since, until, built.edition.subject, db.lists.count(mailing_list.name),
                 built.html_bytes, problems, again, built=built, built_at=built_at)
 
@@ -120,15 +116,15 @@ def _resume(db: Database, mailing_list: MailingList, since: datetime, until: dat
                 resume_id=edition_id)
 
 
-def sync_list(settings: Settings, db: Database, mailing_list: MailingList, now: datetime,
+def sync_list(settings: SendSettings, db: Database, mailing_list: MailingList, now: datetime,
               allow_retire: bool = False) -> SyncResult:
     """Read the list file now, under the list's send lock (never beside a send or another sync)."""
     with db.locks.hold(send_lock(mailing_list.name)):
         return sync(db.lists, mailing_list.name, settings.path(mailing_list.file), now, allow_retire,
-                    settings.sending.smtputf8)
+                    settings.smtputf8)
 
 
-def _sync(settings: Settings, db: Database, mailing_list: MailingList, now: datetime) -> list[str]:
+def _sync(settings: SendSettings, db: Database, mailing_list: MailingList, now: datetime) -> list[str]:
     """A file that cannot be applied (broken, or retiring too many) leaves the stored
     members as they are: the send goes to them, and the problem is reported."""
     try:
@@ -143,25 +139,7 @@ def send_lock(list_name: str) -> str:
     return f"send:{list_name}"
 
 
-def build_or_refuse(settings: Settings, db: Database, mailing_list: MailingList, since: datetime,
-                    until: datetime) -> Built:
-    built = build(settings, db, Renderer(settings), mailing_list, since, until)
-    if not built.selection.posts:
-        raise NothingToSend(quiet_period(db, since, until))
-    return built
-
-
-def quiet_period(db: Database, since: datetime, until: datetime) -> str:
-    """Why an edition is empty: nothing fetched yet, or a quiet period."""
-    days = f"from {since:%Y-%m-%d} to {until - timedelta(days=1):%Y-%m-%d}"
-    fetched = [row["last_fetch_at"] for row in db.content.source_overview() if row["last_fetch_at"]]
-    if not fetched:
-        return f"nothing fetched yet, so nothing to send {days}; run `digest fetch` first"
-    return (f"no new posts or comments {days} (last fetch {max(fetched):%Y-%m-%d %H:%M} UTC); "
-            "nothing to send for this period")
-
-
-def send(settings: Settings, db: Database, planned: Plan, mailer: Mailer | None = None,
+def send(settings: SendSettings, db: Database, planned: Plan, mailer: Mailer | None = None,
          clock: Clock = utc_now, retry_unknown: bool = False,
          progress: Callable[[int, int], None] = lambda done, total: None,
          should_stop: Callable[[], bool] = lambda: False,
@@ -227,7 +205,7 @@ def _start(db: Database, planned: Plan, clock: Clock) -> SendReport:
 class _Run:
     """One delivery run of an edition: what it needs at hand."""
 
-    settings: Settings
+    settings: SendSettings
     db: Database
     mailer: Mailer
     report: SendReport
@@ -321,13 +299,13 @@ class _InFlight:
                        error=f"gave up after {tries} 'try again later' answers: {outcome.error}")
 
 
-def editor_url(settings: Settings, mailing_list: MailingList, since: datetime, until: datetime) -> str:
+def editor_url(base_url: str, mailing_list: MailingList, since: datetime, until: datetime) -> str:
     """The web editor's preview of this period (a test copy's "View on the web": the
     archive has no page for an edition that has not gone out)."""
     zone = mailing_list.timezone
     query = urlencode({"since": since.astimezone(zone).date().isoformat(),
                        "until": until.astimezone(zone).date().isoformat()})
-    return f"{settings.web.base_url}/editor/{quote(mailing_list.name)}?{query}"
+    return f"{base_url}/editor/{quote(mailing_list.name)}?{query}"
 
 
 def _for_editor(edition: Edition, url: str) -> Edition:
@@ -336,21 +314,21 @@ def _for_editor(edition: Edition, url: str) -> Edition:
     return replace(edition, html=html, text=edition.text.replace(edition.web_url, url), web_url=url)
 
 
-def send_test(settings: Settings, db: Database, mailing_list: MailingList, since: datetime, until: datetime,
-              address: str, mailer: Mailer | None = None) -> str:
+def send_test(settings: SendSettings, mailing_list: MailingList, since: datetime, until: datetime,
+              address: str, build: Callable[[], Built], mailer: Mailer | None = None) -> str:
     """A test copy of the edition to one address; nothing is recorded for the list."""
     try:
         address = check_address(address)
     except ValueError as error:
         raise UsageError(f"--to {address!r} is not a valid address ({error}); give one like you@example.org") from None
     check_ready_to_send(settings)
-    built = build_or_refuse(settings, db, mailing_list, since, until)
+    built = build()
     to = recipient(settings, secret_key(settings), mailing_list.name, 0, address, email_key(address), "", None)
     own = mailer is None
     mailer = mailer or make_mailer(settings)
     try:
         folder = f"{mailing_list.name}-test-{utc_now():%Y%m%d-%H%M%S-%f}"
-        copy = _for_editor(built.edition, editor_url(settings, mailing_list, since, until))
+        copy = _for_editor(built.edition, editor_url(settings.base_url, mailing_list, since, until))
         outcomes = list(mailer.send(copy, [to], lambda ids: None, folder))
     finally:
         if own:

@@ -11,15 +11,16 @@ from email.header import Header
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import lru_cache
+from pathlib import Path
 
-from ..config import Settings
-from ..errors import ConfigError, DigestError
+from ..config import SendSettings
+from ..errors import ConfigError, SendError
 from ..models import Edition, wire_address
 from ..names import clean_name
 from .signing import unsubscribe_token
 
 
-class HeaderInjection(DigestError):
+class HeaderInjection(SendError):
     """A header value holds a line break: the message is refused, never built."""
 
 
@@ -37,20 +38,20 @@ class Recipient:
     smtputf8: bool = False                       # the local part is not ASCII: needs SMTPUTF8
 
 
-def sender(settings: Settings) -> Address:
+def sender(settings: SendSettings) -> Address:
     name, address = parseaddr(settings.sending.from_)
     if "@" not in address:
-        raise ConfigError([f"{settings.origin} [sending].from: {settings.sending.from_!r} has no address; "
-                           "use 'Name <address@example.org>'"])
+        raise ConfigError([f"{Path(settings.config_file).name} [sending].from: {settings.sending.from_!r} has no "
+                           "address; use 'Name <address@example.org>'"])
     user, domain = address.rsplit("@", 1)
     return Address(name, user, domain)
 
 
-def recipient(settings: Settings, key: str, list_name: str, delivery_id: int, email: str, email_key: str,
+def recipient(settings: SendSettings, key: str, list_name: str, delivery_id: int, email: str, email_key: str,
               name: str, edition_id: int | None) -> Recipient:
     """One subscriber's values and headers. The name is cleaned again here (it may come
     from a database written before names were checked at input)."""
-    url = f"{settings.web.base_url}/unsubscribe/{unsubscribe_token(key, list_name, email_key)}"
+    url = f"{settings.base_url}/unsubscribe/{unsubscribe_token(key, list_name, email_key)}"
     name = clean_name(name)
     greeting = f"Hello {name}," if name else "Hello,"
     headers = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

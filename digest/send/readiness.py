@@ -12,11 +12,10 @@ import os
 import re
 import socket
 from email.utils import parseaddr
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..config import Settings
-from ..errors import DigestError
+from ..config import SendSettings
+from ..errors import SendError
 from .signing import INSECURE_KEY
 
 REAL_BACKENDS = ("smtp", "sendgrid")
@@ -31,33 +30,28 @@ MIN_UNGUESSABLE = 10       # ...and this many remain once runs (abcd, 4321, aaaa
 _LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
 
 
-class NotReady(DigestError):
+class NotReady(SendError):
     """The config would send broken or unsafe mail through a real backend."""
 
     exit_code = 2
 
 
-def config_file(settings: Settings) -> str:
-    """The settings file actually read, for messages."""
-    return str(Path(settings.root) / settings.origin)
-
-
-def check_ready_to_send(settings: Settings) -> None:
+def check_ready_to_send(settings: SendSettings) -> None:
     """Raise NotReady (one line: the setting, the config file, the fix) when a real
     backend would send from a config that is not ready for readers."""
-    if settings.sending.backend not in REAL_BACKENDS:
+    if settings.backend not in REAL_BACKENDS:
         return
     problems = problems_for_real_mail(settings)
     if problems:
         more = f" (then also: {', '.join(key for key, _ in problems[1:])})" if len(problems) > 1 else ""
         key, fix = problems[0]
-        raise NotReady(f"{config_file(settings)} {key}: {fix}; the {settings.sending.backend} backend sends "
+        raise NotReady(f"{settings.config_file} {key}: {fix}; the {settings.backend} backend sends "
                        f"real mail, so nothing goes out until this is fixed{more}")
 
 
-def problems_for_real_mail(settings: Settings) -> list[tuple[str, str]]:
+def problems_for_real_mail(settings: SendSettings) -> list[tuple[str, str]]:
     """(setting, what is wrong and the fix) for each setting not ready for real mail."""
-    web, found = settings.web, []
+    web, found = settings, []
     host = (urlsplit(web.base_url).hostname or "").lower()
     if _local(host):
         found.append(("[web].base_url", f"{web.base_url} is a local address readers cannot open; set it to "

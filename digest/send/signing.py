@@ -11,29 +11,29 @@ from functools import lru_cache
 
 from itsdangerous import BadSignature, Signer
 
-from ..config import Settings
-from ..errors import DigestError
+from ..config import SendSettings
+from ..errors import SendError
 
 log = logging.getLogger(__name__)
 INSECURE_KEY = "insecure-dev-key-do-not-use-for-real-mail"
 UNSUBSCRIBE = "digest-unsubscribe"
 
 
-class SecretMissing(DigestError):
+class SecretMissing(SendError):
     exit_code = 2
 
 
-def secret_key(settings: Settings) -> str:
+def secret_key(settings: SendSettings) -> str:
     """The signing key from the environment; the fixed dev key only when the config
     says [web].insecure_dev_mode = true."""
-    key = os.environ.get(settings.web.secret_key_env, "")
+    key = os.environ.get(settings.secret_key_env, "")
     if key:
         return key
-    if settings.web.insecure_dev_mode:
+    if settings.insecure_dev_mode:
         log.warning("insecure dev mode: links are signed with a public key; set %s for real use",
-                    settings.web.secret_key_env)
+                    settings.secret_key_env)
         return INSECURE_KEY
-    raise SecretMissing(f"{settings.web.secret_key_env} is not set; export a long random secret "
+    raise SecretMissing(f"{settings.secret_key_env} is not set; export a long random secret "
                         f"(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
 
 

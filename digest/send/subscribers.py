@@ -24,13 +24,13 @@ from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from .. import crash
 from ..db.lists import ListStore
-from ..errors import DigestError
+from ..errors import SendError
 from ..models import Member, SyncResult
 from ..names import name_problem
 
 log = logging.getLogger(__name__)
 
-class ListFileError(DigestError):
+class ListFileError(SendError):
     """A subscriber file cannot be read at all (encoding, header)."""
 
 
@@ -243,6 +243,16 @@ def _members(path: Path, rows: list[tuple[int, dict[str, str], int]], known: Cal
     return members
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula: a leading =, +, -, @, tab or CR
+    gets a ' in front (OWASP's advice for CSV injection). Addresses too (`=cmd|...@x` is
+    a valid address); reading a list file takes that ' off again (`_unquoted`)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def _unquoted(cell: str | None) -> str:
     """An address as exported (`'=x@example.org` keeps a spreadsheet from running it)."""
     text = (cell or "").strip()
@@ -285,7 +295,7 @@ RETIRE_SHARE = 0.10       # a sync may retire at most this share of the list...
 RETIRE_MIN = 20           # ...unless it retires fewer than this many addresses
 
 
-class MassRetireError(DigestError):
+class MassRetireError(SendError):
     """A list sync would retire a large part of the list: a mistake until told otherwise."""
 
 

@@ -20,10 +20,8 @@ from werkzeug.exceptions import HTTPException
 from .. import actions
 from ..config import MailingList, Settings
 from ..db import Database
-from ..errors import StoreError, UsageError
+from ..errors import DigestError, StoreError, UsageError
 from ..resources import templates_dir
-from ..send.mailers import Mailer, make_mailer
-from ..send.signing import INSECURE_KEY, secret_key
 from .limits import LoginThrottle, RateLimit
 
 log = logging.getLogger(__name__)
@@ -32,19 +30,22 @@ CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; fo
        "frame-ancestors 'self'; base-uri 'none'; frame-src 'self'")
 
 
-def create_app(settings: Settings, db: Database, mailer: Callable[[], Mailer] | None = None,
+TITLES = {400: "Not done", 403: "Not allowed", 404: "Not found", 409: "Not done", 503: "Not available"}
+
+
+def create_app(settings: Settings, db: Database, mailer: Callable[[], actions.Mailer] | None = None,
                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Flask:
-    key = secret_key(settings)
+    key = actions.signing_key(settings)
     folder = settings.path(settings.email.templates)
     app = Flask(__name__, template_folder=str(folder if (folder / "web").exists() else templates_dir()))
     app.config.update(SECRET_KEY=key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.web.base_url.startswith("https://"), MAX_CONTENT_LENGTH=1_000_000)
     app.extensions["digest"] = {
         "settings": settings, "db": db, "key": key, "clock": clock,
-        "mailer": mailer or (lambda: make_mailer(settings)),
-        "insecure": key == INSECURE_KEY, "limits": RateLimit(), "login_throttle": LoginThrottle(),
+        "mailer": mailer or (lambda: actions.mailer(settings)),
+        "insecure": key == actions.INSECURE_KEY, "limits": RateLimit(), "login_throttle": LoginThrottle(),
     }
-    app.jinja_env.globals.update(csrf_token=csrf_token, insecure=key == INSECURE_KEY, site=settings.site)
+    app.jinja_env.globals.update(csrf_token=csrf_token, insecure=key == actions.INSECURE_KEY, site=settings.site)
     _register(app)
     from . import editor, login, public, voice, webhook
     app.register_blueprint(public.pages)
@@ -84,12 +85,6 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def is_locked(error: StoreError) -> bool:
-    """A StoreError for a database another process holds locked (SQLite's busy timeout ran
-    out, PostgreSQL's lock wait failed): worth trying again in a moment."""
-    return "database is locked" in str(error)         # what db.guard.describe says for either
-
-
 def busy(message: str = "The site is busy right now; please try again in a minute.") -> Response:
     """The 503 page for a database that is busy: try again, nothing was lost."""
     from flask import make_response, render_template
@@ -124,12 +119,19 @@ def _register(app: Flask) -> None:
         return render_template("web/message.html", title=f"{error.code} {error.name}",
                                message=error.description), error.code
 
-    @app.errorhandler(StoreError)
-    def store_error(error: StoreError):  # type: ignore[no-untyped-def]
-        if not is_locked(error):
-            raise error                      # a real fault: the 500 page, and the log
-        log.warning("%s %s: %s", request.method, request.path, error)
-        return busy()
+    @app.errorhandler(DigestError)
+    def digest_error(error: DigestError):  # type: ignore[no-untyped-def]
+        """Every library error, once: its page and its status (`http_status` on the class)."""
+        if isinstance(error, StoreError):
+            if not error.busy:
+                raise error                  # a real fault: the 500 page, and the log
+            log.warning("%s %s: %s", request.method, request.path, error)
+            return busy()
+        if error.http_status >= 500:
+            log.error("%s %s: %s", request.method, request.path, error)
+        from flask import render_template
+        title = TITLES.get(error.http_status, "Not done")
+        return render_template("web/message.html", title=title, message=str(error)), error.http_status
 
     @app.before_request
     def stamp() -> None:

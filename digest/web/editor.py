@@ -17,11 +17,8 @@ from flask.typing import ResponseReturnValue
 
 from .. import actions
 from ..config import MailingList
-from ..errors import DigestError, UsageError
+from ..errors import UsageError
 from ..models import PickAction
-from ..write import periods
-from ..write.edition import Built, as_json
-from ..write.periods import Period
 from . import check_csrf, list_or_404, state
 from .login import signed_in
 
@@ -46,7 +43,7 @@ def home() -> str:
     _guard()
     lists = state()["settings"].lists
     return render_template("web/editor_home.html", lists=lists,
-                           upcoming={m.name: periods.next_edition(m, g.now) for m in lists})
+                           upcoming={m.name: actions.next_edition(m, g.now) for m in lists})
 
 
 # ------------------------------------------------------------------ which period
@@ -55,8 +52,8 @@ def home() -> str:
 class Shown:
     """The period on the page, the next edition's, and how to ask for it again."""
 
-    period: Period
-    upcoming: Period
+    period: actions.Period
+    upcoming: actions.Period
     params: tuple[tuple[str, str], ...] = ()    # since/until/edition/period as asked, each checked
     note: str | None = None     # why this period and not the next edition's
 
@@ -69,7 +66,7 @@ def _shown(listed: MailingList, args: dict[str, str]) -> Shown:
     """The period the arguments name (a past edition, dates, the next edition) or by
     default the next edition's; when nothing is stored for that yet, the latest period
     with content, said so."""
-    upcoming = periods.next_edition(listed, g.now)
+    upcoming = actions.next_edition(listed, g.now)
     query = tuple((k, args[k]) for k in PERIOD_KEYS if k in args and _safe_query(f"{k}={args[k]}"))
     if "edition" in args:
         return Shown(_past(listed, args["edition"]), upcoming, query)
@@ -77,7 +74,7 @@ def _shown(listed: MailingList, args: dict[str, str]) -> Shown:
         return Shown(_dates(listed, args), upcoming, query)
     if args.get("period") == "next":
         return Shown(upcoming, upcoming, query)
-    first, upcoming = periods.first_view(listed, state()["db"], g.now)
+    first, upcoming = actions.first_view(listed, state()["db"], g.now)
     if first is upcoming:
         return Shown(first, upcoming, query)
     note = (f"The next edition, {upcoming.label()}, has nothing in it yet: no post or comment is stored for "
@@ -85,31 +82,31 @@ def _shown(listed: MailingList, args: dict[str, str]) -> Shown:
     return Shown(first, upcoming, query, note)
 
 
-def _dates(listed: MailingList, args: dict[str, str]) -> Period:
+def _dates(listed: MailingList, args: dict[str, str]) -> actions.Period:
     try:
         since = datetime.fromisoformat(args["since"]).date() if "since" in args else None
         until = datetime.fromisoformat(args["until"]).date() if "until" in args else None
     except ValueError:
         abort(400, "since and until are dates: YYYY-MM-DD.")
     try:
-        return periods.given(listed, since, until)
+        return actions.dates(listed, since, until)
     except UsageError as error:
         abort(400, f"That period cannot be shown: {error}.")
 
 
-def _past(listed: MailingList, wanted: str) -> Period:
-    found = next((row for row in state()["db"].ledger.sent_editions(listed.name) if str(row.id) == wanted), None)
+def _past(listed: MailingList, wanted: str) -> actions.Period:
+    found = next((row for row in actions.sent_editions(state()["db"], listed) if str(row.id) == wanted), None)
     if found is None:
         abort(404, f"{listed.name} has no sent edition {wanted[:20]!r}; choose one from the period picker.")
-    return periods.of_edition(listed, found.since, found.until)
+    return actions.of_edition(listed, found.since, found.until)
 
 
 def _past_editions(listed: MailingList) -> list[dict[str, Any]]:
-    rows = state()["db"].ledger.sent_editions(listed.name)
-    return [{"id": row.id, "label": periods.of_edition(listed, row.since, row.until).label()} for row in rows]
+    rows = actions.sent_editions(state()["db"], listed)
+    return [{"id": row.id, "label": actions.of_edition(listed, row.since, row.until).label()} for row in rows]
 
 
-def _built(listed: MailingList, shown: Shown) -> Built:
+def _built(listed: MailingList, shown: Shown) -> actions.Built:
     return actions.preview(state()["settings"], state()["db"], listed, *shown.period.bounds)
 
 
@@ -124,7 +121,7 @@ def preview(name: str) -> str:
 
 def _desk(listed: MailingList, shown: Shown, words: str = "", error: str | None = None) -> str:
     db = state()["db"]
-    data = as_json(_built(listed, shown))
+    data = actions.as_json(_built(listed, shown))
     picked = actions.picked(db, listed)
     return render_template(
         "web/editor.html", list=listed, data=data, shown=shown, period=shown.period, query=shown.query,
@@ -202,9 +199,6 @@ def test(name: str) -> tuple[str, int] | str:
     listed = list_or_404(name)
     since, until = _shown(listed, request.args.to_dict()).period.bounds
     address = request.form.get("email", "")
-    try:
-        actions.send_test(state()["settings"], state()["db"], listed, since, until, address, state()["mailer"]())
-    except DigestError as error:
-        return render_template("web/message.html", title="Test not sent", message=str(error)), 400
+    actions.send_test(state()["settings"], state()["db"], listed, since, until, address, state()["mailer"]())
     return render_template("web/message.html", title="Test sent",
                            message=f"A test copy went to {address}; nothing was recorded for {name}.")

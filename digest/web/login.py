@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import secrets
-from datetime import timedelta
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from .. import actions
 from . import check_csrf, client_address, env, state
 
 pages = Blueprint("login", __name__, url_prefix="/editor")
@@ -22,7 +22,7 @@ COOKIE_PATH = "/editor"
 
 def signed_in() -> bool:
     """The request carries the token of a live session (not logged out, not expired)."""
-    return bool(state()["db"].sessions.is_live(request.cookies.get(COOKIE, ""), g.now))
+    return actions.session_live(state()["db"], request.cookies.get(COOKIE, ""), g.now)
 
 
 @pages.get("/login")
@@ -54,7 +54,7 @@ def log_out() -> ResponseReturnValue:
     check_csrf()
     token = request.cookies.get(COOKIE, "")
     if token:
-        state()["db"].sessions.end(token, g.now)
+        actions.end_session(state()["db"], token, g.now)
     session.clear()
     response = redirect(url_for("login.form"), code=303)
     response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=_https(), httponly=True, samesite="Lax")
@@ -63,8 +63,7 @@ def log_out() -> ResponseReturnValue:
 
 def _start_session() -> ResponseReturnValue:
     token = secrets.token_urlsafe(32)
-    hours = state()["settings"].web.session_hours
-    state()["db"].sessions.start(token, g.now, g.now + timedelta(hours=hours))
+    hours = actions.start_session(state()["settings"], state()["db"], token, g.now)
     session.clear()                         # a fresh CSRF token for the logged-in editor
     response = redirect(url_for("editor.home"), code=303)
     response.set_cookie(COOKIE, token, max_age=int(hours * 3600), path=COOKIE_PATH, secure=_https(),

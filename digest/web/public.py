@@ -15,14 +15,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from .. import actions
 from ..config import MailingList
 from ..errors import StoreError, UsageError
-from ..models import DeliveryStatus, Edition, email_key
+from ..models import email_key
 from ..names import clean_name
-from ..send.mailers import MailerError
-from ..send.message import recipient
-from ..send.signing import read_unsubscribe_token
-from ..send.subscribers import check_address
-from ..write.render import archive_copy
-from . import busy, check_csrf, client_address, is_locked, list_or_404, state
+from . import busy, check_csrf, client_address, list_or_404, state
 
 log = logging.getLogger(__name__)
 pages = Blueprint("public", __name__)
@@ -71,19 +66,19 @@ def archive(name: str) -> str:
     mailing_list = list_or_404(name)
     zone = mailing_list.timezone
     rows = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject}
-            for r in state()["db"].ledger.sent_editions(name)]
+            for r in actions.sent_editions(state()["db"], mailing_list)]
     return render_template("web/archive.html", list=mailing_list, editions=rows)
 
 
 @pages.get("/archive/<name>/<day>")
 def edition(name: str, day: str) -> ResponseReturnValue:
     mailing_list = list_or_404(name)
-    ledger = state()["db"].ledger
-    zone = mailing_list.timezone
-    found = next((r for r in ledger.sent_editions(name) if r.since.astimezone(zone).date().isoformat() == day), None)
+    db, zone = state()["db"], mailing_list.timezone
+    found = next((r for r in actions.sent_editions(db, mailing_list)
+                  if r.since.astimezone(zone).date().isoformat() == day), None)
     if found is None:
         return _preview_for_editor(mailing_list, day)
-    html = archive_copy(ledger.edition(found.id))
+    html = actions.archive_html(db, found.id)
     response = Response(_with_prompt(html, mailing_list), mimetype="text/html")
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
@@ -114,11 +109,11 @@ def _with_prompt(html: str, mailing_list: MailingList) -> str:
 @pages.get("/archive/<name>/feed.atom")
 def feed(name: str) -> Response:
     mailing_list = list_or_404(name)
-    settings, ledger = state()["settings"], state()["db"].ledger
+    settings, db = state()["settings"], state()["db"]
     zone = mailing_list.timezone
     entries = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject,
                 "updated": _rfc3339(r.finished_at or r.until), "content": _feed_content(r.id)}
-               for r in ledger.sent_editions(name)[:FEED_ENTRIES]]
+               for r in actions.sent_editions(db, mailing_list)[:FEED_ENTRIES]]
     updated = max((e["updated"] for e in entries), default=_rfc3339(g.now))
     body = render_template("web/feed.atom.xml", list=mailing_list, entries=entries,
                            base=settings.web.base_url, updated=updated)
@@ -133,14 +128,14 @@ def _rfc3339(moment: datetime) -> str:
 def _feed_content(edition_id: int) -> str:
     """The edition's HTML body for a feed entry (escaped by the template), without the
     document around it, and without personal parts (as in the archive)."""
-    html = archive_copy(state()["db"].ledger.edition(edition_id))
+    html = actions.archive_html(state()["db"], edition_id)
     found = re.search(r"<body[^>]*>(.*)</body>", html, re.IGNORECASE | re.DOTALL)
     return (found.group(1) if found else html).strip()
 
 
 def _latest_url(mailing_list: MailingList) -> str | None:
     """The newest edition of the list in the archive (None before the first goes out)."""
-    rows = state()["db"].ledger.sent_editions(mailing_list.name)
+    rows = actions.sent_editions(state()["db"], mailing_list)
     if not rows:
         return None
     day = rows[0].since.astimezone(mailing_list.timezone).date().isoformat()
@@ -192,7 +187,7 @@ def _sign_up(mailing_list: MailingList, limits: list[tuple[str, int]]) -> tuple[
     if request.form.get("website"):                      # the honeypot: only robots fill it
         return _check_your_inbox(mailing_list)
     try:
-        address = check_address(address, state()["settings"].sending.smtputf8)
+        address = actions.signup_address(state()["settings"], address)
     except ValueError as error:
         return _form(mailing_list, f"That address does not work: {error}", address, person), 400
     limits = [*limits, (f"client:{client_address()}", PER_CLIENT), (f"address:{mailbox(address)}", PER_ADDRESS),
@@ -203,7 +198,7 @@ def _sign_up(mailing_list: MailingList, limits: list[tuple[str, int]]) -> tuple[
                                        "all); please try again in an hour."), 429
     try:
         _send_confirmation(mailing_list, address, person)
-    except MailerError as error:
+    except actions.MailerError as error:
         log.warning("confirmation to %s not sent: %s", address, error)
         return render_template("web/message.html", title="Could not send",
                                message="The confirmation email could not be sent; please try again later."), 503
@@ -237,14 +232,14 @@ def _send_confirmation(mailing_list: MailingList, address: str, person: str) -> 
     # No name: whoever filled the form chose it, unchecked, and it would be text of theirs in a
     # mail from us (To: "URGENT: verify your bank at ..." <victim@...>). It travels in the signed
     # link and is stored once the mailbox's owner confirms.
-    _mail(name, address, "", f"Confirm your subscription to {title}", html, text, link, "confirm")
+    _mail(mailing_list, address, "", f"Confirm your subscription to {title}", html, text, link, "confirm")
 
 
 def _send_welcome(mailing_list: MailingList, address: str, person: str) -> None:
     """Once per list and address (the welcomes table); a failure is logged and lets a
     later click of the confirmation link try again."""
-    name, key, welcomes = mailing_list.name, email_key(address), state()["db"].welcomes
-    if not welcomes.claim(name, key, g.now):
+    name, db = mailing_list.name, state()["db"]
+    if not actions.claim_welcome(db, mailing_list, address, g.now):
         return
     title, latest = list_title(mailing_list), _latest_url(mailing_list)
     archive = f"{state()['settings'].web.base_url}/archive/{name}/"
@@ -253,24 +248,17 @@ def _send_welcome(mailing_list: MailingList, address: str, person: str) -> None:
             + "\nEvery email has a link to unsubscribe at the bottom.\n")
     html = render_template("web/welcome_email.html", list=mailing_list, latest=latest, archive=archive)
     try:
-        _mail(name, address, person, f"Welcome to {title}", html, text, latest or archive, "welcome")
-    except MailerError as error:
-        welcomes.release(name, key)
+        _mail(mailing_list, address, person, f"Welcome to {title}", html, text, latest or archive, "welcome")
+    except actions.MailerError as error:
+        actions.release_welcome(db, mailing_list, address)
         log.warning("welcome to %s not sent: %s", address, error)
 
 
-def _mail(name: str, address: str, person: str, subject: str, html: str, text: str, link: str, kind: str) -> None:
+def _mail(listed: MailingList, address: str, person: str, subject: str, html: str, text: str, link: str,
+          kind: str) -> None:
     """One message to one reader through the configured mailer; MailerError unless accepted."""
-    settings = state()["settings"]
-    message = Edition(name, g.now, g.now, subject, html, text, link, {}, {})
-    to = recipient(settings, state()["key"], name, 0, address, email_key(address), person, None)
-    mailer = state()["mailer"]()
-    try:
-        for outcome in mailer.send(message, [to], lambda ids: None, f"{kind}-{g.now:%Y%m%d-%H%M%S-%f}"):
-            if outcome.status != DeliveryStatus.ACCEPTED:
-                raise MailerError(f"{kind} to {address}: {outcome.status} {outcome.error}")
-    finally:
-        mailer.close()
+    actions.mail_one(state()["settings"], state()["mailer"](), state()["key"], listed, address, person, subject,
+                     html, text, link, kind, g.now)
 
 
 @pages.get("/confirm/<token>")
@@ -289,15 +277,13 @@ def confirm(token: str) -> ResponseReturnValue:
         actions.confirm_subscription(state()["settings"], state()["db"], mailing_list, address, person, asked_at,
                                      link, g.now)
     except StoreError as error:
-        if not is_locked(error):
+        if not error.busy:
             raise
         log.warning("confirmation of %s to %s waited for the database: %s", address, name, error)
         return busy("The site is busy right now (a long job holds the database); please try the link again "
                     "in a minute. It still works: it has not been used up.")
-    except actions.SubscribeRefused as refused:
-        return render_template("web/message.html", title="Not subscribed", message=str(refused)), 409
-    except UsageError as error:
-        return render_template("web/message.html", title="Not subscribed", message=str(error)), 400
+    except (actions.SubscribeRefused, UsageError) as refused:      # 409 or 400, said on the page
+        return render_template("web/message.html", title="Not subscribed", message=str(refused)), refused.http_status
     _send_welcome(mailing_list, address, person)
     return render_template("web/message.html", title="Subscribed",
                            message=f"{address} will get the next edition of {list_title(mailing_list)}.")
@@ -336,7 +322,7 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
 
 
 def _read_unsubscribe(token: str) -> tuple[str, str]:
-    found = read_unsubscribe_token(state()["key"], token)
+    found = actions.read_unsubscribe(state()["key"], token)
     if found is None:
         abort(400, "This unsubscribe link is not valid.")
     list_or_404(found[0])

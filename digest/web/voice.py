@@ -11,7 +11,6 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from .. import actions
-from ..errors import UsageError
 from . import check_csrf, list_or_404, state
 from .editor import _guard as editors_only
 
@@ -36,13 +35,10 @@ def save(name: str) -> ResponseReturnValue:
     action = form.get("action", "save")
     if action not in ("save", "clear-note", "clear-subject"):
         abort(400, "Unknown action.")
-    try:
-        if action in ("save", "clear-note"):
-            actions.set_note(db, listed, None if action == "clear-note" else form.get("note", ""), g.now)
-        if action in ("save", "clear-subject"):
-            actions.set_subject(db, listed, None if action == "clear-subject" else form.get("subject", ""), g.now)
-    except UsageError as error:
-        abort(400, f"Not saved: {error}.")
+    if action in ("save", "clear-note"):
+        actions.set_note(db, listed, None if action == "clear-note" else form.get("note", ""), g.now)
+    if action in ("save", "clear-subject"):
+        actions.set_subject(db, listed, None if action == "clear-subject" else form.get("subject", ""), g.now)
     query = form.get("query", "")
     back = url_for("editor.preview", name=name)
     return redirect(back + (f"?{query}" if query and QUERY.fullmatch(query) else ""), code=303)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..config import MailingList, Settings
+from ..config import MailingList, WriteSettings
 from ..db import Database
 from ..db.drafts import Draft
-from ..errors import DigestError
+from ..errors import WriteError
 from ..models import Edition, Picks
 from ..pick.select import Selection, select
 from . import periods
@@ -30,8 +30,12 @@ SAMPLE_VALUES = {"greeting": "Hello Alexandra Fotheringham-Smythe,", "email": "a
                  "unsubscribe_url": "https://" + "u" * 240}
 
 
-class TooBigError(DigestError):
+class TooBigError(WriteError):
     """Even without any thread the edition is over the budget."""
+
+
+class NothingToSend(WriteError):
+    """The period has no post and no comment worth an edition."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def period(mailing_list: MailingList, now: datetime, since: date | None = None,
     return periods.given(mailing_list, since, until).bounds
 
 
-def build(settings: Settings, db: Database, renderer: Renderer, mailing_list: MailingList,
+def build(settings: WriteSettings, db: Database, renderer: Renderer, mailing_list: MailingList,
           since: datetime, until: datetime, picks: Picks | None = None, nonce: str | None = None) -> Built:
     """Select and render the edition of mailing_list for [since, until), within budget,
     with the editor's waiting picks (unless others are given) and draft (note, subject)."""
@@ -61,8 +65,27 @@ def build(settings: Settings, db: Database, renderer: Renderer, mailing_list: Ma
         picks = Picks.from_actions(db.picks.waiting(mailing_list.name))
     selection = select(db.content.discussions(since, until), since, until, settings.selection, picks,
                        mailing_list.timezone)
-    return fit(selection, renderer, mailing_list, settings.email.max_html_bytes,
-               settings.email.max_comment_words or None, nonce, db.drafts.get(mailing_list.name))
+    return fit(selection, renderer, mailing_list, settings.max_html_bytes,
+               settings.max_comment_words or None, nonce, db.drafts.get(mailing_list.name))
+
+
+def build_or_refuse(settings: WriteSettings, db: Database, mailing_list: MailingList, since: datetime,
+                    until: datetime) -> Built:
+    """The edition of the period, or NothingToSend saying why it would be empty."""
+    built = build(settings, db, Renderer(settings), mailing_list, since, until)
+    if not built.selection.posts:
+        raise NothingToSend(quiet_period(db, since, until))
+    return built
+
+
+def quiet_period(db: Database, since: datetime, until: datetime) -> str:
+    """Why an edition is empty: nothing fetched yet, or a quiet period."""
+    days = f"from {since:%Y-%m-%d} to {until - timedelta(days=1):%Y-%m-%d}"
+    fetched = [row["last_fetch_at"] for row in db.content.source_overview() if row["last_fetch_at"]]
+    if not fetched:
+        return f"nothing fetched yet, so nothing to send {days}; run `digest fetch` first"
+    return (f"no new posts or comments {days} (last fetch {max(fetched):%Y-%m-%d %H:%M} UTC); "
+            "nothing to send for this period")
 
 
 def fit(selection: Selection, renderer: Renderer, mailing_list: MailingList, budget: int,

@@ -20,9 +20,9 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from premailer import Premailer
 
-from ..config import MailingList, Settings
+from ..config import MailingList, WriteSettings
 from ..db.drafts import Draft
-from ..errors import DigestError
+from ..errors import WriteError
 from ..models import Edition
 from ..pick.select import Selection
 from ..resources import templates_dir
@@ -39,17 +39,17 @@ BUNDLED_TEMPLATES = templates_dir()
 TEMPLATE_FILES = ("email.html", "email.txt", "subject.txt", "email.css")
 
 
-class TemplateError(DigestError):
+class TemplateError(WriteError):
     """A template is missing or broken."""
 
 
 class Renderer:
     """Templates and one Premailer, set up once and reused for every edition."""
 
-    def __init__(self, settings: Settings, show_why: bool = False) -> None:
+    def __init__(self, settings: WriteSettings, show_why: bool = False) -> None:
         self.settings = settings
         self.show_why = show_why
-        folder = settings.path(settings.email.templates)
+        folder = settings.templates
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(folder)),
                                         jinja2.FileSystemLoader(str(BUNDLED_TEMPLATES))]),
@@ -88,7 +88,7 @@ class Renderer:
         try:
             return self.env.get_template(name)
         except jinja2.TemplateNotFound:
-            raise TemplateError(f"template {name} not found in {self.settings.email.templates}; "
+            raise TemplateError(f"template {name} not found in {self.settings.templates_setting}; "
                                 "restore it from the project's templates/ folder") from None
         except jinja2.TemplateSyntaxError as error:
             raise TemplateError(f"{error.filename or name} line {error.lineno}: {error.message}; "
@@ -96,28 +96,28 @@ class Renderer:
 
     def _context(self, selection: Selection, mailing_list: MailingList, trim: Trim, zone: ZoneInfo,
                  tokens: dict[str, str]) -> dict[str, Any]:
-        site = self.settings.site
+        site = self.settings
         label = period_label(selection.since, selection.until, zone)
         star_label = star_title(selection.since, selection.until)
         return {
-            **build(selection, trim, site.url, zone),
-            "site": {"title": site.title, "url": site.url},
+            **build(selection, trim, site.site_url, zone),
+            "site": {"title": site.site_title, "url": site.site_url},
             "list_name": mailing_list.name,
             "period_label": label,
             "star_label": star_label,
             "preheader": _preheader(selection, star_label),
             "intro": _intro(selection),
-            "web_url": web_url(self.settings, mailing_list, selection.since),
+            "web_url": web_url(self.settings.base_url, mailing_list, selection.since),
             "tokens": tokens,
             "lang": "en-GB",
             "show_why": self.show_why,
         }
 
 
-def web_url(settings: Settings, mailing_list: MailingList, since: datetime) -> str:
+def web_url(base_url: str, mailing_list: MailingList, since: datetime) -> str:
     """The edition's stable public address in the archive."""
     day = since.astimezone(mailing_list.timezone).date().isoformat()
-    return f"{settings.web.base_url}/archive/{mailing_list.name}/{day}"
+    return f"{base_url}/archive/{mailing_list.name}/{day}"
 
 
 def period_label(since: datetime, until: datetime, zone: ZoneInfo) -> str:

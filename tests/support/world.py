@@ -51,6 +51,11 @@ class World:
         self.since, self.until = period(self.settings.lists[0], datetime.now(UTC), *WEEK)
 
     @property
+    def write(self) -> config.WriteSettings:
+        """What the write phase sees of these settings."""
+        return self.settings.write_settings()
+
+    @property
     def config_path(self) -> Path:
         return self.folder / "config.toml"
 

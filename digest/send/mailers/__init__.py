@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from ...config import Settings
-from ...errors import DigestError
+from ...config import SendSettings
+from ...errors import SendError
 from ...models import Edition, Outcome
 from ..message import Recipient
 
 Sending = Callable[[list[int]], None]
 
 
-class MailerError(DigestError):
+class MailerError(SendError):
     def __init__(self, message: str, unsent: list[int] | None = None) -> None:
         super().__init__(message)
         self.unsent = unsent or []
@@ -36,8 +36,8 @@ class Mailer(Protocol):
     def close(self) -> None: ...
 
 
-def make_mailer(settings: Settings, **options: Any) -> Mailer:
-    backend = settings.sending.backend
+def make_mailer(settings: SendSettings, **options: Any) -> Mailer:
+    backend = settings.backend
     if backend == "sendgrid":
         from .sendgrid import SendGridMailer
         return SendGridMailer(settings, **options)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ...config import Settings
+from ...config import SendSettings
 from ...models import DeliveryStatus, Edition, Outcome
 from ..message import HeaderInjection, Recipient, sender, wire
 from . import MailerError, Sending
@@ -17,8 +17,8 @@ class OutboxMailer:
     batch_size = 200
     record_each = False
 
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.root = settings.path(settings.sending.outbox.dir)
+    def __init__(self, settings: SendSettings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.root = settings.outbox_dir
         self.origin = sender(settings)
         self.clock = clock
 

@@ -22,7 +22,7 @@ from typing import Any
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from ...config import Settings
+from ...config import SendSettings
 from ...models import DeliveryStatus, Edition, Outcome
 from ..message import HeaderInjection, Recipient, check_headers, list_id, sender
 from . import MailerError, Sending
@@ -40,7 +40,7 @@ class _Retry(Exception):
 
 class SendGridMailer:
     record_each = False
-    def __init__(self, settings: Settings, sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, settings: SendSettings, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time) -> None:
         config = settings.sending.sendgrid
         key = os.environ.get(config.api_key_env, "")

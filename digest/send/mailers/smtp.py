@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from ...config import Settings
+from ...config import SendSettings
 from ...models import DeliveryStatus, Edition, Outcome
 from ..message import HeaderInjection, Recipient, sender, wire
 from . import MailerError, Sending
@@ -35,7 +35,7 @@ class SmtpMailer:
     batch_size = 100
     record_each = True      # each outcome committed at once: a crash leaves at most one unknown
 
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, settings: SendSettings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.settings = settings.sending.smtp
         self.origin = sender(settings)
         self.clock = clock
@@ -231,11 +231,11 @@ class SmtpMailer:
             self._drop()
 
 
-def _tls_context(settings: Settings) -> ssl.SSLContext:
+def _tls_context(settings: SendSettings) -> ssl.SSLContext:
     """Verified TLS: the CA in [sending.smtp].ca_file, or the system's trust store;
     unverified only when [sending.smtp].verify is false, and said so."""
     config = settings.sending.smtp
-    ca_file = str(settings.path(config.ca_file)) if config.ca_file else None
+    ca_file = str(settings.smtp_ca_file) if settings.smtp_ca_file else None
     try:
         context = ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as error:

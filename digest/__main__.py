@@ -1,0 +1,5 @@
+"""`python -m digest`: the `digest` command."""
+
+from .cli import main
+
+main()

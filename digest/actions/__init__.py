@@ -1,0 +1,112 @@
+"""What a person can do, written once and used alike by the three fronts (the CLI, the
+web app and the scheduler), which call nothing else of the library.
+
+Each action takes the parsed settings (whole: actions hand each phase its own part),
+an open Database and resolved objects, and raises a DigestError (a UsageError for a
+wrong request) with one line saying what to do. Grouped by what the person is doing:
+
+- `lookup`: a list or source named by a person;
+- `blog`: set up for a blog, fetch it, what is stored (read);
+- `editions`: the period, the preview, pins and excludes, the editor's voice, tuning
+  and the editions sent (pick, write);
+- `readers`: subscribers, sign-up, confirmation, unsubscribe, list files;
+- `sending`: plan and send, test copies, resuming, the scheduled run (send);
+- `site`: editor sessions, provider events (signals), the database's schema;
+- `scheduling`: the scheduler's own record (its lock, runs and jobs).
+"""
+
+from . import scheduling
+from .blog import FETCH_LOCK, Blog, Written, fetch, init, next_commands, source_overview
+from .editions import (
+    FEW_PICKS,
+    MAX_NOTE,
+    MAX_SUBJECT,
+    Built,
+    Period,
+    Tuning,
+    archive_html,
+    as_json,
+    comment_key,
+    dates,
+    draft,
+    exclude,
+    find_comments,
+    first_view,
+    first_words,
+    frozen,
+    history,
+    next_edition,
+    of_edition,
+    period,
+    picked,
+    picks,
+    pin,
+    preview,
+    sample_values,
+    sent_editions,
+    set_note,
+    set_subject,
+    tune,
+    unpick,
+    write_weights,
+)
+from .lookup import mailing_list, sources
+from .readers import (
+    WHY_BLOCKED,
+    Added,
+    SubscribeRefused,
+    add_subscriber,
+    claim_welcome,
+    confirm_subscription,
+    export_subscribers,
+    import_subscribers,
+    listing,
+    mail_one,
+    read_unsubscribe,
+    release_welcome,
+    remove_subscriber,
+    signup_address,
+    subscribe,
+    sync_list,
+    unsubscribe,
+    valid_address,
+    valid_name,
+)
+from .sending import (
+    FETCH_WAIT,
+    INSECURE_KEY,
+    AlreadySent,
+    Mailer,
+    MailerError,
+    NothingToSend,
+    Plan,
+    SendReport,
+    check_ready,
+    counts_line,
+    finish_unfinished,
+    mailer,
+    plan,
+    scheduled_run,
+    send,
+    send_edition,
+    send_test,
+    sending,
+    signing_key,
+)
+from .site import end_session, provider_events, schema_status, session_live, start_session, upgrade
+
+__all__ = [
+    "FETCH_LOCK", "FETCH_WAIT", "FEW_PICKS", "INSECURE_KEY", "MAX_NOTE", "MAX_SUBJECT", "WHY_BLOCKED",
+    "Added", "AlreadySent", "Blog", "Built", "Mailer", "MailerError", "NothingToSend", "Period", "Plan",
+    "SendReport", "SubscribeRefused", "Tuning", "Written",
+    "add_subscriber", "archive_html", "as_json", "check_ready", "claim_welcome", "comment_key",
+    "confirm_subscription", "counts_line", "dates", "draft", "end_session", "exclude", "export_subscribers",
+    "fetch", "find_comments", "finish_unfinished", "first_view", "first_words", "frozen", "history",
+    "import_subscribers", "init", "listing", "mail_one", "mailer", "mailing_list", "next_commands",
+    "next_edition", "of_edition", "period", "picked", "picks", "pin", "plan", "preview", "provider_events",
+    "read_unsubscribe", "release_welcome", "remove_subscriber", "sample_values", "scheduled_run", "scheduling",
+    "schema_status", "send", "send_edition", "send_test", "sending", "sent_editions", "session_live",
+    "set_note", "set_subject", "signing_key", "signup_address", "source_overview", "sources", "start_session",
+    "subscribe", "sync_list", "tune", "unpick", "unsubscribe", "upgrade", "valid_address", "valid_name",
+    "write_weights",
+]

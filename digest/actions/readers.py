@@ -1,0 +1,195 @@
+"""Readers: adding and removing subscribers, a reader's own sign-up, confirmation and
+unsubscribe, list files (import, export, sync), and the few mails one reader gets
+outside an edition (confirmation, welcome)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from ..config import MailingList, Settings
+from ..db import Database
+from ..errors import DigestError, UsageError
+from ..models import DeliveryStatus, Edition, Member, Origin, Reason, SyncResult, email_key
+from ..names import clean_name, name_problem
+from ..send import deliver
+from ..send.mailers import Mailer, MailerError
+from ..send.message import recipient
+from ..send.signing import read_unsubscribe_token
+from ..send.subscribers import check_address, read_csv, spreadsheet_safe
+
+
+@dataclass(frozen=True)
+class Added:
+    address: str
+    suppressed: bool            # on the list, but suppressed: it will not be mailed
+
+
+class SubscribeRefused(DigestError):
+    """A reader's confirmation cannot (or can no longer) subscribe them; says why."""
+
+    http_status = 409
+
+
+WHY_BLOCKED = {
+    Reason.BOUNCED: "mail to this address bounced, so nothing more is sent to it",
+    Reason.COMPLAINED: "this address reported our mail as spam, so nothing more is sent to it",
+    Reason.REMOVED: "the editor took this address off the list",
+    Reason.UNSUBSCRIBED: "this address unsubscribed from all our lists",
+}
+
+
+def valid_address(settings: Settings, email: str) -> str:
+    """The address, normalised, or UsageError saying why it cannot be used."""
+    try:
+        return check_address(email, settings.sending.smtputf8)
+    except ValueError as error:
+        raise UsageError(f"{email!r} is not a valid address ({error}); give one like you@example.org") from None
+
+
+def valid_name(name: str) -> str:
+    problem = name_problem(name.strip())
+    if problem:
+        raise UsageError(f"--name: {problem}; give the name on one line")
+    return name.strip()
+
+
+def add_subscriber(settings: Settings, db: Database, listed: MailingList, email: str, name: str, origin: Origin,
+                   now: datetime) -> Added:
+    """Put an address on a list (kept even if the list file does not name it). An
+    operator's add never lifts a reader's unsubscribe; only the reader can (`subscribe`)."""
+    address = valid_address(settings, email)
+    db.lists.merge(listed.name, [Member(address, valid_name(name))], origin, now)
+    return Added(address, db.lists.is_suppressed(listed.name, address))
+
+
+def subscribe(settings: Settings, db: Database, listed: MailingList, email: str, name: str,
+              now: datetime) -> Added:
+    """A reader confirmed their own subscription: it lifts their earlier unsubscribe
+    from this list (never a bounce, a complaint or an operator's removal)."""
+    address = valid_address(settings, email)
+    db.lists.unsuppress(email_key(address), listed.name, Reason.UNSUBSCRIBED)
+    db.lists.merge(listed.name, [Member(address, clean_name(name))], Origin.WEB, now)
+    return Added(address, db.lists.is_suppressed(listed.name, address))
+
+
+def confirm_subscription(settings: Settings, db: Database, listed: MailingList, email: str, name: str,
+                         asked_at: datetime, link: str, now: datetime) -> Added:
+    """The reader clicked their confirmation link (asked for at asked_at). Each link works
+    once; an unsubscribe made after the link was asked for is never lifted by it; an
+    address blocked for another reason is told so."""
+    key, token = email_key(email), hashlib.sha256(link.encode()).hexdigest()
+    if not db.lists.use_confirmation(token, listed.name, key, now):
+        if db.lists.is_active(listed.name, email):        # a second click: nothing changes, all is well
+            return Added(email, False)
+        raise SubscribeRefused("This confirmation link was used already, and this address is not subscribed now; "
+                               "subscribe again to get a new link.")
+    blocked = db.lists.suppression(listed.name, email)
+    if blocked is not None and blocked.reason == Reason.UNSUBSCRIBED and blocked.at > asked_at:
+        raise SubscribeRefused("You unsubscribed after asking for this link, so it no longer works; "
+                               "subscribe again if you want the digest back.")
+    try:
+        added = subscribe(settings, db, listed, email, name, now)
+    except DigestError:                       # not subscribed (a busy database): the link works again
+        db.lists.release_confirmation(token, listed.name)
+        raise
+    if added.suppressed:
+        found = db.lists.suppression(listed.name, email)
+        why = WHY_BLOCKED.get(Reason(found.reason), "this address is blocked") if found else "this address is blocked"
+        raise SubscribeRefused(f"{email} cannot be subscribed: {why}. Write to the editor if that is a mistake.")
+    return added
+
+
+def unsubscribe(db: Database, listed: MailingList, address: str, detail: str, now: datetime) -> None:
+    db.lists.suppress(email_key(address), listed.name, Reason.UNSUBSCRIBED, detail, now)
+
+
+def remove_subscriber(db: Database, listed: MailingList, email: str, now: datetime) -> bool:
+    """Take an address off a list for good; False when it was not a member (suppressed anyway).
+    The address may be pasted as a mail client shows it ("Bob <bob@x>", "mailto:bob@x"): it is
+    read out and checked, so the suppression is of the mailbox meant, or the command refuses."""
+    return db.lists.remove(listed.name, _pasted_address(email), now)
+
+
+def _pasted_address(text: str) -> str:
+    found = parseaddr(text.strip())[1] or text.strip()
+    found = found[len("mailto:"):] if found.lower().startswith("mailto:") else found
+    try:
+        return check_address(found.rstrip("."))
+    except ValueError as error:
+        raise UsageError(f"{text!r} is not an address ({error}); give it like bob@example.org") from None
+
+
+def import_subscribers(settings: Settings, db: Database, listed: MailingList, path: Path,
+                       now: datetime) -> SyncResult:
+    """Add the members of a CSV file; bad rows are reported in problems and skipped."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file; give the CSV file to import (columns email, name)")
+    read = read_csv(path, settings.sending.smtputf8)
+    result = db.lists.merge(listed.name, read.members, Origin.IMPORT, now)
+    result.problems = read.problems
+    return result
+
+
+def export_subscribers(db: Database, listed: MailingList) -> str:
+    """The members who will get the next edition as CSV (email, name), safe to open in a
+    spreadsheet."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["email", "name"])
+    for row in db.lists.members(listed.name):
+        writer.writerow([spreadsheet_safe(row.email), spreadsheet_safe(row.name)])
+    return buffer.getvalue()
+
+
+def listing(db: Database, listed: MailingList) -> list[dict[str, Any]]:
+    """Every address ever on the list, with its name, state and origin."""
+    return db.lists.listing(listed.name)
+
+
+def sync_list(settings: Settings, db: Database, listed: MailingList, now: datetime,
+              allow_retire: bool = False) -> SyncResult:
+    """Read the list file now, under the list's send lock (never beside a send or another sync)."""
+    return deliver.sync_list(settings.send_settings(), db, listed, now, allow_retire)
+
+
+def signup_address(settings: Settings, address: str) -> str:
+    """A reader's address from a sign-up form, normalised, or ValueError saying what is wrong."""
+    return check_address(address, settings.sending.smtputf8)
+
+
+def read_unsubscribe(key: str, token: str) -> tuple[str, str] | None:
+    """(list, address) from an unsubscribe link's token, or None if it was not signed with key."""
+    return read_unsubscribe_token(key, token)
+
+
+# ------------------------------------------------------------------ one reader, one mail
+
+def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str, person: str,
+             subject: str, html: str, text: str, link: str, kind: str, now: datetime) -> None:
+    """One message (a confirmation, a welcome) to one reader through the configured mailer;
+    MailerError unless it was accepted. The mailer is closed after."""
+    message = Edition(listed.name, now, now, subject, html, text, link, {}, {})
+    to = recipient(settings.send_settings(), key, listed.name, 0, address, email_key(address), person, None)
+    try:
+        for outcome in mailer.send(message, [to], lambda ids: None, f"{kind}-{now:%Y%m%d-%H%M%S-%f}"):
+            if outcome.status != DeliveryStatus.ACCEPTED:
+                raise MailerError(f"{kind} to {address}: {outcome.status} {outcome.error}")
+    finally:
+        mailer.close()
+
+
+def claim_welcome(db: Database, listed: MailingList, address: str, now: datetime) -> bool:
+    """True the first time for a list and address: the welcome is to be sent now."""
+    return db.welcomes.claim(listed.name, email_key(address), now)
+
+
+def release_welcome(db: Database, listed: MailingList, address: str) -> None:
+    """The welcome could not be sent: a later confirmation click tries again."""
+    db.welcomes.release(listed.name, email_key(address))

@@ -1,0 +1,5 @@
+"""`python -m digest.cli`: the `digest` command."""
+
+from . import main
+
+main()

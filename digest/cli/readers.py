@@ -1,0 +1,89 @@
+"""Commands for the readers: `digest subscribers add|remove|import|export|list`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import actions
+from ..models import Origin
+from . import App, cli, handles_errors, now
+
+
+@cli.group()
+def subscribers() -> None:
+    """Manage list members: add, remove, import, export, list."""
+
+
+@subscribers.command("add")
+@click.argument("list_name", metavar="LIST")
+@click.argument("email")
+@click.option("--name", default="", help="The subscriber's name.")
+@click.pass_obj
+@handles_errors
+def subscribers_add(app: App, list_name: str, email: str, name: str) -> None:
+    """Add EMAIL to LIST (kept even if the list file does not name it)."""
+    added = actions.add_subscriber(app.settings, app.db, app.list(list_name), email, name, Origin.CLI, now())
+    note = " (but it is suppressed: it will not be mailed)" if added.suppressed else ""
+    click.echo(f"{list_name}: added {added.address}{note}")
+
+
+@subscribers.command("remove")
+@click.argument("list_name", metavar="LIST")
+@click.argument("email")
+@click.pass_obj
+@handles_errors
+def subscribers_remove(app: App, list_name: str, email: str) -> None:
+    """Take EMAIL off LIST for good (it stays off even if the list file names it)."""
+    found = actions.remove_subscriber(app.db, app.list(list_name), email, now())
+    click.echo(f"{list_name}: removed {email}" + ("" if found else " (it was not a member; suppressed anyway)"))
+
+
+@subscribers.command("import")
+@click.argument("list_name", metavar="LIST")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+@handles_errors
+def subscribers_import(app: App, list_name: str, file: Path) -> None:
+    """Add the members of a CSV FILE (email, name, ...) to LIST; bad rows are reported and skipped."""
+    result = actions.import_subscribers(app.settings, app.db, app.list(list_name), file, now())
+    for problem in result.problems:
+        click.echo(f"Warning: {problem}", err=True)
+    click.echo(f"{list_name}: {result.added} added, {result.updated} updated, {len(result.problems)} rows skipped")
+
+
+@subscribers.command("export")
+@click.argument("list_name", metavar="LIST")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.pass_obj
+@handles_errors
+def subscribers_export(app: App, list_name: str, out: Path | None) -> None:
+    """Write LIST's members who will get the next edition as CSV (email, name)."""
+    text = actions.export_subscribers(app.db, app.list(list_name))
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+@subscribers.command("list")
+@click.argument("list_name", metavar="LIST")
+@click.option("--sync", is_flag=True, help="Read the list file first.")
+@click.option("--allow-retire", is_flag=True,
+              help="With --sync: apply the file even if it takes more than 10% of the list off it.")
+@click.pass_obj
+@handles_errors
+def subscribers_list(app: App, list_name: str, sync: bool, allow_retire: bool) -> None:
+    """Every address ever on LIST, with its state (active, retired, or why suppressed)."""
+    listed = app.list(list_name)
+    if sync:
+        for problem in actions.sync_list(app.settings, app.db, listed, now(), allow_retire).problems:
+            click.echo(f"Warning: {problem}", err=True)
+    listing = actions.listing(app.db, listed)
+    if not listing:
+        click.echo(f"No subscribers on {list_name} yet; add them to {listed.file} (then --sync), "
+                   f"or `digest subscribers add {list_name} EMAIL`.")
+    for row in listing:
+        state = row["reason"] or ("active" if row["active"] else "retired")
+        click.echo(f"{row['email']}\t{row['name']}\t{state}\t{row['origin']}")
