@@ -7,6 +7,7 @@ Every problem is reported together, each with its key path
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass
@@ -55,6 +56,14 @@ def _check_http_url(value: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError("not a URL (use http:// or https://)")
     return value.rstrip("/")
+
+
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an address or network (e.g. 127.0.0.1 or 10.0.0.0/8)") from None
+    return value.strip()
 
 
 def _zone(value: Any) -> ZoneInfo:
@@ -135,20 +144,20 @@ class Database(Section):
 
 
 class Fetch(Section):
-    timeout: float = Field(20.0, gt=0)
+    timeout: float = Field(20.0, gt=0, le=600)
     """seconds per request"""
-    max_bytes: int = Field(10_000_000, gt=0)
+    max_bytes: int = Field(10_000_000, gt=0, le=1_000_000_000)
     """largest response accepted"""
     retries: int = Field(3, ge=0, le=10)
     """retries after a timeout, connection error, 429 or 5xx (exponential backoff with jitter,
     `Retry-After` honoured)"""
-    backoff: float = Field(1.0, ge=0)
+    backoff: float = Field(1.0, ge=0, le=60)
     """first retry delay in seconds, doubled each time, at most 30"""
     user_agent: str = "digest/0.1 (+https://github.com/digest-newsletter/digest)"
     """the User-Agent sent"""
-    max_pages: int = Field(200, gt=0)
+    max_pages: int = Field(200, gt=0, le=100_000)
     """pages read from one feed in one fetch"""
-    deadline: float = Field(120.0, gt=0)
+    deadline: float = Field(120.0, gt=0, le=3600)
     """seconds one request may take in all, however slowly the server trickles"""
 
 
@@ -159,36 +168,36 @@ class Source(Section):
     """the posts feed (http, https, file) or a local path"""
     kind: Literal["blogger", "wordpress", "feed"] | None = None
     """`"blogger"`, `"wordpress"` or `"feed"`"""
-    backfill_days: int = Field(30, ge=0)
+    backfill_days: int = Field(30, ge=0, le=36_500)
     """how far back the first fetch reads; 0 = everything"""
     allow_hosts: list[str] = []     # hosts besides the source's own whose links a feed may send us to
     """hosts besides the source's own that its feeds may link to (a blog on a CDN)"""
 
 
 class Selection(Section):
-    threads_per_post: int = Field(3, ge=1)
+    threads_per_post: int = Field(3, ge=1, le=100)
     """threads shown per post"""
-    replies_per_thread: int = Field(2, ge=0)
+    replies_per_thread: int = Field(2, ge=0, le=100)
     """replies shown per thread (the longest, shown oldest first)"""
-    min_words: int = Field(15, ge=0)
+    min_words: int = Field(15, ge=0, le=10_000)
     """comments with fewer words of their own are dropped"""
-    max_counted_words: int = Field(400, gt=0)
+    max_counted_words: int = Field(400, gt=0, le=100_000)
     """words beyond this do not add to a comment's score"""
-    words_weight: float = Field(1.0, ge=0, allow_inf_nan=False)
+    words_weight: float = Field(1.0, ge=0, le=1_000_000, allow_inf_nan=False)
     """score per 100 own words of the top comment"""
-    reply_weight: float = Field(1.0, ge=0, allow_inf_nan=False)
+    reply_weight: float = Field(1.0, ge=0, le=1_000_000, allow_inf_nan=False)
     """score per reply"""
-    reply_words_weight: float = Field(0.5, ge=0, allow_inf_nan=False)
+    reply_words_weight: float = Field(0.5, ge=0, le=1_000_000, allow_inf_nan=False)
     """score per 100 own words of the replies"""
-    replier_weight: float = Field(0.5, ge=0, allow_inf_nan=False)
+    replier_weight: float = Field(0.5, ge=0, le=1_000_000, allow_inf_nan=False)
     """score per distinct replier"""
-    response_weight: float = Field(1.0, ge=0, allow_inf_nan=False)        # a comment's score: per response it drew
+    response_weight: float = Field(1.0, ge=0, le=1_000_000, allow_inf_nan=False)
     """a comment's score per response it drew (a reply, or a later comment answering it)"""
-    responder_weight: float = Field(0.5, ge=0, allow_inf_nan=False)       # per distinct person who responded
+    responder_weight: float = Field(0.5, ge=0, le=1_000_000, allow_inf_nan=False)
     """a comment's score per distinct person who responded"""
-    quoted_weight: float = Field(0.5, ge=0, allow_inf_nan=False)          # per comment that quoted it
+    quoted_weight: float = Field(0.5, ge=0, le=1_000_000, allow_inf_nan=False)
     """a comment's score per comment that quoted it"""
-    star_replies: int = Field(5, ge=0)               # replies the comment of the week's thread shows
+    star_replies: int = Field(5, ge=0, le=100)
     """replies shown in the comment of the week's thread"""
     comment_of_the_week: bool = True
     """put the best thread of the edition first"""
@@ -197,9 +206,9 @@ class Selection(Section):
 class Email(Section):
     templates: str = "templates"
     """folder of the email templates (falls back to the project's own)"""
-    max_html_bytes: int = Field(102_000, ge=10_000)
+    max_html_bytes: int = Field(102_000, ge=10_000, le=10_000_000)
     """size budget of the inlined HTML (Gmail clips at about 102 KB)"""
-    max_comment_words: int = Field(150, ge=0)
+    max_comment_words: int = Field(150, ge=0, le=100_000)
     """longer comments end with "Read the rest on the blog"; 0 = whole"""
 
 
@@ -237,11 +246,11 @@ class SendGrid(Section):
     """SendGrid's API address"""
     batch_size: int = Field(1000, ge=1, le=1000)
     """personalizations per request (SendGrid's maximum)"""
-    timeout: float = Field(30.0, gt=0)
+    timeout: float = Field(30.0, gt=0, le=600)
     """seconds to wait for SendGrid's answer"""
     retries: int = Field(5, ge=0, le=20)
     """retries after 429, 5xx or a connection failure"""
-    backoff: float = Field(1.0, ge=0)
+    backoff: float = Field(1.0, ge=0, le=60)
     """first retry delay in seconds, doubled each time (jitter added, at most 60)"""
 
 
@@ -256,7 +265,7 @@ class Smtp(Section):
     """login name; empty = no login"""
     password_env: str = "DIGEST_SMTP_PASSWORD"
     """environment variable holding the SMTP password"""
-    timeout: float = Field(30.0, gt=0)
+    timeout: float = Field(30.0, gt=0, le=600)
     """seconds per SMTP command"""
     ca_file: str = ""             # PEM file of the CA that signs the relay's certificate; "" = the system's
     """PEM file of the CA that signs the relay's certificate; empty = the system's trust store"""
@@ -274,12 +283,18 @@ class Sending(Section):
     """`"sendgrid"`, `"smtp"` or `"outbox"`"""
     from_: str = Field("Digest <digest@example.org>", alias="from")
     """the From address"""
-    retry_delay_seconds: float = Field(60.0, ge=0)
+    retry_delay_seconds: float = Field(60.0, ge=0, le=86_400)
     """wait after a "try again later" answer, doubled per attempt (at most an hour)"""
-    retry_within_run_seconds: float = Field(300.0, ge=0)
+    retry_within_run_seconds: float = Field(300.0, ge=0, le=86_400)
     """how long one run waits, in all, for deferred messages before leaving them to the next"""
     max_attempts: int = Field(10, ge=1, le=100)
     """"try again later" answers before a message counts as refused"""
+    dkim_selector: str = Field("", max_length=63, pattern=r"^[A-Za-z0-9._-]*$")
+    """the DKIM selector mail is signed with, which `digest doctor` looks up (SendGrid: `s1` and
+    `s2` when empty)"""
+    spf_include: str = Field("", max_length=253, pattern=r"^[A-Za-z0-9._-]*$")
+    """the domain your relay asks you to include in SPF (`include:` it names), which `digest
+    doctor` looks for; empty: the relay's own addresses are checked"""
     sendgrid: SendGrid = SendGrid()
     smtp: Smtp = Smtp()
     outbox: Outbox = Outbox()
@@ -302,11 +317,11 @@ class Sending(Section):
 
 
 class Schedule(Section):
-    misfire_grace_minutes: int = Field(360, ge=1)
+    misfire_grace_minutes: int = Field(360, ge=1, le=10_080)
     """how late a missed run may still go out after downtime"""
     retries: int = Field(6, ge=0, le=20)
     """retries of a scheduled run that failed, in a row"""
-    retry_minutes: float = Field(1.0, gt=0)
+    retry_minutes: float = Field(1.0, gt=0, le=1440)
     """first retry delay in minutes, doubled each time"""
 
 
@@ -322,12 +337,16 @@ class Web(Section):
     """environment variable holding the editor's password"""
     webhook_public_key_env: str = "SENDGRID_WEBHOOK_PUBLIC_KEY"
     """environment variable holding SendGrid's webhook verification key"""
-    webhook_max_age_seconds: int = Field(600, gt=0)
+    webhook_max_age_seconds: int = Field(600, gt=0, le=86_400)
     """webhook requests with an older timestamp are refused"""
-    confirm_max_age_hours: int = Field(72, gt=0)
+    confirm_max_age_hours: int = Field(72, gt=0, le=24 * 31)
     """how long a subscription confirmation link works"""
     session_hours: float = Field(12.0, gt=0, le=24 * 31)
     """how long an editor's login lasts (server-side; logout ends it sooner)"""
+    trusted_proxies: list[Annotated[str, AfterValidator(_network)]] = Field([], max_length=100)
+    """addresses (or networks, `10.0.0.0/8`) of the reverse proxies in front of `digest serve`
+    whose `X-Forwarded-For`, `-Proto` and `-Host` are believed; from anyone else they are
+    ignored"""
 
 
 class Settings(Section):

@@ -128,7 +128,18 @@ def build(settings: config.Settings, config_path: Path, db: Database,
     _sync_jobs(scheduler, settings, config_path, db)
     running = Scheduler(scheduler, settings, db, me)
     resume_on_start(running, config_path, now or datetime.now(UTC))
+    threading.Thread(target=check_at_start, args=(settings,), daemon=True, name="doctor").start()
     return running
+
+
+def check_at_start(settings: config.Settings) -> list[actions.Check]:
+    """`digest doctor` once, in the background (no run waits on its look-ups): each failing
+    check is a warning in the log, and the result is kept for the editor's home page."""
+    found = actions.doctor_of(settings, "schedule")
+    for check in found:
+        if not check.ok:
+            log.warning("doctor: %s: %s; fix: %s", check.check, check.detail, check.fix)
+    return found
 
 
 def _sync_jobs(scheduler: BaseScheduler, settings: config.Settings, config_path: Path, db: Database) -> None:

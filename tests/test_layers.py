@@ -104,7 +104,8 @@ def test_no_sql_outside_the_data_package() -> None:
 PHASES = ("read", "pick", "write", "send", "signals", "live")
 FRONTS = ("cli", "web", "schedule")
 WHOLE_SETTINGS = {"config", "actions", "live", *FRONTS}      # live: init and doctor read or write the whole file
-STORES = {"content", "picks", "drafts", "lists", "ledger", "locks", "runs", "events", "sessions", "welcomes"}
+STORES = {"content", "picks", "drafts", "lists", "ledger", "locks", "runs", "events", "sessions", "welcomes",
+          "checks"}
 
 
 def test_a_phase_never_imports_a_sibling_of_its_layer() -> None:

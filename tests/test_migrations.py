@@ -177,3 +177,26 @@ def test_0007_downgrades_to_the_status_index_and_back(db_url: str) -> None:
     schema.upgrade(engine)
     assert {"ix_deliveries_order", "ix_deliveries_address"} <= _indexes(engine)
     engine.dispose()
+
+
+def test_0008_adds_the_doctors_findings_and_keeps_what_exists(db_url: str) -> None:
+    engine = _at(db_url, "0007")
+    _insert(engine, "runs", [{"list_name": "weekly", "scheduled_for": NOW, "started_at": NOW, "finished_at": NOW,
+                              "outcome": "recipients 3, accepted 3"}])
+    engine.dispose()
+    with Database.open(db_url) as db, db.engine.connect() as connection:
+        assert db.schema_state().up_to_date and db.checks.latest() is None
+        assert connection.execute(sa.text("SELECT outcome FROM runs")).scalar_one() == "recipients 3, accepted 3"
+        db.checks.record([{"check": "config", "ok": True, "detail": "d", "fix": ""}], "doctor", NOW)
+        when, by, results = db.checks.latest()
+        assert by == "doctor" and results[0]["check"] == "config"
+    from alembic import command
+    engine = sa.create_engine(db_url)
+    with engine.begin() as connection:                     # and back: the table goes, nothing else
+        config = schema.alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+    with engine.connect() as connection:
+        assert not sa.inspect(connection).has_table("checks") and sa.inspect(connection).has_table("runs")
+    schema.upgrade(engine)
+    engine.dispose()

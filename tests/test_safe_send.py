@@ -73,11 +73,28 @@ def test_send_refuses_a_config_not_ready_for_real_mail(world, smtp, section, val
     assert run(world, "editions", "weekly").output.strip() == "No editions yet for weekly."
 
 
-def test_test_copy_and_dry_run_refuse_too(world, smtp):
+def test_a_test_copy_goes_before_the_public_address_exists_but_the_list_does_not(world, smtp):
+    """Issue 22: the editor sees the email in their own mailbox, through the real relay,
+    before `digest serve` is public; its links say where they point; the list gets nothing."""
     change(world, "web", base_url="http://localhost:8000")
-    for args in (["--to", "editor@onprobation-digest.org"], ["--dry-run"]):
+    copy = run(world, "send", "weekly", *WEEK, "--to", "editor@onprobation-digest.org")
+    assert copy.exit_code == 0, copy.output
+    [warning] = [line for line in copy.output.splitlines() if line.startswith("Warning:")]
+    assert "[web].base_url: http://localhost:8000 is a local address readers cannot open: this test copy's " \
+           "links (unsubscribe, view on the web) point at it" in warning
+    assert [m["to"] for m in smtp[1].messages] == ["editor@onprobation-digest.org"]
+    for args in (["--dry-run"], ["--yes"]):
         result = run(world, "send", "weekly", *WEEK, *args)
         assert result.exit_code == 2 and "[web].base_url" in result.output, result.output
+    assert len(smtp[1].messages) == 1
+    assert run(world, "editions", "weekly").output.strip() == "No editions yet for weekly."
+
+
+def test_a_test_copy_is_still_refused_from_an_example_sender(world, smtp):
+    change(world, "web", base_url="http://localhost:8000")
+    change(world, "sending", **{"from": "Digest <digest@example.org>"})
+    result = run(world, "send", "weekly", *WEEK, "--to", "editor@onprobation-digest.org")
+    assert result.exit_code == 2 and "[sending].from" in result.output and "[web].base_url" not in result.output
     assert smtp[1].messages == []
 
 

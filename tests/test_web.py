@@ -289,6 +289,20 @@ def test_library_errors_become_one_page_with_their_own_status(world, client):
     assert unset.status_code == 503 and "set SENDGRID_WEBHOOK_PUBLIC_KEY" in unset.get_data(as_text=True)
 
 
+def test_the_editors_home_shows_the_last_doctor_result(world, client):
+    from datetime import UTC, datetime
+
+    from digest import actions
+    login(client)
+    assert "Not checked yet: run <code>digest doctor</code>" in client.get("/editor/").get_data(as_text=True)
+    found = [actions.Check("config", True, "fine"), actions.Check("spf", False, "no SPF record", 'publish "v=spf1"')]
+    actions.keep_checks(world.settings, [actions.Check("database", True, "up to date"), *found], "schedule",
+                        datetime(2026, 12, 6, 7, tzinfo=UTC))
+    page = client.get("/editor/").get_data(as_text=True)
+    assert "2 of 3 checks pass" in page and "06 Dec 2026, 07:00 UTC" in page and "digest schedule" in page
+    assert "✗ spf</strong>: no SPF record" in page and "Fix: publish &#34;v=spf1&#34;" in page
+
+
 def test_without_a_secret_the_app_starts_only_in_dev_mode(world, monkeypatch):
     from digest.send.signing import SecretMissing
     monkeypatch.delenv("DIGEST_SECRET_KEY")

@@ -12,6 +12,7 @@ wrong request) with one line saying what to do. Grouped by what the person is do
 - `readers`: subscribers, sign-up, confirmation, unsubscribe, list files;
 - `sending`: plan and send, test copies, resuming, the scheduled run (send);
 - `site`: editor sessions, provider events (signals), the database's schema;
+- `going_live`: the checks a real send depends on (`digest doctor`);
 - `scheduling`: the scheduler's own record (its lock, runs and jobs).
 """
 
@@ -50,21 +51,28 @@ from .editions import (
     unpick,
     write_weights,
 )
+from .going_live import Check, doctor, doctor_of, instance, keep_checks, last_checks
 from .lookup import mailing_list, sources
 from .readers import (
     WHY_BLOCKED,
     Added,
     SubscribeRefused,
     add_subscriber,
-    claim_welcome,
     confirm_subscription,
+    confirmation_link,
     export_subscribers,
     import_subscribers,
+    latest_edition_url,
+    list_description,
+    list_title,
     listing,
     mail_one,
+    mailbox,
+    read_confirmation,
     read_unsubscribe,
-    release_welcome,
     remove_subscriber,
+    send_confirmation,
+    send_welcome,
     signup_address,
     subscribe,
     sync_list,
@@ -96,17 +104,18 @@ from .sending import (
 from .site import end_session, provider_events, schema_status, session_live, start_session, upgrade
 
 __all__ = [
-    "FETCH_LOCK", "FETCH_WAIT", "FEW_PICKS", "INSECURE_KEY", "MAX_NOTE", "MAX_SUBJECT", "WHY_BLOCKED",
-    "Added", "AlreadySent", "Blog", "Built", "Mailer", "MailerError", "NothingToSend", "Period", "Plan",
-    "SendReport", "SubscribeRefused", "Tuning", "Written",
-    "add_subscriber", "archive_html", "as_json", "check_ready", "claim_welcome", "comment_key",
-    "confirm_subscription", "counts_line", "dates", "draft", "end_session", "exclude", "export_subscribers",
-    "fetch", "find_comments", "finish_unfinished", "first_view", "first_words", "frozen", "history",
-    "import_subscribers", "init", "listing", "mail_one", "mailer", "mailing_list", "next_commands",
-    "next_edition", "of_edition", "period", "picked", "picks", "pin", "plan", "preview", "provider_events",
-    "read_unsubscribe", "release_welcome", "remove_subscriber", "sample_values", "scheduled_run", "scheduling",
-    "schema_status", "send", "send_edition", "send_test", "sending", "sent_editions", "session_live",
-    "set_note", "set_subject", "signing_key", "signup_address", "source_overview", "sources", "start_session",
-    "subscribe", "sync_list", "tune", "unpick", "unsubscribe", "upgrade", "valid_address", "valid_name",
-    "write_weights",
+    "latest_edition_url", "list_description", "list_title", "send_confirmation", "send_welcome",
+    "Check", "doctor", "doctor_of", "instance", "keep_checks", "last_checks",
+    "FETCH_LOCK", "FETCH_WAIT", "FEW_PICKS", "INSECURE_KEY", "MAX_NOTE", "MAX_SUBJECT", "WHY_BLOCKED", "Added",
+    "AlreadySent", "Blog", "Built", "Mailer", "MailerError", "NothingToSend", "Period", "Plan", "SendReport",
+    "SubscribeRefused", "Tuning", "Written", "add_subscriber", "archive_html", "as_json", "check_ready",
+    "comment_key", "confirm_subscription", "confirmation_link", "counts_line", "dates",
+    "draft", "end_session", "exclude", "export_subscribers", "fetch", "find_comments", "finish_unfinished",
+    "first_view", "first_words", "frozen", "history", "import_subscribers", "init", "listing", "mail_one", "mailbox",
+    "mailer", "mailing_list", "next_commands", "next_edition", "of_edition", "period", "picked", "picks", "pin",
+    "plan", "preview", "provider_events", "read_confirmation", "read_unsubscribe",
+    "remove_subscriber", "sample_values", "scheduled_run", "scheduling", "schema_status", "send",
+    "send_edition", "send_test", "sending", "sent_editions", "session_live", "set_note", "set_subject",
+    "signing_key", "signup_address", "source_overview", "sources", "start_session", "subscribe", "sync_list",
+    "tune", "unpick", "unsubscribe", "upgrade", "valid_address", "valid_name", "write_weights",
 ]

@@ -8,7 +8,7 @@ import csv
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,12 @@ from ..names import clean_name, name_problem
 from ..send import deliver
 from ..send.mailers import Mailer, MailerError
 from ..send.message import recipient
-from ..send.signing import read_unsubscribe_token
-from ..send.subscribers import check_address, read_csv, spreadsheet_safe
+from ..send.signing import confirmation_token, read_confirmation_token, read_unsubscribe_token
+from ..send.subscribers import check_address, mailbox, read_csv, spreadsheet_safe
+from ..write import listing as presented
+from ..write.letters import Letter, Letters
+
+__all__ = ["mailbox"]
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,18 @@ def signup_address(settings: Settings, address: str) -> str:
     return check_address(address, settings.sending.smtputf8)
 
 
+def confirmation_link(settings: Settings, key: str, listed: MailingList, address: str, person: str,
+                      now: datetime) -> str:
+    """The link that confirms a sign-up: opaque, it carries the list, the address and the
+    name typed (stored only once the mailbox's owner clicks)."""
+    return f"{settings.web.base_url}/confirm/{confirmation_token(key, listed.name, address, person, now)}"
+
+
+def read_confirmation(settings: Settings, key: str, token: str, now: datetime) -> tuple[str, str, str, datetime]:
+    """(list, address, name, asked at) of a confirmation link; BadLink or ExpiredLink (400)."""
+    return read_confirmation_token(key, token, timedelta(hours=settings.web.confirm_max_age_hours), now)
+
+
 def read_unsubscribe(key: str, token: str) -> tuple[str, str] | None:
     """(list, address) from an unsubscribe link's token, or None if it was not signed with key."""
     return read_unsubscribe_token(key, token)
@@ -171,25 +187,70 @@ def read_unsubscribe(key: str, token: str) -> tuple[str, str] | None:
 
 # ------------------------------------------------------------------ one reader, one mail
 
-def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str, person: str,
-             subject: str, html: str, text: str, link: str, kind: str, now: datetime) -> None:
-    """One message (a confirmation, a welcome) to one reader through the configured mailer;
-    MailerError unless it was accepted. The mailer is closed after."""
-    message = Edition(listed.name, now, now, subject, html, text, link, {}, {})
+def list_title(settings: Settings, listed: MailingList) -> str:
+    """What readers see as the list's name."""
+    return presented.title(listed, settings.site.title)
+
+
+def list_description(settings: Settings, listed: MailingList) -> str:
+    return presented.description(listed, settings.site.title)
+
+
+def latest_edition_url(settings: Settings, db: Database, listed: MailingList) -> str | None:
+    """The newest edition of the list in the archive (None before the first goes out)."""
+    rows = db.ledger.sent_editions(listed.name)
+    if not rows:
+        return None
+    return f"{settings.web.base_url}/archive/{listed.name}/{rows[0].since.astimezone(listed.timezone).date()}"
+
+
+def send_confirmation(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str,
+                      person: str, now: datetime) -> None:
+    """The mail that asks the mailbox's owner to confirm a sign-up. No List-Unsubscribe:
+    nobody is subscribed yet. No name: whoever filled the form chose it, unchecked, and it
+    would be text of theirs in a mail from us (To: "URGENT: verify your bank at ..."
+    <victim@...>); it travels sealed in the link and is stored once the owner confirms."""
+    title, link = list_title(settings, listed), confirmation_link(settings, key, listed, address, person, now)
+    letter = Letters(settings.write_settings()).write(
+        "confirm", f"Confirm your subscription to {title}", f"One click and {title} starts coming to you.",
+        list_title=title, address=address, link=link, hours=settings.web.confirm_max_age_hours)
+    mail_one(settings, mailer, key, listed, address, "", letter, link, "confirm", now, unsubscribe=False)
+
+
+def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, listed: MailingList, address: str,
+                 person: str, now: datetime) -> bool:
+    """The welcome, once per list and address: when editions arrive, the latest one, and the
+    reader's own unsubscribe link. False when it went before (or could not go now: MailerError
+    lets a later click of the confirmation link try again)."""
+    if not db.welcomes.claim(listed.name, email_key(address), now):
+        return False
+    title, latest = list_title(settings, listed), latest_edition_url(settings, db, listed)
     to = recipient(settings.send_settings(), key, listed.name, 0, address, email_key(address), person, None)
+    letter = Letters(settings.write_settings()).write(
+        "welcome", f"Welcome to {title}", f"Your first edition arrives {presented.arrives(listed, now)}.",
+        list_title=title, description=list_description(settings, listed), arrives=presented.arrives(listed, now),
+        latest=latest, archive=f"{settings.web.base_url}/archive/{listed.name}/", address=address,
+        unsubscribe_url=to.values["unsubscribe_url"])
+    try:
+        mail_one(settings, mailer, key, listed, address, person, letter, latest or "", "welcome", now)
+    except MailerError:
+        db.welcomes.release(listed.name, email_key(address))
+        raise
+    return True
+
+
+def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str, person: str,
+             letter: Letter, link: str, kind: str, now: datetime, unsubscribe: bool = True) -> None:
+    """One message (a confirmation, a welcome) to one reader through the configured mailer;
+    MailerError unless it was accepted. The mailer is closed after. With unsubscribe, it
+    carries List-Unsubscribe (RFC 8058) for the reader's list."""
+    message = Edition(listed.name, now, now, letter.subject, letter.html, letter.text, link, {}, {})
+    to = recipient(settings.send_settings(), key, listed.name, 0, address, email_key(address), person, None)
+    if not unsubscribe:
+        to.headers = {}
     try:
         for outcome in mailer.send(message, [to], lambda ids: None, f"{kind}-{now:%Y%m%d-%H%M%S-%f}"):
             if outcome.status != DeliveryStatus.ACCEPTED:
                 raise MailerError(f"{kind} to {address}: {outcome.status} {outcome.error}")
     finally:
         mailer.close()
-
-
-def claim_welcome(db: Database, listed: MailingList, address: str, now: datetime) -> bool:
-    """True the first time for a list and address: the welcome is to be sent now."""
-    return db.welcomes.claim(listed.name, email_key(address), now)
-
-
-def release_welcome(db: Database, listed: MailingList, address: str) -> None:
-    """The welcome could not be sent: a later confirmation click tries again."""
-    db.welcomes.release(listed.name, email_key(address))

@@ -16,7 +16,7 @@ from ..db import Database
 from ..errors import DigestError
 from ..models import DeliveryStatus
 from ..send import deliver
-from ..send.deliver import AlreadySent, Plan, SendReport, send_lock
+from ..send.deliver import AlreadySent, Plan, SendReport, TestCopy, send_lock
 from ..send.mailers import Mailer, MailerError, make_mailer
 from ..send.readiness import check_ready_to_send
 from ..send.signing import INSECURE_KEY, secret_key
@@ -70,7 +70,7 @@ def send(settings: Settings, db: Database, planned: Plan, mailer: Mailer | None 
 
 
 def send_test(settings: Settings, db: Database, listed: MailingList, since: datetime, until: datetime,
-              address: str, mailer: Mailer | None = None) -> str:
+              address: str, mailer: Mailer | None = None) -> TestCopy:
     """A test copy of the period's edition to one address; nothing is recorded for the list."""
     return deliver.send_test(settings.send_settings(), listed, since, until, address,
                              _builder(settings, db, listed, since, until), mailer)

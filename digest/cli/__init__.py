@@ -153,4 +153,4 @@ def main() -> None:
     cli(prog_name="digest", auto_envvar_prefix=None)
 
 
-from . import blog, editions, readers, server  # noqa: E402,F401 - each adds its commands to `cli`
+from . import blog, editions, live, readers, server  # noqa: E402,F401 - each adds its commands to `cli`

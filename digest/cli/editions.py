@@ -235,8 +235,10 @@ def send(app: App, list_name: str, since: str | None, until: str | None, dry_run
     listed = app.list(list_name)
     chosen = chosen_period(listed, since, until)
     if to:
-        subject = actions.send_test(app.settings, app.db, listed, *chosen.bounds, to)
-        click.echo(f"Sent a test copy of \"{subject}\" to {to}; nothing recorded for {list_name}")
+        copy = actions.send_test(app.settings, app.db, listed, *chosen.bounds, to)
+        for warning in copy.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Sent a test copy of \"{copy.subject}\" to {to}; nothing recorded for {list_name}")
         return
     with actions.sending(app.db, listed):          # no other send or sync of the list meanwhile
         planned = actions.plan(app.settings, app.db, listed, *chosen.bounds, again, retry_unknown=retry_unknown)

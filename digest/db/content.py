@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -20,6 +20,15 @@ from .tables import comments, http_cache, posts, sources
 from .upsert import insert_ignore
 
 CHUNK = 500
+
+
+class Horizon(NamedTuple):
+    """How far back a source is read: `at` (None: everything); `first`: nothing of the
+    source is stored yet; `widened`: it reaches further back than at the last fetch."""
+
+    at: datetime | None
+    first: bool
+    widened: bool
 
 
 @guarded
@@ -65,15 +74,25 @@ class Content:
         with self.engine.connect() as db:
             return bool(db.execute(sa.select(sources.c.reread_posts).where(sources.c.id == source_id)).scalar())
 
-    def horizon(self, source_id: int, proposed: datetime | None) -> datetime | None:
-        """The source's backfill horizon: set once, by its first fetch, then kept."""
+    def horizon(self, source_id: int, proposed: datetime | None) -> Horizon:
+        """The source's backfill horizon: set by its first fetch, then kept, except that it
+        moves back when `proposed` reaches further (None: everything), never forward."""
         with self.engine.begin() as db:
             row = db.execute(sa.select(sources.c.horizon, sources.c.last_fetch_at)
                              .where(sources.c.id == source_id)).one()
-            if row.last_fetch_at is None and row.horizon is None and proposed is not None:
+            first = row.last_fetch_at is None and not self._has_posts(db, source_id)
+            if row.last_fetch_at is None and row.horizon is None:
+                if proposed is not None:
+                    db.execute(sources.update().where(sources.c.id == source_id).values(horizon=proposed))
+                return Horizon(proposed, first, False)
+            if row.horizon is not None and (proposed is None or proposed < row.horizon):
                 db.execute(sources.update().where(sources.c.id == source_id).values(horizon=proposed))
-                return proposed
-        return row.horizon
+                return Horizon(proposed, first, True)
+        return Horizon(row.horizon, first, False)
+
+    @staticmethod
+    def _has_posts(db: sa.Connection, source_id: int) -> bool:
+        return db.execute(sa.select(posts.c.id).where(posts.c.source_id == source_id).limit(1)).first() is not None
 
     # ---------------------------------------------------------------- HTTP validators
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ConfigError, StoreError
 from . import schema
+from .checks import CheckStore
 from .content import Content
 from .drafts import DraftStore
 from .events import EventStore
@@ -48,6 +49,7 @@ class Database:
         self.events = EventStore(engine)
         self.sessions = SessionStore(engine)
         self.welcomes = WelcomeStore(engine)
+        self.checks = CheckStore(engine)
 
     @classmethod
     def open(cls, url: str, upgrade: bool = True, read_only: bool = False) -> Database:

@@ -79,6 +79,13 @@ class LockStore:
             except Exception as error:  # noqa: BLE001 - a missed beat is retried; ttl allows four
                 log.warning("could not refresh lock %s (%s); trying again", name, error)
 
+    def state(self, name: str) -> tuple[str, datetime, bool] | None:
+        """(holder, its last heartbeat, whether it is a process on this machine that is gone)
+        of a held lock, or None."""
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(locks.c.holder, locks.c.acquired_at).where(locks.c.name == name)).first()
+        return (row.holder, row.acquired_at, _dead(row.holder)) if row else None
+
     def holder(self, name: str) -> str | None:
         with self.engine.connect() as db:
             return db.execute(sa.select(locks.c.holder).where(locks.c.name == name)).scalar()

@@ -235,3 +235,15 @@ welcomes = sa.Table(                                     # the welcome email aft
     sa.Column("email_key", sa.String(320), primary_key=True),
     sa.Column("sent_at", UTCDateTime, nullable=False),
 )
+
+
+# ------------------------------------------------------------------ digest doctor's findings
+
+checks = sa.Table(                                       # each run of the checks a real send depends on
+    "checks", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ran_at", UTCDateTime, nullable=False),
+    sa.Column("ran_by", sa.String(50), nullable=False),   # "doctor" (the command) or "schedule" (at its start)
+    sa.Column("failed", sa.Integer, nullable=False),
+    sa.Column("results", sa.Text, nullable=False),        # JSON: [{check, ok, detail, fix}, ...]
+)

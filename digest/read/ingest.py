@@ -22,7 +22,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 from .. import crash
 from ..config import Fetch, Source
 from ..db import Database, post_hash
-from ..db.content import Content
+from ..db.content import Content, Horizon
 from ..errors import DigestError
 from ..models import Comment, FeedPage, Post, SourceReport, Validators
 from . import parse
@@ -57,6 +57,12 @@ class Run:
     visited: set[str] = field(default_factory=set)
     outside: dict[str, Post] = field(default_factory=dict)  # read, but older than the window
     touched: set[str] = field(default_factory=set)
+    first: bool = False                    # nothing of the source is stored yet
+
+    def note(self, message: str) -> None:
+        """Something the operator should know that is not a fault: said once, nothing re-read."""
+        log.warning("%s: %s", self.source.name, message)
+        self.report.warnings.append(message)
 
     def get(self, url: str, conditional: bool = True) -> Fetched:
         """A conditional GET whose new validators are kept until the run succeeds. A URL
@@ -114,8 +120,13 @@ def ingest(source: Source, settings: Fetch, db: Database, root: Path, now: datet
         store.finish_source(source_id, report.error, now)
         return report
     with own_fetcher if fetcher is None else nullcontext():
-        run = Run(source, source_id, store, own_fetcher, settings.max_pages,
-                  _cutoff(source, store, source_id, now), report, progress, reread=store.reread_posts(source_id))
+        horizon = _horizon(source, store, source_id, now)
+        run = Run(source, source_id, store, own_fetcher, settings.max_pages, horizon.at, report, progress,
+                  reread=store.reread_posts(source_id) or horizon.widened, first=horizon.first)
+        if horizon.widened:
+            days = f"{source.backfill_days}" if source.backfill_days else "0 (everything)"
+            back = f"{horizon.at:%Y-%m-%d}" if horizon.at else "the blog's first post"
+            run.note(f"backfill_days = {days} reaches further back than before: reading back to {back}")
         try:
             _read_source(run, url, full)
         except DigestError as error:
@@ -156,7 +167,7 @@ def _allow_platform_hosts(run: Run) -> None:
         run.fetcher.allowed_hosts = run.fetcher.allowed_hosts | BLOGGER_HOSTS
 
 
-def _cutoff(source: Source, store: Content, source_id: int, now: datetime) -> datetime | None:
+def _horizon(source: Source, store: Content, source_id: int, now: datetime) -> Horizon:
     proposed = now - timedelta(days=source.backfill_days) if source.backfill_days else None
     return store.horizon(source_id, proposed)
 
@@ -216,6 +227,8 @@ def _take_posts(run: Run, page: FeedPage) -> bool:
     """Store a page of posts; True when older pages need not be read."""
     known = run.store.post_state(run.source_id, [p.key for p in page.posts])
     fresh = [p for p in page.posts if run.cutoff is None or p.published >= run.cutoff or p.key in known]
+    if run.first and not fresh and page.posts:
+        fresh = _newest_anyway(run, page.posts)
     unchanged = any(p.key in known and known[p.key][0] == post_hash(p) for p in fresh)
     new, updated = run.store.save_posts(run.source_id, fresh)
     crash.point("fetch.posts")
@@ -226,6 +239,20 @@ def _take_posts(run: Run, page: FeedPage) -> bool:
     run.outside.update({p.key: p for p in page.posts if p not in fresh})
     run.touched.update(p.key for p in fresh)
     return (unchanged and not run.reread) or len(fresh) < len(page.posts)
+
+
+FIRST_POSTS = 3          # a first fetch that finds nothing in the window keeps this many newest posts
+
+
+def _newest_anyway(run: Run, posts: list[Post]) -> list[Post]:
+    """A first fetch of a blog whose last post is older than the window: its newest posts
+    (with their comments) rather than an empty database, and one line saying why."""
+    newest = sorted(posts, key=lambda p: p.published, reverse=True)[:FIRST_POSTS]
+    run.first = False
+    run.note(f"no post in the last {run.source.backfill_days} days (backfill_days); kept the blog's "
+             f"{len(newest)} newest posts anyway, the latest of {newest[0].published:%Y-%m-%d}, and their comments: "
+             "raise backfill_days in the config to read further back")
+    return newest
 
 
 def _wordpress_next(run: Run, url: str, page_number: int, page: FeedPage) -> str | None:

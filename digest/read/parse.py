@@ -232,7 +232,7 @@ def _blogger_comment(entry: dict[str, Any], removed: set[str], base: str) -> Com
         return None
     is_removed = entry["id"] in removed
     parent = _link(entry, "related")
-    clean = "" if is_removed else clean_html(_content(entry))
+    clean = "" if is_removed else comment_html(_content(entry))
     published = _date(entry, "published") or EPOCH
     return Comment(
         key=match.group(1), post_key=post.group(1), author=_author(entry),
@@ -333,13 +333,26 @@ def _wp_api_comment(item: object, post_key: str, base: str) -> Comment | None:
 
 def _wp_comment(key: str, post_key: str, url: str, author: str, published: datetime,
                 markup: str, parent: str | None) -> Comment:
-    clean = clean_html(markup)
+    clean = comment_html(markup)
     return Comment(key=key, post_key=post_key, author=author, author_uri=None,
                    published=published, updated=published, url=url, html=clean,
                    text=to_text(clean), parent_key=parent)
 
 
 # ------------------------------------------------------------------ helpers
+
+MAX_COMMENT = 100_000      # characters of a comment's HTML kept (some 15,000 words; Blogger allows 4,096)
+
+
+def comment_html(markup: str) -> str:
+    """A comment's HTML, sanitised; one longer than MAX_COMMENT is cut at a space and says
+    so (a 10 MB comment would slow every preview and page that shows its period)."""
+    if len(markup) <= MAX_COMMENT:
+        return clean_html(markup)
+    cut = markup[:MAX_COMMENT].rsplit(" ", 1)[0]
+    return (clean_html(cut) + f"<br><p>[Cut by digest: this comment runs to {len(markup):,} characters; "
+            "the whole of it is on the blog.]</p>")
+
 
 def _content(entry: dict[str, Any]) -> str:
     content = entry.get("content")

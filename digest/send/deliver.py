@@ -26,7 +26,7 @@ from ..models import DeliveryStatus, Edition, EditionStatus, Outcome, SyncResult
 from ..write.edition import Built
 from .mailers import Mailer, MailerError, make_mailer
 from .message import recipient
-from .readiness import check_ready_to_send
+from .readiness import check_ready_for_a_test, check_ready_to_send
 from .signing import secret_key
 from .subscribers import ListFileError, MassRetireError, check_address, sync
 
@@ -314,14 +314,21 @@ def _for_editor(edition: Edition, url: str) -> Edition:
     return replace(edition, html=html, text=edition.text.replace(edition.web_url, url), web_url=url)
 
 
+@dataclass(frozen=True)
+class TestCopy:
+    subject: str
+    warnings: list[str]          # e.g. its links point at a local address
+
+
 def send_test(settings: SendSettings, mailing_list: MailingList, since: datetime, until: datetime,
-              address: str, build: Callable[[], Built], mailer: Mailer | None = None) -> str:
-    """A test copy of the edition to one address; nothing is recorded for the list."""
+              address: str, build: Callable[[], Built], mailer: Mailer | None = None) -> TestCopy:
+    """A test copy of the edition to one address; nothing is recorded for the list. It may
+    go through the real relay before the public address exists (its links then say so)."""
     try:
         address = check_address(address)
     except ValueError as error:
         raise UsageError(f"--to {address!r} is not a valid address ({error}); give one like you@example.org") from None
-    check_ready_to_send(settings)
+    warnings = check_ready_for_a_test(settings)
     built = build()
     to = recipient(settings, secret_key(settings), mailing_list.name, 0, address, email_key(address), "", None)
     own = mailer is None
@@ -336,4 +343,4 @@ def send_test(settings: SendSettings, mailing_list: MailingList, since: datetime
     outcome = outcomes[0]
     if outcome.status != DeliveryStatus.ACCEPTED:
         raise DigestError(f"the test copy to {address} was {outcome.status}: {outcome.error}")
-    return built.edition.subject
+    return TestCopy(built.edition.subject, warnings)

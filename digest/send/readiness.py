@@ -36,12 +36,31 @@ class NotReady(SendError):
     exit_code = 2
 
 
+PUBLIC_ADDRESS = "[web].base_url"
+
+
 def check_ready_to_send(settings: SendSettings) -> None:
     """Raise NotReady (one line: the setting, the config file, the fix) when a real
     backend would send from a config that is not ready for readers."""
     if settings.backend not in REAL_BACKENDS:
         return
-    problems = problems_for_real_mail(settings)
+    _refuse(settings, problems_for_real_mail(settings))
+
+
+def check_ready_for_a_test(settings: SendSettings) -> list[str]:
+    """A test copy to the editor's own address may go before the public address exists:
+    NotReady only for what would make it unsafe (an example sender, a weak secret); what
+    only makes its links local is returned as warnings."""
+    if settings.backend not in REAL_BACKENDS:
+        return []
+    found = problems_for_real_mail(settings)
+    _refuse(settings, [(key, fix) for key, fix in found if key != PUBLIC_ADDRESS])
+    return [f"{settings.config_file} {key}: {fix.split(';')[0]}: this test copy's links (unsubscribe, view on the "
+            "web) point at it; a send to the list is refused until it is public" for key, fix in found
+            if key == PUBLIC_ADDRESS]
+
+
+def _refuse(settings: SendSettings, problems: list[tuple[str, str]]) -> None:
     if problems:
         more = f" (then also: {', '.join(key for key, _ in problems[1:])})" if len(problems) > 1 else ""
         key, fix = problems[0]
@@ -54,13 +73,13 @@ def problems_for_real_mail(settings: SendSettings) -> list[tuple[str, str]]:
     web, found = settings, []
     host = (urlsplit(web.base_url).hostname or "").lower()
     if _local(host):
-        found.append(("[web].base_url", f"{web.base_url} is a local address readers cannot open; set it to "
+        found.append((PUBLIC_ADDRESS, f"{web.base_url} is a local address readers cannot open; set it to "
                                         "the public address of `digest serve` (e.g. https://digest.yourblog.org)"))
     elif _private(host):
-        found.append(("[web].base_url", f"{web.base_url} is a private-network address readers cannot open; set "
+        found.append((PUBLIC_ADDRESS, f"{web.base_url} is a private-network address readers cannot open; set "
                                         "it to the public address of `digest serve` (e.g. https://digest.yourblog.org)"))
     elif _example(host):
-        found.append(("[web].base_url", f"{web.base_url} is an example address; set it to the public address "
+        found.append((PUBLIC_ADDRESS, f"{web.base_url} is an example address; set it to the public address "
                                         "of `digest serve` (e.g. https://digest.yourblog.org)"))
     domain = parseaddr(settings.sending.from_)[1].rpartition("@")[2].lower()
     if _example(domain) or _local(domain):

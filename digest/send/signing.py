@@ -1,26 +1,50 @@
-"""Signed tokens for links in emails (unsubscribe): no guessable ids, secret from the env."""
+"""Tokens for links in emails (unsubscribe, confirm a subscription): opaque, tamper-proof,
+keyed by the secret from the environment.
+
+A token is sealed with AES-SIV (deterministic authenticated encryption, keyed from the
+secret by HKDF, the token's purpose as associated data), then base64url: it names its
+list and reader to digest alone; a log, a proxy or a forwarded mail sees random
+characters. It still reads after a restart (only the secret is needed) and a token made
+for one purpose never opens as another. Tokens of earlier versions (the address in
+readable base64, signed) are still read, so links in mail already sent keep working.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
-import hmac
+import json
 import logging
 import os
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from itsdangerous import BadSignature, Signer
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from itsdangerous import BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
 
 from ..config import SendSettings
-from ..errors import SendError
+from ..errors import SendError, UsageError
 
 log = logging.getLogger(__name__)
 INSECURE_KEY = "insecure-dev-key-do-not-use-for-real-mail"
-UNSUBSCRIBE = "digest-unsubscribe"
+UNSUBSCRIBE = "digest-unsubscribe"          # the purpose of unsubscribe tokens (and the old signer's salt)
+SUBSCRIBE = "digest-subscribe"              # ... of confirmation tokens
 
 
 class SecretMissing(SendError):
     exit_code = 2
+
+
+class BadLink(UsageError):
+    """A link's token is not one of ours (tampered, cut, another instance's)."""
+
+
+class ExpiredLink(UsageError):
+    """A confirmation link older than [web].confirm_max_age_hours."""
 
 
 def secret_key(settings: SendSettings) -> str:
@@ -37,32 +61,99 @@ def secret_key(settings: SendSettings) -> str:
                         f"(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
 
 
+# ------------------------------------------------------------------ sealing
+
+@lru_cache(maxsize=8)
+def _sealer(key: str) -> AESSIV:
+    """AES-SIV keyed once per secret (HKDF-SHA256: the secret's bytes are never the key itself)."""
+    material = HKDF(hashes.SHA256(), length=64, salt=b"digest-links", info=b"aes-siv").derive(key.encode())
+    return AESSIV(material)
+
+
+def seal(key: str, purpose: str, text: str) -> str:
+    """text, encrypted and authenticated for purpose: URL-safe, opaque."""
+    sealed = _sealer(key).encrypt(text.encode("utf-8"), [purpose.encode()])
+    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+
+
+def unseal(key: str, purpose: str, token: str) -> str | None:
+    """The text sealed in token for purpose, or None (tampered, another key or purpose, or
+    another spelling of the same bytes: a token has one spelling only)."""
+    try:
+        raw = base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4))
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+            return None
+        return _sealer(key).decrypt(raw, [purpose.encode()]).decode("utf-8")
+    except (InvalidTag, ValueError, UnicodeError, binascii.Error):
+        return None
+
+
+# ------------------------------------------------------------------ unsubscribe
+
+def unsubscribe_token(key: str, list_name: str, email_key: str) -> str:
+    """The list and the reader's address, sealed (the same token each time for them)."""
+    return seal(key, UNSUBSCRIBE, f"{list_name}\n{email_key}")
+
+
+def read_unsubscribe_token(key: str, token: str) -> tuple[str, str] | None:
+    """(list, address) from a token, or None if it was not made with key."""
+    text = _legacy_unsubscribe(key, token) if "." in token else unseal(key, UNSUBSCRIBE, token)
+    if text is None:
+        return None
+    list_name, _, address = text.partition("\n")
+    return (list_name, address) if address else None
+
+
 @lru_cache(maxsize=8)
 def _signer(key: str) -> Signer:
     return Signer(key, salt=UNSUBSCRIBE)
 
 
-@lru_cache(maxsize=8)
-def _mac(key: str) -> hmac.HMAC:
-    """itsdangerous's HMAC for key, keyed once (it derives the key again for every token)."""
-    return hmac.new(_signer(key).derive_key(), digestmod=hashlib.sha1)
-
-
-def unsubscribe_token(key: str, list_name: str, email_key: str) -> str:
-    """list and address, base64url, signed (HMAC-SHA1 as itsdangerous's Signer signs, and
-    reads back: tests/test_signing.py checks the two are the same): URL-safe."""
-    payload = base64.urlsafe_b64encode(f"{list_name}\n{email_key}".encode()).rstrip(b"=")
-    mac = _mac(key).copy()
-    mac.update(payload)
-    return (payload + b"." + base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")).decode("ascii")
-
-
-def read_unsubscribe_token(key: str, token: str) -> tuple[str, str] | None:
-    """(list, address) from a token, or None if it was not signed with key."""
+def _legacy_unsubscribe(key: str, token: str) -> str | None:
+    """Links sent before tokens were sealed: base64 of list and address, signed."""
     try:
         payload = _signer(key).unsign(token.encode("ascii"))
-        text = base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)).decode()
+        return base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)).decode()
     except (BadSignature, ValueError, UnicodeError):
         return None
-    list_name, _, address = text.partition("\n")
-    return (list_name, address) if address else None
+
+
+# ------------------------------------------------------------------ confirm a subscription
+
+def confirmation_token(key: str, list_name: str, address: str, name: str, now: datetime) -> str:
+    """What a sign-up asked for (list, address, the name typed) and when, sealed."""
+    return seal(key, SUBSCRIBE, json.dumps([list_name, address, name, int(now.timestamp())]))
+
+
+def read_confirmation_token(key: str, token: str, max_age: timedelta,
+                            now: datetime) -> tuple[str, str, str, datetime]:
+    """(list, address, name, asked at) of a confirmation link; BadLink or ExpiredLink."""
+    if "." in token:
+        return _legacy_confirmation(key, token, max_age)
+    text = unseal(key, SUBSCRIBE, token)
+    try:
+        list_name, address, name, stamp = json.loads(text or "")
+        asked = datetime.fromtimestamp(int(stamp), UTC)
+    except (ValueError, TypeError, OverflowError, OSError):
+        raise BadLink("This confirmation link is not valid.") from None
+    if now - asked > max_age:
+        raise ExpiredLink("This confirmation link has expired; subscribe again to get a new one.")
+    return str(list_name), str(address), str(name), asked
+
+
+def _legacy_confirmation(key: str, token: str, max_age: timedelta) -> tuple[str, str, str, datetime]:
+    """Links sent before tokens were sealed (readable JSON, signed and timed by itsdangerous)."""
+    try:
+        (name, address, person), asked = URLSafeTimedSerializer(key, salt=SUBSCRIBE).loads(
+            token, max_age=int(max_age.total_seconds()), return_timestamp=True)
+    except SignatureExpired:
+        raise ExpiredLink("This confirmation link has expired; subscribe again to get a new one.") from None
+    except (BadSignature, ValueError, TypeError):
+        raise BadLink("This confirmation link is not valid.") from None
+    return str(name), str(address), str(person), asked
+
+
+def instance_id(key: str, database_url: str) -> str:
+    """What `/health` answers and `digest doctor` expects: only an instance with this secret
+    and this database knows it."""
+    return hashlib.sha256(seal(key, "digest-health", database_url).encode()).hexdigest()[:24]

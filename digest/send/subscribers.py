@@ -13,6 +13,7 @@ import functools
 import hashlib
 import logging
 import re
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,7 @@ from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from .. import crash
 from ..db.lists import ListStore
 from ..errors import SendError
-from ..models import Member, SyncResult
+from ..models import Member, SyncResult, email_key
 from ..names import name_problem
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,22 @@ def check_address(address: str, smtputf8: bool = True) -> str:
         if normal is not None:                    # RFC 2142 names (postmaster, www...) are lower-cased
             return f"{local.lower() if local.lower() in _CASELESS else local}@{normal}"
     return _check_whole(text, smtputf8)
+
+
+GMAIL = ("gmail.com", "googlemail.com")      # one mailbox: dots in the local part are not read either
+
+
+def mailbox(address: str) -> str:
+    """The mailbox an address reaches, for limits per reader: its email_key with the local
+    part's `+tag` dropped and case folded, so `Victim+1@Gmail.com` and `victim+2@gmail.com`
+    are one; at Gmail (and Googlemail, the same mailboxes) dots are dropped too, so
+    `v.ictim@gmail.com` and `victim@googlemail.com` are that one as well. A few spellings
+    too many merge elsewhere; no harm: this only counts."""
+    local, _, domain = email_key(address).rpartition("@")
+    local = (local.partition("+")[0] or local).casefold()
+    if domain in GMAIL:
+        return f"{local.replace('.', '') or local}@gmail.com"
+    return f"{local}@{domain}"
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -137,18 +154,28 @@ def _canonical(column: str) -> str:
     return _CANONICAL.get(re.sub(r"[\s_-]+", "", column.lower()), column.strip().lower())
 
 
+MAX_COLUMNS = 1000        # a list of subscribers has a handful; an export a few dozen
+
+
 def _columns(path: Path, names: Sequence[str] | None) -> list[str]:
     """The header as digest's names: the first column of each kind takes the name, the
-    others keep their own (lower-case)."""
+    others keep their own (lower-case), numbered when repeated. Linear in the header."""
+    if names is not None and len(names) > MAX_COLUMNS:
+        raise ListFileError(f"{path} line 1: {len(names)} columns, more than a list file has (at most "
+                            f"{MAX_COLUMNS}); check that this is the list of subscribers (email, name, ...)")
     columns: list[str] = []
+    taken: set[str] = set()
+    numbered: dict[str, int] = {}             # the next number to try for a repeated name
     for raw in names or []:
         name = _canonical(raw)
-        if name in columns:                   # a second column of a kind keeps its own name, made unique
-            name = raw.strip().lower()
-            number = 2
-            while name in columns:
-                name, number = f"{raw.strip().lower()} ({number})", number + 1
+        if name in taken:                     # a second column of a kind keeps its own name, made unique
+            base = raw.strip().lower()
+            name, number = base, numbered.get(base, 2)
+            while name in taken:
+                name, number = f"{base} ({number})", number + 1
+            numbered[base] = number
         columns.append(name)
+        taken.add(name)
     if "email" not in columns:
         found = ", ".join(c.strip() for c in names or []) or "nothing"
         raise ListFileError(f"{path} line 1: no 'email' column (found: {found}); the first line must name the "
@@ -267,8 +294,30 @@ def _file_hash(path: Path) -> str | None:
         return None
 
 
+MAX_FILE_BYTES = 1 << 30      # 1 GiB: some twenty million rows of email and name
+
+
+def check_file(path: Path) -> None:
+    """A list file is a regular file of bounded size (not a folder, a device, a pipe)."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        raise ListFileError(f"{path}: not found; create it with a header line 'email,name' "
+                            "or fix [[lists]].file in the config file") from None
+    except OSError as error:
+        raise ListFileError(f"{path}: cannot be read ({error.strerror}); check [[lists]].file and the file's "
+                            "permissions") from None
+    if not stat.S_ISREG(found.st_mode):
+        kind = "a folder" if stat.S_ISDIR(found.st_mode) else "not a regular file"
+        raise ListFileError(f"{path}: {kind}; [[lists]].file must name a CSV file (email, name)")
+    if found.st_size > MAX_FILE_BYTES:
+        raise ListFileError(f"{path}: {found.st_size:,} bytes, over the {MAX_FILE_BYTES:,} a list file may have; "
+                            "split the list or keep the subscribers in the database")
+
+
 def _check_encoding(path: Path) -> None:
     """The whole file must be UTF-8 before anything is imported; read in blocks."""
+    check_file(path)
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, line = 0, 1
     try:
@@ -313,6 +362,7 @@ def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_reti
     found (and at least RETIRE_MIN) is refused unless allow_retire. Run it under the
     list's send lock (see actions): syncs of one list never overlap."""
     result = SyncResult()
+    check_file(path)
     digest = _file_hash(path)
     if digest is not None and digest == lists.last_hash(list_name):
         return result

@@ -8,14 +8,17 @@ insecure dev mode, which says so on every page.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets as random_tokens
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, Request, Response, abort, g, request, session
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import actions
 from ..config import MailingList, Settings
@@ -47,6 +50,7 @@ def create_app(settings: Settings, db: Database, mailer: Callable[[], actions.Ma
     }
     app.jinja_env.globals.update(csrf_token=csrf_token, insecure=key == actions.INSECURE_KEY, site=settings.site)
     _register(app)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, settings.web.trusted_proxies)   # type: ignore[method-assign]
     from . import editor, login, public, voice, webhook
     app.register_blueprint(public.pages)
     app.register_blueprint(login.pages)
@@ -54,6 +58,35 @@ def create_app(settings: Settings, db: Database, mailer: Callable[[], actions.Ma
     app.register_blueprint(voice.pages)
     app.register_blueprint(webhook.pages)
     return app
+
+
+FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT",
+             "HTTP_X_FORWARDED_PREFIX", "HTTP_FORWARDED")
+
+
+class TrustedProxies:
+    """X-Forwarded-For, -Proto and -Host are believed from the proxies in [web].trusted_proxies
+    (the client's address then comes from the proxy, for the per-client limits), and
+    dropped from anyone else, who could otherwise claim any address or scheme."""
+
+    def __init__(self, app: Any, trusted: list[str]) -> None:
+        self.app = app
+        self.networks = [ipaddress.ip_network(item, strict=False) for item in trusted]
+        self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self._trusted(environ.get("REMOTE_ADDR", "")):
+            return self.fixed(environ, start_response)
+        for header in FORWARDED:
+            environ.pop(header, None)
+        return self.app(environ, start_response)
+
+    def _trusted(self, remote: str) -> bool:
+        try:
+            address = ipaddress.ip_address(remote)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
 
 
 def state() -> dict:

@@ -42,7 +42,7 @@ def _guard() -> None:
 def home() -> str:
     _guard()
     lists = state()["settings"].lists
-    return render_template("web/editor_home.html", lists=lists,
+    return render_template("web/editor_home.html", lists=lists, checks=actions.last_checks(state()["db"]),
                            upcoming={m.name: actions.next_edition(m, g.now) for m in lists})
 
 
@@ -199,6 +199,7 @@ def test(name: str) -> tuple[str, int] | str:
     listed = list_or_404(name)
     since, until = _shown(listed, request.args.to_dict()).period.bounds
     address = request.form.get("email", "")
-    actions.send_test(state()["settings"], state()["db"], listed, since, until, address, state()["mailer"]())
+    copy = actions.send_test(state()["settings"], state()["db"], listed, since, until, address, state()["mailer"]())
+    said = " ".join(f"Note: {warning}." for warning in copy.warnings)
     return render_template("web/message.html", title="Test sent",
-                           message=f"A test copy went to {address}; nothing was recorded for {name}.")
+                           message=f"A test copy went to {address}; nothing was recorded for {name}. {said}".strip())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class RateLimit:
@@ -28,23 +28,25 @@ class RateLimit:
             hits.append(now)
             return True
 
-    def allow_all(self, limits: list[tuple[str, int]]) -> bool:
+    def allow_all(self, limits: Sequence[tuple[str, int] | tuple[str, int, float]]) -> bool:
         """Count one hit for every key, or for none: False, counting nothing, when any
-        key has had its limit in the window (so a refusal by one limit, say the one per
-        address, does not use up another, say the one for all clients together)."""
+        key has had its limit in its window (so a refusal by one limit, say the one per
+        address, does not use up another, say the one for all clients together). A limit
+        is (key, most) in this limiter's window, or (key, most, window in seconds)."""
         now = self.clock()
         with self.lock:
             queues = []
-            for key, limit in limits:
+            for key, limit, *window in limits:
                 hits = self.hits.setdefault(key, deque())
-                while hits and hits[0] <= now - self.window:
+                while hits and hits[0] <= now - (window[0] if window else self.window):
                     hits.popleft()
                 if len(hits) >= limit:
                     return False
                 queues.append(hits)
             if len(self.hits) > MAX_CLIENTS:                # a flood of keys: forget the stale ones
-                mine = {key for key, _ in limits}
-                self.hits = {k: v for k, v in self.hits.items() if k in mine or (v and v[-1] > now - self.window)}
+                mine = {key for key, *_ in limits}
+                longest = max([self.window, *(rest[0] for _, _, *rest in limits if rest)])
+                self.hits = {k: v for k, v in self.hits.items() if k in mine or (v and v[-1] > now - longest)}
             for hits in queues:
                 hits.append(now)
             return True

@@ -10,42 +10,29 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from .. import actions
 from ..config import MailingList
 from ..errors import StoreError, UsageError
-from ..models import email_key
 from ..names import clean_name
 from . import busy, check_csrf, client_address, list_or_404, state
 
 log = logging.getLogger(__name__)
 pages = Blueprint("public", __name__)
-CONFIRM = "digest-subscribe"
 FEED_ENTRIES = 20                      # the newest editions in the Atom feed
 PER_CLIENT, PER_ADDRESS = 20, 3        # sign-ups an hour from one client, to one mailbox (both forms)
+PER_ADDRESS_DAY, DAY = 5, 86_400.0     # confirmation mails a day to one mailbox, however it is spelled
 EMBED_PER_CLIENT, EMBED_GLOBAL = 10, 200   # the form on the blog (no CSRF token): an hour, per client and in all
 SIGNUP_GLOBAL = 200                    # confirmation emails an hour in all, from both forms together
 
 
 def list_title(listed: MailingList) -> str:
     """What readers see as the list's name: its title, or one made from the site's title."""
-    return listed.title or f"The {state()['settings'].site.title} digest"
+    return actions.list_title(state()["settings"], listed)
 
 
 def list_description(listed: MailingList) -> str:
-    site = state()["settings"].site.title
-    return listed.description or f"The best of the discussion on {site}, in one email {_cadence(listed.period)}."
-
-
-def _cadence(length: timedelta) -> str:
-    days, hours = length / timedelta(days=1), length / timedelta(hours=1)
-    named = {1.0: "a day", 7.0: "a week"}
-    if days in named:
-        return named[days]
-    if days.is_integer():
-        return f"every {int(days)} days"
-    return "an hour" if hours == 1 else f"every {hours:g} hours"
+    return actions.list_description(state()["settings"], listed)
 
 
 @pages.app_context_processor
@@ -57,6 +44,13 @@ def _helpers() -> dict[str, object]:
 def index() -> str:
     lists = state()["settings"].lists
     return render_template("web/index.html", lists=lists, samples={m.name: _latest_url(m) for m in lists})
+
+
+@pages.get("/health")
+def health() -> Response:
+    """That this instance answers, with an id only it knows (`digest doctor`'s public_url check)."""
+    body = json.dumps({"ok": True, "instance": actions.instance(state()["settings"], state()["key"])})
+    return Response(body, mimetype="application/json")
 
 
 # ------------------------------------------------------------------ archive
@@ -135,11 +129,7 @@ def _feed_content(edition_id: int) -> str:
 
 def _latest_url(mailing_list: MailingList) -> str | None:
     """The newest edition of the list in the archive (None before the first goes out)."""
-    rows = actions.sent_editions(state()["db"], mailing_list)
-    if not rows:
-        return None
-    day = rows[0].since.astimezone(mailing_list.timezone).date().isoformat()
-    return f"{state()['settings'].web.base_url}/archive/{mailing_list.name}/{day}"
+    return actions.latest_edition_url(state()["settings"], state()["db"], mailing_list)
 
 
 # ------------------------------------------------------------------ subscribe
@@ -182,7 +172,10 @@ def subscribe_from_blog(name: str) -> tuple[str, int] | str:
                                    ("embed-global", EMBED_GLOBAL)])
 
 
-def _sign_up(mailing_list: MailingList, limits: list[tuple[str, int]]) -> tuple[str, int] | str:
+Limit = tuple[str, int] | tuple[str, int, float]         # (key, most) an hour, or (key, most, window in seconds)
+
+
+def _sign_up(mailing_list: MailingList, limits: list[Limit]) -> tuple[str, int] | str:
     address, person = request.form.get("email", "").strip(), clean_name(request.form.get("name", ""))[:100]
     if request.form.get("website"):                      # the honeypot: only robots fill it
         return _check_your_inbox(mailing_list)
@@ -190,8 +183,9 @@ def _sign_up(mailing_list: MailingList, limits: list[tuple[str, int]]) -> tuple[
         address = actions.signup_address(state()["settings"], address)
     except ValueError as error:
         return _form(mailing_list, f"That address does not work: {error}", address, person), 400
-    limits = [*limits, (f"client:{client_address()}", PER_CLIENT), (f"address:{mailbox(address)}", PER_ADDRESS),
-              ("signup-global", SIGNUP_GLOBAL)]
+    box = actions.mailbox(address)
+    limits = [*limits, (f"client:{client_address()}", PER_CLIENT), (f"address:{box}", PER_ADDRESS),
+              (f"address-day:{box}", PER_ADDRESS_DAY, DAY), ("signup-global", SIGNUP_GLOBAL)]
     if not state()["limits"].allow_all(limits):
         return render_template("web/message.html", title="Too many requests",
                                message="Too many sign-ups for now (from here, for this address or in "
@@ -205,60 +199,25 @@ def _sign_up(mailing_list: MailingList, limits: list[tuple[str, int]]) -> tuple[
     return _check_your_inbox(mailing_list)
 
 
-def mailbox(address: str) -> str:
-    """The mailbox an address reaches, for the per-address limit: its email_key with the
-    local part's `+tag` dropped and the local part case-folded, so `Victim+1@Gmail.com`
-    and `victim+2@gmail.com` count as one (a few spellings too many merge; no harm)."""
-    local, _, domain = email_key(address).rpartition("@")
-    return f"{(local.partition('+')[0] or local).casefold()}@{domain}"
-
-
 def _check_your_inbox(mailing_list: MailingList) -> str:
     return render_template("web/message.html", title="Check your inbox",
                            message=f"If the address is right, a message to confirm your subscription to "
                                    f"{list_title(mailing_list)} is on its way.")
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(state()["key"], salt=CONFIRM)
-
-
 def _send_confirmation(mailing_list: MailingList, address: str, person: str) -> None:
-    settings, name, title = state()["settings"], mailing_list.name, list_title(mailing_list)
-    link = f"{settings.web.base_url}/confirm/{_serializer().dumps([name, address, person])}"
-    text = (f"Please confirm that you want {title} at {address}:\n\n{link}\n\n"
-            "If you did not ask for it, ignore this message: nothing will be sent to you.\n")
-    html = render_template("web/confirm_email.html", link=link, list_title=title, address=address)
-    # No name: whoever filled the form chose it, unchecked, and it would be text of theirs in a
-    # mail from us (To: "URGENT: verify your bank at ..." <victim@...>). It travels in the signed
-    # link and is stored once the mailbox's owner confirms.
-    _mail(mailing_list, address, "", f"Confirm your subscription to {title}", html, text, link, "confirm")
+    actions.send_confirmation(state()["settings"], state()["mailer"](), state()["key"], mailing_list, address,
+                              person, g.now)
 
 
 def _send_welcome(mailing_list: MailingList, address: str, person: str) -> None:
-    """Once per list and address (the welcomes table); a failure is logged and lets a
-    later click of the confirmation link try again."""
-    name, db = mailing_list.name, state()["db"]
-    if not actions.claim_welcome(db, mailing_list, address, g.now):
-        return
-    title, latest = list_title(mailing_list), _latest_url(mailing_list)
-    archive = f"{state()['settings'].web.base_url}/archive/{name}/"
-    text = (f"Welcome to {title}. {list_description(mailing_list)}\n\n"
-            + (f"The latest edition: {latest}\n" if latest else f"Past editions: {archive}\n")
-            + "\nEvery email has a link to unsubscribe at the bottom.\n")
-    html = render_template("web/welcome_email.html", list=mailing_list, latest=latest, archive=archive)
+    """Once per list and address; a failure is logged and lets a later click of the
+    confirmation link try again."""
     try:
-        _mail(mailing_list, address, person, f"Welcome to {title}", html, text, latest or archive, "welcome")
+        actions.send_welcome(state()["settings"], state()["db"], state()["mailer"](), state()["key"], mailing_list,
+                             address, person, g.now)
     except actions.MailerError as error:
-        actions.release_welcome(db, mailing_list, address)
         log.warning("welcome to %s not sent: %s", address, error)
-
-
-def _mail(listed: MailingList, address: str, person: str, subject: str, html: str, text: str, link: str,
-          kind: str) -> None:
-    """One message to one reader through the configured mailer; MailerError unless accepted."""
-    actions.mail_one(state()["settings"], state()["mailer"](), state()["key"], listed, address, person, subject,
-                     html, text, link, kind, g.now)
 
 
 @pages.get("/confirm/<token>")
@@ -290,13 +249,8 @@ def confirm(token: str) -> ResponseReturnValue:
 
 
 def _read_confirmation(token: str) -> tuple[str, str, str, datetime]:
-    max_age = state()["settings"].web.confirm_max_age_hours * 3600
-    try:
-        (name, address, person), asked_at = _serializer().loads(token, max_age=max_age, return_timestamp=True)
-    except SignatureExpired:
-        abort(400, "This confirmation link has expired; subscribe again to get a new one.")
-    except (BadSignature, ValueError, TypeError):
-        abort(400, "This confirmation link is not valid.")
+    """What the link asked for; a link not ours or too old is a 400 page saying so."""
+    name, address, person, asked_at = actions.read_confirmation(state()["settings"], state()["key"], token, g.now)
     list_or_404(name)
     return name, address, person, asked_at
 

@@ -12,6 +12,7 @@ import re
 import secrets
 import textwrap
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,26 +44,48 @@ class TemplateError(WriteError):
     """A template is missing or broken."""
 
 
+def environment(folder: Path) -> jinja2.Environment:
+    """The templates of folder (the editor's), falling back on the project's own; HTML escaped."""
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(folder)),
+                                    jinja2.FileSystemLoader(str(BUNDLED_TEMPLATES))]),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
+        undefined=jinja2.StrictUndefined, trim_blocks=False, lstrip_blocks=False,
+    )
+    env.filters["wrap"] = _wrap
+    return env
+
+
+def inliner() -> Premailer:
+    """premailer as every mail uses it: CSS inlined, @media rules kept, nothing fetched."""
+    return Premailer(
+        base_url=None, disable_link_rewrites=True, keep_style_tags=False, strip_important=False,
+        remove_classes=False, allow_network=False, allow_loading_external_files=False,
+        disable_validation=True, cssutils_logging_level=logging.CRITICAL, cache_css_parsing=True,
+        disable_basic_attributes=["width"],  # keep width="600" for Outlook; CSS makes it fluid
+    )
+
+
+def template(env: jinja2.Environment, name: str, where: str) -> jinja2.Template:
+    """A template by name, or TemplateError saying which and what to do."""
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateNotFound:
+        raise TemplateError(f"template {name} not found in {where}; "
+                            "restore it from the project's templates/ folder") from None
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateError(f"{error.filename or name} line {error.lineno}: {error.message}; "
+                            "fix the template") from None
+
+
 class Renderer:
     """Templates and one Premailer, set up once and reused for every edition."""
 
     def __init__(self, settings: WriteSettings, show_why: bool = False) -> None:
         self.settings = settings
         self.show_why = show_why
-        folder = settings.templates
-        self.env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(folder)),
-                                        jinja2.FileSystemLoader(str(BUNDLED_TEMPLATES))]),
-            autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
-            undefined=jinja2.StrictUndefined, trim_blocks=False, lstrip_blocks=False,
-        )
-        self.env.filters["wrap"] = _wrap
-        self.premailer = Premailer(
-            base_url=None, disable_link_rewrites=True, keep_style_tags=False, strip_important=False,
-            remove_classes=False, allow_network=False, allow_loading_external_files=False,
-            disable_validation=True, cssutils_logging_level=logging.CRITICAL, cache_css_parsing=True,
-            disable_basic_attributes=["width"],  # keep width="600" for Outlook; CSS makes it fluid
-        )
+        self.env = environment(settings.templates)
+        self.premailer = inliner()
 
     def render(self, selection: Selection, mailing_list: MailingList, trim: Trim = Trim(),
                nonce: str | None = None, voice: Draft | None = None) -> Edition:
@@ -82,17 +105,10 @@ class Renderer:
         text = self._template("email.txt").render({**context, "tokens": text_tokens})
         inlined = self.premailer.transform(html=html, pretty_print=False)
         return Edition(mailing_list.name, selection.since, selection.until, subject,
-                       _doctype(inlined), _tidy(text), context["web_url"], tokens, text_tokens, context)
+                       doctype(inlined), tidy(text), context["web_url"], tokens, text_tokens, context)
 
     def _template(self, name: str) -> jinja2.Template:
-        try:
-            return self.env.get_template(name)
-        except jinja2.TemplateNotFound:
-            raise TemplateError(f"template {name} not found in {self.settings.templates_setting}; "
-                                "restore it from the project's templates/ folder") from None
-        except jinja2.TemplateSyntaxError as error:
-            raise TemplateError(f"{error.filename or name} line {error.lineno}: {error.message}; "
-                                "fix the template") from None
+        return template(self.env, name, self.settings.templates_setting)
 
     def _context(self, selection: Selection, mailing_list: MailingList, trim: Trim, zone: ZoneInfo,
                  tokens: dict[str, str]) -> dict[str, Any]:
@@ -190,11 +206,11 @@ def _wrap(text: str, indent: str = "", width: int = 72) -> str:
     return "\n".join(lines)
 
 
-def _doctype(html: str) -> str:
+def doctype(html: str) -> str:
     return html if html.lstrip().lower().startswith("<!doctype") else "<!DOCTYPE html>\n" + html
 
 
-def _tidy(text: str) -> str:
+def tidy(text: str) -> str:
     """At most one blank line in a row, no trailing spaces."""
     lines = [line.rstrip() for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"

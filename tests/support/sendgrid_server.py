@@ -34,6 +34,7 @@ class SendGridStandIn:
         self.keep = keep            # False (the benches): count what was accepted, keep none of it, as SendGrid
         self.counted = 0            # does not slow down as its volume grows (a million kept dicts would)
         self.faults: list[Fault] = []
+        self.scopes = ["mail.send", "alerts.read"]   # what GET /v3/scopes answers for the key
         self.accepted: list[dict] = []          # one per accepted personalization, with its request
         self.requests = 0
         self.bodies: list[dict] = []
@@ -123,6 +124,22 @@ def _handler(server: SendGridStandIn) -> type[BaseHTTPRequestHandler]:
         def setup(self) -> None:
             super().setup()
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def do_GET(self) -> None:  # noqa: N802
+            """GET /v3/scopes: the key's permissions, {"scopes": [...]} (401 for another key)."""
+            if self.path != "/v3/scopes":
+                status, extra, body = 404, {}, b""
+            elif self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                status, extra, body, _ = _error(401, "The provided authorization grant is invalid, expired, or revoked")
+            else:
+                status, extra, body = 200, {"Content-Type": "application/json"}, json.dumps(
+                    {"scopes": server.scopes}).encode()
+            self.send_response(status)
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def do_POST(self) -> None:  # noqa: N802
             if self.path != "/v3/mail/send":

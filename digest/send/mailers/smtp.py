@@ -35,15 +35,17 @@ class SmtpMailer:
     batch_size = 100
     record_each = True      # each outcome committed at once: a crash leaves at most one unknown
 
-    def __init__(self, settings: SendSettings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, settings: SendSettings, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 timeout: float | None = None) -> None:
         self.settings = settings.sending.smtp
+        self.timeout = timeout or self.settings.timeout
         self.origin = sender(settings)
         self.clock = clock
         self.password = os.environ.get(self.settings.password_env, "")
         if self.settings.username and not self.password:
             raise MailerError(f"{self.settings.password_env} is not set; export the SMTP password "
                               "for [sending.smtp].username")
-        self.context = _tls_context(settings) if self.settings.security != "none" else None
+        self.context = tls_context(settings) if self.settings.security != "none" else None
         self.connection: smtplib.SMTP | None = None
 
     def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
@@ -161,10 +163,10 @@ class SmtpMailer:
         connection: smtplib.SMTP | None = None
         try:
             if config.security == "tls":
-                connection = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout,
+                connection = smtplib.SMTP_SSL(config.host, config.port, timeout=self.timeout,
                                               context=self.context)
             else:
-                connection = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+                connection = smtplib.SMTP(config.host, config.port, timeout=self.timeout)
                 if config.security == "starttls":
                     self._starttls(connection)
             connection.ehlo_or_helo_if_needed()
@@ -222,6 +224,17 @@ class SmtpMailer:
     def _where(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
+    def probe(self) -> str:
+        """Connect, STARTTLS and log in exactly as a send does, send nothing, and say how it
+        went (MailerError with the fix when it does not)."""
+        connection = self._connect()
+        secure = isinstance(connection, smtplib.SMTP_SSL) or self.settings.security == "starttls"
+        said = [f"{self._where()} answered", "TLS verified" if secure and self.settings.verify else
+                "TLS not verified" if secure else "no TLS"]
+        said.append(f"logged in as {self.settings.username}" if self.settings.username else "no login")
+        self.close()
+        return ", ".join(said)
+
     def close(self) -> None:
         if self.connection is not None:
             try:
@@ -231,7 +244,7 @@ class SmtpMailer:
             self._drop()
 
 
-def _tls_context(settings: SendSettings) -> ssl.SSLContext:
+def tls_context(settings: SendSettings) -> ssl.SSLContext:
     """Verified TLS: the CA in [sending.smtp].ca_file, or the system's trust store;
     unverified only when [sending.smtp].verify is false, and said so."""
     config = settings.sending.smtp

@@ -1,0 +1,245 @@
+"""`digest doctor`: every check a real send depends on, against real parts on loopback: an
+authoritative DNS server (DIGEST_NAMESERVER), the SendGrid stand-in's /v3/scopes, an SMTP
+relay with STARTTLS and AUTH, and the scheduler's heartbeat in the database."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import cli
+from digest.db import Database
+from digest.live import doctor
+
+from .support import smtp_server
+from .support.dns_server import DnsServer, Zones
+from .support.sendgrid_server import SendGridStandIn
+
+DOMAIN = "onprobation-digest.org"
+SECRET = "doctor-test-secret-Zq8vL2mN8pR4tW6y"
+PASSWORD = "an editor's long password"
+SENDGRID_RECORDS = {
+    DOMAIN: [("TXT", '"v=spf1 include:sendgrid.net ~all"')],
+    "sendgrid.net": [("TXT", '"v=spf1 ip4:167.89.0.0/17 ip4:208.117.48.0/20 ~all"')],
+    f"s1._domainkey.{DOMAIN}": [("CNAME", "s1.domainkey.u1234.wl.sendgrid.net.")],
+    f"s2._domainkey.{DOMAIN}": [("CNAME", "s2.domainkey.u1234.wl.sendgrid.net.")],
+    "s1.domainkey.u1234.wl.sendgrid.net": [("TXT", '"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC1"')],
+    "s2.domainkey.u1234.wl.sendgrid.net": [("TXT", '"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC2"')],
+    f"_dmarc.{DOMAIN}": [("TXT", f'"v=DMARC1; p=none; rua=mailto:dmarc@{DOMAIN}"')],
+}
+
+
+def write_config(folder: Path, sending: str) -> Path:
+    path = folder / "config.toml"
+    path.write_text(f"""
+[site]
+title = "On Probation"
+
+[database]
+url = "sqlite:///{folder / 'digest.db'}"
+
+[[sources]]
+name = "onprobation"
+url = "https://probationmatters.blogspot.com/feeds/posts/default"
+
+[[lists]]
+name = "weekly"
+file = "weekly.csv"
+
+[web]
+base_url = "https://digest.{DOMAIN}"
+
+{sending}
+""", encoding="utf-8")
+    Database.open(f"sqlite:///{folder / 'digest.db'}").close()
+    return path
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    monkeypatch.setenv("DIGEST_SECRET_KEY", SECRET)
+    monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
+
+
+@pytest.fixture
+def sendgrid():
+    stand_in = SendGridStandIn()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def zones(monkeypatch):
+    records = Zones({DOMAIN: [("A", "127.0.0.1")], f"digest.{DOMAIN}": [("A", "127.0.0.1")]})
+    with DnsServer(records) as server:
+        monkeypatch.setenv("DIGEST_NAMESERVER", server.address)
+        yield records
+
+
+def sendgrid_config(tmp_path: Path, sendgrid: SendGridStandIn) -> Path:
+    return write_config(tmp_path, f'[sending]\nbackend = "sendgrid"\nfrom = "On Probation <digest@{DOMAIN}>"\n'
+                                  f'\n[sending.sendgrid]\nhost = "{sendgrid.host}"\n')
+
+
+def by_name(found: list[doctor.Check]) -> dict[str, doctor.Check]:
+    return {check.check: check for check in found}
+
+
+def run_json(config_path: Path):
+    result = CliRunner().invoke(cli, ["--config", str(config_path), "doctor", "--json"])
+    return result.exit_code, json.loads(result.output)
+
+
+def test_a_domain_without_records_fails_spf_dkim_dmarc_each_with_the_record_to_publish(tmp_path, environment,
+                                                                                     sendgrid, zones):
+    code, found = run_json(sendgrid_config(tmp_path, sendgrid))
+    assert code == 1
+    assert [c["check"] for c in found] == list(doctor.NAMES)
+    assert all(set(c) == {"check", "ok", "detail", "fix"} for c in found)
+    checks = {c["check"]: c for c in found}
+    assert not checks["spf"]["ok"] and checks["spf"]["fix"] == (
+        f'publish at {DOMAIN}: TXT "v=spf1 include:sendgrid.net ~all"')
+    assert not checks["dkim"]["ok"] and f"s1._domainkey.{DOMAIN} and s2._domainkey.{DOMAIN}" in checks["dkim"]["fix"]
+    assert not checks["dmarc"]["ok"] and checks["dmarc"]["fix"] == (
+        f'publish at _dmarc.{DOMAIN}: TXT "v=DMARC1; p=none; rua=mailto:dmarc@{DOMAIN}"')
+    assert ("onprobation-digest.org", "TXT") in zones.asked          # asked DIGEST_NAMESERVER, nobody else
+    assert checks["config"]["ok"] and checks["secret"]["ok"] and checks["editor"]["ok"]
+    assert checks["database"]["ok"] and checks["relay"]["ok"]       # the stand-in's key may send
+
+
+def test_they_pass_once_sendgrids_records_are_published(tmp_path, environment, sendgrid, zones):
+    for name, records in SENDGRID_RECORDS.items():
+        for kind, text in records:
+            zones.add(name, kind, text)
+    _, found = run_json(sendgrid_config(tmp_path, sendgrid))
+    checks = {c["check"]: c for c in found}
+    assert checks["spf"]["ok"], checks["spf"]
+    assert checks["dkim"]["ok"] and "-> s1.domainkey.u1234.wl.sendgrid.net" in checks["dkim"]["detail"]
+    assert checks["dmarc"]["ok"] and "p=none; the From domain aligns" in checks["dmarc"]["detail"]
+
+
+def test_an_spf_record_that_leaves_out_the_relay_gets_it_added_before_its_all(tmp_path, environment, sendgrid, zones):
+    zones.add(DOMAIN, "TXT", '"v=spf1 mx include:_spf.google.com -all"')
+    checks = by_name(doctor.run(_settings(sendgrid_config(tmp_path, sendgrid))))
+    added = "v=spf1 mx include:_spf.google.com include:sendgrid.net -all"
+    assert checks["spf"].fix == f'publish at {DOMAIN}: TXT "{added}"'
+
+
+def _settings(path: Path):
+    from digest import config
+    return config.load(path)
+
+
+def test_the_key_must_be_allowed_to_send(tmp_path, environment, sendgrid, zones, monkeypatch):
+    sendgrid.scopes = ["stats.read", "alerts.read"]
+    checks = by_name(doctor.run(_settings(sendgrid_config(tmp_path, sendgrid))))
+    assert not checks["relay"].ok and "cannot send (scopes: stats.read, alerts.read)" in checks["relay"].detail
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.someone-else")
+    again = by_name(doctor.run(_settings(sendgrid_config(tmp_path, sendgrid))))["relay"]
+    assert not again.ok and "SendGrid refused the key in SENDGRID_API_KEY (401)" in again.detail
+
+
+def test_an_smtp_relay_is_checked_with_starttls_and_login_and_no_mail_is_sent(tmp_path, environment, zones,
+                                                                              monkeypatch):
+    pki = smtp_server.make_pki(tmp_path / "pki")
+    logins = smtp_server.Logins("digest", "relay password")
+    controller, recorder = smtp_server.start(tls_context=smtp_server.server_tls(pki), require_starttls=True,
+                                             auth_required=True, auth_require_tls=True, authenticator=logins)
+    monkeypatch.setenv("RELAY_PASSWORD", "relay password")
+    try:
+        path = write_config(tmp_path, f'[sending]\nbackend = "smtp"\nfrom = "On Probation <digest@{DOMAIN}>"\n'
+                                      f'spf_include = "spf.relay.example"\ndkim_selector = "mail"\n\n'
+                                      f'[sending.smtp]\nhost = "127.0.0.1"\nport = {controller.port}\n'
+                                      f'security = "starttls"\nusername = "digest"\npassword_env = "RELAY_PASSWORD"\n'
+                                      f'ca_file = "{pki.ca}"\n')
+        checks = by_name(doctor.run(_settings(path)))
+        assert checks["relay"].ok and "TLS verified, logged in as digest; no mail sent" in checks["relay"].detail
+        assert recorder.received == [] and logins.mechanisms and not logins.failed
+        assert checks["spf"].fix == f'publish at {DOMAIN}: TXT "v=spf1 include:spf.relay.example ~all"'
+        assert checks["dkim"].fix == f'publish at mail._domainkey.{DOMAIN}: TXT "v=DKIM1; k=rsa; p=<the public key ' \
+                                     'your relay gives you>"'
+        zones.add(DOMAIN, "TXT", '"v=spf1 include:spf.relay.example ~all"')
+        zones.add(f"mail._domainkey.{DOMAIN}", "TXT", '"v=DKIM1; k=rsa; p=MIGfMA0GCSqG"')
+        checks = by_name(doctor.run(_settings(path)))
+        assert checks["spf"].ok and checks["dkim"].ok
+        assert not checks["bounces"].ok and "nobody reads them" in checks["bounces"].detail
+        monkeypatch.setenv("RELAY_PASSWORD", "wrong")
+        refused = by_name(doctor.run(_settings(path)))["relay"]
+        assert not refused.ok and "SMTP login as digest refused" in refused.detail and refused.fix
+    finally:
+        controller.stop()
+
+
+def test_an_unreachable_relay_and_a_silent_name_server_hide_no_other_check(tmp_path, environment, monkeypatch):
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)          # takes questions, never answers
+    silent.bind(("127.0.0.1", 0))
+    monkeypatch.setenv("DIGEST_NAMESERVER", f"127.0.0.1:{silent.getsockname()[1]}")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    path = write_config(tmp_path, f'[sending]\nbackend = "smtp"\nfrom = "On Probation <digest@{DOMAIN}>"\n'
+                                  f'dkim_selector = "mail"\nspf_include = "x.example"\n\n'
+                                  f'[sending.smtp]\nhost = "127.0.0.1"\nport = {port}\n')
+    started = datetime.now(UTC)
+    checks = by_name(doctor.run(_settings(path)))
+    assert list(checks) == list(doctor.NAMES)
+    assert not checks["relay"].ok and "not reachable" in checks["relay"].detail
+    for name in ("spf", "dkim", "dmarc"):
+        assert not checks[name].ok and "no answer" in checks[name].detail, checks[name]
+    assert checks["config"].ok and checks["secret"].ok and checks["database"].ok
+    assert datetime.now(UTC) - started < timedelta(seconds=60)          # each look-up gave up after seconds
+    silent.close()
+
+
+def test_the_scheduler_check_reads_the_heartbeat(tmp_path, environment, sendgrid, zones):
+    path = sendgrid_config(tmp_path, sendgrid)
+    now = datetime.now(UTC)
+    with Database.open(f"sqlite:///{tmp_path / 'digest.db'}") as db:
+        assert not by_name(doctor.run(_settings(path), now=now))["scheduler"].ok
+        db.locks.acquire("schedule", "elsewhere:4242:1", timedelta(minutes=5), now - timedelta(seconds=30))
+        fresh = by_name(doctor.run(_settings(path), now=now))["scheduler"]
+        assert fresh.ok and fresh.detail == "running (elsewhere:4242:1), last heartbeat 30 s ago"
+        stale = by_name(doctor.run(_settings(path), now=now + timedelta(minutes=10)))["scheduler"]
+        assert not stale.ok and "has stopped" in stale.detail and "digest schedule" in stale.fix
+
+
+def test_the_one_line_output_the_exit_code_and_the_last_result_kept(tmp_path, environment, sendgrid, zones):
+    path = sendgrid_config(tmp_path, sendgrid)
+    result = CliRunner().invoke(cli, ["--config", str(path), "doctor"])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith("✓ config: ") and any(line.startswith("✗ spf: ") for line in lines)
+    assert lines[lines.index(next(line for line in lines if line.startswith("✗ spf: "))) + 1].startswith("    fix: ")
+    assert lines[-1] == "5 of 11 checks pass; fix the ones marked ✗."
+    with Database.open(f"sqlite:///{tmp_path / 'digest.db'}") as db:
+        when, by, results = db.checks.latest()
+    assert by == "doctor" and [r["check"] for r in results] == list(doctor.NAMES)
+
+
+def test_a_config_that_does_not_load_is_the_first_failure_and_the_rest_say_why(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[fetch]\ntimeout = -1\n", encoding="utf-8")
+    code, found = run_json(path)
+    assert code == 1 and found[0]["check"] == "config" and "[fetch].timeout" in found[0]["detail"]
+    assert all(not c["ok"] and "not checked" in c["detail"] for c in found[1:])
+
+
+def test_the_scheduler_checks_once_at_its_start_and_warns_of_each_failure(tmp_path, environment, sendgrid, zones,
+                                                                         caplog):
+    from digest import schedule
+    settings = _settings(sendgrid_config(tmp_path, sendgrid))
+    with caplog.at_level("WARNING", logger="digest.schedule"):
+        found = schedule.check_at_start(settings)
+    failing = [c.check for c in found if not c.ok]
+    warned = [r.getMessage() for r in caplog.records if r.name == "digest.schedule"]
+    assert failing and len(warned) == len(failing)
+    assert warned[0].startswith(f"doctor: {failing[0]}: ") and "; fix: " in warned[0]
+    with Database.open(settings.database_url()) as db:
+        assert db.checks.latest()[1] == "schedule"
