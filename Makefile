@@ -26,6 +26,14 @@ demo: $(VENV)/.installed
 	$(BIN)/digest --config examples/config.toml editions
 	@echo "Stored in demo/digest.db (SQLite); the edition of 25-31 October 2017 is in demo/edition.html, .txt"
 	@echo "and .json; the messages sent to examples/subscribers/weekly.csv are in demo/outbox/weekly-1/*.eml."
+	@echo ""
+	@echo "Next:"
+	@echo "  1. Open the editor on this demo (then http://127.0.0.1:8000/editor/, password demo-editor):"
+	@echo "       DIGEST_EDITOR_PASSWORD=demo-editor $(BIN)/digest --config examples/config.toml serve"
+	@echo "  2. Set up your own blog (writes config.toml and subscribers/weekly.csv here):"
+	@echo "       $(BIN)/digest init https://yourblog.blogspot.com"
+	@echo "  3. Before real readers get it, go live with docs/going-live.md and check with:"
+	@echo "       $(BIN)/digest doctor"
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
