@@ -110,6 +110,7 @@ def _cron(value: Any, zone: ZoneInfo) -> Cron:
 
 Zone = Annotated[ZoneInfo, BeforeValidator(_zone), PlainSerializer(str)]
 Period = Annotated[timedelta, BeforeValidator(_period)]
+OptionalPeriod = Annotated[timedelta | None, BeforeValidator(lambda v: None if v in (None, "") else _period(v))]
 HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
@@ -232,6 +233,13 @@ class MailingList(Section):
     """the list's name as readers see it (pages, feed, confirmation and welcome emails); at most 200 characters"""
     description: str = Field("", max_length=1000)   # one line on the subscribe page; "" = from the period
     """one line on the subscribe page, the archive and the embeddable form; at most 1,000 characters"""
+    approval: Literal["none", "required"] = "none"
+    """`"required"`: at its scheduled time the edition is built and held, the editor gets it to review
+    (`[editor].email`), and it goes only when approved (`digest approve`, or the web editor)"""
+    approve_within: OptionalPeriod = None
+    """how long a held edition waits for the editor (`Nh`, `Nd`, `Nw`); unset: as long as it takes"""
+    on_timeout: Literal["skip", "send"] = "skip"
+    """what happens to a held edition nobody answered within `approve_within`"""
 
     @field_validator("schedule", mode="before")
     @classmethod
@@ -349,6 +357,28 @@ class Web(Section):
     ignored"""
 
 
+class Editor(Section):
+    email: str = ""
+    """where the editor hears from digest: an edition held for review, and a notice after every run
+    (sent, skipped, failed); empty: nothing is mailed to the editor"""
+    webhook_url: str = ""
+    """optional: the same notices posted as JSON (`text` for Slack, `content` for Discord) to this https URL"""
+
+    @field_validator("email")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        if value and ("@" not in parseaddr(value)[1] or len(getaddresses([value])) > 1):
+            raise ValueError("not an address; use one, e.g. editor@yourblog.org")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if value and not re.match(r"^https://[^/\s]+", value):
+            raise ValueError("use an https:// URL (Slack's or Discord's incoming webhook)")
+        return value
+
+
 class Settings(Section):
     """The whole of config.toml. `root` is the folder relative paths are read from."""
 
@@ -362,6 +392,7 @@ class Settings(Section):
     sending: Sending = Sending()
     schedule: Schedule = Schedule()
     web: Web = Web()
+    editor: Editor = Editor()
     root: Path = Field(Path("."), exclude=True)
     origin: str = Field("config.toml", exclude=True)     # the settings file's name, for messages
 

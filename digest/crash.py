@@ -27,6 +27,10 @@ POINTS: dict[str, str] = {
     "fetch.finished": "the source's HTTP validators and last fetch are stored",
     "schedule.recorded": "a scheduled run's outcome is stored (and its retry, if any, scheduled)",
     "webhook.applied": "a provider event and its effect are stored together",
+    "hold.frozen": "an edition held for approval is stored with its ledger rows; nobody is sent anything",
+    "review.sent": "the editor was mailed the held edition to review, and that is recorded",
+    "approve.approved": "a held edition is approved (now `sending`) and the picks it holds are taken",
+    "order.claimed": "an order from the web is marked running by the scheduler carrying it out",
 }
 _hits: Counter[str] = Counter()
 

@@ -32,8 +32,10 @@ class DeliveryStatus(StrEnum):
 
 
 class EditionStatus(StrEnum):
+    HELD = "held"            # frozen, waiting for the editor's approval: nobody is sent anything
     SENDING = "sending"
     SENT = "sent"
+    SKIPPED = "skipped"      # the editor (or the approval's time-out) decided it does not go
 
 
 class PickAction(StrEnum):
@@ -47,7 +49,8 @@ class Origin(StrEnum):
     FILE = "file"
     CLI = "cli"
     IMPORT = "import"
-    WEB = "web"
+    WEB = "web"              # the reader's own sign-up, confirmed
+    EDITOR = "editor"        # added by the editor on the web
 
 
 class Reason(StrEnum):

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 LOCK_TTL = timedelta(minutes=5)        # a scheduler that stopped beating for this long is dead
 HEARTBEAT_SECONDS = 60
+DESK_SECONDS = 5                       # how often the web's orders are looked for
 JOB_PREFIX = "list:"
 RETRY_PREFIX = "retry:"
 STOP = threading.Event()               # set by SIGTERM/SIGINT: finish the batch in flight, then stop
@@ -125,11 +126,22 @@ def build(settings: config.Settings, config_path: Path, db: Database,
                            EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     scheduler.add_job(heartbeat, "interval", seconds=HEARTBEAT_SECONDS, args=[db, me], id="heartbeat",
                       jobstore="memory", replace_existing=True)
+    record.requeue_orders(db)                  # orders a dead scheduler was carrying out: resumed from the ledger
+    scheduler.add_job(tend, "interval", seconds=DESK_SECONDS, args=[settings, db], id="desk", jobstore="memory",
+                      replace_existing=True, next_run_time=datetime.now(UTC))
     _sync_jobs(scheduler, settings, config_path, db)
     running = Scheduler(scheduler, settings, db, me)
     resume_on_start(running, config_path, now or datetime.now(UTC))
     threading.Thread(target=check_at_start, args=(settings,), daemon=True, name="doctor").start()
     return running
+
+
+def tend(settings: config.Settings, db: Database) -> list[str]:
+    """The desk's errands (the web's orders, timed-out approvals, reviews to mail), every few seconds."""
+    done = actions.tend(settings, db, datetime.now(UTC), should_stop=STOP.is_set)
+    for line in done:
+        log.info("%s", line)
+    return done
 
 
 def check_at_start(settings: config.Settings) -> list[actions.Check]:
@@ -187,8 +199,10 @@ def _recorder(db: Database, scheduler: BaseScheduler, settings: config.Settings,
             log.info("%s: %s", list_name, outcome)
         elif event.code == EVENT_JOB_ERROR:
             failures[list_name] = failures.get(list_name, 0) + 1
-            outcome = f"FAILED: {event.exception}; {_retry_after_failure(list_name, failures[list_name], now)}"
+            retry = _retry_after_failure(list_name, failures[list_name], now)
+            outcome = f"FAILED: {event.exception}; {retry}"
             log.error("%s: %s", list_name, outcome)
+            _tell_of_failure(settings, list_name, event, retry, now)
         else:
             failures.pop(list_name, None)
             outcome = str(event.retval) + _retry_if_unfinished(list_name, now)
@@ -212,6 +226,15 @@ def _recorder(db: Database, scheduler: BaseScheduler, settings: config.Settings,
         return f"; an edition is unfinished: retry at {when:%Y-%m-%d %H:%M} UTC"
 
     return on_event
+
+
+def _tell_of_failure(settings: config.Settings, list_name: str, event: JobExecutionEvent, retry: str,
+                     now: datetime) -> None:
+    listed = settings.mailing_list(list_name)
+    if listed is not None:
+        notice = actions.runs.failed_notice(settings, listed, event.scheduled_run_time or now, str(event.exception),
+                                            retry)
+        actions.notices.notify(settings, listed, notice, now)
 
 
 def _list_of(job: str) -> str | None:

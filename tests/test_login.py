@@ -41,6 +41,12 @@ class Clock:
         self.now += timedelta(**delta)
 
 
+def locked_out(client) -> bool:
+    """The editor is not open to this client: asking for it leads to the login form."""
+    answer = client.get("/editor/")
+    return answer.status_code == 303 and answer.headers["Location"].startswith("/editor/login")
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -80,9 +86,9 @@ def test_insecure_dev_mode_does_not_open_the_editor(tmp_path, db, clock, monkeyp
     monkeypatch.delenv("DIGEST_SECRET_KEY", raising=False)
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
     client = make_app(tmp_path, db, clock, insecure_dev_mode=True).test_client()
-    assert client.get("/editor/").status_code == 403
+    assert locked_out(client)
     assert login(client, "guess").status_code == 403
-    assert client.get("/editor/").status_code == 403
+    assert locked_out(client)
     assert login(client).status_code == 303
     assert client.get("/editor/").status_code == 200
 
@@ -93,7 +99,7 @@ def test_no_password_set_opens_nothing_and_says_what_to_set(tmp_path, db, clock,
     client = make_app(tmp_path, db, clock, insecure_dev_mode=True).test_client()
     refused = login(client, "")
     assert refused.status_code == 403 and "export DIGEST_EDITOR_PASSWORD" in refused.get_data(as_text=True)
-    assert client.get("/editor/").status_code == 403
+    assert locked_out(client)
 
 
 # ------------------------------------------------------------------ sessions
@@ -128,7 +134,7 @@ def test_a_session_expires_after_twelve_hours(app, clock):
     clock.advance(hours=11, minutes=59)
     assert client.get("/editor/").status_code == 200
     clock.advance(minutes=2)
-    assert client.get("/editor/").status_code == 403
+    assert locked_out(client)
 
 
 def test_session_hours_is_configurable(tmp_path, db, clock, env):
@@ -137,7 +143,7 @@ def test_session_hours_is_configurable(tmp_path, db, clock, env):
     clock.advance(minutes=59)
     assert client.get("/editor/").status_code == 200
     clock.advance(minutes=2)
-    assert client.get("/editor/").status_code == 403
+    assert locked_out(client)
 
 
 def test_logout_ends_the_session_on_the_server(app):
@@ -149,10 +155,10 @@ def test_logout_ends_the_session_on_the_server(app):
     assert client.post("/editor/logout", data={}).status_code == 400                # with the CSRF token
     out = client.post("/editor/logout", data={"csrf": csrf(client)})
     assert out.status_code == 303 and out.headers["Location"] == "/editor/login"
-    assert client.get("/editor/").status_code == 403
+    assert locked_out(client)
     replay = app.test_client()                        # the old cookie, kept by a thief: refused too
     replay.set_cookie(COOKIE, token, path="/editor")
-    assert replay.get("/editor/").status_code == 403
+    assert locked_out(replay)
 
 
 def test_session_store_on_both_databases(db):
@@ -206,7 +212,7 @@ def test_throttle_answers_429_and_lets_the_right_password_in_after_the_delay(app
     refused = login(client)                                # even the right password waits
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
     assert "try again in 30 seconds" in refused.get_data(as_text=True)
-    assert client.get("/editor/").status_code == 403
+    assert locked_out(client)
     clock.advance(seconds=29)
     assert login(client).status_code == 429
     clock.advance(seconds=1)
@@ -253,8 +259,11 @@ def test_browser_throttle_then_login_then_logout(served, browser, clock):  # noq
     with page.expect_navigation():
         page.click("#logout")
     assert page.url == f"{base}/editor/login"
-    assert page.goto(f"{base}/editor/").status == 403
+    page.goto(f"{base}/editor/")                                 # logged out: the login form, not the editor
+    assert page.url == f"{base}/editor/login?next=/editor/"
     thief = browser.new_context()                                # the cookie as it was: refused
     thief.add_cookies([cookie])
-    assert thief.new_page().goto(f"{base}/editor/").status == 403
+    stolen = thief.new_page()
+    stolen.goto(f"{base}/editor/")
+    assert stolen.url == f"{base}/editor/login?next=/editor/"
     thief.close()

@@ -241,11 +241,24 @@ def login(client, password=PASSWORD):
 
 
 def test_editor_pages_need_a_login(client):
-    for path in ("/editor/", "/editor/weekly", "/editor/weekly/email.html", "/editor/weekly/email.txt"):
-        assert client.get(path).status_code == 403
+    """A page asked for while logged out is the login form, which comes back to it (issue 23:
+    no bare 403); a form posted while logged out is refused."""
+    for path in ("/editor/", "/editor/weekly", "/editor/weekly/email.html", "/editor/weekly/email.txt",
+                 "/editor/weekly/subscribers", "/editor/weekly/send"):
+        answer = client.get(path)
+        assert answer.status_code == 303 and answer.headers["Location"].startswith("/editor/login?next=/editor/")
+    assert client.post("/editor/weekly/send", data={}).status_code in (400, 403)
+    assert client.post("/editor/weekly/subscribers/remove", data={"email": "reader00001@example.org"}
+                       ).status_code in (400, 403)
     assert login(client, "wrong").status_code == 403
-    assert login(client).status_code == 303
+    token = csrf(client, "/editor/login?next=/editor/weekly/subscribers")
+    back = client.post("/editor/login", data={"csrf": token, "password": PASSWORD,
+                                              "next": "/editor/weekly/subscribers"})
+    assert back.status_code == 303 and back.headers["Location"] == "/editor/weekly/subscribers"
     assert client.get("/editor/weekly?since=2017-10-25&until=2017-11-01").status_code == 200
+    elsewhere = client.post("/editor/login", data={"csrf": csrf(client, "/editor/login"), "password": PASSWORD,
+                                                   "next": "https://evil.example/"})
+    assert elsewhere.headers["Location"] == "/editor/"                 # never sent off the site
 
 
 def test_editor_sees_why_pins_and_sends_a_test(world, client):

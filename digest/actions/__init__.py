@@ -13,10 +13,14 @@ wrong request) with one line saying what to do. Grouped by what the person is do
 - `sending`: plan and send, test copies, resuming, the scheduled run (send);
 - `site`: editor sessions, provider events (signals), the database's schema;
 - `going_live`: the checks a real send depends on (`digest doctor`);
-- `scheduling`: the scheduler's own record (its lock, runs and jobs).
+- `scheduling`: the scheduler's own record (its lock, runs and jobs);
+- `approval`: editions held for the editor's approval, reviewed, approved or skipped;
+- `desk`: the web editor's dashboard, editions as sent, readers page by page, send now;
+- `notices`: a notice to the editor after every run (mail, and a webhook);
+- `runs`: the scheduled run of a list, and the desk's errands every few seconds.
 """
 
-from . import scheduling
+from . import approval, desk, notices, runs, scheduling
 from .blog import FETCH_LOCK, Blog, Written, fetch, init, next_commands, source_overview
 from .editions import (
     FEW_PICKS,
@@ -80,8 +84,8 @@ from .readers import (
     valid_address,
     valid_name,
 )
+from .runs import RunOutcome, counts_line, scheduled_run, tend
 from .sending import (
-    FETCH_WAIT,
     INSECURE_KEY,
     AlreadySent,
     Mailer,
@@ -90,11 +94,9 @@ from .sending import (
     Plan,
     SendReport,
     check_ready,
-    counts_line,
     finish_unfinished,
     mailer,
     plan,
-    scheduled_run,
     send,
     send_edition,
     send_test,
@@ -104,9 +106,10 @@ from .sending import (
 from .site import end_session, provider_events, schema_status, session_live, start_session, upgrade
 
 __all__ = [
+    "approval", "desk", "notices", "runs", "RunOutcome", "tend",
     "latest_edition_url", "list_description", "list_title", "send_confirmation", "send_welcome",
     "Check", "doctor", "doctor_of", "instance", "keep_checks", "last_checks",
-    "FETCH_LOCK", "FETCH_WAIT", "FEW_PICKS", "INSECURE_KEY", "MAX_NOTE", "MAX_SUBJECT", "WHY_BLOCKED", "Added",
+    "FETCH_LOCK", "FEW_PICKS", "INSECURE_KEY", "MAX_NOTE", "MAX_SUBJECT", "WHY_BLOCKED", "Added",
     "AlreadySent", "Blog", "Built", "Mailer", "MailerError", "NothingToSend", "Period", "Plan", "SendReport",
     "SubscribeRefused", "Tuning", "Written", "add_subscriber", "archive_html", "as_json", "check_ready",
     "comment_key", "confirm_subscription", "confirmation_link", "counts_line", "dates",

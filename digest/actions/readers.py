@@ -103,6 +103,7 @@ def confirm_subscription(settings: Settings, db: Database, listed: MailingList, 
     except DigestError:                       # not subscribed (a busy database): the link works again
         db.lists.release_confirmation(token, listed.name)
         raise
+    db.signups.confirmed(listed.name, email_key(email))
     if added.suppressed:
         found = db.lists.suppression(listed.name, email)
         why = WHY_BLOCKED.get(Reason(found.reason), "this address is blocked") if found else "this address is blocked"
@@ -204,8 +205,8 @@ def latest_edition_url(settings: Settings, db: Database, listed: MailingList) ->
     return f"{settings.web.base_url}/archive/{listed.name}/{rows[0].since.astimezone(listed.timezone).date()}"
 
 
-def send_confirmation(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str,
-                      person: str, now: datetime) -> None:
+def send_confirmation(settings: Settings, db: Database, mailer: Mailer, key: str, listed: MailingList,
+                      address: str, person: str, now: datetime) -> None:
     """The mail that asks the mailbox's owner to confirm a sign-up. No List-Unsubscribe:
     nobody is subscribed yet. No name: whoever filled the form chose it, unchecked, and it
     would be text of theirs in a mail from us (To: "URGENT: verify your bank at ..."
@@ -215,6 +216,7 @@ def send_confirmation(settings: Settings, mailer: Mailer, key: str, listed: Mail
         "confirm", f"Confirm your subscription to {title}", f"One click and {title} starts coming to you.",
         list_title=title, address=address, link=link, hours=settings.web.confirm_max_age_hours)
     mail_one(settings, mailer, key, listed, address, "", letter, link, "confirm", now, unsubscribe=False)
+    db.signups.asked(listed.name, email_key(address), now)
 
 
 def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, listed: MailingList, address: str,

@@ -43,6 +43,11 @@ def delete_jobs(db: Database, ids: list[str]) -> None:
     db.runs.delete_jobs(ids)
 
 
+def requeue_orders(db: Database) -> int:
+    """Orders a scheduler that died was carrying out: waiting again (they resume from the ledger)."""
+    return db.orders.requeue_running()
+
+
 def unfinished(db: Database, list_name: str) -> bool:
     """Whether the list has an edition a crash, a stop or a deferral left unfinished."""
     return bool(db.ledger.unfinished(list_name))

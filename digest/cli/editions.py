@@ -290,10 +290,15 @@ def _report(report: actions.SendReport, planned: actions.Plan) -> None:
 
 @cli.command()
 @click.argument("list_name", metavar="LIST", required=False)
+@click.option("--format", "form", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_obj
 @handles_errors
-def editions(app: App, list_name: str | None) -> None:
-    """Past editions: when, period, recipients, delivered, failed."""
+def editions(app: App, list_name: str | None, form: str) -> None:
+    """Past editions: when, period, recipients, delivered, failed (json: also bounced,
+    complaints and unsubscribes after each)."""
+    if form == "json":
+        click.echo(json.dumps(actions.desk.editions_json(app.settings, app.db, list_name), indent=2))
+        return
     history = actions.history(app.db, list_name)
     if not history:
         click.echo(f"No editions yet for {list_name}." if list_name else "No editions yet.")
@@ -312,3 +317,32 @@ def _edition_line(app: App, row: dict) -> str:
     return (f"{row['id']}\t{row['list_name']}\t{since:%Y-%m-%d}..{until:%Y-%m-%d}\t"
             f"{row['status']} {when}\trecipients {sum(counts.values())}\t"
             f"delivered {accepted}\tfailed {refused}\tunknown {unknown}")
+
+
+@cli.command()
+@click.argument("list_name", metavar="LIST")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+@handles_errors
+def approve(app: App, list_name: str, yes: bool) -> None:
+    """Send LIST's edition held for approval (approval = "required") to every reader, once.
+
+    Again, or after a crash, it sends nothing twice: an approved edition cut off mid-send
+    is resumed; with nothing held it says so.
+    """
+    listed = app.list(list_name)
+    waiting = actions.approval.held(app.db, listed)
+    if waiting is None:
+        reports = actions.finish_unfinished(app.settings, app.db, listed)
+        click.echo("\n".join(f"Resumed: {r.summary()}" for r in reports) or
+                   actions.approval.nothing_held(app.db, listed))
+        return
+    days = actions.of_edition(listed, waiting.since, waiting.until).label()
+    click.echo(f"Approve \"{waiting.subject}\" ({days}) to {count(waiting.recipients, 'subscriber')} of "
+               f"{list_name}", err=True)
+    if not yes and sys.stdin.isatty() and not click.confirm("Send now?", default=False, err=True):
+        click.echo("Not approved: it is still held.", err=True)
+        sys.exit(1)
+    decided = actions.approval.approve(app.settings, app.db, listed, waiting.edition_id, now())
+    for report in decided.reports:
+        click.echo(report.summary())

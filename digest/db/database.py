@@ -21,9 +21,12 @@ from .guard import describe, first_line
 from .ledger import Ledger
 from .lists import ListStore
 from .locks import LockStore
+from .orders import OrderStore
 from .picks import PickStore
+from .roster import RosterStore
 from .runs import RunStore
 from .sessions import SessionStore
+from .signups import SignupStore
 from .welcomes import WelcomeStore
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,9 @@ class Database:
         self.sessions = SessionStore(engine)
         self.welcomes = WelcomeStore(engine)
         self.checks = CheckStore(engine)
+        self.orders = OrderStore(engine)
+        self.signups = SignupStore(engine)
+        self.roster = RosterStore(engine)
 
     @classmethod
     def open(cls, url: str, upgrade: bool = True, read_only: bool = False) -> Database:

@@ -38,30 +38,116 @@ class Ledger:
         with self.engine.connect() as db:
             return db.execute(query).first()
 
-    def freeze(self, edition: Edition, now: datetime, picks_until: datetime | None = None) -> tuple[int, int]:
+    def freeze(self, edition: Edition, now: datetime, picks_until: datetime | None = None,
+               threads: Sequence[str] = (), hold: bool = False) -> tuple[int, int]:
         """Store a built edition with one pending ledger row per active, unsuppressed
         member, and mark the list's picks made up to picks_until (when it was built) used and
         its draft (note, subject: frozen with the edition) taken: one transaction, so a crash
         leaves either all of it or nothing. A pick or draft made later waits for the next
-        edition. Returns (edition id, recipients)."""
-        tokens = json.dumps({"html": edition.tokens, "text": edition.text_tokens})
+        edition. With hold, the edition waits for the editor's approval instead: its picks
+        and draft stay the editor's to change until then (`approve` takes them). Returns
+        (edition id, recipients)."""
         with self.engine.begin() as db:
             inserted = db.execute(editions.insert().values(
-                list_name=edition.list_name, since=edition.since, until=edition.until, subject=edition.subject,
-                html=edition.html, text=edition.text, tokens=tokens, web_url=edition.web_url,
-                status=EditionStatus.SENDING.value, created_at=now,
-                note=edition.context.get("note_source") or None)).inserted_primary_key
+                **_content(edition, threads), list_name=edition.list_name, since=edition.since, until=edition.until,
+                status=(EditionStatus.HELD if hold else EditionStatus.SENDING).value, created_at=now,
+                built_at=picks_until or now, held_at=now if hold else None)).inserted_primary_key
             edition_id = int(inserted[0]) if inserted else 0
             filled = db.execute(deliveries.insert().from_select(
                 _LEDGER_COLUMNS, _members(edition_id, edition.list_name, now))).rowcount
-            db.execute(picks.update().where(picks.c.list_name == edition.list_name, picks.c.used_at.is_(None),
-                                            picks.c.created_at <= (picks_until or now))
-                       .values(used_at=now))
-            take_draft(db, edition.list_name, picks_until or now)
+            if not hold:
+                _take_picks(db, edition.list_name, picks_until or now, now)
         if self.engine.dialect.name == "postgresql":    # the planner learns of the rows just written now,
             with self.engine.begin() as db:             # not a minute later: every batch looks them up by id
                 db.execute(sa.text("ANALYZE deliveries"))
         return edition_id, filled
+
+    # ---------------------------------------------------------------- held for approval
+
+    def held(self, list_name: str) -> sa.Row | None:
+        """The list's edition waiting for approval (the newest), or None."""
+        query = (sa.select(editions.c.id, editions.c.since, editions.c.until, editions.c.subject,
+                           editions.c.held_at, editions.c.built_at, editions.c.review_sent_at)
+                 .where(editions.c.list_name == list_name, editions.c.status == EditionStatus.HELD.value)
+                 .order_by(editions.c.id.desc()).limit(1))
+        with self.engine.connect() as db:
+            return db.execute(query).first()
+
+    def all_held(self) -> Sequence[sa.Row]:
+        query = (sa.select(editions.c.id, editions.c.list_name, editions.c.held_at, editions.c.review_sent_at)
+                 .where(editions.c.status == EditionStatus.HELD.value).order_by(editions.c.id))
+        with self.engine.connect() as db:
+            return db.execute(query).all()
+
+    def reviewed(self, edition_id: int, now: datetime) -> None:
+        """The editor was sent the held edition to review."""
+        with self.engine.begin() as db:
+            db.execute(editions.update().where(editions.c.id == edition_id).values(review_sent_at=now))
+
+    def replace(self, edition_id: int, edition: Edition, built_at: datetime, threads: Sequence[str]) -> bool:
+        """A held edition built again (the editor changed a pick, the note or the subject);
+        False when it is no longer held (approved or skipped meanwhile)."""
+        with self.engine.begin() as db:
+            return db.execute(editions.update().where(editions.c.id == edition_id,
+                                                      editions.c.status == EditionStatus.HELD.value)
+                              .values(**_content(edition, threads), built_at=built_at)).rowcount == 1
+
+    def approve(self, edition_id: int, now: datetime, decision: str = "approved") -> bool:
+        """Held -> sending, and the picks and draft it was built with taken, in one
+        transaction; False (nothing changed) when it was not held: a second approval, or a
+        skip that came first."""
+        with self.engine.begin() as db:
+            row = db.execute(sa.select(editions.c.list_name, editions.c.built_at)
+                             .where(editions.c.id == edition_id)).first()
+            moved = db.execute(editions.update().where(editions.c.id == edition_id,
+                                                       editions.c.status == EditionStatus.HELD.value)
+                               .values(status=EditionStatus.SENDING.value, decided_at=now, decision=decision))
+            if moved.rowcount != 1 or row is None:
+                return False
+            _take_picks(db, row.list_name, row.built_at or now, now)
+            return True
+
+    def skip(self, edition_id: int, now: datetime, decision: str = "skipped") -> bool:
+        """Held -> skipped: it never goes; its picks and draft wait for the next edition."""
+        with self.engine.begin() as db:
+            return db.execute(editions.update().where(editions.c.id == edition_id,
+                                                      editions.c.status == EditionStatus.HELD.value)
+                              .values(status=EditionStatus.SKIPPED.value, decided_at=now,
+                                      decision=decision)).rowcount == 1
+
+    def last_decided(self, list_name: str) -> sa.Row | None:
+        """The list's newest edition that was approved or skipped: id, period, status, decision."""
+        query = (sa.select(editions.c.id, editions.c.since, editions.c.until, editions.c.status,
+                           editions.c.decision, editions.c.decided_at)
+                 .where(editions.c.list_name == list_name, editions.c.decision.is_not(None))
+                 .order_by(editions.c.id.desc()).limit(1))
+        with self.engine.connect() as db:
+            return db.execute(query).first()
+
+    def decision(self, edition_id: int) -> sa.Row | None:
+        query = sa.select(editions.c.status, editions.c.decision, editions.c.decided_at).where(
+            editions.c.id == edition_id)
+        with self.engine.connect() as db:
+            return db.execute(query).first()
+
+    def sent_threads(self, list_name: str, since: datetime, until: datetime) -> list[tuple[sa.Row, list[str]]]:
+        """The list's sent editions whose period overlaps [since, until), with the keys of
+        the threads each showed (none recorded for editions sent before revision 0009)."""
+        query = (sa.select(editions.c.id, editions.c.since, editions.c.until, editions.c.finished_at,
+                           editions.c.threads)
+                 .where(editions.c.list_name == list_name, editions.c.status == EditionStatus.SENT.value,
+                        editions.c.since < until, editions.c.until > since).order_by(editions.c.id))
+        with self.engine.connect() as db:
+            return [(row, json.loads(row.threads) if row.threads else []) for row in db.execute(query)]
+
+    def info(self, edition_id: int) -> sa.Row | None:
+        """An edition's record without its content: list, period, subject, status, dates, decision."""
+        query = sa.select(editions.c.id, editions.c.list_name, editions.c.since, editions.c.until,
+                          editions.c.subject, editions.c.status, editions.c.created_at, editions.c.finished_at,
+                          editions.c.held_at, editions.c.decided_at, editions.c.decision, editions.c.note,
+                          editions.c.threads).where(editions.c.id == edition_id)
+        with self.engine.connect() as db:
+            return db.execute(query).first()
 
     def edition(self, edition_id: int) -> Edition:
         with self.engine.connect() as db:
@@ -85,8 +171,8 @@ class Ledger:
         counts = (sa.select(deliveries.c.edition_id, deliveries.c.status, sa.func.count().label("n"))
                   .group_by(deliveries.c.edition_id, deliveries.c.status))
         query = sa.select(editions.c.id, editions.c.list_name, editions.c.since, editions.c.until,
-                          editions.c.subject, editions.c.status, editions.c.created_at,
-                          editions.c.finished_at).order_by(editions.c.id)
+                          editions.c.subject, editions.c.status, editions.c.created_at, editions.c.finished_at,
+                          editions.c.held_at, editions.c.decided_at, editions.c.decision).order_by(editions.c.id)
         if list_name:
             query = query.where(editions.c.list_name == list_name)
             counts = counts.join(editions, editions.c.id == deliveries.c.edition_id).where(
@@ -96,6 +182,34 @@ class Ledger:
             for row in db.execute(counts):
                 tally.setdefault(row.edition_id, {})[row.status] = row.n
             return [{**dict(r._mapping), "counts": tally.get(r.id, {})} for r in db.execute(query)]
+
+    def signals(self, list_name: str) -> dict[int, dict[str, int]]:
+        """Per edition of the list, what came back: bounced, complaints (the provider's last
+        word on each message) and unsubscribes (from the list, after the edition went and
+        before the next)."""
+        kinds = sa.case((deliveries.c.event.in_(["bounce", "dropped"]), "bounced"),
+                        (deliveries.c.event == "spamreport", "complaints"), else_="other")
+        query = (sa.select(deliveries.c.edition_id, kinds.label("kind"), sa.func.count().label("n"))
+                 .join(editions, editions.c.id == deliveries.c.edition_id)
+                 .where(editions.c.list_name == list_name, deliveries.c.event.is_not(None))
+                 .group_by(deliveries.c.edition_id, kinds))
+        sent = (sa.select(editions.c.id, sa.func.coalesce(editions.c.finished_at, editions.c.created_at).label("at"))
+                .where(editions.c.list_name == list_name, editions.c.status == EditionStatus.SENT.value)
+                .order_by(editions.c.id))
+        left = sa.select(suppressions.c.at).where(suppressions.c.reason == "unsubscribed",
+                                                  suppressions.c.list_name.in_([list_name, EVERY_LIST]))
+        found: dict[int, dict[str, int]] = {}
+        with self.engine.connect() as db:
+            for row in db.execute(query):
+                if row.kind != "other":
+                    found.setdefault(row.edition_id, {})[row.kind] = int(row.n)
+            starts = [(row.id, UTCDateTime().process_result_value(row.at, None)) for row in db.execute(sent)]
+            times = sorted(row.at for row in db.execute(left))
+        for (edition_id, start), (_, end) in zip(starts, [*starts[1:], (0, None)][:len(starts)], strict=True):
+            if start is not None:
+                found.setdefault(edition_id, {})["unsubscribes"] = sum(
+                    1 for at in times if at >= start and (end is None or at < end))
+        return found
 
     # ---------------------------------------------------------------- the ledger
 
@@ -182,6 +296,20 @@ class Ledger:
                  .group_by(deliveries.c.status))
         with self.engine.connect() as db:
             return {DeliveryStatus(status): n for status, n in db.execute(query)}
+
+
+def _content(edition: Edition, threads: Sequence[str]) -> dict[str, Any]:
+    """An edition's columns that a rebuild replaces."""
+    return {"subject": edition.subject, "html": edition.html, "text": edition.text, "web_url": edition.web_url,
+            "tokens": json.dumps({"html": edition.tokens, "text": edition.text_tokens}),
+            "note": edition.context.get("note_source") or None, "threads": json.dumps(list(threads))}
+
+
+def _take_picks(db: sa.Connection, list_name: str, until: datetime, now: datetime) -> None:
+    """The list's picks and draft made up to `until` go with the edition being sent."""
+    db.execute(picks.update().where(picks.c.list_name == list_name, picks.c.used_at.is_(None),
+                                    picks.c.created_at <= until).values(used_at=now))
+    take_draft(db, list_name, until)
 
 
 _LEDGER_COLUMNS = ["edition_id", "subscriber_id", "email", "email_key", "name", "status", "updated_at"]

@@ -157,6 +157,12 @@ editions = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
     sa.Column("note", sa.Text),                          # the editor's note (Markdown) as frozen
+    sa.Column("threads", sa.Text),                       # JSON: the keys of the threads' top comments shown
+    sa.Column("built_at", UTCDateTime),                  # picks and draft made up to then are in it
+    sa.Column("held_at", UTCDateTime),                   # held for the editor's approval then
+    sa.Column("decided_at", UTCDateTime),                # approved or skipped then
+    sa.Column("decision", sa.String(30)),                # approved, skipped, timed out: sent, timed out: skipped
+    sa.Column("review_sent_at", UTCDateTime),            # the editor was sent the held edition to review
     sa.Index("ix_editions_list", "list_name", "since", "until"),
 )
 
@@ -246,4 +252,30 @@ checks = sa.Table(                                       # each run of the check
     sa.Column("ran_by", sa.String(50), nullable=False),   # "doctor" (the command) or "schedule" (at its start)
     sa.Column("failed", sa.Integer, nullable=False),
     sa.Column("results", sa.Text, nullable=False),        # JSON: [{check, ok, detail, fix}, ...]
+)
+
+
+# ------------------------------------------------------------------ the editor's desk: orders and sign-ups
+
+orders = sa.Table(                                       # what the web asked the scheduler to carry out
+    "orders", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("list_name", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),         # "send" a period, "deliver" an approved edition
+    sa.Column("since", UTCDateTime),
+    sa.Column("until", UTCDateTime),
+    sa.Column("edition_id", sa.Integer),
+    sa.Column("status", sa.String(10), nullable=False),       # waiting, running, done, failed
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("outcome", sa.Text),
+    sa.Index("ix_orders_status", "status", "id"),
+)
+
+signups = sa.Table(                                      # confirmation mails sent, not yet confirmed
+    "signups", metadata,
+    sa.Column("list_name", sa.String(100), primary_key=True),
+    sa.Column("email_key", sa.String(320), primary_key=True),
+    sa.Column("asked_at", UTCDateTime, nullable=False),
 )

@@ -21,9 +21,10 @@ from urllib.parse import quote, urlencode
 from .. import crash
 from ..config import MailingList, SendSettings
 from ..db import Database
+from ..db.picks import first_words
 from ..errors import DigestError, SendError, UsageError
 from ..models import DeliveryStatus, Edition, EditionStatus, Outcome, SyncResult, email_key
-from ..write.edition import Built
+from ..write.edition import Built, shown_threads
 from .mailers import Mailer, MailerError, make_mailer
 from .message import recipient
 from .readiness import check_ready_for_a_test, check_ready_to_send
@@ -41,6 +42,13 @@ def utc_now() -> datetime:
 
 class AlreadySent(SendError):
     """The edition of that period went out already (--again sends a new copy)."""
+
+
+class HeldForApproval(SendError):
+    """The edition of that period waits for the editor: approve or skip it, never a second one."""
+
+    exit_code = 2
+    http_status = 409
 
 
 @dataclass
@@ -104,8 +112,29 @@ def plan(settings: SendSettings, db: Database, mailing_list: MailingList, since:
     problems = _sync(settings, db, mailing_list, clock())
     built_at = clock()
     built = build()
+    problems += repeated_threads(db, mailing_list, since, until, built)
     return Plan(mailing_list, since, until, built.edition.subject, db.lists.count(mailing_list.name),
                 built.html_bytes, problems, again, built=built, built_at=built_at)
+
+
+def repeated_threads(db: Database, mailing_list: MailingList, since: datetime, until: datetime,
+                     built: Built) -> list[str]:
+    """A warning per sent edition whose period overlaps this one and that showed some of the
+    same threads, naming them: readers would get them twice."""
+    shown = shown_threads(built)
+    found = []
+    for row, threads in db.ledger.sent_threads(mailing_list.name, since, until):
+        again = [key for key in shown if key in set(threads)]
+        if again:
+            briefs = db.picks.briefs(again)
+            named = "; ".join(f"{brief.author} on \"{first_words(brief.post_title, 8)}\" ({key})" if brief else key
+                              for key in again[:5] for brief in [briefs.get(key)])
+            more = f" and {len(again) - 5} more" if len(again) > 5 else ""
+            found.append(f"this period overlaps the edition sent {row.finished_at or row.since:%Y-%m-%d} "
+                         f"({row.since.astimezone(mailing_list.timezone):%d %b}-"
+                         f"{(row.until - timedelta(days=1)).astimezone(mailing_list.timezone):%d %b %Y}): "
+                         f"{len(again)} thread(s) would go out again: {named}{more}")
+    return found
 
 
 def _resume(db: Database, mailing_list: MailingList, since: datetime, until: datetime, edition_id: int,
@@ -167,7 +196,29 @@ def send(settings: SendSettings, db: Database, planned: Plan, mailer: Mailer | N
     return report
 
 
+def hold(settings: SendSettings, db: Database, planned: Plan, clock: Clock = utc_now) -> int:
+    """Freeze the planned edition held for the editor's approval: its ledger filled, nobody
+    sent anything, its picks and draft still the editor's to change. The edition's id."""
+    check_ready_to_send(settings)
+    name = planned.mailing_list.name
+    with db.locks.hold(send_lock(name)):
+        existing = db.ledger.latest(name, planned.since, planned.until)
+        _refuse_sent(existing, name, planned.again)
+        if existing is not None and existing.status == EditionStatus.SENDING:
+            raise DigestError(f"the edition of {name} for this period is being sent already; "
+                              "`digest editions` shows where it stands")
+        assert planned.built is not None
+        edition_id, _ = db.ledger.freeze(planned.built.edition, clock(), planned.built_at,
+                                         shown_threads(planned.built), hold=True)
+        crash.point("hold.frozen")
+    return edition_id
+
+
 def _refuse_sent(existing: Any, list_name: str, again: bool) -> None:
+    if existing is not None and existing.status == EditionStatus.HELD:
+        raise HeldForApproval(f"the edition of {list_name} for this period is held for approval (since "
+                              f"{existing.created_at:%Y-%m-%d %H:%M} UTC); approve it with `digest approve "
+                              f"{list_name}` (or in the web editor), or skip it there")
     if existing is not None and existing.status == EditionStatus.SENT and not again:
         raise AlreadySent(f"the edition of {list_name} for this period was sent at "
                           f"{existing.finished_at:%Y-%m-%d %H:%M} UTC; pass --again to send a new copy to everyone")
@@ -183,7 +234,8 @@ def _start(db: Database, planned: Plan, clock: Clock) -> SendReport:
             raise DigestError(f"another send of {name}'s edition started after this one was planned; "
                               "run `digest send` again to resume it")
         assert planned.built is not None
-        edition_id, recipients = db.ledger.freeze(planned.built.edition, clock(), planned.built_at)
+        edition_id, recipients = db.ledger.freeze(planned.built.edition, clock(), planned.built_at,
+                                                  shown_threads(planned.built))
         crash.point("send.frozen")
         problems = list(planned.problems)
         if recipients != planned.recipients:

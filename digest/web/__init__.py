@@ -51,9 +51,11 @@ def create_app(settings: Settings, db: Database, mailer: Callable[[], actions.Ma
     app.jinja_env.globals.update(csrf_token=csrf_token, insecure=key == actions.INSECURE_KEY, site=settings.site)
     _register(app)
     app.wsgi_app = TrustedProxies(app.wsgi_app, settings.web.trusted_proxies)   # type: ignore[method-assign]
-    from . import editor, login, public, voice, webhook
+    from . import desk, editor, login, public, review, voice, webhook
     app.register_blueprint(public.pages)
     app.register_blueprint(login.pages)
+    app.register_blueprint(desk.pages)
+    app.register_blueprint(review.pages)
     app.register_blueprint(editor.pages)
     app.register_blueprint(voice.pages)
     app.register_blueprint(webhook.pages)

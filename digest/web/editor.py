@@ -20,7 +20,7 @@ from ..config import MailingList
 from ..errors import UsageError
 from ..models import PickAction
 from . import check_csrf, list_or_404, state
-from .login import signed_in
+from .login import editors_only
 
 pages = Blueprint("editor", __name__, url_prefix="/editor")
 PERIOD_KEYS = ("since", "until", "edition", "period")
@@ -28,22 +28,8 @@ SAFE_PARAMS = {"since": r"\d{4}-\d\d-\d\d", "until": r"\d{4}-\d\d-\d\d", "editio
 MAX_SEARCH = 200              # characters of a search
 
 
-def _allowed() -> bool:
-    """A live login only: insecure dev mode relaxes link signing, never the editor's password."""
-    return signed_in()
-
-
 def _guard() -> None:
-    if not _allowed():
-        abort(403, "Editors only: log in at /editor/login.")
-
-
-@pages.get("/")
-def home() -> str:
-    _guard()
-    lists = state()["settings"].lists
-    return render_template("web/editor_home.html", lists=lists, checks=actions.last_checks(state()["db"]),
-                           upcoming={m.name: actions.next_edition(m, g.now) for m in lists})
+    editors_only()
 
 
 # ------------------------------------------------------------------ which period
@@ -116,7 +102,36 @@ def _built(listed: MailingList, shown: Shown) -> actions.Built:
 def preview(name: str) -> str:
     _guard()
     listed = list_or_404(name)
+    if "edition" in request.args:                  # a past edition: as it went out, not rebuilt
+        return as_sent(listed, request.args["edition"])
     return _desk(listed, _shown(listed, request.args.to_dict()), request.args.get("q", "")[:MAX_SEARCH])
+
+
+def as_sent(listed: MailingList, wanted: str) -> str:
+    """A past edition exactly as it went out: subject, results, the frozen email; no forms
+    of the next edition (its period picker stays, to go elsewhere)."""
+    record = actions.desk.edition_record(state()["db"], listed, int(wanted)) if wanted.isdigit() else None
+    if record is None or record["status"] not in ("sent", "sending"):
+        abort(404, f"{listed.name} has no sent edition {wanted[:20]!r}; choose one from the period picker.")
+    period = actions.of_edition(listed, record["since"], record["until"])
+    shown = Shown(period, actions.next_edition(listed, g.now), (("edition", str(record["id"])),))
+    return render_template("web/edition_sent.html", list=listed, record=record, period=period, shown=shown,
+                           editions=_past_editions(listed))
+
+
+@pages.get("/<name>/editions/<int:edition_id>")
+def sent_edition(name: str, edition_id: int) -> str:
+    _guard()
+    return as_sent(list_or_404(name), str(edition_id))
+
+
+@pages.get("/<name>/editions/<int:edition_id>/email.html")
+def sent_email(name: str, edition_id: int) -> Response:
+    _guard()
+    found = actions.desk.sent_html(state()["settings"], state()["db"], list_or_404(name), edition_id)
+    if found is None:
+        abort(404, "No such edition.")
+    return Response(found[0], mimetype="text/html")
 
 
 def _desk(listed: MailingList, shown: Shown, words: str = "", error: str | None = None) -> str:

@@ -7,9 +7,10 @@ signing for the demo."""
 from __future__ import annotations
 
 import math
+import re
 import secrets
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from .. import actions
@@ -18,6 +19,7 @@ from . import check_csrf, client_address, env, state
 pages = Blueprint("login", __name__, url_prefix="/editor")
 COOKIE = "digest_editor"
 COOKIE_PATH = "/editor"
+NEXT = re.compile(r"/editor/[A-Za-z0-9_./?&=%-]{0,500}")       # a path of the editor's, nothing else
 
 
 def signed_in() -> bool:
@@ -25,9 +27,25 @@ def signed_in() -> bool:
     return actions.session_live(state()["db"], request.cookies.get(COOKIE, ""), g.now)
 
 
+def editors_only() -> None:
+    """A live login, or: a page asked for is the login form, which comes back here after;
+    a form posted is refused (403). Insecure dev mode never opens the editor."""
+    if signed_in():
+        return
+    if request.method in ("GET", "HEAD"):
+        abort(redirect(url_for("login.form", next=request.full_path.rstrip("?")), code=303))
+    abort(403, "Editors only: log in at /editor/login.")
+
+
+def _next() -> str:
+    """Where to go after logging in: an editor's page of this site, never elsewhere."""
+    wanted = request.args.get("next") or request.form.get("next") or ""
+    return wanted if NEXT.fullmatch(wanted) else url_for("desk.home")
+
+
 @pages.get("/login")
 def form() -> str:
-    return render_template("web/login.html", error=None, signed_in=signed_in())
+    return render_template("web/login.html", error=None, signed_in=signed_in(), next=_next())
 
 
 @pages.post("/login")
@@ -65,20 +83,20 @@ def _start_session() -> ResponseReturnValue:
     token = secrets.token_urlsafe(32)
     hours = actions.start_session(state()["settings"], state()["db"], token, g.now)
     session.clear()                         # a fresh CSRF token for the logged-in editor
-    response = redirect(url_for("editor.home"), code=303)
+    response = redirect(_next(), code=303)
     response.set_cookie(COOKIE, token, max_age=int(hours * 3600), path=COOKIE_PATH, secure=_https(),
                         httponly=True, samesite="Lax")
     return response
 
 
 def _refused(message: str, status: int) -> tuple[str, int]:
-    return render_template("web/login.html", error=message, signed_in=False), status
+    return render_template("web/login.html", error=message, signed_in=False, next=_next()), status
 
 
 def _too_many(wait: float) -> tuple[str, int, dict[str, str]]:
     seconds = math.ceil(wait)
     message = f"Too many failed logins: try again in {seconds} second{'s' if seconds != 1 else ''}."
-    return (render_template("web/login.html", error=message, signed_in=False), 429,
+    return (render_template("web/login.html", error=message, signed_in=False, next=_next()), 429,
             {"Retry-After": str(seconds)})
 
 

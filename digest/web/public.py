@@ -59,7 +59,8 @@ def health() -> Response:
 def archive(name: str) -> str:
     mailing_list = list_or_404(name)
     zone = mailing_list.timezone
-    rows = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject}
+    rows = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject,
+             "date": actions.of_edition(mailing_list, r.since, r.until).label()}
             for r in actions.sent_editions(state()["db"], mailing_list)]
     return render_template("web/archive.html", list=mailing_list, editions=rows)
 
@@ -206,8 +207,8 @@ def _check_your_inbox(mailing_list: MailingList) -> str:
 
 
 def _send_confirmation(mailing_list: MailingList, address: str, person: str) -> None:
-    actions.send_confirmation(state()["settings"], state()["mailer"](), state()["key"], mailing_list, address,
-                              person, g.now)
+    actions.send_confirmation(state()["settings"], state()["db"], state()["mailer"](), state()["key"], mailing_list,
+                              address, person, g.now)
 
 
 def _send_welcome(mailing_list: MailingList, address: str, person: str) -> None:

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from .. import actions
 from . import check_csrf, list_or_404, state
-from .editor import _guard as editors_only
+from .login import editors_only
 
 pages = Blueprint("voice", __name__, url_prefix="/editor")
 QUERY = re.compile(r"[A-Za-z0-9=&_.-]{0,200}")     # the editor's own period query, sent back after a save

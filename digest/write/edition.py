@@ -165,6 +165,13 @@ def as_json(built: Built) -> dict:
     }
 
 
+def shown_threads(built: Built) -> list[str]:
+    """The keys of the top comments of the threads the edition shows, the star's first."""
+    context = built.edition.context
+    star = [context["star"]["thread"]["comment"]["id"]] if context.get("star") else []
+    return star + [thread["comment"]["id"] for post in context.get("posts", []) for thread in post["threads"]]
+
+
 def _plain_dict(value: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) for k, v in value.items() if k not in TEMPLATE_ONLY}
 

@@ -1,0 +1,147 @@
+"""The editor's desk on the web: how each list is doing (readers now and over twelve weeks,
+the next run, the last edition, an edition held for approval), the editions as sent with
+what came back, a page of readers at a time, and "send now", carried out by the running
+scheduler (a web request never sends thousands of messages itself)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..config import MailingList, Settings
+from ..db import Database
+from ..db.roster import STATES, Counts
+from ..models import DeliveryStatus, Origin
+from ..send.deliver import repeated_threads
+from ..write import periods
+from ..write.edition import Built
+from .approval import Held, held
+from .scheduling import LOCK as SCHEDULER_LOCK
+
+WEEKS = 12
+PAGE = 50
+SCHEDULER_FRESH = timedelta(minutes=5)
+__all__ = ["STATES"]
+
+
+@dataclass(frozen=True)
+class ListView:
+    listed: MailingList
+    counts: Counts
+    pending: int                        # sign-ups whose confirmation was not clicked yet
+    growth: list[tuple[datetime, int]]  # (week's end, readers then), oldest first
+    next_run: datetime | None
+    upcoming: periods.Period            # the period the next scheduled run sends
+    last: dict[str, Any] | None         # the newest edition's row with its counts
+    held: Held | None
+
+
+def list_view(settings: Settings, db: Database, listed: MailingList, now: datetime) -> ListView:
+    moments = [now - timedelta(weeks=WEEKS - 1 - n) for n in range(WEEKS)]
+    history = db.ledger.history(listed.name)
+    pending = db.signups.pending(listed.name, now - timedelta(hours=settings.web.confirm_max_age_hours))
+    return ListView(listed, db.roster.counts(listed.name), pending,
+                    list(zip(moments, db.roster.growth(listed.name, moments), strict=True)),
+                    periods.next_run(listed, now), periods.next_edition(listed, now),
+                    history[-1] if history else None, held(db, listed))
+
+
+def editions_table(db: Database, listed: MailingList) -> list[dict[str, Any]]:
+    """Every edition of the list, newest first: when, period, subject as sent, status and
+    decision, recipients, accepted, failed, bounced, complaints, unsubscribes after it."""
+    signals = db.ledger.signals(listed.name)
+    rows = []
+    for row in reversed(db.ledger.history(listed.name)):
+        counts = row["counts"]
+        rows.append({**row, "period": periods.of_edition(listed, row["since"], row["until"]).label(),
+                     "recipients": sum(counts.values()), "accepted": counts.get(DeliveryStatus.ACCEPTED, 0),
+                     "failed": counts.get(DeliveryStatus.REFUSED, 0), **{k: 0 for k in ("bounced", "complaints",
+                                                                                       "unsubscribes")},
+                     **signals.get(row["id"], {})})
+    return rows
+
+
+def editions_json(settings: Settings, db: Database, list_name: str | None = None) -> list[dict[str, Any]]:
+    """`digest editions --format json`: each edition, oldest first, with what came back."""
+    chosen = [item for item in settings.lists if list_name in (None, item.name)]
+    rows = [row for listed in chosen for row in reversed(editions_table(db, listed))]
+    return [{"id": r["id"], "list": r["list_name"], "since": r["since"].isoformat(), "until": r["until"].isoformat(),
+             "subject": r["subject"], "status": r["status"], "decision": r["decision"],
+             "sent_at": r["finished_at"].isoformat() if r["finished_at"] else None, "recipients": r["recipients"],
+             "accepted": r["accepted"], "failed": r["failed"], "bounced": r["bounced"],
+             "complaints": r["complaints"], "unsubscribes": r["unsubscribes"]}
+            for r in sorted(rows, key=lambda r: r["id"])]
+
+
+def edition_record(db: Database, listed: MailingList, edition_id: int) -> dict[str, Any] | None:
+    """One edition of the list as sent (its row and counts), or None."""
+    return next((row for row in editions_table(db, listed) if row["id"] == edition_id), None)
+
+
+def sent_html(settings: Settings, db: Database, listed: MailingList, edition_id: int) -> tuple[str, str] | None:
+    """(HTML, text) of an edition exactly as it was frozen, with a reader's sample values."""
+    row = db.ledger.info(edition_id)
+    if row is None or row.list_name != listed.name:
+        return None
+    from .editions import sample_values
+    return db.ledger.edition(edition_id).personalise(sample_values(settings))
+
+
+def readers_page(db: Database, listed: MailingList, words: str = "", state: str = "", origin: str = "",
+                 after: int = 0) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of the list's readers and the id the next page starts after (None: the last page)."""
+    state = state if state in STATES else ""
+    origin = origin if origin in {o.value for o in Origin} else ""
+    rows = db.roster.page(listed.name, words[:200], state, origin, after, PAGE + 1)
+    return rows[:PAGE], (rows[PAGE - 1]["id"] if len(rows) > PAGE else None)
+
+
+def repeats(db: Database, listed: MailingList, built: Built, since: datetime, until: datetime) -> list[str]:
+    """One line per sent edition whose period overlaps and that showed some of the same threads."""
+    return repeated_threads(db, listed, since, until, built)
+
+
+# ------------------------------------------------------------------ send now, through the scheduler
+
+def scheduler_alive(db: Database, now: datetime) -> bool:
+    """A scheduler beat for this database in the last few minutes (it carries out orders)."""
+    state = db.locks.state(SCHEDULER_LOCK)
+    return state is not None and not state[2] and now - state[1] <= SCHEDULER_FRESH
+
+
+def send_now(db: Database, listed: MailingList, since: datetime, until: datetime, now: datetime) -> int:
+    """Order the period's edition sent to every reader; the running scheduler carries it out
+    within seconds. The order's id (the one already waiting, if the editor asked twice)."""
+    return db.orders.place(listed.name, "send", now, since=since, until=until)
+
+
+def deliver_later(db: Database, listed: MailingList, edition_id: int, now: datetime) -> int:
+    """Order an approved edition delivered by the running scheduler."""
+    return db.orders.place(listed.name, "deliver", now, edition_id=edition_id)
+
+
+@dataclass(frozen=True)
+class OrderView:
+    id: int
+    kind: str
+    status: str
+    requested_at: datetime
+    outcome: str | None
+    counts: dict[str, int]              # the edition's ledger so far: progress
+    edition_id: int | None
+    waiting_too_long: bool              # waiting, and no scheduler is running to carry it out
+
+
+def order(db: Database, listed: MailingList, order_id: int, now: datetime) -> OrderView | None:
+    row = db.orders.get(order_id)
+    if row is None or row.list_name != listed.name:
+        return None
+    edition_id = row.edition_id
+    if edition_id is None and row.since is not None:
+        found = db.ledger.latest(listed.name, row.since, row.until)
+        edition_id = found.id if found is not None and found.created_at >= row.requested_at else None
+    counts = {str(k): v for k, v in db.ledger.counts(edition_id).items()} if edition_id else {}
+    stuck = row.status == "waiting" and not scheduler_alive(db, now)
+    return OrderView(row.id, row.kind, row.status, row.requested_at, row.outcome, counts, edition_id, stuck)
+
