@@ -44,7 +44,8 @@ SEND_POINTS = {"send.frozen": 1, "send.in_flight": 2, "send.recorded": 2, "send.
 SYNC_POINTS = {"sync.chunk": 1, "sync.finished": 1}
 FETCH_POINTS = {"fetch.posts": 1, "fetch.comments": 2, "fetch.threaded": 1, "fetch.finished": 1}
 OTHER_POINTS = {"schedule.recorded", "webhook.applied"}
-EXERCISED = {*SEND_POINTS, *SYNC_POINTS, *FETCH_POINTS, *OTHER_POINTS}
+APPROVAL_POINTS = {"hold.frozen", "review.sent", "approve.approved", "order.claimed"}
+EXERCISED = {*SEND_POINTS, *SYNC_POINTS, *FETCH_POINTS, *OTHER_POINTS, *APPROVAL_POINTS}
 
 
 def test_every_crash_point_is_exercised() -> None:
@@ -367,3 +368,87 @@ def _edition_status(world: World) -> str | None:
         return found.status if found else None
     finally:
         db.close()
+
+
+# ------------------------------------------------------------------ approval and the web's orders
+
+def _approval_world(tmp_path: Path, db_url: str) -> World:
+    world = World(tmp_path, db_url, READERS)
+    world.data["lists"][0]["approval"] = "required"
+    world.data["editor"] = {"email": "editor@onprobation-digest.org"}
+    world.reload()
+    return world
+
+
+def _reviews(world: World) -> int:
+    return len(list((world.folder.parent / "demo" / "outbox").glob("review-*/*.eml")))
+
+
+def _held_editions(world: World) -> int:
+    with Database.open(world.settings.database_url()) as db:
+        return sum(1 for row in db.ledger.history("weekly") if row["status"] in ("held", "sending", "sent"))
+
+
+@pytest.mark.parametrize("point", ["hold.frozen", "review.sent"])
+def test_a_hold_killed_at_any_point_holds_one_edition_and_mails_one_review(tmp_path: Path, db_url: str,
+                                                                          point: str) -> None:
+    world = _approval_world(tmp_path, db_url)
+    try:
+        crash_then(world, ("send", "weekly", *WEEK, "--hold"), point, 1, {})
+        again = digest_cli(world, "send", "weekly", *WEEK, "--hold")
+        assert again.returncode == 0 and "is held for approval" in again.stdout, again.stderr
+        assert _held_editions(world) == 1 and _reviews(world) == 1
+        approved = digest_cli(world, "approve", "weekly", "--yes")
+        assert approved.returncode == 0, approved.stderr
+        assert_once_or_reported(outbox_recipients(world), ledger_of(world), 0)
+        assert sum(outbox_recipients(world).values()) == READERS
+    finally:
+        world.close()
+
+
+def test_an_approval_killed_after_it_is_recorded_is_resumed_by_approving_again(tmp_path: Path, db_url: str) -> None:
+    smtp = smtp_server.start()
+    world = World(tmp_path, db_url, READERS, backend="smtp", smtp={"host": "127.0.0.1", "port": smtp[0].port})
+    world.data["lists"][0]["approval"] = "required"
+    world.data["editor"] = {"email": "editor@onprobation-digest.org"}
+    world.reload()
+    try:
+        held = digest_cli(world, "send", "weekly", *WEEK, "--hold")
+        assert held.returncode == 0, held.stderr
+        crash_then(world, ("approve", "weekly", "--yes"), "approve.approved", 1, {})
+        assert [r for r in smtp[1].recipients() if r.startswith("reader")] == []
+        crash_then(world, ("approve", "weekly", "--yes"), "send.in_flight", 3, {})    # cut off mid-send too
+        resumed = digest_cli(world, "approve", "weekly", "--yes")
+        assert resumed.returncode == 0 and "Resumed: weekly: edition" in resumed.stdout, resumed.stderr
+        readers = Counter(r for r in smtp[1].recipients() if r.startswith("reader"))
+        assert_once_or_reported(readers, ledger_of(world), 1)
+        last = digest_cli(world, "approve", "weekly", "--yes")
+        assert "nothing more to send" in last.stdout
+        assert Counter(r for r in smtp[1].recipients() if r.startswith("reader")) == readers
+    finally:
+        world.close()
+        smtp[0].stop()
+
+
+def test_the_scheduler_killed_carrying_out_a_web_order_carries_it_out_once_when_restarted(tmp_path: Path,
+                                                                                         db_url: str) -> None:
+    from datetime import UTC, datetime
+    world = World(tmp_path, db_url, READERS)
+    try:
+        with Database.open(world.settings.database_url()) as db:
+            db.orders.place("weekly", "send", datetime.now(UTC), since=world.since, until=world.until)
+        crash_then(world, ("schedule",), "order.claimed", 1, {})
+        assert outbox_recipients(world) == Counter()
+        second = _schedule(world)
+        try:
+            _wait_for(lambda: _edition_status(world) == "sent", "the restarted scheduler to carry out the order")
+        finally:
+            second.terminate()
+            second.wait(timeout=60)
+        assert_once_or_reported(outbox_recipients(world), ledger_of(world), 0)
+        assert sum(outbox_recipients(world).values()) == READERS
+        with Database.open(world.settings.database_url()) as db:
+            [order] = db.orders.recent("weekly")
+        assert order.status == "done" and "accepted 7" in order.outcome
+    finally:
+        world.close()

@@ -277,8 +277,11 @@ def test_editor_sees_why_pins_and_sends_a_test(world, client):
                                                      "query": "next=//evil.example"})
     assert evil.headers["Location"] == "/editor/weekly"
     assert client.post("/editor/weekly/pick", data={"comment": chosen, "action": "pin"}).status_code == 400
-    sent = client.post(f"/editor/weekly/test?{query}", data={"csrf": token, "email": "editor@example.org"})
-    assert sent.status_code == 200 and "nothing was recorded" in sent.get_data(as_text=True)
+    sent = client.post(f"/editor/weekly/test?{query}", data={"csrf": token, "email": "editor@example.org"},
+                       follow_redirects=True)
+    page = sent.get_data(as_text=True)
+    assert sent.status_code == 200 and "nothing was recorded" in page        # back at the desk (issue 23)
+    assert 'id="period-label">25' in page
     assert len(outbox_files(world, "weekly-test-*/*.eml")) == 1
     assert len(world.db.ledger.history()) == 1
     email_html = client.get(f"/editor/weekly/email.html?{query}").get_data(as_text=True)

@@ -26,7 +26,7 @@ from ..db import Database
 from ..errors import NotFound
 from ..models import EditionStatus
 from ..send import deliver
-from ..send.deliver import SendReport
+from ..send.deliver import AlreadySent, SendReport
 from ..send.mailers import Mailer, make_mailer
 from ..send.signing import BadLink, ExpiredLink, seal, secret_key, unseal
 from ..write.edition import build, shown_threads
@@ -79,6 +79,10 @@ def hold_edition(settings: Settings, db: Database, listed: MailingList, since: d
     waiting = held(db, listed)
     if waiting is not None and (waiting.since, waiting.until) == (since, until):
         return waiting
+    existing = db.ledger.latest(listed.name, since, until)
+    if existing is not None and existing.status in (EditionStatus.SENDING, EditionStatus.SENT):
+        raise AlreadySent(f"the edition of {listed.name} for this period is {existing.status} already; "
+                          "`digest editions` shows it")
     with sending(db, listed):
         planned = deliver.plan(settings.send_settings(), db, listed, since, until,
                                edition_builder(settings, db, listed, since, until), clock=lambda: now)
@@ -86,6 +90,19 @@ def hold_edition(settings: Settings, db: Database, listed: MailingList, since: d
     found = held(db, listed)
     assert found is not None
     return found
+
+
+def hold_for_review(settings: Settings, db: Database, listed: MailingList, since: datetime, until: datetime,
+                    now: datetime) -> str:
+    """Hold the period's edition and mail the editor its review (what a scheduled run does
+    with approval required); one line saying where it waits."""
+    waiting = hold_edition(settings, db, listed, since, until, now)
+    send_review(settings, db, listed, waiting.edition_id, now)
+    where = (f"the review went to {settings.editor.email}" if settings.editor.email else
+             "no [editor] email is set: review it in the web editor")
+    return (f"{listed.name}: edition {waiting.edition_id} ({of_edition(listed, since, until).label()}, "
+            f"{waiting.recipients} recipients) is held for approval; {where}; `digest approve {listed.name}` "
+            "sends it")
 
 
 def deadline(listed: MailingList, held_at: datetime) -> datetime | None:
@@ -118,9 +135,10 @@ def read_review_key(settings: Settings, listed: MailingList, edition_id: int, to
 
 def send_review(settings: Settings, db: Database, listed: MailingList, edition_id: int, now: datetime,
                 mailer: Mailer | None = None) -> None:
-    """Mail the editor the held edition itself, a banner on top with the link to review it."""
+    """Mail the editor the held edition itself, a banner on top with the link to review it
+    (once: a run tried again does not mail it twice)."""
     row = db.ledger.info(edition_id)
-    if row is None or row.status != EditionStatus.HELD or not settings.editor.email:
+    if row is None or row.status != EditionStatus.HELD or row.review_sent_at or not settings.editor.email:
         return
     letter = review_letter(settings, db, listed, edition_id, now)
     mail_one(settings, mailer or make_mailer(settings.send_settings()), secret_key(settings.send_settings()),

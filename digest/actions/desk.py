@@ -12,11 +12,13 @@ from typing import Any
 from ..config import MailingList, Settings
 from ..db import Database
 from ..db.roster import STATES, Counts
+from ..errors import DigestError
 from ..models import DeliveryStatus, Origin
 from ..send.deliver import repeated_threads
 from ..write import periods
 from ..write.edition import Built
 from .approval import Held, held
+from .readers import sync_list
 from .scheduling import LOCK as SCHEDULER_LOCK
 
 WEEKS = 12
@@ -95,6 +97,15 @@ def readers_page(db: Database, listed: MailingList, words: str = "", state: str 
     origin = origin if origin in {o.value for o in Origin} else ""
     rows = db.roster.page(listed.name, words[:200], state, origin, after, PAGE + 1)
     return rows[:PAGE], (rows[PAGE - 1]["id"] if len(rows) > PAGE else None)
+
+
+def read_list_file(settings: Settings, db: Database, listed: MailingList, now: datetime) -> list[str]:
+    """Sync the list file before counting who a send would reach (as `digest send` does
+    before its prompt); what could not be read, one line each."""
+    try:
+        return sync_list(settings, db, listed, now).problems
+    except DigestError as error:
+        return [f"{error}; the edition would go to the members stored"]
 
 
 def repeats(db: Database, listed: MailingList, built: Built, since: datetime, until: datetime) -> list[str]:

@@ -224,16 +224,21 @@ def _write_weights(app: App, found: actions.Tuning, changes: dict[str, tuple[flo
 @click.option("--again", is_flag=True, help="Send a new copy of an edition already sent, to everyone.")
 @click.option("--retry-unknown", is_flag=True,
               help="Also send messages whose outcome is unknown after a crash (may duplicate them).")
+@click.option("--hold", is_flag=True,
+              help="Build and hold it for approval instead, and mail the editor the review (`digest approve` sends).")
 @click.pass_obj
 @handles_errors
 def send(app: App, list_name: str, since: str | None, until: str | None, dry_run: bool, to: str | None,
-         yes: bool, again: bool, retry_unknown: bool) -> None:
+         yes: bool, again: bool, retry_unknown: bool, hold: bool) -> None:
     """Build (or resume) LIST's edition and deliver it to every member.
 
     Re-running after a crash resumes from the ledger: nobody gets a second copy.
     """
     listed = app.list(list_name)
     chosen = chosen_period(listed, since, until)
+    if hold:
+        click.echo(actions.approval.hold_for_review(app.settings, app.db, listed, *chosen.bounds, now()))
+        return
     if to:
         copy = actions.send_test(app.settings, app.db, listed, *chosen.bounds, to)
         for warning in copy.warnings:

@@ -145,7 +145,7 @@ class Ledger:
         query = sa.select(editions.c.id, editions.c.list_name, editions.c.since, editions.c.until,
                           editions.c.subject, editions.c.status, editions.c.created_at, editions.c.finished_at,
                           editions.c.held_at, editions.c.decided_at, editions.c.decision, editions.c.note,
-                          editions.c.threads).where(editions.c.id == edition_id)
+                          editions.c.threads, editions.c.review_sent_at).where(editions.c.id == edition_id)
         with self.engine.connect() as db:
             return db.execute(query).first()
 

@@ -271,6 +271,14 @@ file = "subscribers/weekly.csv"      # columns: email, name (exports from Mailch
 schedule = "0 7 * * mon"             # cron, in the list's time zone: Mondays at 07:00
 timezone = "Europe/London"
 period = "7d"
+approval = "required"                # the scheduled run holds the edition until you approve it
+                                     # (`digest approve weekly`, or the web editor); "none": it just goes
+# approve_within = "24h"             # and if nobody answers in time:
+# on_timeout = "skip"                # "skip" it, or "send" it as it is
+
+[editor]
+email = ""                           # your address: the held edition to review, and a notice after every run
+# webhook_url = "https://hooks.slack.com/..."   # the same notices as JSON (Slack, Discord)
 
 [sending]
 backend = "outbox"                   # .eml files to look at; "smtp" or "sendgrid" to send for real

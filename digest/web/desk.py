@@ -94,13 +94,13 @@ def export_readers(name: str) -> Response:
 def send_form(name: str) -> str:
     """What would go: the same confirmation the CLI gives (subject, recipients, size), and
     the threads readers would get twice."""
-    listed = list_or_404(name)
+    listed, settings, db = list_or_404(name), state()["settings"], state()["db"]
     period = _period(listed)
-    built = actions.preview(state()["settings"], state()["db"], listed, *period.bounds)
+    problems = actions.desk.read_list_file(settings, db, listed, g.now)     # as the CLI does before its prompt
+    built = actions.preview(settings, db, listed, *period.bounds)
     return render_template("web/send.html", list=listed, period=period, built=built,
-                           recipients=actions.desk.list_view(state()["settings"], state()["db"], listed,
-                                                              g.now).counts.confirmed,
-                           repeats=actions.desk.repeats(state()["db"], listed, built, *period.bounds),
+                           recipients=actions.desk.list_view(settings, db, listed, g.now).counts.confirmed,
+                           repeats=problems + actions.desk.repeats(db, listed, built, *period.bounds),
                            alive=actions.desk.scheduler_alive(state()["db"], g.now),
                            held=actions.approval.held(state()["db"], listed))
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from .. import actions
@@ -195,6 +195,8 @@ def pick(name: str) -> ResponseReturnValue:
         chosen()
     except UsageError as error:
         return _desk(listed, shown, error=f"Not done: {error}."), 400
+    flash({"pin": "Pinned: it is shown", "exclude": "Excluded: it is shown nowhere",
+           "clear": "Undone"}.get(action, "Done") + " in the next edition.", "ok")
     return redirect(url_for("editor.preview", name=name) + (f"?{shown.query}" if shown.query else ""), code=303)
 
 
@@ -208,7 +210,7 @@ def _safe_query(query: str) -> bool:
 
 
 @pages.post("/<name>/test")
-def test(name: str) -> tuple[str, int] | str:
+def test(name: str) -> ResponseReturnValue:
     _guard()
     check_csrf()
     listed = list_or_404(name)
@@ -216,5 +218,7 @@ def test(name: str) -> tuple[str, int] | str:
     address = request.form.get("email", "")
     copy = actions.send_test(state()["settings"], state()["db"], listed, since, until, address, state()["mailer"]())
     said = " ".join(f"Note: {warning}." for warning in copy.warnings)
-    return render_template("web/message.html", title="Test sent",
-                           message=f"A test copy went to {address}; nothing was recorded for {name}. {said}".strip())
+    flash(f"Test sent: a copy went to {address}; nothing was recorded for {name}. {said}".strip(), "ok")
+    query = request.query_string.decode("ascii", "replace")
+    return redirect(url_for("editor.preview", name=name) + (f"?{query}" if _safe_query(query) and query else ""),
+                    code=303)

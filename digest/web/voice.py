@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, g, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from .. import actions
@@ -40,5 +40,6 @@ def save(name: str) -> ResponseReturnValue:
     if action in ("save", "clear-subject"):
         actions.set_subject(db, listed, None if action == "clear-subject" else form.get("subject", ""), g.now)
     query = form.get("query", "")
+    flash("Saved: the note and subject go out with the next edition." if action == "save" else "Cleared.", "ok")
     back = url_for("editor.preview", name=name)
     return redirect(back + (f"?{query}" if query and QUERY.fullmatch(query) else ""), code=303)

@@ -59,6 +59,12 @@ class World:
     def config_path(self) -> Path:
         return self.folder / "config.toml"
 
+    def reload(self) -> None:
+        """Write self.data to the config file and read the settings again."""
+        self.save()
+        self.settings = config.from_dict(self.data, root=self.folder)
+        self.weekly = self.settings.mailing_list("weekly")
+
     def save(self) -> None:
         lines = []
         for section, values in self.data.items():
