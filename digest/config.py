@@ -15,6 +15,7 @@ from datetime import timedelta
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -53,9 +54,22 @@ def _check_source_url(value: str) -> str:
 
 
 def _check_http_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
+    if not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
         raise ValueError("not a URL (use http:// or https://)")
-    return value.rstrip("/")
+    scheme, _, rest = value.partition(":")
+    return f"{scheme.lower()}:{rest}".rstrip("/")
+
+
+def _check_site_url(value: str) -> str:
+    """A site's own address, where links are made by appending paths: no user name, no
+    query, no fragment (each would end up in the middle of every link)."""
+    parts = urlsplit(_check_http_url(value))
+    if "@" in parts.netloc:
+        raise ValueError("has a user name or password in it; give the plain address (https://host/path)")
+    if parts.query or parts.fragment or value.rstrip("/").endswith(("?", "#")):
+        raise ValueError("has a ? or # part; links are made by adding paths to it, so give the plain "
+                         "address (https://host/path)")
+    return parts.geturl()
 
 
 def _network(value: str) -> str:
@@ -112,6 +126,7 @@ Zone = Annotated[ZoneInfo, BeforeValidator(_zone), PlainSerializer(str)]
 Period = Annotated[timedelta, BeforeValidator(_period)]
 OptionalPeriod = Annotated[timedelta | None, BeforeValidator(lambda v: None if v in (None, "") else _period(v))]
 HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+SiteUrl = Annotated[str, AfterValidator(_check_site_url)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
@@ -334,7 +349,7 @@ class Schedule(Section):
 
 
 class Web(Section):
-    base_url: HttpUrl = "http://localhost:8000"
+    base_url: SiteUrl = "http://localhost:8000"
     """address used in links in emails"""
     secret_key_env: str = "DIGEST_SECRET_KEY"
     """environment variable holding the signing key"""

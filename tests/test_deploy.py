@@ -75,6 +75,8 @@ def test_compose_runs_serve_schedule_and_caddy_from_one_image_with_sqlite_on_a_v
     for name in ("serve", "schedule"):                 # the anchor merged: one image, the data volume, the secrets
         assert services[name]["image"] == "digest:latest" and "data:/data" in services[name]["volumes"]
         assert services[name]["env_file"] == ".env" and services[name]["restart"] == "unless-stopped"
+    assert services["schedule"]["healthcheck"] == {"disable": True}    # the image's check asks :8000, not here
+    assert "healthcheck" not in services["serve"]                          # the image's own check applies
     build = services["serve"]["build"]
     assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
     assert "./Caddyfile:/etc/caddy/Caddyfile:ro" in services["caddy"]["volumes"]

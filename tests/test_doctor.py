@@ -126,6 +126,7 @@ def test_they_pass_once_sendgrids_records_are_published(tmp_path, environment, s
 
 def test_an_spf_record_that_leaves_out_the_relay_gets_it_added_before_its_all(tmp_path, environment, sendgrid, zones):
     zones.add(DOMAIN, "TXT", '"v=spf1 mx include:_spf.google.com -all"')
+    zones.add("_spf.google.com", "TXT", '"v=spf1 ip4:35.190.247.0/24 ~all"')
     checks = by_name(doctor.run(_settings(sendgrid_config(tmp_path, sendgrid))))
     added = "v=spf1 mx include:_spf.google.com include:sendgrid.net -all"
     assert checks["spf"].fix == f'publish at {DOMAIN}: TXT "{added}"'
@@ -165,6 +166,7 @@ def test_an_smtp_relay_is_checked_with_starttls_and_login_and_no_mail_is_sent(tm
         assert checks["dkim"].fix == f'publish at mail._domainkey.{DOMAIN}: TXT "v=DKIM1; k=rsa; p=<the public key ' \
                                      'your relay gives you>"'
         zones.add(DOMAIN, "TXT", '"v=spf1 include:spf.relay.example ~all"')
+        zones.add("spf.relay.example", "TXT", '"v=spf1 ip4:198.51.100.0/24 -all"')
         zones.add(f"mail._domainkey.{DOMAIN}", "TXT", '"v=DKIM1; k=rsa; p=MIGfMA0GCSqG"')
         checks = by_name(doctor.run(_settings(path)))
         assert checks["spf"].ok and checks["dkim"].ok
@@ -243,3 +245,121 @@ def test_the_scheduler_checks_once_at_its_start_and_warns_of_each_failure(tmp_pa
     assert warned[0].startswith(f"doctor: {failing[0]}: ") and "; fix: " in warned[0]
     with Database.open(settings.database_url()) as db:
         assert db.checks.latest()[1] == "schedule"
+
+
+# ------------------------------------------------------------------ what a stranger's attack found
+
+def test_spf_counts_look_ups_as_receivers_do(tmp_path, environment, sendgrid, zones):
+    """More than ten DNS look-ups is a permerror for every receiver (RFC 7208 4.6.4), so the
+    doctor must not call such a record good; a legal record of seven look-ups is good; and
+    a record whose includes each name more includes costs a bounded number of questions."""
+    settings = _settings(sendgrid_config(tmp_path, sendgrid))
+    for n in range(12):
+        zones.add(f"i{n}.example", "TXT", '"v=spf1 -all"')
+    zones.add("sendgrid.net", "TXT", '"v=spf1 ip4:167.89.0.0/17 ~all"')
+    zones.add(DOMAIN, "TXT", '"v=spf1 ' + " ".join(f"include:i{n}.example" for n in range(11))
+              + ' include:sendgrid.net -all"')
+    over = by_name(doctor.run(settings))["spf"]
+    assert not over.ok and "more than 10 DNS look-ups" in over.detail
+    zones.remove(DOMAIN, "TXT")
+    zones.add(DOMAIN, "TXT", '"v=spf1 ' + " ".join(f"a:h{n}.example" for n in range(6)) + ' include:sendgrid.net -all"')
+    assert by_name(doctor.run(settings))["spf"].ok                       # seven look-ups: fine
+    zones.remove(DOMAIN, "TXT")
+    zones.add(DOMAIN, "TXT", '"v=spf1 include:b0.example include:sendgrid.net -all"')
+    for n in range(10):                               # ten includes each: a thousand questions unchecked
+        zones.add(f"b{n}.example", "TXT", '"v=spf1 ' + " ".join(f"include:b{m}.example" for m in range(10)) + ' -all"')
+    zones.asked.clear()
+    bomb = by_name(doctor.run(settings))["spf"]
+    assert not bomb.ok and "permerror" in bomb.detail
+    assert len([q for q in zones.asked if q[1] == "TXT" and q[0].startswith("b")]) <= 12
+
+
+def test_two_spf_records_and_a_broken_prefix_are_permerrors(tmp_path, environment, sendgrid, zones):
+    settings = _settings(sendgrid_config(tmp_path, sendgrid))
+    zones.add(DOMAIN, "TXT", '"v=spf1 include:sendgrid.net ~all"')
+    zones.add(DOMAIN, "TXT", '"v=spf1 -all"')
+    two = by_name(doctor.run(settings))["spf"]
+    assert not two.ok and "2 SPF records" in two.detail
+    zones.remove(DOMAIN, "TXT")
+    zones.add("sendgrid.net", "TXT", '"v=spf1 ip4:167.89.0.0/17 ~all"')
+    zones.add(DOMAIN, "TXT", '"v=spf1 a/33 include:sendgrid.net ~all"')
+    broken = by_name(doctor.run(settings))["spf"]
+    assert not broken.ok and "not a prefix" in broken.detail and "the check itself failed" not in broken.detail
+
+
+def test_a_relay_that_trickles_its_banner_is_a_failed_check_not_a_hung_doctor(tmp_path, environment, zones,
+                                                                              monkeypatch):
+    import socketserver
+    import threading
+    import time
+
+    class Trickle(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            try:
+                while True:                                    # a line every second: under every socket timeout
+                    self.request.sendall(b"220-hello\r\n")
+                    time.sleep(1)
+            except OSError:
+                pass
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(doctor, "CHECK_SECONDS", 3.0)
+    try:
+        path = write_config(tmp_path, f'[sending]\nbackend = "smtp"\nfrom = "Blog <digest@{DOMAIN}>"\n'
+                                      f'[sending.smtp]\nhost = "127.0.0.1"\nport = {server.server_address[1]}\n')
+        started = time.monotonic()
+        checks = by_name(doctor.run(_settings(path)))
+        assert time.monotonic() - started < 20
+        assert not checks["relay"].ok and "no answer within 3 s" in checks["relay"].detail
+        assert checks["config"].ok and list(checks) == list(doctor.NAMES)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_login_without_tls_or_an_unchecked_certificate_is_not_a_good_relay(tmp_path, environment, zones):
+    path = write_config(tmp_path, f'[sending]\nbackend = "smtp"\nfrom = "Blog <digest@{DOMAIN}>"\n'
+                                  '[sending.smtp]\nhost = "127.0.0.1"\nport = 2525\nusername = "relayuser"\n')
+    clear = by_name(doctor.run(_settings(path)))["relay"]
+    assert not clear.ok and "in the clear" in clear.detail and 'security = "starttls"' in clear.fix
+    path = write_config(tmp_path, f'[sending]\nbackend = "smtp"\nfrom = "Blog <digest@{DOMAIN}>"\n'
+                                  '[sending.smtp]\nhost = "127.0.0.1"\nport = 2525\nsecurity = "tls"\nverify = false\n')
+    unchecked = by_name(doctor.run(_settings(path)))["relay"]
+    assert not unchecked.ok and "verify is false" in unchecked.detail
+
+
+@pytest.mark.parametrize("given", ["garbage", "nonexistent.invalid:53", "127.0.0.1:99999", "1.2.3.4:53:53"])
+def test_a_malformed_nameserver_is_one_line_per_check(tmp_path, environment, sendgrid, monkeypatch, given):
+    monkeypatch.setenv("DIGEST_NAMESERVER", given)
+    result = CliRunner().invoke(cli, ["--config", str(sendgrid_config(tmp_path, sendgrid)), "doctor"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    spf = next(line for line in result.output.splitlines() if line.startswith("✗ spf"))
+    assert f"DIGEST_NAMESERVER={given!r} names no name server" in spf
+
+
+def test_sendgrid_answering_something_else_is_a_plain_failure(tmp_path, environment, zones, monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Odd(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = b"[" * 5000 + b"]" * 5000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        path = write_config(tmp_path, f'[sending]\nbackend = "sendgrid"\nfrom = "Blog <digest@{DOMAIN}>"\n'
+                                      f'[sending.sendgrid]\nhost = "http://127.0.0.1:{server.server_address[1]}"\n')
+        relay = by_name(doctor.run(_settings(path)))["relay"]
+        assert not relay.ok and "cannot send (scopes: none)" in relay.detail
+    finally:
+        server.shutdown()

@@ -25,6 +25,8 @@ from digest.send.subscribers import MAX_COLUMNS, ListFileError, mailbox, read_cs
 from digest.web.limits import RateLimit
 
 from .conftest import make_settings
+from .support import smtp_server
+from .support.feedserver import Fault
 from .support.world import World
 from .test_web_abuse import app_for, confirmations, from_blog, on_site
 
@@ -73,6 +75,47 @@ def test_a_mailbox_gets_at_most_five_confirmations_a_day_however_slowly_asked(li
     assert on_site(client, "victim@gmail.com", remote="10.2.1.1") == 200
 
 
+def test_fastmail_subdomain_addresses_are_the_users_mailbox():
+    assert mailbox("anything@victim.fastmail.com") == mailbox("victim@fastmail.com") == "victim@fastmail.com"
+    assert mailbox("x+1@victim.fastmail.fm") == "victim@fastmail.fm"
+    assert mailbox("x@victim.example.org") != mailbox("victim@example.org")      # elsewhere a subdomain is a host
+
+
+def test_one_ipv6_network_is_one_client_however_many_addresses_it_uses(lite):
+    """A /64 holds 2**64 addresses: a limit per address would limit nothing."""
+    client = app_for(lite).test_client()
+    codes = [from_blog(client, f"reader{n}@example.org", remote=f"2001:db8:1:{n:x}::{n + 1:x}")
+             for n in range(12)]
+    assert codes == [200] * 10 + [429] * 2                       # EMBED_PER_CLIENT for the whole /56
+    assert from_blog(client, "other@example.org", remote="2001:db8:2::1") == 200     # another network
+    assert from_blog(client, "mapped@example.org", remote="::ffff:10.9.0.1") == 200
+
+
+def test_a_refused_sign_up_stores_nothing_in_the_limiter():
+    limits = RateLimit(per_key=1)
+    assert limits.allow_all([("global", 1)])
+    size = len(limits.hits)
+    for n in range(1000):                                   # refused by the global limit
+        assert not limits.allow_all([(f"client:{n}", 5), ("global", 1)])
+    assert len(limits.hits) == size
+
+
+@pytest.mark.parametrize("dev_mode", [True, False])
+def test_a_real_backend_sends_no_confirmation_with_forgeable_links(tmp_path, caplog, dev_mode):
+    """insecure_dev_mode signs with a key printed in the source: with a real relay behind
+    the form, anyone could forge a confirmation link. The form answers 503, mails nothing."""
+    controller, recorder = smtp_server.start()
+    try:
+        world = World(tmp_path, f"sqlite:///{tmp_path / 'digest.db'}", 0, backend="smtp",
+                      smtp={"host": "127.0.0.1", "port": controller.port}, web={"insecure_dev_mode": dev_mode})
+        code = from_blog(app_for(world).test_client(), "reader@example.net")
+        assert (code, len(recorder.recipients())) == ((503, 0) if dev_mode else (200, 1))
+        assert ("insecure_dev_mode" in caplog.text) is dev_mode
+        world.close()
+    finally:
+        controller.stop()
+
+
 # ------------------------------------------------------------------ list files
 
 def list_file(tmp_path, header: str, rows: str = "a@example.org\n"):
@@ -110,10 +153,38 @@ def test_a_list_file_that_is_a_folder_or_a_device_is_one_line(lite, tmp_path, ta
     result = run(lite, "subscribers", "list", "weekly", "--sync")
     assert result.exit_code == 1
     kind = "a folder" if target == "folder" else "not a regular file"
-    assert result.output.strip().splitlines()[-1] == (f"Error: {where}: {kind}; [[lists]].file must name a "
-                                                      "CSV file (email, name)")
+    assert result.output.strip().splitlines()[-1] == (f"Error: {where}: {kind}; [[lists]].file in the config file must "
+                                                      "name a CSV file (email, name)")
     sent = run(lite, "send", "weekly", "--since", "2017-10-25", "--until", "2017-11-01", "--dry-run")
     assert sent.exit_code == 0 and f"Warning: {where}: {kind}" in sent.output     # the stored members still get it
+
+
+def test_importing_a_pipe_or_nothing_is_one_line_that_names_the_import(lite, tmp_path):
+    import os
+    pipe = tmp_path / "weekly.fifo"
+    os.mkfifo(pipe)
+    result = run(lite, "subscribers", "import", "weekly", str(pipe))           # would block on open
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (f"Error: {pipe}: not a regular file; the file given to "
+                                                      "import must name a CSV file (email, name)")
+    missing = run(lite, "subscribers", "import", "weekly", str(tmp_path / "nope.csv"))
+    assert missing.exit_code == 1 and "not found; create it with a header line 'email,name' or fix the file " \
+        "given to import" in missing.output
+
+
+def test_a_list_file_rewritten_while_it_is_read_is_one_line(tmp_path, monkeypatch):
+    """Checked whole (UTF-8, CSV), then an editor's save lands a Latin-1 byte mid-read."""
+    from digest.send import subscribers
+    path = list_file(tmp_path, "email,name", "".join(f"r{n}@example.org,R\n" for n in range(50)))
+    checked = subscribers._check_structure
+
+    def check_then_rewrite(where):
+        found = checked(where)
+        where.write_bytes(b"email,name\nr@example.org,Ren\xe9e\n")
+        return found
+    monkeypatch.setattr(subscribers, "_check_structure", check_then_rewrite)
+    with pytest.raises(ListFileError, match=r"weekly.csv: changed while it was being read .*run again"):
+        read_csv(path)
 
 
 # ------------------------------------------------------------------ config values
@@ -132,6 +203,25 @@ def test_every_number_has_bounds(section, key):
         config.from_dict({section: {key: 10**20}})
     assert raised.value.problems == [f"config.toml [{section}].{key}: " + raised.value.problems[0].split(": ", 1)[1]]
     assert "less than or equal" in raised.value.problems[0]
+
+
+@pytest.mark.parametrize("url,problem", [
+    ("https://digest.example.net/?ref=x", "has a ? or # part"),
+    ("https://digest.example.net/#top", "has a ? or # part"),
+    ("https://digest.example.net?", "has a ? or # part"),
+    ("https://editor:pw@digest.example.net", "user name or password"),
+    ("ftp://digest.example.net", "not a URL"),
+])
+def test_a_base_url_that_would_break_every_link_is_one_line(url, problem):
+    with pytest.raises(ConfigError) as raised:
+        config.from_dict({"web": {"base_url": url}})
+    [line] = raised.value.problems
+    assert line.startswith("config.toml [web].base_url:") and problem in line
+
+
+def test_a_base_url_in_capitals_is_the_same_address():
+    assert config.from_dict({"web": {"base_url": "HTTPS://digest.example.net/news/"}}).web.base_url == \
+        "https://digest.example.net/news"
 
 
 @settings(max_examples=60, deadline=None)
@@ -204,6 +294,18 @@ def test_the_first_fetch_of_an_older_blog_keeps_its_newest_posts_and_says_so(db,
     assert wanted and {c.key for c in db.content.iter_comments()} == wanted        # with their comments
     again = ingest(settings.sources[0], settings.fetch, db, tmp_path, NOW)
     assert (again.posts_new, again.comments_new, again.warnings) == (0, 0, [])
+
+
+def test_a_first_fetch_that_failed_leaves_the_next_one_first(db, blog, tmp_path):
+    """The blog was down the first time: the fetch that finally reads it still keeps the
+    newest posts rather than reading nothing (the window holds no post)."""
+    settings = make_settings(tmp_path, [{"name": "op", "url": blog.posts_url, "backfill_days": 30}])
+    blog.server.fail("/feeds/posts/default", Fault(status=500, times=2))
+    down = ingest(settings.sources[0], settings.fetch, db, tmp_path, NOW)
+    assert down.error is not None and down.posts_new == 0
+    report = ingest(settings.sources[0], settings.fetch, db, tmp_path, NOW)
+    assert report.error is None and report.posts_new == 3
+    assert {p.key for p in db.content.iter_posts()} == {p["id"] for p in newest(blog, 3)}
 
 
 def test_raising_backfill_days_reads_back_to_it_and_deletes_nothing(db, blog, tmp_path):

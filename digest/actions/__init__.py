@@ -20,6 +20,7 @@ wrong request) with one line saying what to do. Grouped by what the person is do
 - `runs`: the scheduled run of a list, and the desk's errands every few seconds.
 """
 
+from ..send.readiness import NotReady
 from . import approval, desk, notices, runs, scheduling
 from .blog import FETCH_LOCK, Blog, Written, fetch, init, next_commands, source_overview
 from .editions import (
@@ -111,6 +112,7 @@ __all__ = [
     "Check", "doctor", "doctor_of", "instance", "keep_checks", "last_checks",
     "FETCH_LOCK", "FEW_PICKS", "INSECURE_KEY", "MAX_NOTE", "MAX_SUBJECT", "WHY_BLOCKED", "Added",
     "AlreadySent", "Blog", "Built", "Mailer", "MailerError", "NothingToSend", "Period", "Plan", "SendReport",
+    "NotReady",
     "SubscribeRefused", "Tuning", "Written", "add_subscriber", "archive_html", "as_json", "check_ready",
     "comment_key", "confirm_subscription", "confirmation_link", "counts_line", "dates",
     "draft", "end_session", "exclude", "export_subscribers", "fetch", "find_comments", "finish_unfinished",

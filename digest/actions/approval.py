@@ -143,7 +143,7 @@ def send_review(settings: Settings, db: Database, listed: MailingList, edition_i
     letter = review_letter(settings, db, listed, edition_id, now)
     mail_one(settings, mailer or make_mailer(settings.send_settings()), secret_key(settings.send_settings()),
              listed, settings.editor.email, "", letter, review_link(settings, listed, edition_id, row.held_at),
-             "review", now, unsubscribe=False)
+             "review", now, unsubscribe=False, to_reader=False)
     db.ledger.reviewed(edition_id, now)
     crash.point("review.sent")
 

@@ -18,11 +18,11 @@ from ..db import Database
 from ..errors import DigestError, UsageError
 from ..models import DeliveryStatus, Edition, Member, Origin, Reason, SyncResult, email_key
 from ..names import clean_name, name_problem
-from ..send import deliver
+from ..send import deliver, readiness
 from ..send.mailers import Mailer, MailerError
 from ..send.message import recipient
 from ..send.signing import confirmation_token, read_confirmation_token, read_unsubscribe_token
-from ..send.subscribers import check_address, mailbox, read_csv, spreadsheet_safe
+from ..send.subscribers import check_address, check_file, mailbox, read_csv, spreadsheet_safe
 from ..write import listing as presented
 from ..write.letters import Letter, Letters
 
@@ -134,8 +134,7 @@ def _pasted_address(text: str) -> str:
 def import_subscribers(settings: Settings, db: Database, listed: MailingList, path: Path,
                        now: datetime) -> SyncResult:
     """Add the members of a CSV file; bad rows are reported in problems and skipped."""
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file; give the CSV file to import (columns email, name)")
+    check_file(path, "the file given to import")      # missing, a folder, a pipe, a device: one line each
     read = read_csv(path, settings.sending.smtputf8)
     result = db.lists.merge(listed.name, read.members, Origin.IMPORT, now)
     result.problems = read.problems
@@ -235,17 +234,26 @@ def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, lis
         unsubscribe_url=to.values["unsubscribe_url"])
     try:
         mail_one(settings, mailer, key, listed, address, person, letter, latest or "", "welcome", now)
-    except MailerError:
+    except (MailerError, readiness.NotReady):
         db.welcomes.release(listed.name, email_key(address))
         raise
     return True
 
 
 def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str, person: str,
-             letter: Letter, link: str, kind: str, now: datetime, unsubscribe: bool = True) -> None:
+             letter: Letter, link: str, kind: str, now: datetime, unsubscribe: bool = True,
+             to_reader: bool = True) -> None:
     """One message (a confirmation, a welcome) to one reader through the configured mailer;
     MailerError unless it was accepted. The mailer is closed after. With unsubscribe, it
-    carries List-Unsubscribe (RFC 8058) for the reader's list."""
+    carries List-Unsubscribe (RFC 8058) for the reader's list. A real backend refuses
+    (NotReady) as a send to the list would: a reader's links must be public and signed
+    with a real secret; one to the editor only needs the secret and the sender."""
+    try:
+        ready = readiness.check_ready_to_send if to_reader else readiness.check_ready_for_a_test
+        ready(settings.send_settings())
+    except readiness.NotReady:
+        mailer.close()
+        raise
     message = Edition(listed.name, now, now, letter.subject, letter.html, letter.text, link, {}, {})
     to = recipient(settings.send_settings(), key, listed.name, 0, address, email_key(address), person, None)
     if not unsubscribe:

@@ -80,7 +80,7 @@ class Content:
         with self.engine.begin() as db:
             row = db.execute(sa.select(sources.c.horizon, sources.c.last_fetch_at)
                              .where(sources.c.id == source_id)).one()
-            first = row.last_fetch_at is None and not self._has_posts(db, source_id)
+            first = not self._has_posts(db, source_id)          # a failed first fetch leaves it first
             if row.last_fetch_at is None and row.horizon is None:
                 if proposed is not None:
                     db.execute(sources.update().where(sources.c.id == source_id).values(horizon=proposed))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.exception
 import dns.name
@@ -29,13 +29,20 @@ class LookupFailed(Exception):
 
 
 def resolver(nameserver: str | None = None) -> dns.resolver.Resolver:
-    """The system's resolver, or only HOST:PORT (DIGEST_NAMESERVER; [v6]:PORT for IPv6)."""
+    """The system's resolver, or only HOST:PORT (DIGEST_NAMESERVER; [v6]:PORT for IPv6);
+    LookupFailed, saying how to write it, for a value that names no server."""
     given = nameserver if nameserver is not None else os.environ.get("DIGEST_NAMESERVER", "")
     found = dns.resolver.Resolver(configure=not given)
     if given:
         host, port = _host_port(given)
-        found.nameservers = [host if _is_ip(host) else socket.gethostbyname(host)]
-        found.port = port
+        try:
+            address = host if _is_ip(host) else socket.gethostbyname(host)
+        except (OSError, UnicodeError):
+            address = ""
+        if not address or not 0 < port < 65536:
+            raise LookupFailed(f"DIGEST_NAMESERVER={given!r} names no name server; give HOST:PORT, e.g. "
+                               "127.0.0.1:5353 or [::1]:53")
+        found.nameservers, found.port = [address], port
     found.lifetime, found.timeout = LIFETIME, LIFETIME / 2
     return found
 
@@ -43,12 +50,12 @@ def resolver(nameserver: str | None = None) -> dns.resolver.Resolver:
 def _host_port(given: str) -> tuple[str, int]:
     if given.startswith("["):
         host, _, rest = given[1:].partition("]")
-        port = rest.lstrip(":")
+        port = rest[1:] if rest.startswith(":") else ("x" if rest else "")
     elif given.count(":") == 1:
         host, port = given.split(":")
     else:
-        host, port = given, ""
-    return host, int(port) if port.isdigit() else 53
+        host, port = given, "x" if given.count(":") > 1 and not _is_ip(given) else ""
+    return host, (int(port) if port.isdigit() else 0) if port else 53
 
 
 def _is_ip(text: str) -> bool:
@@ -109,61 +116,130 @@ class Lookups:
 
 # ------------------------------------------------------------------ SPF
 
+class PermError(Exception):
+    """The record is broken as RFC 7208 says a receiver sees it (more than ten look-ups, two
+    records, an unknown mechanism): every message fails SPF."""
+
+
+MAX_MX_NAMES = 10             # RFC 7208 4.6.4: an mx mechanism looks at ten names at most
+COUNTED = ("include", "a", "mx", "ptr", "exists")
+
+
 def spf_record(lookups: Lookups, domain: str) -> str | None:
-    """The domain's SPF record (v=spf1 ...), or None."""
-    found = [text for text in lookups.txt(domain) if text.lower().startswith("v=spf1")]
+    """The domain's SPF record (v=spf1 ...), or None; PermError for two of them."""
+    found = [text for text in lookups.txt(domain) if text.lower() == "v=spf1" or text.lower().startswith("v=spf1 ")]
+    if len(found) > 1:
+        raise PermError(f"{domain} has {len(found)} SPF records; receivers take none of them")
     return found[0] if found else None
 
 
-def spf_allows(lookups: Lookups, domain: str, address: IPAddress, depth: int = 0) -> str:
-    """SPF's verdict for mail from address with domain in the envelope: "pass", "fail",
-    "softfail", "neutral", "none" or "permerror" (too many look-ups, a loop)."""
-    record = spf_record(lookups, domain)
+@dataclass
+class SpfWalk:
+    """One evaluation, as a receiver makes it: the look-ups spent (at most ten) and the
+    includes met on the way."""
+
+    lookups: Lookups
+    spent: int = 0
+    includes: set[str] = field(default_factory=set)
+
+    def spend(self) -> None:
+        self.spent += 1
+        if self.spent > MAX_LOOKUPS:
+            raise PermError(f"the record needs more than {MAX_LOOKUPS} DNS look-ups; receivers give up on it")
+
+
+def spf_check(lookups: Lookups, domain: str, address: IPAddress | None = None) -> tuple[str, SpfWalk]:
+    """SPF's verdict for mail from address with domain in the envelope ("pass", "fail",
+    "softfail", "neutral", "none", "permerror: why"), and the walk: with address None,
+    every term is visited (to count look-ups and find includes), and the verdict says
+    whether the record holds together."""
+    walk = SpfWalk(lookups)
+    try:
+        return _check(walk, domain, address, 0), walk
+    except PermError as error:
+        return f"permerror: {error}", walk
+
+
+def _check(walk: SpfWalk, domain: str, address: IPAddress | None, depth: int) -> str:
+    record = spf_record(walk.lookups, domain)
     if record is None:
         return "none"
-    if depth > MAX_LOOKUPS or lookups.count > MAX_LOOKUPS + 2:
-        return "permerror"
+    if depth > MAX_LOOKUPS:
+        raise PermError("includes go round in a loop")
     redirect = None
     for term in record.split()[1:]:
-        if term.lower().startswith("redirect="):
-            redirect = term.split("=", 1)[1]
+        name = term.split(":", 1)[0].split("/", 1)[0]
+        if "=" in name:                                    # a modifier
+            if name.lower() == "redirect":
+                redirect = term.split("=", 1)[1]
             continue
         qualifier, mechanism = (term[0], term[1:]) if term[0] in "+-~?" else ("+", term)
-        if _matches(lookups, domain, mechanism, address, depth):
+        if _matches(walk, domain, mechanism, address, depth) and address is not None:
             return {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}[qualifier]
-    return spf_allows(lookups, redirect, address, depth + 1) if redirect else "neutral"
+    if redirect:
+        walk.spend()
+        found = _check(walk, redirect, address, depth + 1)
+        if found == "none":
+            raise PermError(f"redirect={redirect} has no SPF record")
+        return found
+    return "neutral"
 
 
-def spf_includes(record: str, include: str) -> bool:
-    return any(term.lower().lstrip("+") == f"include:{include.lower()}" for term in record.split())
-
-
-def _matches(lookups: Lookups, domain: str, mechanism: str, address: IPAddress, depth: int) -> bool:
+def _matches(walk: SpfWalk, domain: str, mechanism: str, address: IPAddress | None, depth: int) -> bool:
     name, _, value = mechanism.partition(":")
-    name, _, prefix = name.partition("/")
+    name, _, cidr = name.partition("/")
+    value, _, value_cidr = value.partition("/") if ":" in mechanism else (value, "", "")
     kind = name.lower()
+    if kind not in ("all", "ip4", "ip6", *COUNTED):
+        raise PermError(f"unknown mechanism {mechanism!r}")
+    if kind in COUNTED:
+        walk.spend()
     if kind == "all":
         return True
     if kind in ("ip4", "ip6"):
-        try:
-            return address in ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            return False
+        return _in_network(address, f"{value}/{value_cidr}" if value_cidr else value)
     if kind == "include":
-        return spf_allows(lookups, value, address, depth + 1) == "pass"
+        walk.includes.add(value.lower())
+        found = _check(walk, value, address, depth + 1)
+        if found == "none":
+            raise PermError(f"include:{value} has no SPF record")
+        return found == "pass"
+    bits = _prefix(cidr or value_cidr)
     if kind == "a":
-        return any(_within(address, found, prefix) for found in lookups.addresses(value or domain))
+        return any(_within(address, found, bits) for found in walk.lookups.addresses(value or domain))
     if kind == "mx":
-        return any(_within(address, found, prefix) for host in lookups.mx(value or domain)
-                   for found in lookups.addresses(host))
-    return False
+        names = walk.lookups.mx(value or domain)
+        if len(names) > MAX_MX_NAMES:
+            raise PermError(f"mx of {value or domain} names more than {MAX_MX_NAMES} hosts")
+        return any(_within(address, found, bits) for host in names for found in walk.lookups.addresses(host))
+    if kind == "exists":
+        return bool(walk.lookups.addresses(value)) and address is not None
+    return False                                            # ptr: deprecated, never a match
 
 
-def _within(address: IPAddress, found: IPAddress, prefix: str) -> bool:
-    if address.version != found.version:
+def _in_network(address: IPAddress | None, network: str) -> bool:
+    try:
+        parsed = ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        raise PermError(f"{network!r} is not a network") from None
+    return address is not None and address in parsed
+
+
+def _prefix(cidr: str) -> int | None:
+    """The prefix of a/24 or mx/24 (the IPv4 one of a dual cidr a/24//64)."""
+    head = cidr.split("//", 1)[0]
+    if not head:
+        return None
+    if not head.isdigit() or int(head) > 32:
+        raise PermError(f"/{cidr} is not a prefix")
+    return int(head)
+
+
+def _within(address: IPAddress | None, found: IPAddress, bits: int | None) -> bool:
+    if address is None or address.version != found.version:
         return False
-    bits = int(prefix) if prefix.isdigit() else found.max_prefixlen
-    return address in ipaddress.ip_network(f"{found}/{bits}", strict=False)
+    width = bits if bits is not None and found.version == 4 else found.max_prefixlen
+    return address in ipaddress.ip_network(f"{found}/{width}", strict=False)
 
 
 # ------------------------------------------------------------------ DKIM and DMARC

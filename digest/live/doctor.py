@@ -9,12 +9,15 @@ The names (`config`, `secret`, `editor`, `database`, `spf`, `dkim`, `dmarc`, `re
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +36,9 @@ from . import dns
 
 NAMES = ("config", "secret", "editor", "database", "spf", "dkim", "dmarc", "relay", "public_url", "bounces",
          "scheduler")
-TIMEOUT = 5.0                    # seconds for one network check (a connection, a request)
+TIMEOUT = 5.0                    # seconds for one network operation (a connection, a read)
+CHECK_SECONDS = 15.0             # the most one check may take in all
+MAX_BODY = 64 * 1024             # bytes read of an answer (/health, SendGrid's scopes)
 SCHEDULER_LOCK = "schedule"
 HEARTBEAT_FRESH = timedelta(minutes=5)
 SENDGRID_SELECTORS = ("s1", "s2")
@@ -57,24 +62,47 @@ def examine(config_path: Path, environ: Mapping[str, str] | None = None,
     try:
         settings = config.load(config_path)
     except ConfigError as error:
-        fix = f"fix the key named in {config_path}, then run `digest doctor` again"
+        fix = ("create it with `digest init URL` (or pass --config PATH)" if not Path(config_path).exists() else
+               f"fix what is named in {config_path}, then run `digest doctor` again")
         first = Check("config", False, "; ".join(error.problems), fix)
         return None, [first] + [Check(name, False, "not checked: the config does not load", fix) for name in NAMES[1:]]
     return settings, run(settings, environ, now)
 
 
 def run(settings: Settings, environ: Mapping[str, str] | None = None, now: datetime | None = None) -> list[Check]:
-    """Every check of the settings (the config loaded), side by side."""
+    """Every check of the settings (the config loaded), side by side, each in a thread of
+    its own that the doctor waits for CHECK_SECONDS at most (a server that trickles one
+    byte a second under every socket timeout is a failed check, not a hung doctor)."""
     env = dict(os.environ if environ is None else environ)
     moment = now or datetime.now(UTC)
-    lookups = DnsChecks(settings, dns.resolver(env.get("DIGEST_NAMESERVER", "")))
+    try:
+        lookups: DnsChecks | Check = DnsChecks(settings, dns.resolver(env.get("DIGEST_NAMESERVER", "")),
+                                               env.get("DIGEST_NAMESERVER", ""))
+    except dns.LookupFailed as error:
+        lookups = Check("", False, str(error), "fix or unset DIGEST_NAMESERVER")
     steps: list[Callable[[], Check]] = [
         lambda: _config(settings), lambda: _secret(settings, env), lambda: _editor(settings, env),
-        lambda: _database(settings), lookups.spf, lookups.dkim, lookups.dmarc, lambda: _relay(settings, env),
+        lambda: _database(settings), *_dns_steps(lookups), lambda: _relay(settings, env),
         lambda: _public_url(settings, env, lookups), lambda: _bounces(settings, env),
         lambda: _scheduler(settings, moment)]
-    with ThreadPoolExecutor(max_workers=len(steps)) as pool:
-        return list(pool.map(_guarded, NAMES, steps))
+    found: dict[str, Check] = {}
+    threads = [threading.Thread(target=lambda n=name, s=step: found.__setitem__(n, _guarded(n, s)),
+                                daemon=True, name=f"doctor {name}") for name, step in zip(NAMES, steps, strict=True)]
+    for thread in threads:
+        thread.start()
+    ends = time.monotonic() + CHECK_SECONDS
+    for thread in threads:
+        thread.join(max(0.0, ends - time.monotonic()))
+    return [found.get(name) or Check(name, False, f"no answer within {CHECK_SECONDS:g} s (a server that hangs or "
+                                                  "trickles)", "check the server this looks at, then run "
+                                                               "`digest doctor` again") for name in NAMES]
+
+
+def _dns_steps(lookups: DnsChecks | Check) -> list[Callable[[], Check]]:
+    if isinstance(lookups, Check):
+        failed = lookups
+        return [partial(Check, name, False, failed.detail, failed.fix) for name in ("spf", "dkim", "dmarc")]
+    return [lookups.spf, lookups.dkim, lookups.dmarc]
 
 
 def _guarded(name: str, step: Callable[[], Check]) -> Check:
@@ -129,7 +157,10 @@ def _database(settings: Settings) -> Check:
         with Database.open(url, upgrade=False, read_only=True) as db:
             state = db.schema_state()
     except NoDatabase:
-        return Check("database", False, f"{safe_url(url)}: no database there yet",
+        folder = url.startswith("sqlite:///") and Path(url[len("sqlite:///"):]).is_dir()
+        return Check("database", False, f"{safe_url(url)}: " + ("a folder, not a database" if folder else
+                                                                "no database there yet"),
+                     "point [database].url at a file" if folder else
                      "run `digest fetch` (every command creates and upgrades it)")
     except DigestError as error:
         return Check("database", False, f"{safe_url(url)}: {error}", "check [database].url and the server")
@@ -165,8 +196,8 @@ def _ago(age: timedelta) -> str:
 class DnsChecks:
     """The sender domain's records, looked up through one resolver."""
 
-    def __init__(self, settings: Settings, resolver: Any) -> None:
-        self.settings, self.resolver = settings, resolver
+    def __init__(self, settings: Settings, resolver: Any, nameserver: str = "") -> None:
+        self.settings, self.resolver, self.nameserver = settings, resolver, nameserver
         self.domain = from_domain(settings)
         self.backend = settings.sending.backend
 
@@ -180,26 +211,31 @@ class DnsChecks:
             return Check("spf", False, str(error), "check the domain's DNS (or DIGEST_NAMESERVER)")
 
     def _spf(self, lookups: dns.Lookups) -> Check:
-        record = dns.spf_record(lookups, self.domain)
+        try:
+            record = dns.spf_record(lookups, self.domain)
+        except dns.PermError as error:
+            return Check("spf", False, f"{self.domain}: {error}", "publish one v=spf1 record only")
         needed = self._spf_needed(lookups)
         if isinstance(needed, Check):
             return needed
         mechanism, allowed = needed
-        if record is not None and allowed(record):
+        problem = allowed(record) if record is not None else "no SPF record"
+        if problem is None:
             return Check("spf", True, f"{self.domain}: \"{record}\" allows the {self.backend} relay")
-        published = _with_mechanism(record, mechanism)
-        said = f"\"{record}\" does not allow the {self.backend} relay" if record else "no SPF record"
-        return Check("spf", False, f"{self.domain}: {said}", f'publish at {self.domain}: TXT "{published}"')
+        fix = (f'publish at {self.domain}: TXT "{_with_mechanism(record, mechanism)}"' if "permerror" not in problem
+               else f"repair the record so that receivers can read it (what the permerror names), keeping {mechanism}")
+        return Check("spf", False, f"{self.domain}: {problem}", fix)
 
-    def _spf_needed(self, lookups: dns.Lookups) -> tuple[str, Callable[[str], bool]] | Check:
-        """The mechanism the relay needs, and how to tell a record has it (or a failed check)."""
+    def _spf_needed(self, lookups: dns.Lookups) -> tuple[str, Callable[[str], str | None]] | Check:
+        """The mechanism the relay needs, and what is wrong with a record (None: it allows
+        the relay), or a failed check when there is nothing to look for."""
         sending = self.settings.sending
         include = "sendgrid.net" if self.backend == "sendgrid" else sending.spf_include
         if self.backend == "outbox":
             return Check("spf", False, "the outbox backend sends nothing, so there is no relay to allow",
                          'choose a relay: [sending] backend = "smtp" or "sendgrid"')
         if include:
-            return f"include:{include}", lambda record: _includes(lookups, record, include)
+            return f"include:{include}", lambda record: self._includes(include, record)
         host = sending.smtp.host
         addresses = [a for a in _addresses(lookups, host) if a.is_global]
         if not addresses:
@@ -207,9 +243,22 @@ class DnsChecks:
                                        "checked against its public address",
                          "set [sending].spf_include to the include your mail provider names, or check the "
                          "record by hand")
-        verdicts = lambda record: all(dns.spf_allows(self.lookups(), self.domain, a) == "pass"  # noqa: E731
-                                      for a in addresses)
-        return " ".join(f"ip{a.version}:{a}" for a in addresses), verdicts
+        return " ".join(f"ip{a.version}:{a}" for a in addresses), lambda record: self._addresses_pass(
+            record, addresses)
+
+    def _includes(self, include: str, record: str) -> str | None:
+        verdict, walk = dns.spf_check(self.lookups(), self.domain)
+        if verdict.startswith("permerror"):
+            return f"\"{record}\": {verdict}"
+        return None if include.lower() in walk.includes else f"\"{record}\" does not allow the {self.backend} relay"
+
+    def _addresses_pass(self, record: str, addresses: list[dns.IPAddress]) -> str | None:
+        for address in addresses:
+            verdict, _ = dns.spf_check(self.lookups(), self.domain, address)
+            if verdict != "pass":
+                said = verdict if verdict.startswith("permerror") else f"{verdict} for {address}"
+                return f"\"{record}\" does not allow the {self.backend} relay ({said})"
+        return None
 
     def dkim(self) -> Check:
         selectors = [self.settings.sending.dkim_selector] if self.settings.sending.dkim_selector else (
@@ -260,20 +309,6 @@ class DnsChecks:
                                     f"{self.domain})")
 
 
-def _includes(lookups: dns.Lookups, record: str, include: str, depth: int = 0) -> bool:
-    """Whether the record includes `include`, itself or through the records it includes."""
-    if dns.spf_includes(record, include):
-        return True
-    if depth >= 3:
-        return False
-    for term in record.split():
-        if term.lower().lstrip("+").startswith("include:"):
-            inner = dns.spf_record(lookups, term.split(":", 1)[1])
-            if inner and _includes(lookups, inner, include, depth + 1):
-                return True
-    return False
-
-
 def _addresses(lookups: dns.Lookups, host: str) -> list[dns.IPAddress]:
     try:
         return [ipaddress.ip_address(host.strip("[]"))]
@@ -299,6 +334,14 @@ def _relay(settings: Settings, env: Mapping[str, str]) -> Check:
                      'choose a relay: [sending] backend = "smtp" (with [sending.smtp]) or "sendgrid"')
     if backend == "sendgrid":
         return _sendgrid(settings, env)
+    smtp = settings.sending.smtp
+    if smtp.username and smtp.security == "none":
+        return Check("relay", False, f"[sending.smtp] logs in as {smtp.username} without TLS: the password would "
+                                     "cross the network in the clear", 'set [sending.smtp] security = "starttls" '
+                                                                       '(port 587) or "tls" (port 465)')
+    if smtp.security != "none" and not smtp.verify:
+        return Check("relay", False, "[sending.smtp].verify is false: whoever answers is believed to be the relay",
+                     "remove verify = false (give ca_file for a private CA)")
     try:
         said = SmtpMailer(settings.send_settings(), timeout=TIMEOUT).probe()
     except MailerError as error:
@@ -314,14 +357,15 @@ def _sendgrid(settings: Settings, env: Mapping[str, str]) -> Check:
         return Check("relay", False, f"{sendgrid.api_key_env} is not set",
                      f"export {sendgrid.api_key_env}=<an API key with the Mail Send permission>")
     try:
-        answer = httpx.get(f"{sendgrid.host}/v3/scopes", headers={"Authorization": f"Bearer {key}"}, timeout=TIMEOUT)
+        status, body = _bounded_get(f"{sendgrid.host}/v3/scopes", {"Authorization": f"Bearer {key}"})
     except httpx.HTTPError as error:
         return Check("relay", False, f"SendGrid at {sendgrid.host} did not answer ({error.__class__.__name__})",
                      "check the network and [sending.sendgrid].host")
-    if answer.status_code in (401, 403):
-        return Check("relay", False, f"SendGrid refused the key in {sendgrid.api_key_env} ({answer.status_code})",
+    if status in (401, 403):
+        return Check("relay", False, f"SendGrid refused the key in {sendgrid.api_key_env} ({status})",
                      "create an API key with the Mail Send permission and export it")
-    scopes = answer.json().get("scopes", []) if answer.status_code == 200 else []
+    found = _json(body).get("scopes") if status == 200 else None
+    scopes = [str(s) for s in found if isinstance(s, str)] if isinstance(found, list) else []
     if "mail.send" not in scopes:
         return Check("relay", False, f"the key in {sendgrid.api_key_env} cannot send (scopes: "
                                      f"{', '.join(scopes[:8]) or 'none'})",
@@ -329,7 +373,7 @@ def _sendgrid(settings: Settings, env: Mapping[str, str]) -> Check:
     return Check("relay", True, f"SendGrid: the key in {sendgrid.api_key_env} may send (mail.send); no mail sent")
 
 
-def _public_url(settings: Settings, env: Mapping[str, str], lookups: DnsChecks) -> Check:
+def _public_url(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Check) -> Check:
     base = settings.web.base_url
     problems = [fix for key, fix in problems_for_real_mail(settings.send_settings()) if key == PUBLIC_ADDRESS]
     if problems:
@@ -344,40 +388,53 @@ def _public_url(settings: Settings, env: Mapping[str, str], lookups: DnsChecks) 
     if not key:
         return Check("public_url", False, f"cannot tell who answers at {base} without {settings.web.secret_key_env}",
                      "fix the secret check first")
+    if isinstance(lookups, Check):
+        return Check("public_url", False, lookups.detail, lookups.fix)
     try:
-        answer = _get_health(base, lookups.resolver)
+        status, body = _get_health(base, lookups)
     except (httpx.HTTPError, dns.LookupFailed, OSError) as error:
         return Check("public_url", False, f"{base}/health did not answer ({_why(error)})",
                      "start `digest serve` behind the proxy and check that the name points at this machine")
     expected = instance_id(key, settings.database_url())
-    if answer.status_code != 200 or _json(answer).get("instance") != expected:
-        return Check("public_url", False, f"{base}/health answered ({answer.status_code}), but not as this digest "
+    if status != 200 or _json(body).get("instance") != expected:
+        return Check("public_url", False, f"{base}/health answered ({status}), but not as this digest "
                                           "(another instance, secret or database)",
                      "point the name at the machine running this digest's `digest serve`")
     return Check("public_url", True, f"{base} reaches this digest over https")
 
 
-def _get_health(base: str, resolver: Any) -> httpx.Response:
+def _get_health(base: str, lookups: DnsChecks) -> tuple[int, bytes]:
     """GET base/health, the name resolved through DIGEST_NAMESERVER when it is set (the
     certificate is still checked against the name)."""
     url = f"{base}/health"
-    if not os.environ.get("DIGEST_NAMESERVER"):
-        return httpx.get(url, timeout=TIMEOUT)
+    if not lookups.nameserver:
+        return _bounded_get(url, {})
     parts = urlsplit(url)
     host = parts.hostname or ""
-    address = dns.Lookups(resolver).addresses(host)
+    address = dns.Lookups(lookups.resolver).addresses(host)
     if not address:
         raise dns.LookupFailed(f"{host} has no address")
     netloc = f"[{address[0]}]" if address[0].version == 6 else str(address[0])
     target = parts._replace(netloc=f"{netloc}:{parts.port}" if parts.port else netloc).geturl()
+    return _bounded_get(target, {"Host": parts.netloc}, {"sni_hostname": host})
+
+
+def _bounded_get(url: str, headers: dict[str, str], extensions: dict[str, Any] | None = None) -> tuple[int, bytes]:
+    """(status, at most MAX_BODY bytes of the body): a server cannot make the doctor read gigabytes."""
     with httpx.Client(timeout=TIMEOUT) as client:
-        return client.request("GET", target, headers={"Host": parts.netloc}, extensions={"sni_hostname": host})
+        with client.stream("GET", url, headers=headers, extensions=extensions or {}) as answer:
+            body = b""
+            for chunk in answer.iter_bytes():
+                body += chunk
+                if len(body) >= MAX_BODY:
+                    break
+            return answer.status_code, body[:MAX_BODY]
 
 
-def _json(answer: httpx.Response) -> dict[str, Any]:
+def _json(body: bytes) -> dict[str, Any]:
     try:
-        found = answer.json()
-    except ValueError:
+        found = json.loads(body)
+    except (ValueError, RecursionError):
         return {}
     return found if isinstance(found, dict) else {}
 

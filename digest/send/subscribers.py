@@ -63,18 +63,23 @@ def check_address(address: str, smtputf8: bool = True) -> str:
 
 
 GMAIL = ("gmail.com", "googlemail.com")      # one mailbox: dots in the local part are not read either
+FASTMAIL = ("fastmail.com", "fastmail.fm")    # subdomain addressing: any@user.fastmail.com
 
 
 def mailbox(address: str) -> str:
     """The mailbox an address reaches, for limits per reader: its email_key with the local
     part's `+tag` dropped and case folded, so `Victim+1@Gmail.com` and `victim+2@gmail.com`
     are one; at Gmail (and Googlemail, the same mailboxes) dots are dropped too, so
-    `v.ictim@gmail.com` and `victim@googlemail.com` are that one as well. A few spellings
+    `v.ictim@gmail.com` and `victim@googlemail.com` are that one as well; at Fastmail
+    `anything@victim.fastmail.com` is `victim@fastmail.com`. A few spellings
     too many merge elsewhere; no harm: this only counts."""
     local, _, domain = email_key(address).rpartition("@")
     local = (local.partition("+")[0] or local).casefold()
     if domain in GMAIL:
         return f"{local.replace('.', '') or local}@gmail.com"
+    user, _, parent = domain.partition(".")
+    if parent in FASTMAIL and user:                   # anything@victim.fastmail.com reaches victim
+        return f"{user}@{parent}"
     return f"{local}@{domain}"
 
 
@@ -120,22 +125,26 @@ def read_chunks(path: Path, problems: list[str], known: Callable[[list[str]], se
     time) is not yielded, and its hash is taken out of `skip`: what is left there at the
     end are rows the file no longer has."""
     delimiter = _check_structure(path)
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle, strict=True, delimiter=delimiter)
-        reader.fieldnames = _columns(path, reader.fieldnames)
-        header = "\x1f".join(reader.fieldnames)
-        rows: list[tuple[int, dict[str, str], int]] = []
-        for row in reader:
-            digest = row_hash(header, row)
-            if skip is not None and digest in skip:
-                skip.discard(digest)
-                continue
-            rows.append((reader.line_num, row, digest))
-            if len(rows) == size:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle, strict=True, delimiter=delimiter)
+            reader.fieldnames = _columns(path, reader.fieldnames)
+            header = "\x1f".join(reader.fieldnames)
+            rows: list[tuple[int, dict[str, str], int]] = []
+            for row in reader:
+                digest = row_hash(header, row)
+                if skip is not None and digest in skip:
+                    skip.discard(digest)
+                    continue
+                rows.append((reader.line_num, row, digest))
+                if len(rows) == size:
+                    yield _members(path, rows, known, problems, smtputf8)
+                    rows = []
+            if rows:
                 yield _members(path, rows, known, problems, smtputf8)
-                rows = []
-        if rows:
-            yield _members(path, rows, known, problems, smtputf8)
+    except (UnicodeDecodeError, csv.Error) as error:       # checked whole, then changed while being read
+        raise ListFileError(f"{path}: changed while it was being read ({error}); run again once whatever "
+                            "writes it has finished") from None
 
 
 # Column names of the usual exports (Mailchimp, Substack, Buttondown, spreadsheets), compared
@@ -297,19 +306,20 @@ def _file_hash(path: Path) -> str | None:
 MAX_FILE_BYTES = 1 << 30      # 1 GiB: some twenty million rows of email and name
 
 
-def check_file(path: Path) -> None:
-    """A list file is a regular file of bounded size (not a folder, a device, a pipe)."""
+def check_file(path: Path, named_by: str = "[[lists]].file in the config file") -> None:
+    """A list file is a regular file of bounded size (not a folder, a device, a pipe);
+    `named_by` is what named it, for the fix."""
     try:
         found = path.stat()
     except FileNotFoundError:
         raise ListFileError(f"{path}: not found; create it with a header line 'email,name' "
-                            "or fix [[lists]].file in the config file") from None
+                            f"or fix {named_by}") from None
     except OSError as error:
-        raise ListFileError(f"{path}: cannot be read ({error.strerror}); check [[lists]].file and the file's "
+        raise ListFileError(f"{path}: cannot be read ({error.strerror}); check {named_by} and the file's "
                             "permissions") from None
     if not stat.S_ISREG(found.st_mode):
         kind = "a folder" if stat.S_ISDIR(found.st_mode) else "not a regular file"
-        raise ListFileError(f"{path}: {kind}; [[lists]].file must name a CSV file (email, name)")
+        raise ListFileError(f"{path}: {kind}; {named_by} must name a CSV file (email, name)")
     if found.st_size > MAX_FILE_BYTES:
         raise ListFileError(f"{path}: {found.st_size:,} bytes, over the {MAX_FILE_BYTES:,} a list file may have; "
                             "split the list or keep the subscribers in the database")

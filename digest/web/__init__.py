@@ -117,7 +117,24 @@ def check_csrf() -> None:
 
 
 def client_address() -> str:
-    return request.remote_addr or "unknown"
+    """The client, for limits: its IPv4 address, or its IPv6 /56 network (one household or
+    one server is handed a /56 or a /64, so counting single addresses counts nothing)."""
+    return client_key(request.remote_addr or "unknown")
+
+
+def client_key(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+    return str(ip)
+
+
+IPV6_PREFIX = 56
 
 
 def busy(message: str = "The site is busy right now; please try again in a minute.") -> Response:

@@ -35,20 +35,17 @@ class RateLimit:
         is (key, most) in this limiter's window, or (key, most, window in seconds)."""
         now = self.clock()
         with self.lock:
-            queues = []
-            for key, limit, *window in limits:
-                hits = self.hits.setdefault(key, deque())
+            for key, limit, *window in limits:              # a refusal stores nothing, not even a key
+                hits = self.hits.get(key, ())
                 while hits and hits[0] <= now - (window[0] if window else self.window):
                     hits.popleft()
                 if len(hits) >= limit:
                     return False
-                queues.append(hits)
             if len(self.hits) > MAX_CLIENTS:                # a flood of keys: forget the stale ones
-                mine = {key for key, *_ in limits}
                 longest = max([self.window, *(rest[0] for _, _, *rest in limits if rest)])
-                self.hits = {k: v for k, v in self.hits.items() if k in mine or (v and v[-1] > now - longest)}
-            for hits in queues:
-                hits.append(now)
+                self.hits = {k: v for k, v in self.hits.items() if v and v[-1] > now - longest}
+            for key, *_ in limits:
+                self.hits.setdefault(key, deque()).append(now)
             return True
 
 

@@ -193,7 +193,7 @@ def _sign_up(mailing_list: MailingList, limits: list[Limit]) -> tuple[str, int] 
                                        "all); please try again in an hour."), 429
     try:
         _send_confirmation(mailing_list, address, person)
-    except actions.MailerError as error:
+    except (actions.MailerError, actions.NotReady) as error:
         log.warning("confirmation to %s not sent: %s", address, error)
         return render_template("web/message.html", title="Could not send",
                                message="The confirmation email could not be sent; please try again later."), 503
@@ -217,7 +217,7 @@ def _send_welcome(mailing_list: MailingList, address: str, person: str) -> None:
     try:
         actions.send_welcome(state()["settings"], state()["db"], state()["mailer"](), state()["key"], mailing_list,
                              address, person, g.now)
-    except actions.MailerError as error:
+    except (actions.MailerError, actions.NotReady) as error:
         log.warning("welcome to %s not sent: %s", address, error)
 
 
