@@ -339,6 +339,70 @@ class Sending(Section):
         return value
 
 
+class Tracking(Section):
+    clicks: Literal["edition", "off"] = "edition"
+    """`"edition"`: the HTML part's links to the blog go through `digest serve`, which counts each
+    link's clicks for the edition (never who clicked; nothing is shared with anyone) and redirects
+    to it; `"off"`: direct links. The plain-text part always has direct links; opens are never
+    tracked"""
+
+
+class Bounces(Section):
+    maildir: str = ""
+    """a Maildir folder the bounce mailbox is delivered to (its `new/` is read); or the `imap_`
+    settings; neither: no bounce mailbox is read"""
+    imap_host: str = ""
+    """the IMAP server of the bounce mailbox (TLS, always verified)"""
+    imap_port: int = Field(993, gt=0, lt=65536)
+    """its port (993: IMAP over TLS)"""
+    imap_user: str = ""
+    """the mailbox's user name"""
+    imap_password_env: str = "DIGEST_IMAP_PASSWORD"
+    """environment variable holding the mailbox's password"""
+    imap_folder: str = Field("INBOX", min_length=1, max_length=200)
+    """the folder bounces arrive in"""
+    imap_ca_file: str = ""
+    """PEM file of the CA that signs the IMAP server's certificate; empty: the system's trust store"""
+    return_path: str = Field("", max_length=254)
+    """the envelope sender (Return-Path) of SMTP mail, e.g. `bounces@yourblog.org`: each message
+    then goes out from `bounces+TOKEN@yourblog.org` (VERP), TOKEN signed and naming the reader,
+    so a bounce finds its reader whatever it quotes; empty: the From address"""
+    soft_limit: int = Field(3, ge=1, le=100)
+    """soft bounces (a full mailbox, a server down) in this many editions in a row suppress the
+    reader; a hard bounce or a complaint suppresses at once"""
+    every_minutes: int = Field(5, ge=1, le=1440)
+    """how often `digest schedule` reads the bounce mailbox"""
+
+    @field_validator("return_path")
+    @classmethod
+    def _verp_address(cls, value: str) -> str:
+        if not value:
+            return value
+        local, at, domain = value.rpartition("@")
+        if not at or not local or "." not in domain or not value.isascii() or any(c in value for c in " <>\"'+"):
+            raise ValueError("not a plain address; use one like bounces@yourblog.org (no name, no +)")
+        if len(local) > MAX_RETURN_LOCAL:
+            raise ValueError(f"the part before the @ is over {MAX_RETURN_LOCAL} characters; with +TOKEN "
+                             "it would pass the 64 an address may have")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _one_mailbox(self) -> Bounces:
+        if self.maildir and self.imap_host:
+            raise ValueError("set maildir or imap_host, not both: digest reads one bounce mailbox")
+        if self.imap_host and not self.imap_user:
+            raise ValueError("imap_host is set without imap_user; set the mailbox's user name")
+        return self
+
+    @property
+    def mailbox(self) -> str:
+        """"maildir", "imap" or "" (none configured)."""
+        return "maildir" if self.maildir else "imap" if self.imap_host else ""
+
+
+MAX_RETURN_LOCAL = 44       # bounces+TOKEN: TOKEN takes at most 19 characters and the +, of 64
+
+
 class Schedule(Section):
     misfire_grace_minutes: int = Field(360, ge=1, le=10_080)
     """how late a missed run may still go out after downtime"""
@@ -408,6 +472,8 @@ class Settings(Section):
     schedule: Schedule = Schedule()
     web: Web = Web()
     editor: Editor = Editor()
+    tracking: Tracking = Tracking()
+    bounces: Bounces = Bounces()
     root: Path = Field(Path("."), exclude=True)
     origin: str = Field("config.toml", exclude=True)     # the settings file's name, for messages
 
@@ -432,11 +498,11 @@ class Settings(Section):
     def write_settings(self) -> WriteSettings:
         return WriteSettings(self.selection, self.path(self.email.templates), self.email.templates,
                              self.email.max_html_bytes, self.email.max_comment_words, self.site.title,
-                             self.site.url, self.web.base_url)
+                             self.site.url, self.web.base_url, self.tracking.clicks != "off")
 
     def send_settings(self) -> SendSettings:
         return SendSettings(self.sending, self.web.base_url, self.web.secret_key_env, self.web.insecure_dev_mode,
-                            self.root, self.config_file)
+                            self.root, self.config_file, self.tracking, self.bounces)
 
     def database_url(self) -> str:
         """The database URL, with a relative SQLite path made relative to `root`."""
@@ -468,6 +534,7 @@ class WriteSettings:
     site_title: str
     site_url: str | None
     base_url: str
+    track_clicks: bool = True       # links will go through base_url (the size budget counts them so)
 
 
 @dataclass(frozen=True)
@@ -481,6 +548,8 @@ class SendSettings:
     insecure_dev_mode: bool
     root: Path
     config_file: str                # the settings file read, for messages
+    tracking: Tracking = Tracking()
+    bounces: Bounces = Bounces()
 
     @property
     def backend(self) -> str:

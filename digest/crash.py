@@ -31,6 +31,8 @@ POINTS: dict[str, str] = {
     "review.sent": "the editor was mailed the held edition to review, and that is recorded",
     "approve.approved": "a held edition is approved (now `sending`) and the picks it holds are taken",
     "order.claimed": "an order from the web is marked running by the scheduler carrying it out",
+    "bounce.recorded": "a message of the bounce mailbox, its suppression and its ledger word are stored together",
+    "bounce.marked": "that message is marked read in the mailbox (moved to cur/, or given the IMAP keyword)",
 }
 _hits: Counter[str] = Counter()
 

@@ -226,6 +226,17 @@ class Edition:
         return len(self.personalise(values)[0].encode("utf-8"))
 
 
+@dataclass(frozen=True)
+class Link:
+    """A link of an edition's HTML part that leads away from digest (its clicks are counted)."""
+
+    n: int                          # from 1, in the order links first appear
+    url: str
+    thread: str | None = None       # the key of the thread's top comment it belongs to
+    post: str | None = None         # the key of its post
+    position: int | None = None     # the thread's place in the edition (1: shown first)
+
+
 _MARKUP = re.compile("[&<>\"']")
 
 

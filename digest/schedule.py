@@ -30,7 +30,7 @@ from . import actions, config, crash
 from .actions import scheduling as record
 from .db import Database, holder_id
 from .db.tables import APSCHEDULER_JOBS
-from .errors import LockedError
+from .errors import DigestError, LockedError
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,9 @@ def build(settings: config.Settings, config_path: Path, db: Database,
     record.requeue_orders(db)                  # orders a dead scheduler was carrying out: resumed from the ledger
     scheduler.add_job(tend, "interval", seconds=DESK_SECONDS, args=[settings, db], id="desk", jobstore="memory",
                       replace_existing=True, next_run_time=datetime.now(UTC))
+    if settings.bounces.mailbox:
+        scheduler.add_job(read_bounces, "interval", minutes=settings.bounces.every_minutes, args=[settings, db],
+                          id="bounces", jobstore="memory", replace_existing=True, next_run_time=datetime.now(UTC))
     _sync_jobs(scheduler, settings, config_path, db)
     running = Scheduler(scheduler, settings, db, me)
     resume_on_start(running, config_path, now or datetime.now(UTC))
@@ -142,6 +145,17 @@ def tend(settings: config.Settings, db: Database) -> list[str]:
     for line in done:
         log.info("%s", line)
     return done
+
+
+def read_bounces(settings: config.Settings, db: Database) -> str:
+    """The bounce mailbox, every [bounces].every_minutes: a mailbox that cannot be read is
+    a warning in the log (the next read tries again), never a stopped scheduler."""
+    try:
+        report = actions.bounces.read_bounces(settings, db, datetime.now(UTC))
+    except DigestError as error:
+        log.warning("bounce mailbox not read: %s", error)
+        return str(error)
+    return report.summary()
 
 
 def check_at_start(settings: config.Settings) -> list[actions.Check]:

@@ -45,7 +45,8 @@ SYNC_POINTS = {"sync.chunk": 1, "sync.finished": 1}
 FETCH_POINTS = {"fetch.posts": 1, "fetch.comments": 2, "fetch.threaded": 1, "fetch.finished": 1}
 OTHER_POINTS = {"schedule.recorded", "webhook.applied"}
 APPROVAL_POINTS = {"hold.frozen", "review.sent", "approve.approved", "order.claimed"}
-EXERCISED = {*SEND_POINTS, *SYNC_POINTS, *FETCH_POINTS, *OTHER_POINTS, *APPROVAL_POINTS}
+BOUNCE_POINTS = {"bounce.recorded", "bounce.marked"}
+EXERCISED = {*SEND_POINTS, *SYNC_POINTS, *FETCH_POINTS, *OTHER_POINTS, *APPROVAL_POINTS, *BOUNCE_POINTS}
 
 
 def test_every_crash_point_is_exercised() -> None:
@@ -452,3 +453,36 @@ def test_the_scheduler_killed_carrying_out_a_web_order_carries_it_out_once_when_
         assert order.status == "done" and "accepted 7" in order.outcome
     finally:
         world.close()
+
+
+# ------------------------------------------------------------------ the bounce mailbox
+
+@pytest.mark.parametrize("hits", [1, 4])
+@pytest.mark.parametrize("point", sorted(BOUNCE_POINTS))
+def test_a_bounce_read_killed_at_any_point_loses_nothing_and_doubles_nothing(tmp_path: Path, db_url: str,
+                                                                             point: str, hits: int) -> None:
+    """Six messages; the reader is killed after recording (or marking) the first or the
+    fourth; run again, each message is recorded once, marked once, and applied once (the
+    soft bounce counts one edition, not two)."""
+    import sqlalchemy as sa
+
+    from digest.db.tables import bounce_messages, suppressions
+
+    from .support.bounce_mail import bounce_world, fill, reader
+    made = bounce_world(tmp_path, db_url)
+    try:
+        made.send("2017-10-25", "2017-11-01")
+        fill(made)
+        crash_then(made.world, ("bounces",), point, hits, {})
+        done = digest_cli(made.world, "bounces")
+        assert done.returncode == 0, done.stderr
+        with Database.open(made.world.settings.database_url()) as db, db.engine.connect() as connection:
+            kinds = Counter(row.kind for row in connection.execute(sa.select(bounce_messages)))
+            gone = {row.email_key: row.reason for row in connection.execute(sa.select(suppressions))}
+        assert kinds == Counter({"hard": 2, "soft": 1, "complaint": 1, "auto-reply": 1, "unknown": 1})
+        assert gone == {reader(0): "bounced", reader(2): "complained", reader(4): "bounced"}
+        assert os.listdir(made.maildir / "new") == [] and len(os.listdir(made.maildir / "cur")) == 6
+        again = digest_cli(made.world, "bounces")
+        assert "0 new message(s)" in again.stdout and "recorded before" not in again.stdout
+    finally:
+        made.close()

@@ -363,3 +363,23 @@ def test_sendgrid_answering_something_else_is_a_plain_failure(tmp_path, environm
         assert not relay.ok and "cannot send (scopes: none)" in relay.detail
     finally:
         server.shutdown()
+
+
+def test_a_bounce_mailbox_is_opened_and_its_return_path_must_take_mail(tmp_path, environment, zones):
+    """SMTP with [bounces]: the mailbox must open as `digest bounces` opens it, and the
+    return path's domain must have somewhere for bounces to arrive."""
+    maildir = tmp_path / "bounces"
+    path = write_config(tmp_path, f'[sending]\nbackend = "smtp"\nfrom = "On Probation <digest@{DOMAIN}>"\n\n'
+                                  f'[bounces]\nmaildir = "{maildir}"\nreturn_path = "bounces@mail.{DOMAIN}"\n')
+    missing = by_name(doctor.run(_settings(path)))["bounces"]
+    assert not missing.ok and "not a Maildir (no new/ folder)" in missing.detail and "digest bounces --dry-run" \
+        in missing.fix
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    nowhere = by_name(doctor.run(_settings(path)))["bounces"]
+    assert not nowhere.ok and f"mail.{DOMAIN} has no MX record" in nowhere.detail
+    assert nowhere.fix == f"publish an MX record for mail.{DOMAIN} that delivers to the bounce mailbox"
+    zones.add(f"mail.{DOMAIN}", "MX", f"10 mx.{DOMAIN}.")
+    ready = by_name(doctor.run(_settings(path)))["bounces"]
+    assert ready.ok and ready.detail == (f"bounces go to bounces+TOKEN@mail.{DOMAIN} (VERP; mail.{DOMAIN} takes "
+                                         f"mail at mx.{DOMAIN}) and the mailbox maildir is read")

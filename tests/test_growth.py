@@ -30,7 +30,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 @pytest.fixture
 def world(tmp_path, db_url, monkeypatch):
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-for-growth")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "growth-7Gq2-VxP9-mN4t-wR8k-hZ3c")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
     made = World(tmp_path, db_url, 3)
     send_edition(made.settings, made.db, made.weekly, made.since, made.until)
@@ -59,8 +59,11 @@ def retitled(world: World, **values: str) -> config.Settings:
 
 
 def smtp_settings(world: World, port: int) -> config.Settings:
+    """The world's settings with a real relay: links signed with a real secret (a relay
+    never sends a link anyone could forge), the rest as the demo has it."""
     data = {**world.data, "sending": {**world.data["sending"], "backend": "smtp",
-                                      "smtp": {"host": "127.0.0.1", "port": port}}}
+                                      "smtp": {"host": "127.0.0.1", "port": port}},
+            "web": {**world.data["web"], "insecure_dev_mode": False}}
     return config.from_dict(data, root=world.folder)
 
 
@@ -226,7 +229,8 @@ def test_a_test_copy_links_to_a_preview_that_works_for_the_editor(world, client)
     assert login.status_code == 303
     sent = client.post(f"/editor/weekly/test?{query}", data={"csrf": csrf(client, f"/editor/weekly?{query}"),
                                                              "email": "editor@example.org"})
-    assert sent.status_code == 200
+    assert sent.status_code == 303                          # back to the preview, with what happened
+    assert "Test sent: a copy went to editor@example.org" in client.get(sent.headers["Location"]).get_data(as_text=True)
     message = outbox(world, "weekly-test-*/*.eml")[0]
     copy = message.get_body(("plain",)).get_content()
     url = re.search(r"View on the web: http://localhost:8000(/editor/weekly\?[^\s]+)", copy).group(1)
@@ -262,7 +266,7 @@ class Blog(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def served(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "browser-growth-secret")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "browser-growth-4Tz8-Lq2m-Vx7c")
     controller, recorder = smtp_server.start()
     port = smtp_server.free_port()
     world = World(tmp_path, f"sqlite:///{tmp_path / 'digest.db'}", 3, web={"base_url": f"http://127.0.0.1:{port}"})

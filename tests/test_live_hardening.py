@@ -168,8 +168,7 @@ def test_importing_a_pipe_or_nothing_is_one_line_that_names_the_import(lite, tmp
     assert result.output.strip().splitlines()[-1] == (f"Error: {pipe}: not a regular file; the file given to "
                                                       "import must name a CSV file (email, name)")
     missing = run(lite, "subscribers", "import", "weekly", str(tmp_path / "nope.csv"))
-    assert missing.exit_code == 1 and "not found; create it with a header line 'email,name' or fix the file " \
-        "given to import" in missing.output
+    assert missing.exit_code == 2 and "nope.csv: no such file; give the CSV file to import" in missing.output
 
 
 def test_a_list_file_rewritten_while_it_is_read_is_one_line(tmp_path, monkeypatch):

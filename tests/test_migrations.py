@@ -200,3 +200,39 @@ def test_0008_adds_the_doctors_findings_and_keeps_what_exists(db_url: str) -> No
         assert not sa.inspect(connection).has_table("checks") and sa.inspect(connection).has_table("runs")
     schema.upgrade(engine)
     engine.dispose()
+
+
+def test_0009_and_0010_keep_the_editions_sent_and_add_the_desk_and_the_signals(db_url: str) -> None:
+    """An edition sent before the editor's desk: after 0009 it is sent, never held, with no
+    decision; after 0010 it has no counted links (its mail went out with direct ones) and
+    the bounce mailbox starts empty. And back down to 0008, and up again."""
+    engine = _at(db_url, "0008")
+    _insert(engine, "editions", [{"list_name": "weekly", "since": NOW, "until": NOW, "subject": "s", "html": "h",
+                                  "text": "t", "tokens": '{"html": {}, "text": {}}', "web_url": "u", "status": "sent",
+                                  "created_at": NOW, "finished_at": NOW}])
+    _insert(engine, "deliveries", [{"edition_id": 1, "subscriber_id": 1, "email": "r@example.org",
+                                    "email_key": "r@example.org", "name": "", "status": "accepted", "attempts": 0}])
+    engine.dispose()
+    with Database.open(db_url) as db:
+        assert db.schema_state().up_to_date
+        row = db.ledger.info(1)
+        assert (row.status, row.held_at, row.decision, row.threads) == ("sent", None, None, None)
+        assert db.ledger.links(1) == [] and db.ledger.clicks([1]) == {}
+        assert db.bounces.by_address("r@example.org").edition_id == 1          # old deliveries are found
+        from digest.models import Link
+        db.ledger.replace(1, db.ledger.edition(1), NOW, [], [Link(1, "https://blog.example/p")])   # not held: no-op
+        assert db.ledger.links(1) == []
+    from alembic import command
+    engine = sa.create_engine(db_url)
+    with engine.begin() as connection:
+        config = schema.alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        assert not inspector.has_table("links") and not inspector.has_table("bounce_messages")
+        assert not inspector.has_table("orders") and "held_at" not in {c["name"] for c in inspector.get_columns(
+            "editions")}
+        assert connection.execute(sa.text("SELECT subject FROM editions")).scalar_one() == "s"
+    schema.upgrade(engine)
+    engine.dispose()

@@ -21,7 +21,7 @@ wrong request) with one line saying what to do. Grouped by what the person is do
 """
 
 from ..send.readiness import NotReady
-from . import approval, desk, notices, runs, scheduling
+from . import approval, bounces, clicks, desk, notices, runs, scheduling
 from .blog import FETCH_LOCK, Blog, Written, fetch, init, next_commands, source_overview
 from .editions import (
     FEW_PICKS,
@@ -107,7 +107,7 @@ from .sending import (
 from .site import end_session, provider_events, schema_status, session_live, start_session, upgrade
 
 __all__ = [
-    "approval", "desk", "notices", "runs", "RunOutcome", "tend",
+    "approval", "bounces", "clicks", "desk", "notices", "runs", "RunOutcome", "tend",
     "latest_edition_url", "list_description", "list_title", "send_confirmation", "send_welcome",
     "Check", "doctor", "doctor_of", "instance", "keep_checks", "last_checks",
     "FETCH_LOCK", "FEW_PICKS", "INSECURE_KEY", "MAX_NOTE", "MAX_SUBJECT", "WHY_BLOCKED", "Added",

@@ -143,7 +143,7 @@ def send_review(settings: Settings, db: Database, listed: MailingList, edition_i
     letter = review_letter(settings, db, listed, edition_id, now)
     mail_one(settings, mailer or make_mailer(settings.send_settings()), secret_key(settings.send_settings()),
              listed, settings.editor.email, "", letter, review_link(settings, listed, edition_id, row.held_at),
-             "review", now, unsubscribe=False, to_reader=False)
+             "review", now, unsubscribe=False)
     db.ledger.reviewed(edition_id, now)
     crash.point("review.sent")
 
@@ -192,7 +192,8 @@ def rebuild_held(settings: Settings, db: Database, listed: MailingList, edition_
         return False
     write = settings.write_settings()
     built = build(write, db, Renderer(write), listed, row.since, row.until)
-    return db.ledger.replace(edition_id, built.edition, now, shown_threads(built))
+    return db.ledger.replace(edition_id, built.edition, now, shown_threads(built),
+                             deliver.counted_links(settings.send_settings(), built.edition))
 
 
 @dataclass(frozen=True)

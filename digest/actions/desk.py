@@ -17,6 +17,7 @@ from ..models import DeliveryStatus, Origin
 from ..send.deliver import repeated_threads
 from ..write import periods
 from ..write.edition import Built
+from . import clicks
 from .approval import Held, held
 from .readers import sync_list
 from .scheduling import LOCK as SCHEDULER_LOCK
@@ -52,16 +53,26 @@ def list_view(settings: Settings, db: Database, listed: MailingList, now: dateti
 def editions_table(db: Database, listed: MailingList) -> list[dict[str, Any]]:
     """Every edition of the list, newest first: when, period, subject as sent, status and
     decision, recipients, accepted, failed, bounced, complaints, unsubscribes after it."""
-    signals = db.ledger.signals(listed.name)
+    signals, history = db.ledger.signals(listed.name), db.ledger.history(listed.name)
+    clicked = clicks.of_editions(db, [row["id"] for row in history])
+    returned = db.bounces.of_editions([row["id"] for row in history])
     rows = []
-    for row in reversed(db.ledger.history(listed.name)):
+    for row in reversed(history):
         counts = row["counts"]
         rows.append({**row, "period": periods.of_edition(listed, row["since"], row["until"]).label(),
                      "recipients": sum(counts.values()), "accepted": counts.get(DeliveryStatus.ACCEPTED, 0),
                      "failed": counts.get(DeliveryStatus.REFUSED, 0), **{k: 0 for k in ("bounced", "complaints",
                                                                                        "unsubscribes")},
-                     **signals.get(row["id"], {})})
+                     **signals.get(row["id"], {}), **NO_CLICKS, **clicked.get(row["id"], {})})
+        rows[-1]["soft_bounces"] = returned.get(row["id"], {}).get("soft", 0)
+        rows[-1]["complaint_rate"] = rows[-1]["complaints"] / rows[-1]["accepted"] if rows[-1]["accepted"] else 0.0
     return rows
+
+
+COMPLAINT_LINE = 0.003         # Gmail's bulk-sender rule: stay under 0.3 % of messages reported as spam
+
+
+NO_CLICKS: dict[str, Any] = {"clicks": 0, "links": [], "threads": {}}
 
 
 def editions_json(settings: Settings, db: Database, list_name: str | None = None) -> list[dict[str, Any]]:
@@ -72,13 +83,31 @@ def editions_json(settings: Settings, db: Database, list_name: str | None = None
              "subject": r["subject"], "status": r["status"], "decision": r["decision"],
              "sent_at": r["finished_at"].isoformat() if r["finished_at"] else None, "recipients": r["recipients"],
              "accepted": r["accepted"], "failed": r["failed"], "bounced": r["bounced"],
-             "complaints": r["complaints"], "unsubscribes": r["unsubscribes"]}
+             "complaints": r["complaints"], "unsubscribes": r["unsubscribes"], "soft_bounces": r["soft_bounces"],
+             "complaint_rate": round(r["complaint_rate"], 5), "clicks": r["clicks"],
+             "links": [{"url": link["url"], "thread": link["thread"], "post": link["post"], "clicks": link["clicks"]}
+                       for link in r["links"]]}
             for r in sorted(rows, key=lambda r: r["id"])]
 
 
 def edition_record(db: Database, listed: MailingList, edition_id: int) -> dict[str, Any] | None:
     """One edition of the list as sent (its row and counts), or None."""
     return next((row for row in editions_table(db, listed) if row["id"] == edition_id), None)
+
+
+def clicked_threads(db: Database, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The threads of a sent edition in the order they were shown, with their clicks, who
+    wrote the top comment and on which post; then the posts' own links (`thread` None)."""
+    briefs = db.picks.briefs([link["thread"] for link in record["links"] if link["thread"]])
+    rows: dict[str, dict[str, Any]] = {}
+    for link in record["links"]:
+        key = link["thread"] or f"post:{link['post'] or link['url']}"
+        brief = briefs.get(link["thread"] or "")
+        row = rows.setdefault(key, {"thread": link["thread"], "position": link["position"], "clicks": 0,
+                                    "author": brief.author if brief else "",
+                                    "post": brief.post_title if brief else "", "url": link["url"]})
+        row["clicks"] += link["clicks"]
+    return sorted(rows.values(), key=lambda row: (row["thread"] is None, row["position"] or 0))
 
 
 def sent_html(settings: Settings, db: Database, listed: MailingList, edition_id: int) -> tuple[str, str] | None:

@@ -64,7 +64,7 @@ def _mail(settings: Settings, listed: MailingList, notice: Notice, now: datetime
         link_text=notice.link_text, list_title=list_title(settings, listed))
     key = secret_key(settings.send_settings())
     mail_one(settings, mailer or make_mailer(settings.send_settings()), key, listed, settings.editor.email, "",
-             letter, notice.link, f"notice-{notice.kind}", now, unsubscribe=False, to_reader=False)
+             letter, notice.link, f"notice-{notice.kind}", now, unsubscribe=False)
 
 
 def _post(url: str, notice: Notice) -> list[str]:

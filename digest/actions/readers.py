@@ -134,7 +134,9 @@ def _pasted_address(text: str) -> str:
 def import_subscribers(settings: Settings, db: Database, listed: MailingList, path: Path,
                        now: datetime) -> SyncResult:
     """Add the members of a CSV file; bad rows are reported in problems and skipped."""
-    check_file(path, "the file given to import")      # missing, a folder, a pipe, a device: one line each
+    if not path.exists():
+        raise UsageError(f"{path}: no such file; give the CSV file to import (columns email, name)")
+    check_file(path, "the file given to import")      # a folder, a pipe, a device: one line each
     read = read_csv(path, settings.sending.smtputf8)
     result = db.lists.merge(listed.name, read.members, Origin.IMPORT, now)
     result.problems = read.problems
@@ -241,16 +243,13 @@ def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, lis
 
 
 def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str, person: str,
-             letter: Letter, link: str, kind: str, now: datetime, unsubscribe: bool = True,
-             to_reader: bool = True) -> None:
+             letter: Letter, link: str, kind: str, now: datetime, unsubscribe: bool = True) -> None:
     """One message (a confirmation, a welcome) to one reader through the configured mailer;
     MailerError unless it was accepted. The mailer is closed after. With unsubscribe, it
     carries List-Unsubscribe (RFC 8058) for the reader's list. A real backend refuses
-    (NotReady) as a send to the list would: a reader's links must be public and signed
-    with a real secret; one to the editor only needs the secret and the sender."""
+    (NotReady) to send links anyone could forge ([web].insecure_dev_mode, a weak secret)."""
     try:
-        ready = readiness.check_ready_to_send if to_reader else readiness.check_ready_for_a_test
-        ready(settings.send_settings())
+        readiness.check_signed_links(settings.send_settings())
     except readiness.NotReady:
         mailer.close()
         raise

@@ -186,12 +186,18 @@ def _voice(app: App, list_name: str, part: str, text: str | None, clear: bool, s
 @handles_errors
 def tune(app: App, list_name: str, write: bool) -> None:
     """Replay LIST's past editions: how well the [selection] weights agree with the editor's
-    pins and excludes, and weights that agree better (written only with --write)."""
+    pins and excludes and with the threads readers opened (clicks corrected for the place
+    each thread was shown at), and weights that agree better (written only with --write)."""
     found = actions.tune(app.settings, app.db, app.list(list_name))
-    click.echo(f"{list_name}: {found.editions} past edition{'s' if found.editions != 1 else ''} with picks")
+    click.echo(f"{list_name}: {found.editions} past edition{'s' if found.editions != 1 else ''} with picks, "
+               f"{found.clicked_editions} with readers' clicks ({found.clicks:,} clicks)")
+    if found.position_bias:
+        places = ", ".join(f"{place}: {share:.2f}" for place, share in list(found.position_bias.items())[:6])
+        click.echo(f"  clicks by place shown (the first = 1.00; corrected for): {places}")
     for label, score in (("now", found.before), ("tuned", found.after)):
         click.echo(f"  {label:5}  pinned shown {score.pinned_shown}/{score.pinned}, excluded kept out "
-                   f"{score.excluded_hidden}/{score.excluded}: {score.share:.0%} agreement")
+                   f"{score.excluded_hidden}/{score.excluded}, readers' clear preferences scored alike "
+                   f"{score.preferred_higher}/{score.preferred}: {score.share:.0%} agreement")
     changes = found.changes()
     if not changes:
         click.echo("The current weights agree best; nothing to change.")
@@ -202,9 +208,9 @@ def tune(app: App, list_name: str, write: bool) -> None:
 
 
 def _write_weights(app: App, found: actions.Tuning, changes: dict[str, tuple[float, float]], write: bool) -> None:
-    learnt = found.before.pinned + found.before.excluded
+    learnt = found.before.pinned + found.before.excluded + found.before.preferred
     if learnt < actions.FEW_PICKS:
-        click.echo(f"Only {learnt} picks to learn from: weights fitted to so "
+        click.echo(f"Only {learnt} picks and preferences to learn from: weights fitted to so "
                    "few follow them too closely; wait for more editions before writing.")
     if not write:
         click.echo("Run again with --write to put them in the config file.")

@@ -1,14 +1,16 @@
-"""Commands for the readers: `digest subscribers add|remove|import|export|list`."""
+"""Commands for the readers: `digest subscribers add|remove|import|export|list`, and what
+comes back from them: `digest bounces`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from .. import actions
 from ..models import Origin
-from . import App, cli, handles_errors, now
+from . import App, cli, err, handles_errors, now
 
 
 @cli.group()
@@ -87,3 +89,26 @@ def subscribers_list(app: App, list_name: str, sync: bool, allow_retire: bool) -
     for row in listing:
         state = row["reason"] or ("active" if row["active"] else "retired")
         click.echo(f"{row['email']}\t{row['name']}\t{state}\t{row['origin']}")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Say what each new message would do; change nothing, mark nothing.")
+@click.pass_obj
+@handles_errors
+def bounces(app: App, dry_run: bool) -> None:
+    """Read the bounce mailbox ([bounces]: a Maildir or IMAP) once. A hard bounce or a
+    complaint suppresses the address on every list; soft bounces do after
+    [bounces].soft_limit editions in a row; auto-replies change nothing; what cannot be
+    classified stays in the mailbox, flagged, for you. Reading it again changes nothing."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
+        task = bar.add_task("reading the bounce mailbox", total=None)
+        report = actions.bounces.read_bounces(
+            app.settings, app.db, now(), dry_run,
+            progress=lambda n: bar.update(task, description=f"reading the bounce mailbox: {n} message(s)"))
+    for line in report.lines:
+        where = f"edition {line.edition_id} ({line.list_name})" if line.edition_id else line.list_name or "-"
+        click.echo(f"  {actions.bounces.SHOWN[line.kind]:<12} {line.status or '-':<6} {line.address or '-':<32} "
+                   f"{where:<22} {line.outcome}")
+    if report.already:
+        click.echo(f"  ({report.already} message(s) recorded before and now marked read)")
+    click.echo(report.summary())

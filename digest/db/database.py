@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ConfigError, StoreError
 from . import schema
+from .bounces import BounceStore
 from .checks import CheckStore
 from .content import Content
 from .drafts import DraftStore
@@ -56,6 +57,7 @@ class Database:
         self.orders = OrderStore(engine)
         self.signups = SignupStore(engine)
         self.roster = RosterStore(engine)
+        self.bounces = BounceStore(engine)
 
     @classmethod
     def open(cls, url: str, upgrade: bool = True, read_only: bool = False) -> Database:

@@ -11,9 +11,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from ..models import PickAction
+from ..models import EditionStatus, PickAction
 from .guard import guarded
-from .tables import editions, picks
+from .tables import editions, links, picks
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,16 @@ class PastEdition:
     until: datetime
     pinned: frozenset[str]
     excluded: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ClickedEdition:
+    """A sent edition's threads with what readers did: key -> (place shown, clicks)."""
+
+    edition_id: int
+    since: datetime
+    until: datetime
+    threads: dict[str, tuple[int, int]]
 
 
 @guarded
@@ -48,3 +58,19 @@ class EditorHistory:
                     excluded.add(row.comment_key)
         return [PastEdition(key, since, until, frozenset(pinned), frozenset(excluded))
                 for key, (since, until, pinned, excluded) in found.items()]
+
+    def clicked(self, list_name: str) -> list[ClickedEdition]:
+        """The list's sent editions whose threads' links were counted, oldest first."""
+        query = (sa.select(editions.c.id, editions.c.since, editions.c.until, links.c.thread,
+                           sa.func.min(links.c.position).label("position"), sa.func.sum(links.c.clicks).label("n"))
+                 .join(links, links.c.edition_id == editions.c.id)
+                 .where(editions.c.list_name == list_name, editions.c.status == EditionStatus.SENT.value,
+                        links.c.thread.is_not(None))
+                 .group_by(editions.c.id, editions.c.since, editions.c.until, links.c.thread)
+                 .order_by(editions.c.id))
+        found: dict[int, ClickedEdition] = {}
+        with self.engine.connect() as db:
+            for row in db.execute(query):
+                edition = found.setdefault(row.id, ClickedEdition(row.id, row.since, row.until, {}))
+                edition.threads[row.thread] = (int(row.position or 0), int(row.n or 0))
+        return list(found.values())

@@ -15,12 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..models import EVERY_LIST, DeliveryStatus, Edition, EditionStatus, Outcome
+from ..models import EVERY_LIST, DeliveryStatus, Edition, EditionStatus, Link, Outcome
 from .among import among
 from .drafts import take as take_draft
 from .guard import guarded
 from .lists import suppressed
-from .tables import deliveries, editions, picks, subscribers, suppressions
+from .tables import deliveries, editions, links, picks, subscribers, suppressions
 from .types import UTCDateTime
 
 
@@ -39,20 +39,21 @@ class Ledger:
             return db.execute(query).first()
 
     def freeze(self, edition: Edition, now: datetime, picks_until: datetime | None = None,
-               threads: Sequence[str] = (), hold: bool = False) -> tuple[int, int]:
+               threads: Sequence[str] = (), hold: bool = False, tracked: Sequence[Link] = ()) -> tuple[int, int]:
         """Store a built edition with one pending ledger row per active, unsuppressed
         member, and mark the list's picks made up to picks_until (when it was built) used and
         its draft (note, subject: frozen with the edition) taken: one transaction, so a crash
         leaves either all of it or nothing. A pick or draft made later waits for the next
         edition. With hold, the edition waits for the editor's approval instead: its picks
-        and draft stay the editor's to change until then (`approve` takes them). Returns
-        (edition id, recipients)."""
+        and draft stay the editor's to change until then (`approve` takes them). `tracked`:
+        the links whose clicks are counted, stored with it. Returns (edition id, recipients)."""
         with self.engine.begin() as db:
             inserted = db.execute(editions.insert().values(
                 **_content(edition, threads), list_name=edition.list_name, since=edition.since, until=edition.until,
                 status=(EditionStatus.HELD if hold else EditionStatus.SENDING).value, created_at=now,
                 built_at=picks_until or now, held_at=now if hold else None)).inserted_primary_key
             edition_id = int(inserted[0]) if inserted else 0
+            _store_links(db, edition_id, tracked)
             filled = db.execute(deliveries.insert().from_select(
                 _LEDGER_COLUMNS, _members(edition_id, edition.list_name, now))).rowcount
             if not hold:
@@ -84,13 +85,50 @@ class Ledger:
         with self.engine.begin() as db:
             db.execute(editions.update().where(editions.c.id == edition_id).values(review_sent_at=now))
 
-    def replace(self, edition_id: int, edition: Edition, built_at: datetime, threads: Sequence[str]) -> bool:
-        """A held edition built again (the editor changed a pick, the note or the subject);
-        False when it is no longer held (approved or skipped meanwhile)."""
+    def replace(self, edition_id: int, edition: Edition, built_at: datetime, threads: Sequence[str],
+                tracked: Sequence[Link] = ()) -> bool:
+        """A held edition built again (the editor changed a pick, the note or the subject),
+        its links with it; False when it is no longer held (approved or skipped meanwhile)."""
         with self.engine.begin() as db:
-            return db.execute(editions.update().where(editions.c.id == edition_id,
-                                                      editions.c.status == EditionStatus.HELD.value)
-                              .values(**_content(edition, threads), built_at=built_at)).rowcount == 1
+            changed = db.execute(editions.update().where(editions.c.id == edition_id,
+                                                         editions.c.status == EditionStatus.HELD.value)
+                                 .values(**_content(edition, threads), built_at=built_at)).rowcount == 1
+            if changed:
+                db.execute(links.delete().where(links.c.edition_id == edition_id))
+                _store_links(db, edition_id, tracked)
+            return changed
+
+    # ---------------------------------------------------------------- links and their clicks
+
+    def links(self, edition_id: int) -> list[Link]:
+        query = (sa.select(links.c.n, links.c.url, links.c.thread, links.c.post, links.c.position)
+                 .where(links.c.edition_id == edition_id).order_by(links.c.n))
+        with self.engine.connect() as db:
+            return [Link(row.n, row.url, row.thread, row.post, row.position) for row in db.execute(query)]
+
+    def link_url(self, edition_id: int, n: int) -> str | None:
+        query = sa.select(links.c.url).where(links.c.edition_id == edition_id, links.c.n == n)
+        with self.engine.connect() as db:
+            return db.execute(query).scalar()
+
+    def count_click(self, edition_id: int, n: int, by: int = 1) -> None:
+        """Add `by` (taken back with a negative one, never below 0) to a link's clicks."""
+        with self.engine.begin() as db:
+            db.execute(links.update().where(links.c.edition_id == edition_id, links.c.n == n)
+                       .values(clicks=sa.func.max(links.c.clicks + by, 0) if db.dialect.name == "sqlite"
+                               else sa.func.greatest(links.c.clicks + by, 0)))
+
+    def clicks(self, edition_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """Per edition, its links with their clicks (each link once, in order)."""
+        query = (sa.select(links).where(links.c.edition_id.in_(list(edition_ids)))
+                 .order_by(links.c.edition_id, links.c.n))
+        found: dict[int, list[dict[str, Any]]] = {}
+        with self.engine.connect() as db:
+            for row in db.execute(query):
+                found.setdefault(row.edition_id, []).append(
+                    {"n": row.n, "url": row.url, "thread": row.thread, "post": row.post,
+                     "position": row.position, "clicks": row.clicks})
+        return found
 
     def approve(self, edition_id: int, now: datetime, decision: str = "approved") -> bool:
         """Held -> sending, and the picks and draft it was built with taken, in one
@@ -303,6 +341,12 @@ def _content(edition: Edition, threads: Sequence[str]) -> dict[str, Any]:
     return {"subject": edition.subject, "html": edition.html, "text": edition.text, "web_url": edition.web_url,
             "tokens": json.dumps({"html": edition.tokens, "text": edition.text_tokens}),
             "note": edition.context.get("note_source") or None, "threads": json.dumps(list(threads))}
+
+
+def _store_links(db: sa.Connection, edition_id: int, tracked: Sequence[Link]) -> None:
+    if tracked:
+        db.execute(links.insert(), [{"edition_id": edition_id, "n": link.n, "url": link.url, "thread": link.thread,
+                                     "post": link.post, "position": link.position} for link in tracked])
 
 
 def _take_picks(db: sa.Connection, list_name: str, until: datetime, now: datetime) -> None:

@@ -223,6 +223,33 @@ provider_events = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
 
+# ------------------------------------------------------------------ what readers did
+
+links = sa.Table(                                        # every link of a sent edition that leads away from digest
+    "links", metadata,
+    sa.Column("edition_id", sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("n", sa.Integer, primary_key=True, autoincrement=False),   # its number in the edition, from 1
+    sa.Column("url", sa.Text, nullable=False),           # where the click goes: exactly the edition's link
+    sa.Column("thread", sa.String(500)),                 # the key of the thread's top comment; NULL: a post, the blog
+    sa.Column("post", sa.String(500)),                   # the key of the post it belongs to, when it does
+    sa.Column("position", sa.Integer),                   # the thread's place in the edition (1: first shown)
+    sa.Column("clicks", sa.Integer, nullable=False, server_default="0"),   # counted; never who clicked
+)
+
+bounce_messages = sa.Table(                              # each message of the bounce mailbox, read once
+    "bounce_messages", metadata,
+    sa.Column("message_id", sa.String(250), primary_key=True),   # its Message-ID (a hash when long or absent)
+    sa.Column("kind", sa.String(12), nullable=False),    # hard, soft, complaint, auto-reply, unknown
+    sa.Column("email_key", sa.String(320)),              # the reader it is about, when known
+    sa.Column("edition_id", sa.Integer),
+    sa.Column("delivery_id", sa.Integer),
+    sa.Column("status", sa.String(20)),                  # the DSN's Status (5.1.1) or the report's type
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index("ix_bounce_messages_edition", "edition_id", "kind"),
+    sa.Index("ix_bounce_messages_reader", "email_key", "edition_id"),
+)
+
 APSCHEDULER_JOBS = "apscheduler_jobs"
 
 # ------------------------------------------------------------------ the editor's sessions, welcomes

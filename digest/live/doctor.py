@@ -32,6 +32,7 @@ from ..send.mailers import MailerError
 from ..send.mailers.smtp import SmtpMailer
 from ..send.readiness import PUBLIC_ADDRESS, problems_for_real_mail, secret_problem
 from ..send.signing import instance_id
+from ..signals.mailbox import MailboxError, open_mailbox
 from . import dns
 
 NAMES = ("config", "secret", "editor", "database", "spf", "dkim", "dmarc", "relay", "public_url", "bounces",
@@ -83,7 +84,7 @@ def run(settings: Settings, environ: Mapping[str, str] | None = None, now: datet
     steps: list[Callable[[], Check]] = [
         lambda: _config(settings), lambda: _secret(settings, env), lambda: _editor(settings, env),
         lambda: _database(settings), *_dns_steps(lookups), lambda: _relay(settings, env),
-        lambda: _public_url(settings, env, lookups), lambda: _bounces(settings, env),
+        lambda: _public_url(settings, env, lookups), lambda: _bounces(settings, env, lookups),
         lambda: _scheduler(settings, moment)]
     found: dict[str, Check] = {}
     threads = [threading.Thread(target=lambda n=name, s=step: found.__setitem__(n, _guarded(n, s)),
@@ -444,8 +445,10 @@ def _why(error: BaseException) -> str:
     return f"{error.__class__.__name__}: {text}"[:200] if text else error.__class__.__name__
 
 
-def _bounces(settings: Settings, env: Mapping[str, str]) -> Check:
+def _bounces(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Check) -> Check:
     backend, web = settings.sending.backend, settings.web
+    if backend == "smtp" and settings.bounces.mailbox:
+        return _bounce_mailbox(settings, env, lookups)
     if backend == "sendgrid":
         if env.get(web.webhook_public_key_env):
             return Check("bounces", True, f"SendGrid's signed Event Webhook is read ({web.webhook_public_key_env} "
@@ -457,7 +460,35 @@ def _bounces(settings: Settings, env: Mapping[str, str]) -> Check:
     if backend == "smtp":
         return Check("bounces", False, f"bounces and complaints from the relay go to {settings.sending.from_} "
                                        "and nobody reads them for digest",
-                     "read that mailbox and remove dead addresses with `digest subscribers remove` until digest "
-                     "reads a bounce mailbox itself; or send through SendGrid, whose webhook digest reads")
+                     "give digest a bounce mailbox: in [bounces] set return_path = \"bounces@yourdomain\" and "
+                     "maildir = \"PATH\" (or imap_host, imap_user and export DIGEST_IMAP_PASSWORD)")
     return Check("bounces", False, "the outbox backend sends nothing, so nothing bounces",
                  'choose a relay: [sending] backend = "smtp" or "sendgrid"')
+
+
+def _bounce_mailbox(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Check) -> Check:
+    """SMTP with a bounce mailbox: it opens, and the return path's domain takes mail."""
+    bounces = settings.bounces
+    try:
+        open_mailbox(bounces, settings.root, env.get(bounces.imap_password_env, "")).close()
+    except MailboxError as error:
+        return Check("bounces", False, f"the bounce mailbox cannot be read: {error}",
+                     "fix [bounces], then run `digest bounces --dry-run`")
+    if not bounces.return_path:
+        return Check("bounces", True, f"the bounce mailbox opens; without [bounces].return_path bounces go to "
+                                      f"{from_domain(settings)}'s From address and are matched by the address "
+                                      "they name (set return_path for VERP)")
+    domain = bounces.return_path.rpartition("@")[2]
+    if isinstance(lookups, Check):
+        return Check("bounces", False, lookups.detail, lookups.fix)
+    try:
+        lookup = lookups.lookups()
+        hosts = lookup.mx(domain) or [str(a) for a in lookup.addresses(domain)]
+    except dns.LookupFailed as error:
+        return Check("bounces", False, str(error), "check the domain's DNS (or DIGEST_NAMESERVER)")
+    if not hosts or hosts == [""]:
+        return Check("bounces", False, f"{domain} has no MX record (nor an address): bounces to "
+                                       f"{bounces.return_path} cannot arrive",
+                     f"publish an MX record for {domain} that delivers to the bounce mailbox")
+    return Check("bounces", True, f"bounces go to {bounces.return_path.replace('@', '+TOKEN@')} (VERP; {domain} "
+                                  f"takes mail at {hosts[0]}) and the mailbox {bounces.mailbox} is read")

@@ -89,6 +89,19 @@ def select(discussions: Iterable[Discussion], since: datetime, until: datetime,
     return _with_star(_ordered(picked), since, until, knobs, picks, dropped, zone)
 
 
+def thread_scores(discussions: Iterable[Discussion], since: datetime, until: datetime, knobs: Knobs,
+                  zone: tzinfo = UTC) -> dict[str, float]:
+    """The score the weights give every thread of the period, shown or not, by the key of
+    its top comment (what `digest tune` compares with what readers clicked)."""
+    seen_texts: set[str] = set()
+    scores: dict[str, float] = {}
+    for discussion in sorted(discussions, key=lambda d: d.post.published):
+        pick = _pick_post(discussion, since, until, knobs, Picks(), seen_texts, {}, zone)
+        if pick is not None:
+            scores.update((thread.top.comment.key, thread.score) for thread in pick.threads)
+    return scores
+
+
 def _ordered(picks: list[PostPick]) -> list[PostPick]:
     new = sorted((p for p in picks if p.section == "new"), key=lambda p: p.post.published, reverse=True)
     discussed = sorted((p for p in picks if p.section == "discussed"),

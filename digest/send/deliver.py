@@ -23,12 +23,13 @@ from ..config import MailingList, SendSettings
 from ..db import Database
 from ..db.picks import first_words
 from ..errors import DigestError, SendError, UsageError
-from ..models import DeliveryStatus, Edition, EditionStatus, Outcome, SyncResult, email_key
+from ..models import DeliveryStatus, Edition, EditionStatus, Link, Outcome, SyncResult, email_key
 from ..write.edition import Built, shown_threads
+from ..write.links import links_of, tracked
 from .mailers import Mailer, MailerError, make_mailer
 from .message import recipient
 from .readiness import check_ready_for_a_test, check_ready_to_send
-from .signing import secret_key
+from .signing import click_token, secret_key
 from .subscribers import ListFileError, MassRetireError, check_address, sync
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ def send(settings: SendSettings, db: Database, planned: Plan, mailer: Mailer | N
     with db.locks.hold(send_lock(name)):
         own = mailer is None
         mailer = mailer or make_mailer(settings)          # a mailer that cannot start stops us before the freeze
-        report = _start(db, planned, clock)
+        report = _start(settings, db, planned, clock)
         if retry_unknown:
             db.ledger.retry_unknown(report.edition_id, clock())
         try:
@@ -209,7 +210,8 @@ def hold(settings: SendSettings, db: Database, planned: Plan, clock: Clock = utc
                               "`digest editions` shows where it stands")
         assert planned.built is not None
         edition_id, _ = db.ledger.freeze(planned.built.edition, clock(), planned.built_at,
-                                         shown_threads(planned.built), hold=True)
+                                         shown_threads(planned.built), hold=True,
+                                         tracked=counted_links(settings, planned.built.edition))
         crash.point("hold.frozen")
     return edition_id
 
@@ -224,7 +226,23 @@ def _refuse_sent(existing: Any, list_name: str, again: bool) -> None:
                           f"{existing.finished_at:%Y-%m-%d %H:%M} UTC; pass --again to send a new copy to everyone")
 
 
-def _start(db: Database, planned: Plan, clock: Clock) -> SendReport:
+def counted_links(settings: SendSettings, edition: Edition) -> list[Link]:
+    """The links of the edition whose clicks are counted ([tracking].clicks), stored with it."""
+    return links_of(edition, settings.base_url) if settings.tracking.clicks == "edition" else []
+
+
+def as_sent(settings: SendSettings, db: Database, edition_id: int, key: str) -> Edition:
+    """The frozen edition as it goes out: its links through digest's click address when
+    [tracking].clicks counts them (the stored copy keeps the direct links)."""
+    edition = db.ledger.edition(edition_id)
+    found = db.ledger.links(edition_id) if settings.tracking.clicks == "edition" else []
+    if not found:
+        return edition
+    address = lambda link: f"{settings.base_url}/c/{click_token(key, edition_id, link.n)}"  # noqa: E731
+    return replace(edition, html=tracked(edition.html, found, address))
+
+
+def _start(settings: SendSettings, db: Database, planned: Plan, clock: Clock) -> SendReport:
     """Under the list's send lock: check nothing changed since the plan, then freeze or resume."""
     name = planned.mailing_list.name
     existing = db.ledger.latest(name, planned.since, planned.until)
@@ -235,7 +253,8 @@ def _start(db: Database, planned: Plan, clock: Clock) -> SendReport:
                               "run `digest send` again to resume it")
         assert planned.built is not None
         edition_id, recipients = db.ledger.freeze(planned.built.edition, clock(), planned.built_at,
-                                                  shown_threads(planned.built))
+                                                  shown_threads(planned.built),
+                                                  tracked=counted_links(settings, planned.built.edition))
         crash.point("send.frozen")
         problems = list(planned.problems)
         if recipients != planned.recipients:
@@ -272,7 +291,7 @@ def _deliver(run: _Run, progress: Callable[[int, int], None]) -> None:
     when due, waiting at most [sending].retry_within_run_seconds in all, then left
     pending for the next run."""
     ledger, report = run.db.ledger, run.report
-    edition = ledger.edition(report.edition_id)
+    edition = as_sent(run.settings, run.db, report.edition_id, run.key)
     total, done = sum(ledger.counts(report.edition_id).values()), 0
     patience, after = run.settings.sending.retry_within_run_seconds, 0
     while not run.should_stop():

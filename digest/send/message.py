@@ -17,7 +17,7 @@ from ..config import SendSettings
 from ..errors import ConfigError, SendError
 from ..models import Edition, wire_address
 from ..names import clean_name
-from .signing import unsubscribe_token
+from .signing import return_path_token, unsubscribe_token
 
 
 class HeaderInjection(SendError):
@@ -36,6 +36,7 @@ class Recipient:
     headers: dict[str, str] = field(default_factory=dict)
     custom_args: dict[str, str] = field(default_factory=dict)
     smtputf8: bool = False                       # the local part is not ASCII: needs SMTPUTF8
+    envelope_from: str = ""                      # SMTP's MAIL FROM (VERP: bounces+TOKEN@); "": the From
 
 
 def sender(settings: SendSettings) -> Address:
@@ -60,7 +61,16 @@ def recipient(settings: SendSettings, key: str, list_name: str, delivery_id: int
         args["edition"] = str(edition_id)
     address, smtputf8 = wire_address(email)
     return Recipient(delivery_id, address, name, {"greeting": greeting, "email": email, "unsubscribe_url": url},
-                     headers, args, smtputf8)
+                     headers, args, smtputf8, envelope_from(settings, key, delivery_id if edition_id else 0))
+
+
+def envelope_from(settings: SendSettings, key: str, delivery_id: int) -> str:
+    """[bounces].return_path with the delivery's signed token (VERP) for a message of an
+    edition; as it is for any other message; "" (the From) when it is not set."""
+    local, _, domain = settings.bounces.return_path.rpartition("@")
+    if not local or not delivery_id:
+        return settings.bounces.return_path
+    return f"{local}+{return_path_token(key, delivery_id)}@{domain}"
 
 
 def list_id(list_name: str, origin: Address) -> str:

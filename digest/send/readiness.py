@@ -60,6 +60,16 @@ def check_ready_for_a_test(settings: SendSettings) -> list[str]:
             if key == PUBLIC_ADDRESS]
 
 
+def check_signed_links(settings: SendSettings) -> None:
+    """A single mail a real backend sends (a confirmation, a welcome, a notice to the
+    editor) may go from a local or example setup, but never with links anyone can forge:
+    NotReady for `insecure_dev_mode` or a weak secret."""
+    if settings.backend not in REAL_BACKENDS:
+        return
+    unsafe = ("[web].insecure_dev_mode", "[web].secret_key_env")
+    _refuse(settings, [(key, fix) for key, fix in problems_for_real_mail(settings) if key in unsafe])
+
+
 def _refuse(settings: SendSettings, problems: list[tuple[str, str]]) -> None:
     if problems:
         more = f" (then also: {', '.join(key for key, _ in problems[1:])})" if len(problems) > 1 else ""

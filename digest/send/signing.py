@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -157,3 +158,69 @@ def instance_id(key: str, database_url: str) -> str:
     """What `/health` answers and `digest doctor` expects: only an instance with this secret
     and this database knows it."""
     return hashlib.sha256(seal(key, "digest-health", database_url).encode()).hexdigest()[:24]
+
+
+# ------------------------------------------------------------------ short signed ids (links, return paths)
+# A click's link and a bounce's reader are named by a number that is no secret; a MAC
+# (HMAC-SHA256, keyed from the secret per purpose) makes it unforgeable and ties it to
+# this instance. Short, because each one is in a URL or an address.
+
+CLICK = "digest-click"
+RETURN_PATH = "digest-return-path"
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@lru_cache(maxsize=16)
+def _mac_key(key: str, purpose: str) -> bytes:
+    return HKDF(hashes.SHA256(), length=32, salt=b"digest-ids", info=purpose.encode()).derive(key.encode())
+
+
+def _mac(key: str, purpose: str, text: str, size: int) -> bytes:
+    return hmac.new(_mac_key(key, purpose), text.encode("ascii"), hashlib.sha256).digest()[:size]
+
+
+def click_token(key: str, edition_id: int, n: int) -> str:
+    """`EDITION.LINK.MAC`: the edition and its link number, signed; never a reader."""
+    mac = base64.urlsafe_b64encode(_mac(key, CLICK, f"{edition_id}.{n}", 9)).decode("ascii")
+    return f"{edition_id}.{n}.{mac}"
+
+
+def read_click_token(key: str, token: str) -> tuple[int, int] | None:
+    """(edition id, link number) of a token this instance made, else None."""
+    edition, _, rest = token.partition(".")
+    n, _, mac = rest.partition(".")
+    if not (_plain_number(edition) and _plain_number(n)) or len(mac) != 12:
+        return None
+    expected = click_token(key, int(edition), int(n))
+    return (int(edition), int(n)) if hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace")) \
+        else None
+
+
+def return_path_token(key: str, delivery_id: int) -> str:
+    """`ID-MAC` for a VERP address: lower-case letters and digits only (a mail server may
+    fold the case of an address), at most 19 characters."""
+    mac = base64.b32encode(_mac(key, RETURN_PATH, str(delivery_id), 8)).decode("ascii").rstrip("=").lower()
+    return f"{_base36(delivery_id)}-{mac[:12]}"
+
+
+def read_return_path_token(key: str, token: str) -> int | None:
+    """The delivery id of a return-path token this instance made (any case), else None."""
+    token = token.lower()
+    number, _, mac = token.partition("-")
+    if not number or len(number) > 7 or any(c not in _BASE36 for c in number) or len(mac) != 12:
+        return None
+    delivery_id = int(number, 36)
+    return delivery_id if hmac.compare_digest(return_path_token(key, delivery_id), token) else None
+
+
+def _base36(number: int) -> str:
+    digits = ""
+    while True:
+        number, digit = divmod(number, 36)
+        digits = _BASE36[digit] + digits
+        if not number:
+            return digits
+
+
+def _plain_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 0 < len(text) <= 10 and int(text) < 2**31

@@ -25,6 +25,7 @@ from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import DigestError, StoreError, UsageError
 from ..resources import templates_dir
+from ..signals.clicks import ClickRule
 from .limits import LoginThrottle, RateLimit
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,14 @@ def create_app(settings: Settings, db: Database, mailer: Callable[[], actions.Ma
         "settings": settings, "db": db, "key": key, "clock": clock,
         "mailer": mailer or (lambda: actions.mailer(settings)),
         "insecure": key == actions.INSECURE_KEY, "limits": RateLimit(), "login_throttle": LoginThrottle(),
+        "clicks": ClickRule(),
     }
     app.jinja_env.globals.update(csrf_token=csrf_token, insecure=key == actions.INSECURE_KEY, site=settings.site)
     _register(app)
     app.wsgi_app = TrustedProxies(app.wsgi_app, settings.web.trusted_proxies)   # type: ignore[method-assign]
-    from . import desk, editor, login, public, review, voice, webhook
+    from . import clicks, desk, editor, login, public, review, voice, webhook
     app.register_blueprint(public.pages)
+    app.register_blueprint(clicks.pages)
     app.register_blueprint(login.pages)
     app.register_blueprint(desk.pages)
     app.register_blueprint(review.pages)

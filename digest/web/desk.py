@@ -29,7 +29,8 @@ def home() -> str:
     settings, db = state()["settings"], state()["db"]
     views = [actions.desk.list_view(settings, db, listed, g.now) for listed in settings.lists]
     tables = {listed.name: actions.desk.editions_table(db, listed) for listed in settings.lists}
-    return render_template("web/dashboard.html", views=views, tables=tables, checks=actions.last_checks(db))
+    return render_template("web/dashboard.html", views=views, tables=tables, checks=actions.last_checks(db),
+                           complaint_line=actions.desk.COMPLAINT_LINE)
 
 
 # ------------------------------------------------------------------ readers

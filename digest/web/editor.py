@@ -116,7 +116,8 @@ def as_sent(listed: MailingList, wanted: str) -> str:
     period = actions.of_edition(listed, record["since"], record["until"])
     shown = Shown(period, actions.next_edition(listed, g.now), (("edition", str(record["id"])),))
     return render_template("web/edition_sent.html", list=listed, record=record, period=period, shown=shown,
-                           editions=_past_editions(listed))
+                           editions=_past_editions(listed),
+                           clicked=actions.desk.clicked_threads(state()["db"], record))
 
 
 @pages.get("/<name>/editions/<int:edition_id>")

@@ -19,7 +19,7 @@ from ..db.drafts import Draft
 from ..errors import WriteError
 from ..models import Edition, Picks
 from ..pick.select import Selection, select
-from . import periods
+from . import links, periods
 from .render import Renderer
 from .view import Trim, thread_ids
 
@@ -140,7 +140,9 @@ def _least(most: int, trim: Callable[[int], Trim], selection: Selection, rendere
 def _try(selection: Selection, renderer: Renderer, mailing_list: MailingList, trim: Trim,
          nonce: str | None, voice: Draft | None) -> Built:
     edition = renderer.render(selection, mailing_list, trim, nonce, voice)
-    return Built(edition, selection, trim, edition.html_bytes(SAMPLE_VALUES))
+    site = renderer.settings
+    extra = links.growth(edition.html, site.base_url) if site.track_clicks else 0     # as it will be sent
+    return Built(edition, selection, trim, edition.html_bytes(SAMPLE_VALUES) + extra)
 
 
 BASE_REPLIES = 2          # replies a thread keeps when the edition must shrink, before threads go

@@ -85,7 +85,7 @@ class SmtpMailer:
             options.append("SMTPUTF8")
         if not data.isascii() and connection.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
-        code, answer = _ask(connection.mail, self.origin.addr_spec, options)
+        code, answer = _ask(connection.mail, to.envelope_from or self.origin.addr_spec, options)
         if code != 250:
             if code // 100 == 4:
                 return self._later(connection, to, "MAIL FROM", code, answer)
@@ -93,6 +93,10 @@ class SmtpMailer:
             if code == 530:                             # "authentication / STARTTLS required"
                 raise MailerError(f"SMTP server {self._where()} takes no mail on this connection "
                                   f"({_reply(code, answer)}); check [sending.smtp] security and username")
+            if to.envelope_from:
+                raise MailerError(f"SMTP server refused the envelope sender {to.envelope_from} "
+                                  f"({_reply(code, answer)}); check [bounces].return_path: the relay must "
+                                  "accept its domain (and + addresses) as a sender")
             raise MailerError(f"SMTP server refused the sender {self.origin.addr_spec} ({_reply(code, answer)}); "
                               "check [sending].from")
         code, answer = _ask(connection.rcpt, to.email)

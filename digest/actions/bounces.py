@@ -1,0 +1,133 @@
+"""`digest bounces`: read the bounce mailbox once. Each new message is classified
+(signals.bounces), tied to its reader, applied once (db.bounces: a hard bounce or a
+complaint suppresses at once, soft bounces after [bounces].soft_limit editions in a
+row, an auto-reply changes nothing) and only then marked read in the mailbox, so a crash
+anywhere loses nothing and doubles nothing. What cannot be classified stays for the editor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .. import crash
+from ..config import Settings
+from ..db import Database
+from ..db.bounces import Reader
+from ..errors import UsageError
+from ..models import email_key
+from ..send.signing import read_return_path_token, read_unsubscribe_token
+from ..signals.bounces import UNKNOWN, Bounce, classify
+from ..signals.mailbox import Mailbox, MailboxError, open_mailbox
+from .sending import signing_key
+
+log = logging.getLogger(__name__)
+
+SHOWN = {"hard": "hard bounce", "soft": "soft bounce", "complaint": "complaint", "auto-reply": "auto-reply",
+         "notice": "notice", "unknown": "unknown"}
+
+
+@dataclass(frozen=True)
+class Line:
+    kind: str
+    status: str
+    address: str
+    edition_id: int | None
+    list_name: str | None
+    outcome: str
+
+
+@dataclass
+class BounceReport:
+    where: str
+    dry_run: bool = False
+    lines: list[Line] = field(default_factory=list)
+    already: int = 0                     # read before (a crash between recording and marking)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(line.kind for line in self.lines)
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{SHOWN[kind]} {n}" for kind, n in sorted(self.counts.items())) or "nothing new"
+        would = " (dry run: nothing changed)" if self.dry_run else ""
+        return f"bounce mailbox {self.where}: {len(self.lines)} new message(s): {counts}{would}"
+
+
+def read_bounces(settings: Settings, db: Database, now: datetime, dry_run: bool = False,
+                 progress: Callable[[int], None] = lambda n: None) -> BounceReport:
+    """Read every new message of the bounce mailbox once (with dry_run: say what each
+    would do, change nothing, mark nothing)."""
+    if not settings.bounces.mailbox:
+        raise UsageError("no bounce mailbox is set; set [bounces] maildir (a local Maildir) or imap_host and "
+                         "imap_user in the config file")
+    box = open_mailbox(settings.bounces, settings.root, os.environ.get(settings.bounces.imap_password_env, ""))
+    report, key = BounceReport(box.where, dry_run), signing_key(settings)
+    try:
+        for number, (handle, raw) in enumerate(box.messages(), 1):
+            _one(settings, db, box, report, key, handle, raw, now)
+            progress(number)
+    finally:
+        box.close()
+    log.info("%s", report.summary())
+    return report
+
+
+def _one(settings: Settings, db: Database, box: Mailbox, report: BounceReport, key: str, handle: str,
+         raw: bytes, now: datetime) -> None:
+    bounce = classify(raw, settings.bounces.return_path, settings.web.base_url)
+    reader = None if bounce.kind == UNKNOWN else find_reader(db, key, bounce)
+    if report.dry_run:
+        report.lines.append(_line(bounce, reader, "dry run: would " + _effect(bounce, reader)))
+        return
+    if db.bounces.seen(bounce.message_id):
+        report.already += 1
+    else:
+        applied = db.bounces.apply(bounce.message_id, bounce.kind, reader, bounce.status, bounce.detail,
+                                   settings.bounces.soft_limit, now)
+        crash.point("bounce.recorded")
+        outcome = ("suppressed" if applied.suppressed else
+                   f"{applied.soft_in_a_row} of {settings.bounces.soft_limit} in a row" if bounce.kind == "soft"
+                   and reader else _effect(bounce, reader))
+        report.lines.append(_line(bounce, reader, outcome))
+    box.done(handle, kept=bounce.kind == UNKNOWN)
+    crash.point("bounce.marked")
+
+
+def find_reader(db: Database, key: str, bounce: Bounce) -> Reader | None:
+    """The reader a bounce is about, most trusted evidence first."""
+    delivery = read_return_path_token(key, bounce.verp) if bounce.verp else None
+    if delivery is not None and (found := db.bounces.by_delivery(delivery)):
+        return found
+    if bounce.original_id and (found := db.bounces.by_message_id(bounce.original_id)):
+        return found
+    named = read_unsubscribe_token(key, bounce.unsubscribe) if bounce.unsubscribe else None
+    if named is not None:
+        return db.bounces.by_address(named[1], named[0]) or Reader(named[1], list_name=named[0])
+    if "@" in bounce.address:
+        address = email_key(bounce.address)
+        return db.bounces.by_address(address) or None
+    return None
+
+
+def _effect(bounce: Bounce, reader: Reader | None) -> str:
+    if bounce.kind == UNKNOWN:
+        return "keep it for the editor (flagged, unread, in the mailbox)"
+    if reader is None and bounce.kind in ("hard", "soft", "complaint"):
+        return "change nothing: no reader of ours matches it"
+    return {"hard": "suppress the address", "complaint": "suppress the address",
+            "soft": "count it; suppress after [bounces].soft_limit editions in a row"}.get(bounce.kind,
+                                                                                      "change nothing")
+
+
+def _line(bounce: Bounce, reader: Reader | None, outcome: str) -> Line:
+    address = reader.email_key if reader else bounce.address
+    return Line(bounce.kind, bounce.status, address, reader.edition_id if reader else None,
+                reader.list_name if reader else None, outcome)
+
+
+__all__ = ["BounceReport", "Line", "MailboxError", "find_reader", "read_bounces"]
