@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -250,3 +251,72 @@ def test_an_imap_server_whose_certificate_does_not_verify_is_refused(mailbox, do
     monkeypatch.setenv("DIGEST_IMAP_PASSWORD", dovecot.password)
     result = run(world, "bounces")
     assert result.exit_code == 1 and "did not verify" in result.output and "imap_ca_file" in result.output
+
+
+# ------------------------------------------------------------------ what a stranger mails the bounce address
+
+POISON = {
+    "empty-id": b"From: someone@example.net\r\nMessage-ID: <>\r\nSubject: hi\r\n\r\nhello\r\n",
+    "broken-id": b"From: someone@example.net\r\nMessage-ID: <a@[\r\nSubject: hi\r\n\r\nhello\r\n",
+    "nested-from": b"From: " + b"(" * 400 + b"\r\nSubject: x\r\n\r\nx\r\n",
+    "deep": b"".join(f"Content-Type: multipart/mixed; boundary=b{n}\r\n\r\n--b{n}\r\n".encode() for n in range(1000)),
+    "nul": b"From: someone@example.net\r\nMessage-ID: <ok1@example.net>\r\nSubject: hi\x00there\r\n\r\nhi\r\n",
+}
+
+
+def test_no_message_stops_the_reader_and_each_is_kept_for_the_editor(mailbox):
+    """Whatever breaks the email package (a Message-ID of <>, headers nested past any depth,
+    a NUL PostgreSQL cannot store) is one unknown message: flagged, and the rest are read."""
+    mailbox.send(*WEEK1)
+    for name, raw in POISON.items():
+        mailbox.deliver(raw, f"0.{name}")
+        assert classify(raw, RETURN_PATH).kind == "unknown", name
+    mailbox.deliver(dsn(mailbox.verp_of(reader(0)), reader(0), "5.1.1"), "9.hard")
+    result = run(mailbox.world, "bounces")
+    assert result.exit_code == 0, result.output
+    assert suppressed(mailbox.world) == {reader(0): "bounced"}
+    cur = os.listdir(mailbox.maildir / "cur")
+    assert sorted(n for n in cur if n.endswith(":2,F")) == sorted(f"0.{name}:2,F" for name in POISON)
+    assert os.listdir(mailbox.maildir / "new") == []
+    long_line = b"From: MAILER-DAEMON@x.example\r\nSubject: Mail delivery failed\r\n\r\n550 5.1.1 " + b"a" * 200_000
+    assert classify(long_line, RETURN_PATH).kind == "hard"           # a bounded pattern: no quadratic search
+
+
+def test_a_report_tied_only_by_the_address_it_names_suppresses_nobody_at_once(mailbox):
+    """Anyone can write to the bounce address: three forged reports naming readers (a DSN,
+    a daemon's words, an ARF) and no token of ours. The hard bounces count as soft; the
+    complaint is kept for the editor; nobody is suppressed."""
+    mailbox.send(*WEEK1)
+    forged_dsn = dsn("bounces@onprobation-digest.org", reader(5), "5.1.1")
+    forged_words = (b"From: MAILER-DAEMON@attacker.example\r\nSubject: failed\r\n\r\n550 5.1.1 <"
+                    + reader(4).encode() + b">\r\n")
+    forged_arf = (b"From: x@attacker.example\r\nMessage-ID: <f1@attacker.example>\r\nMIME-Version: 1.0\r\n"
+                  b"Content-Type: multipart/report; report-type=feedback-report; boundary=Z\r\n\r\n--Z\r\n"
+                  b"Content-Type: message/feedback-report\r\n\r\nOriginal-Rcpt-To: " + reader(3).encode()
+                  + b"\r\n\r\n--Z--\r\n")
+    for n, raw in enumerate((forged_dsn, forged_words, forged_arf)):
+        mailbox.deliver(raw, f"{n}.forged")
+    result = run(mailbox.world, "bounces")
+    assert suppressed(mailbox.world) == {}
+    assert "1 of 3 in a row (a hard bounce not verified: counted as soft)" in result.output
+    assert "not verified (no token of ours, only the address it names): kept for the editor" in result.output
+    assert "2.forged:2,F" in os.listdir(mailbox.maildir / "cur")
+
+
+def test_two_readers_at_once_apply_and_report_each_message_once(mailbox):
+    import subprocess
+    import sys
+    mailbox.send(*WEEK1)
+    for n in range(40):
+        mailbox.deliver(dsn(mailbox.verp_of(reader(n % 6)), reader(n % 6), "4.2.2"), f"{n:03d}.soft")
+    command = [sys.executable, "-m", "digest.cli", "--config", str(mailbox.world.config_path), "bounces"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    readers_ = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in readers_]
+    assert [p.returncode for p in readers_] == [0, 0], outputs
+    said = [int(re.search(r"(\d+) new message\(s\)", out).group(1)) for out, _ in outputs]
+    assert sum(said) == 40, outputs                                   # each applied message reported once
+    with mailbox.world.db.engine.connect() as db:
+        assert db.execute(sa.select(sa.func.count()).select_from(bounce_messages)).scalar() == 40
+    assert os.listdir(mailbox.maildir / "new") == []

@@ -11,13 +11,13 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .. import crash
 from ..config import Settings
 from ..db import Database
-from ..db.bounces import Reader
+from ..db.bounces import Applied, Reader
 from ..errors import UsageError
 from ..models import email_key
 from ..send.signing import read_return_path_token, read_unsubscribe_token
@@ -28,7 +28,7 @@ from .sending import signing_key
 log = logging.getLogger(__name__)
 
 SHOWN = {"hard": "hard bounce", "soft": "soft bounce", "complaint": "complaint", "auto-reply": "auto-reply",
-         "notice": "notice", "unknown": "unknown"}
+         "notice": "notice", "unknown": "unknown", "unverified": "unverified"}
 
 
 @dataclass(frozen=True)
@@ -84,22 +84,36 @@ def _one(settings: Settings, db: Database, box: Mailbox, report: BounceReport, k
     if report.dry_run:
         report.lines.append(_line(bounce, reader, "dry run: would " + _effect(bounce, reader)))
         return
-    if db.bounces.seen(bounce.message_id):
+    applied = None if db.bounces.seen(bounce.message_id) else db.bounces.apply(
+        bounce.message_id, bounce.kind, reader, bounce.status, bounce.detail, settings.bounces.soft_limit, now)
+    if applied is None or not applied.new:                # read before (or by another reader just now)
         report.already += 1
     else:
-        applied = db.bounces.apply(bounce.message_id, bounce.kind, reader, bounce.status, bounce.detail,
-                                   settings.bounces.soft_limit, now)
         crash.point("bounce.recorded")
-        outcome = ("suppressed" if applied.suppressed else
-                   f"{applied.soft_in_a_row} of {settings.bounces.soft_limit} in a row" if bounce.kind == "soft"
-                   and reader else _effect(bounce, reader))
-        report.lines.append(_line(bounce, reader, outcome))
-    box.done(handle, kept=bounce.kind == UNKNOWN)
+        report.lines.append(_line(bounce, reader, _outcome(settings, bounce, reader, applied)))
+    box.done(handle, kept=bounce.kind == UNKNOWN or (applied is not None and applied.kind in KEPT))
     crash.point("bounce.marked")
 
 
+KEPT = ("unknown", "unverified")      # left flagged and unread in the mailbox, for the editor
+
+
+def _outcome(settings: Settings, bounce: Bounce, reader: Reader | None, applied: Applied) -> str:
+    unverified = reader is not None and not reader.verified
+    if applied.suppressed:
+        return "suppressed"
+    if applied.kind == "unverified":
+        return "not verified (no token of ours, only the address it names): kept for the editor"
+    if applied.kind == "soft" and reader is not None:
+        said = " (a hard bounce not verified: counted as soft)" if unverified and bounce.kind == "hard" else ""
+        return f"{applied.soft_in_a_row} of {settings.bounces.soft_limit} in a row{said}"
+    return _effect(bounce, reader)
+
+
 def find_reader(db: Database, key: str, bounce: Bounce) -> Reader | None:
-    """The reader a bounce is about, most trusted evidence first."""
+    """The reader a bounce is about, most trusted evidence first: what only our own mail
+    carries (the signed VERP token, the original's Message-ID, its signed unsubscribe
+    token), then the address the report names (`verified=False`: anyone can write one)."""
     delivery = read_return_path_token(key, bounce.verp) if bounce.verp else None
     if delivery is not None and (found := db.bounces.by_delivery(delivery)):
         return found
@@ -109,8 +123,8 @@ def find_reader(db: Database, key: str, bounce: Bounce) -> Reader | None:
     if named is not None:
         return db.bounces.by_address(named[1], named[0]) or Reader(named[1], list_name=named[0])
     if "@" in bounce.address:
-        address = email_key(bounce.address)
-        return db.bounces.by_address(address) or None
+        found = db.bounces.by_address(email_key(bounce.address))
+        return replace(found, verified=False) if found else None
     return None
 
 

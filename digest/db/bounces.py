@@ -17,6 +17,10 @@ from .tables import bounce_messages, deliveries, editions
 from .upsert import insert_ignore
 
 SUPPRESSING = {"hard": Reason.BOUNCED, "complaint": Reason.COMPLAINED}
+# Anyone can mail the bounce address: a report tied to its reader only by the address it
+# names is weaker evidence. A hard bounce then counts as a soft one (several editions in
+# a row suppress); a complaint is kept for the editor and suppresses nothing.
+UNVERIFIED = {"hard": "soft", "complaint": "unverified"}
 EVENTS = {"hard": "bounce", "complaint": "spamreport", "soft": "soft-bounce"}   # deliveries.event, as the webhook's
 
 
@@ -28,6 +32,7 @@ class Reader:
     edition_id: int | None = None
     delivery_id: int | None = None
     list_name: str | None = None
+    verified: bool = True        # found by what only our own mail carries (VERP, Message-ID, unsubscribe token)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class Applied:
     new: bool                   # False: read before, nothing changed
     suppressed: bool = False
     soft_in_a_row: int = 0      # editions in a row with a soft bounce, this one included
+    kind: str = ""              # what it was taken for (a hard bounce not verified: soft)
 
 
 @guarded
@@ -72,7 +78,11 @@ class BounceStore:
               soft_limit: int, now: datetime) -> Applied:
         """Record the message once and do what it means: a hard bounce or a complaint
         suppresses the address on every list; a soft bounce does when the last soft_limit
-        editions the address was sent all bounced softly."""
+        editions the address was sent all bounced softly. A reader found only by the
+        address the report names is not believed as far (UNVERIFIED). `Applied.kind`:
+        what it was taken for."""
+        if reader is not None and not reader.verified:
+            kind = UNVERIFIED.get(kind, kind)
         row = {"message_id": message_id[:250], "kind": kind[:12], "status": status[:20], "detail": detail[:500],
                "received_at": now, "email_key": reader.email_key if reader else None,
                "edition_id": reader.edition_id if reader else None,
@@ -81,7 +91,7 @@ class BounceStore:
             if insert_ignore(db, bounce_messages, row) == 0:
                 return Applied(False)
             if reader is None:
-                return Applied(True)
+                return Applied(True, kind=kind)
             _mark_delivery(db, reader, kind, now)
             run = _soft_run(db, reader.email_key, soft_limit) if kind == "soft" else 0
             reason = SUPPRESSING.get(kind) or (Reason.BOUNCED if run >= soft_limit else None)
@@ -89,7 +99,7 @@ class BounceStore:
                 words = f"soft bounces in {run} editions in a row" if kind == "soft" else f"{kind} {status}"
                 suppress_in(db, reader.email_key, EVERY_LIST, reason, f"bounce mailbox: {words} {detail}".strip(),
                             now)
-            return Applied(True, reason is not None, run)
+            return Applied(True, reason is not None, run, kind)
 
     def of_editions(self, edition_ids: list[int]) -> dict[int, dict[str, int]]:
         """Per edition: how many of its messages came back, by kind."""

@@ -7,7 +7,8 @@ the editor's picks: a pinned comment agrees when the weights alone would show it
 excluded one when they would not. Readers' clicks are corrected for position first (the
 first thread of an edition is opened more for being first): a thread's clicks divided by
 what its place draws on average. Where readers clearly preferred one thread of an
-edition to another (PREFERRED times the corrected clicks, and at least MIN_CLICKS), the
+edition to another (PREFERRED times the corrected clicks, at least MIN_CLICKS, in an
+edition whose threads drew MIN_EDITION_CLICKS), the
 weights agree when they score it higher. The search changes one weight at a time
 (coordinate search over a few multiples), keeps a change only when agreement strictly
 improves, and stops after a few rounds; ties keep the weights as they are.
@@ -40,7 +41,8 @@ CANDIDATES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 ROUNDS = 3
 FEW_PICKS = 10             # below this, say that the fit is to too little
 PREFERRED = 1.5            # one thread preferred to another: this many times its position-corrected clicks...
-MIN_CLICKS = 2             # ...and at least this many clicks of its own
+MIN_CLICKS = 3             # ...and at least this many clicks of its own...
+MIN_EDITION_CLICKS = 10    # ...in an edition whose threads drew at least this many (two clicks say nothing)
 MIN_AT_POSITION = 2        # editions with a thread at a place before its average is believed (else 1/place)
 
 
@@ -144,6 +146,8 @@ def position_bias(clicked: list[ClickedEdition]) -> dict[int, float]:
 def preferences(edition: ClickedEdition, bias: dict[int, float]) -> list[Preference]:
     """The pairs of the edition's threads where readers clearly preferred the first,
     clicks corrected for the place each was shown at."""
+    if sum(clicks for _, clicks in edition.threads.values()) < MIN_EDITION_CLICKS:
+        return []
     corrected = {key: (clicks / bias.get(position, 1.0), clicks) for key, (position, clicks) in edition.threads.items()}
     return [(a, b) for a, (ca, na) in corrected.items() for b, (cb, _) in corrected.items()
             if a != b and na >= MIN_CLICKS and ca >= PREFERRED * cb]

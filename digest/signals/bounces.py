@@ -33,6 +33,10 @@ DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
 FAILURE_SUBJECTS = re.compile(r"undeliver|returned|failure|failed|delivery status|not delivered|"
                               r"could not be delivered|delivery problem", re.IGNORECASE)
 SMTP_STATUS = re.compile(r"\b([45])\d\d[ -]([45]\.\d{1,3}\.\d{1,3})\b")
+ADDRESS = re.compile(r"<?([^\s<>@]{1,64}@[^\s<>@.]{1,63}(?:\.[^\s<>@.:;,]{1,63}){1,8})>?")   # bounded: linear
+MAX_LINE = 1000           # characters of a bounce's status line looked at
+MAX_SEARCH = 1_000_000    # characters searched for a token
+MAX_PARTS = 200           # MIME parts of a bounce walked
 ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
 
 
@@ -49,14 +53,31 @@ class Bounce:
 
 
 def classify(raw: bytes, return_path: str = "", base_url: str = "") -> Bounce:
-    """The message's meaning. return_path (bounces@example.org) and base_url say where
-    the VERP and unsubscribe tokens of digest's own mail are to be found."""
+    """The message's meaning, never an exception: a message the email package cannot take
+    apart (headers nested past recursion, an id it chokes on) is `unknown`, kept for the
+    editor. return_path (bounces@example.org) and base_url say where the VERP and
+    unsubscribe tokens of digest's own mail are to be found."""
     raw = raw[:MAX_MESSAGE]
+    try:
+        return _classify(raw, return_path, base_url)
+    except Exception as error:  # noqa: BLE001 - a stranger's message: whatever breaks, it is one unknown message
+        return Bounce(_hashed(raw), UNKNOWN, detail=_one_line(f"could not be read ({error.__class__.__name__})"))
+
+
+def _classify(raw: bytes, return_path: str, base_url: str) -> Bounce:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     kind, status, address, detail, original = _meaning(message)
-    text = raw.decode("latin-1")
-    return Bounce(_own_id(message, raw), kind, status[:20], address[:320], _verp(text, return_path),
-                  _unsubscribe(text, base_url), _original_id(original), _one_line(detail))
+    headers = _headers_text(original)
+    return Bounce(_own_id(message, raw), kind, _clean(status)[:20], _clean(address)[:320],
+                  _verp(raw[:MAX_SEARCH].decode("latin-1"), return_path), _unsubscribe(headers, base_url),
+                  _clean(_original_id(original)), _one_line(detail))
+
+
+def _headers_text(original: Message | None) -> str:
+    """The original's headers as text: where its List-Unsubscribe (and token) is."""
+    if original is None:
+        return ""
+    return "\n".join(f"{name}: {value}" for name, value in original.items())[:MAX_SEARCH]
 
 
 def _meaning(message: EmailMessage) -> tuple[str, str, str, str, Message | None]:
@@ -73,7 +94,7 @@ def _meaning(message: EmailMessage) -> tuple[str, str, str, str, Message | None]
 
 
 def _dsn(message: EmailMessage) -> tuple[str, str, str, str, Message | None]:
-    blocks = [block for part in message.walk() if part.get_content_type() == "message/delivery-status"
+    blocks = [block for part in _walk(message) if part.get_content_type() == "message/delivery-status"
               for block in _payload_list(part)]
     recipients = [block for block in blocks if block.get("Final-Recipient") or block.get("Action")]
     if not recipients:
@@ -90,7 +111,7 @@ def _dsn(message: EmailMessage) -> tuple[str, str, str, str, Message | None]:
 
 
 def _arf(message: EmailMessage) -> tuple[str, str, str, str, Message | None]:
-    fields = next((block for part in message.walk() if part.get_content_type() == "message/feedback-report"
+    fields = next((block for part in _walk(message) if part.get_content_type() == "message/feedback-report"
                    for block in _payload_list(part)), None)
     if fields is None:
         return UNKNOWN, "", "", "a feedback report without its fields", _original(message)
@@ -119,16 +140,26 @@ def _plain_bounce(message: EmailMessage) -> tuple[str, str, str, str, Message | 
     found = SMTP_STATUS.search(body)
     if found is None:
         return UNKNOWN, "", "", str(message.get("Subject", "")), None
-    line = next((line for line in body.splitlines() if found.group(0) in line), found.group(0))
-    address = re.search(r"<?([^\s<>@]+@[^\s<>@]+\.[^\s<>@:;,]+)>?", line)
+    line = next((line for line in body.splitlines() if found.group(0) in line), found.group(0))[:MAX_LINE]
+    address = ADDRESS.search(line)
     kind = HARD if found.group(2).startswith("5") else SOFT
     return kind, found.group(2), address.group(1) if address else "", line.strip(), _original(message)
 
 
+def _walk(message: Message) -> list[Message]:
+    """The message's parts, at most MAX_PARTS of them (a bounce has a handful)."""
+    found = []
+    for part in message.walk():
+        found.append(part)
+        if len(found) >= MAX_PARTS:
+            break
+    return found
+
+
 def _text_of(message: EmailMessage) -> str:
     parts = []
-    for part in message.walk():
-        if part.get_content_type() == "text/plain":
+    for part in _walk(message):
+        if part.get_content_type() == "text/plain" and isinstance(part, EmailMessage):
             try:
                 parts.append(str(part.get_content()))
             except (LookupError, ValueError):
@@ -145,7 +176,7 @@ def _payload_list(part: Message) -> list[Message]:
 
 def _original(message: EmailMessage) -> Message | None:
     """The original message the report quotes (message/rfc822), or its headers (text/rfc822-headers)."""
-    for part in message.walk():
+    for part in _walk(message):
         kind = part.get_content_type()
         if kind in ("message/rfc822", "message/global"):
             found = _payload_list(part)
@@ -169,9 +200,18 @@ def _original_id(original: Message | None) -> str:
 
 def _own_id(message: EmailMessage, raw: bytes) -> str:
     found = str(message.get("Message-ID", "")).strip()
-    if found and len(found) <= 200 and found.isascii():
+    if found and len(found) <= 200 and found.isascii() and found.isprintable():
         return found
+    return _hashed(raw)
+
+
+def _hashed(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _clean(text: str) -> str:
+    """No NUL or other control character (PostgreSQL cannot store a NUL in text)."""
+    return "".join(c for c in text if c.isprintable())
 
 
 def _status(value: str) -> str:
@@ -203,4 +243,4 @@ def _unsubscribe(text: str, base_url: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:MAX_DETAIL]
+    return _clean(" ".join(text.split()))[:MAX_DETAIL]

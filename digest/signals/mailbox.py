@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 KEYWORD = b"$DigestRead"
 MAX_MESSAGE = 10 * 1024 * 1024
-FETCH_CHUNK = 50
+PARTIAL = f"BODY.PEEK[]<0.{MAX_MESSAGE}>"
 TIMEOUT = 30.0
 
 
@@ -52,7 +52,10 @@ def open_mailbox(settings: Bounces, root: Path, password: str = "") -> Mailbox:
 
 
 def _resolve(root: Path, value: str) -> Path:
-    path = Path(value).expanduser()
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:                       # ~someone who has no home here
+        raise MailboxError(f"{value}: no such home folder; give [bounces] paths in full") from None
     return path if path.is_absolute() else root / path
 
 
@@ -70,9 +73,14 @@ class Maildir:
                 continue
             try:
                 with file.open("rb") as handle:
-                    yield name, handle.read(MAX_MESSAGE)
+                    raw = handle.read(MAX_MESSAGE)
             except FileNotFoundError:              # another reader took it meanwhile
                 continue
+            except OSError as error:               # unreadable (another user's 0600 file): the rest still go
+                log.warning("bounce mailbox: %s cannot be read (%s); skipped, left where it is", file,
+                            error.strerror)
+                continue
+            yield name, raw
 
     def done(self, handle: str, kept: bool) -> None:
         base = handle.split(":2,")[0]
@@ -90,8 +98,12 @@ class Imap:
         from imapclient import IMAPClient
         from imapclient.exceptions import IMAPClientError, LoginError
         self.where = f"imaps://{settings.imap_user}@{settings.imap_host}:{settings.imap_port}/{settings.imap_folder}"
-        context = ssl.create_default_context(cafile=str(_resolve(root, settings.imap_ca_file))
-                                             if settings.imap_ca_file else None)
+        try:
+            context = ssl.create_default_context(cafile=str(_resolve(root, settings.imap_ca_file))
+                                                 if settings.imap_ca_file else None)
+        except (OSError, ssl.SSLError) as error:
+            raise MailboxError(f"[bounces].imap_ca_file {settings.imap_ca_file}: not a PEM file of certificates "
+                               f"({getattr(error, 'strerror', None) or error}); give the CA's certificate") from None
         try:
             self.client = IMAPClient(settings.imap_host, settings.imap_port, ssl=True, ssl_context=context,
                                      timeout=TIMEOUT)
@@ -113,14 +125,14 @@ class Imap:
             raise MailboxError(f"{self.where}: {error}; check [bounces].imap_folder") from None
 
     def messages(self) -> Iterator[tuple[str, bytes]]:
+        """Each new message, one at a time and at most MAX_MESSAGE bytes of it (a partial
+        fetch: a 50 MB message is not all read), without setting \\Seen."""
         uids = self._safely(lambda: self.client.search(["NOT", "KEYWORD", KEYWORD.decode()]))
-        for start in range(0, len(uids), FETCH_CHUNK):
-            chunk = uids[start:start + FETCH_CHUNK]
-            fetched: dict[int, dict[bytes, Any]] = self._safely(partial(self.client.fetch, chunk, ["BODY.PEEK[]"]))
-            for uid, data in sorted(fetched.items()):
-                body = data.get(b"BODY[]")
-                if isinstance(body, bytes):
-                    yield str(uid), body[:MAX_MESSAGE]
+        for uid in sorted(uids):
+            fetched: dict[int, dict[bytes, Any]] = self._safely(partial(self.client.fetch, [uid], [PARTIAL]))
+            body = next((value for key, value in fetched.get(uid, {}).items() if key.startswith(b"BODY[]")), None)
+            if isinstance(body, bytes):
+                yield str(uid), body[:MAX_MESSAGE]
 
     def done(self, handle: str, kept: bool) -> None:
         self._safely(lambda: self.client.add_flags([int(handle)], [KEYWORD, b"\\Flagged" if kept else b"\\Seen"]))
