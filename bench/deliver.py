@@ -38,14 +38,14 @@ def _time_phases() -> None:
     import functools
 
     from digest.db.ledger import Ledger
-    from digest.send import deliver
+    from digest.send import deliver, workers
     from digest.send.mailers.sendgrid import SendGridMailer
     places = [(Ledger, name, f"ledger: {what}") for name, what in (
         ("freeze", "freeze the edition and its ledger"), ("record", "record outcomes and `sending`"),
-        ("pending", "read pending rows (and suppressions since the freeze)"))]
+        ("claim", "take a batch of rows (and suppressions since the freeze)"))]
     places += [(SendGridMailer, "_post", "sendgrid: the requests (JSON, the stand-in's answer)"),
                (SendGridMailer, "_body", "sendgrid: build the personalizations"),
-               (deliver, "recipient", "each subscriber's values and headers"),
+               (workers, "recipient", "each subscriber's values and headers"),
                (deliver, "plan", "plan: sync the list file, build the edition")]
     for owner, name, label in places:
         original = getattr(owner, name)

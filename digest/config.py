@@ -275,6 +275,8 @@ class SendGrid(Section):
     """retries after 429, 5xx or a connection failure"""
     backoff: float = Field(1.0, ge=0, le=60)
     """first retry delay in seconds, doubled each time (jitter added, at most 60)"""
+    concurrency: int = Field(4, ge=1, le=64)
+    """requests in flight at once (each up to batch_size personalizations); a 429 slows them all"""
 
 
 class Smtp(Section):
@@ -294,6 +296,9 @@ class Smtp(Section):
     """PEM file of the CA that signs the relay's certificate; empty = the system's trust store"""
     verify: bool = True           # false only on purpose: TLS without checking who answers
     """check the relay's certificate and name; `false` only on purpose (a warning is logged)"""
+    connections: int = Field(4, ge=1, le=100)
+    """connections to the relay at once, each sending its messages one after another (TLS and
+    login once per connection)"""
 
 
 class Outbox(Section):
@@ -318,6 +323,15 @@ class Sending(Section):
     spf_include: str = Field("", max_length=253, pattern=r"^[A-Za-z0-9._-]*$")
     """the domain your relay asks you to include in SPF (`include:` it names), which `digest
     doctor` looks for; empty: the relay's own addresses are checked"""
+    max_per_second: float | None = Field(None, gt=0, le=100_000)
+    """the relay's rate limit in messages a second, shared by every connection or request of a
+    send; unset: none"""
+    max_per_hour: int | None = Field(None, gt=0, le=100_000_000)
+    """the relay's hourly quota; once reached the rest waits, and the scheduler resumes it when
+    the hour has passed; unset: none"""
+    lease_seconds: int = Field(60, ge=2, le=3600)
+    """a batch taken by a sender is its own for this long, renewed while it works; a sender that
+    died leaves its batch to the others after it (PostgreSQL: several senders share an edition)"""
     sendgrid: SendGrid = SendGrid()
     smtp: Smtp = Smtp()
     outbox: Outbox = Outbox()
@@ -379,8 +393,9 @@ class Bounces(Section):
         if not value:
             return value
         local, at, domain = value.rpartition("@")
-        if not at or not local or "." not in domain or not value.isascii() or any(c in value for c in " <>\"'+"):
-            raise ValueError("not a plain address; use one like bounces@yourblog.org (no name, no +)")
+        if not at or not RETURN_LOCAL.fullmatch(local) or not RETURN_DOMAIN.fullmatch(domain):
+            raise ValueError("not a plain address; use one like bounces@yourblog.org (letters, digits, . _ -; "
+                             "no name, no +)")
         if len(local) > MAX_RETURN_LOCAL:
             raise ValueError(f"the part before the @ is over {MAX_RETURN_LOCAL} characters; with +TOKEN "
                              "it would pass the 64 an address may have")
@@ -401,6 +416,8 @@ class Bounces(Section):
 
 
 MAX_RETURN_LOCAL = 44       # bounces+TOKEN: TOKEN takes at most 19 characters and the +, of 64
+RETURN_LOCAL = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")                      # a dot-atom, without +
+RETURN_DOMAIN = re.compile(r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
 
 
 class Schedule(Section):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -35,6 +36,7 @@ POINTS: dict[str, str] = {
     "bounce.marked": "that message is marked read in the mailbox (moved to cur/, or given the IMAP keyword)",
 }
 _hits: Counter[str] = Counter()
+_dying = threading.Lock()    # the workers of a send pass points at once: one of them counts, marks and kills
 
 
 def point(name: str) -> None:
@@ -47,10 +49,11 @@ def point(name: str) -> None:
     wanted, _, count = target.partition(":")
     if wanted != name:
         return
-    _hits[name] += 1
-    if _hits[name] < int(count or 1):
-        return
-    mark = os.environ.get("DIGEST_CRASH_MARK")
-    if mark:
-        Path(mark).write_text(f"{name}:{_hits[name]}\n", encoding="utf-8")
-    os.kill(os.getpid(), signal.SIGKILL)
+    with _dying:                          # held through the kill: no second thread writes the mark
+        _hits[name] += 1
+        if _hits[name] < int(count or 1):
+            return
+        mark = os.environ.get("DIGEST_CRASH_MARK")
+        if mark:
+            Path(mark).write_text(f"{name}:{_hits[name]}\n", encoding="utf-8")
+        os.kill(os.getpid(), signal.SIGKILL)

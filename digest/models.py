@@ -302,6 +302,15 @@ class Member:
         return email_key(self.email)
 
 
+@dataclass(frozen=True)
+class FileStamp:
+    """What a sync remembers of a list file it read whole: its sha256 and its size in
+    bytes (None: synced before sizes were kept)."""
+
+    sha256: str
+    size: int | None = None
+
+
 @dataclass
 class SyncResult:
     """What a list sync or a merge of members did."""

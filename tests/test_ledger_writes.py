@@ -5,7 +5,8 @@ Speed itself is measured in bench/deliver.py, not here."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import threading
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -14,7 +15,8 @@ from digest.db.ledger import _update
 from digest.db.tables import deliveries, editions
 from digest.models import DeliveryStatus
 
-NOW = datetime(2026, 11, 30, 9)
+NOW = datetime(2026, 11, 30, 9, tzinfo=UTC)
+LEASE = NOW + timedelta(seconds=60)
 ROWS = 1200
 
 
@@ -45,7 +47,7 @@ def test_a_batch_changes_status_in_as_few_statements_as_the_database_allows(db: 
     assert len(updates) == (1 if db.engine.dialect.name == "postgresql" else 3)      # SQLite: 500 a statement
     counts = {s.value: n for s, n in db.ledger.counts(edition_id).items()}
     assert counts == {"sending": 1100, "pending": 100}
-    assert [r.id for r in db.ledger.pending(edition_id, 1000, NOW)] == ids[1100:]
+    assert [r.id for r in db.ledger.claim(edition_id, 1000, "me", NOW, LEASE)] == ids[1100:]
 
 
 def test_pending_rows_say_which_addresses_were_suppressed_since_the_freeze(db: Database) -> None:
@@ -53,7 +55,7 @@ def test_pending_rows_say_which_addresses_were_suppressed_since_the_freeze(db: D
     edition_id, ids = _edition(db)
     for key, where in (("r5@example.org", "weekly"), ("r999@example.org", "*"), ("r7@example.org", "monthly")):
         db.lists.suppress(key, where, Reason.UNSUBSCRIBED, "", NOW)
-    rows = db.ledger.pending(edition_id, 1000, NOW)
+    rows = db.ledger.claim(edition_id, 1000, "me", NOW, LEASE)
     assert len(rows) == 1000
     assert {r.email for r in rows if r.suppressed} == {"r5@example.org", "r999@example.org"}
 
@@ -95,3 +97,31 @@ def test_nothing_to_change_is_no_statement(db: Database) -> None:
     with db.engine.begin() as connection:
         _update(connection, [], status="sending")
     assert not [sql for sql in seen if sql.lstrip().upper().startswith("UPDATE")]
+
+
+def test_two_senders_never_take_the_same_row_and_a_lapsed_lease_frees_its_rows(db: Database) -> None:
+    """Eight workers claim batches of 50 at once (threads; on PostgreSQL each its own
+    connection and SKIP LOCKED): every row is taken once. A sender's rows are its own
+    until its lease runs out; then another takes them; a finished row is never taken."""
+    edition_id, ids = _edition(db, 1000)
+    taken: dict[str, list[int]] = {}
+    barrier = threading.Barrier(8)
+
+    def worker(name: str) -> None:
+        barrier.wait()
+        while rows := db.ledger.claim(edition_id, 50, name, NOW, LEASE):
+            taken.setdefault(name, []).extend(r.id for r in rows)
+            db.ledger.mark([r.id for r in rows], DeliveryStatus.ACCEPTED, NOW)
+    threads = [threading.Thread(target=worker, args=(f"w{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [i for rows in taken.values() for i in rows]
+    assert sorted(every) == ids and len(set(every)) == len(every) and len(taken) > 1
+    second, more = _edition(db, 10)
+    assert len(db.ledger.claim(second, 6, "dead", NOW, NOW + timedelta(seconds=5))) == 6
+    assert [r.id for r in db.ledger.claim(second, 10, "alive", NOW, LEASE)] == more[6:]       # held: skipped
+    later = NOW + timedelta(seconds=6)                                                          # the lease ran out
+    assert [r.id for r in db.ledger.claim(second, 10, "alive", later, later + timedelta(seconds=60))] == more[:6]
+    assert db.ledger.in_flight(second, later) is not None and db.ledger.in_flight(second, later, "alive") is None

@@ -177,8 +177,8 @@ def test_a_list_file_rewritten_while_it_is_read_is_one_line(tmp_path, monkeypatc
     path = list_file(tmp_path, "email,name", "".join(f"r{n}@example.org,R\n" for n in range(50)))
     checked = subscribers._check_structure
 
-    def check_then_rewrite(where):
-        found = checked(where)
+    def check_then_rewrite(where, *rest):
+        found = checked(where, *rest)
         where.write_bytes(b"email,name\nr@example.org,Ren\xe9e\n")
         return found
     monkeypatch.setattr(subscribers, "_check_structure", check_then_rewrite)

@@ -18,6 +18,17 @@ def _at(url: str, revision: str) -> sa.Engine:
     return engine
 
 
+def _down(url: str, revision: str) -> sa.Engine:
+    """Downgrade the database to revision; an engine on it."""
+    from alembic import command
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        config = schema.alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    return engine
+
+
 def _insert(engine: sa.Engine, table: str, rows: list[dict]) -> None:
     columns = list(rows[0])
     statement = sa.text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})")
@@ -128,7 +139,7 @@ def test_0007_keeps_the_ledger_and_no_index_holds_a_delivery_status(db_url: str)
         assert indexes["ix_deliveries_order"] == ["edition_id", "id"]
         assert indexes["ix_deliveries_address"] == ["edition_id", "email_key"]
         assert not [name for name, columns in indexes.items() if "status" in columns]
-        assert [r.email for r in db.ledger.pending(1, 10, NOW)] == ["r1@example.org"]
+        assert [r.email for r in db.ledger.claim(1, 10, "me", NOW, NOW)] == ["r1@example.org"]
         assert {s.value: n for s, n in db.ledger.counts(1).items()} == {"accepted": 1, "pending": 1, "sending": 1}
         if db.engine.dialect.name == "postgresql":
             options = connection.execute(sa.text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'"))
@@ -162,12 +173,8 @@ def test_a_revision_cut_off_halfway_leaves_the_revision_before_whole(db_url: str
 
 
 def test_0007_downgrades_to_the_status_index_and_back(db_url: str) -> None:
-    from alembic import command
-    engine = _at(db_url, "head")
-    with engine.begin() as connection:
-        config = schema.alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0006")
+    _at(db_url, "head").dispose()
+    engine = _down(db_url, "0006")
     assert "ix_deliveries_state" in _indexes(engine)
     assert not {"ix_deliveries_order", "ix_deliveries_address"} & _indexes(engine)
     if engine.dialect.name == "postgresql":
@@ -190,12 +197,7 @@ def test_0008_adds_the_doctors_findings_and_keeps_what_exists(db_url: str) -> No
         db.checks.record([{"check": "config", "ok": True, "detail": "d", "fix": ""}], "doctor", NOW)
         when, by, results = db.checks.latest()
         assert by == "doctor" and results[0]["check"] == "config"
-    from alembic import command
-    engine = sa.create_engine(db_url)
-    with engine.begin() as connection:                     # and back: the table goes, nothing else
-        config = schema.alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0007")
+    engine = _down(db_url, "0007")                         # and back: the table goes, nothing else
     with engine.connect() as connection:
         assert not sa.inspect(connection).has_table("checks") and sa.inspect(connection).has_table("runs")
     schema.upgrade(engine)
@@ -222,17 +224,44 @@ def test_0009_and_0010_keep_the_editions_sent_and_add_the_desk_and_the_signals(d
         from digest.models import Link
         db.ledger.replace(1, db.ledger.edition(1), NOW, [], [Link(1, "https://blog.example/p")])   # not held: no-op
         assert db.ledger.links(1) == []
-    from alembic import command
-    engine = sa.create_engine(db_url)
-    with engine.begin() as connection:
-        config = schema.alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0008")
+    engine = _down(db_url, "0008")
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
         assert not inspector.has_table("links") and not inspector.has_table("bounce_messages")
         assert not inspector.has_table("orders") and "held_at" not in {c["name"] for c in inspector.get_columns(
             "editions")}
         assert connection.execute(sa.text("SELECT subject FROM editions")).scalar_one() == "s"
+    schema.upgrade(engine)
+    engine.dispose()
+
+
+def test_0011_and_0012_free_the_ledger_and_read_a_list_file_synced_before_sizes_whole_once(db_url: str,
+                                                                                         tmp_path) -> None:
+    """A ledger row from before shared sends is held by nobody; a list file synced before
+    sizes were kept is read whole on its next change (appended or not), then by its tail."""
+    from digest.send.subscribers import sync
+    engine = _at(db_url, "0010")
+    _insert(engine, "editions", [{"list_name": "weekly", "since": NOW, "until": NOW, "subject": "s", "html": "h",
+                                  "text": "t", "tokens": '{"html": {}, "text": {}}', "web_url": "u",
+                                  "status": "sending", "created_at": NOW}])
+    _insert(engine, "deliveries", [{"edition_id": 1, "subscriber_id": 1, "email": "r@example.org",
+                                    "email_key": "r@example.org", "name": "", "status": "pending", "attempts": 0}])
+    engine.dispose()
+    path = tmp_path / "weekly.csv"
+    path.write_text("email\nr0@example.org\n", encoding="utf-8")
+    with Database.open(db_url) as db:
+        taken = db.ledger.claim(1, 10, "host:1:a", NOW, NOW.replace(year=2030))
+        assert [row.email for row in taken] == ["r@example.org"]              # nobody held it
+        sync(db.lists, "weekly", path, NOW)
+        with db.engine.begin() as connection:                               # as synced before 0012
+            connection.execute(sa.text("UPDATE list_files SET size = NULL"))
+        assert sync(db.lists, "weekly", path, NOW).added == 0               # unchanged: its size is noted
+        assert db.lists.last_file("weekly").size == path.stat().st_size
+    engine = _down(db_url, "0010")
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        assert "size" not in {c["name"] for c in inspector.get_columns("list_files")}
+        assert "claimed_by" not in {c["name"] for c in inspector.get_columns("deliveries")}
+        assert connection.execute(sa.text("SELECT count(*) FROM deliveries")).scalar_one() == 1
     schema.upgrade(engine)
     engine.dispose()

@@ -169,7 +169,8 @@ def test_stop_request_finishes_the_batch_in_flight_and_the_rest_waits(tmp_path, 
 
 def test_run_killed_mid_send_is_resumed_by_the_next_run_without_duplicates(tmp_path, db_url):
     controller, recorder = smtp_server.start()
-    world = World(tmp_path, db_url, 40, backend="smtp", smtp={"host": "127.0.0.1", "port": controller.port})
+    world = World(tmp_path, db_url, 40, backend="smtp",
+                  smtp={"host": "127.0.0.1", "port": controller.port, "connections": 1})   # killed between messages
     code = ("import sys; from datetime import datetime, timezone; from digest import config, schedule;"
             " from digest.db import Database;"
             f" s = config.load({str(world.config_path)!r}); db = Database.open(s.database_url());"

@@ -54,9 +54,11 @@ def serve():
 
 
 def relay_world(tmp_path, db_url, controller, subscribers=5, sending=None, **smtp):
+    """One connection unless asked: these tests follow what one SMTP session does (the pool
+    of several is tests/test_distance.py's)."""
     settings = {"retry_delay_seconds": 0.2, "retry_within_run_seconds": 5.0, **(sending or {})}
     return World(tmp_path, db_url, subscribers, backend="smtp",
-                 smtp={"host": "127.0.0.1", "port": controller.port, **smtp}, **settings)
+                 smtp={"host": "127.0.0.1", "port": controller.port, "connections": 1, **smtp}, **settings)
 
 
 def run(world):

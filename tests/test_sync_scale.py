@@ -141,3 +141,98 @@ def test_the_fast_path_of_clean_name_gives_what_the_full_pass_gives(text):
     from digest.names import _BIDI, MAX_NAME, clean_name
     kept = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text if c not in _BIDI)
     assert clean_name(text) == re.sub(r"\s+", " ", kept).strip()[:MAX_NAME]
+
+
+# ------------------------------------------------------------------ rows appended (issue 25)
+
+def test_rows_appended_are_the_only_rows_read_and_their_lines_are_named_right(tmp_path, db, monkeypatch):
+    from digest.send import subscribers as module
+    path = tmp_path / "weekly.csv"
+    write(path, ROWS)
+    sync(db.lists, "weekly", path, NOW)
+    before = state(db)
+    read: list[str] = []
+    members = module._members
+
+    def counted(where, rows, *rest):
+        read.extend(row["email"] for _, row, _ in rows)
+        return members(where, rows, *rest)
+    monkeypatch.setattr(module, "_members", counted)
+    with path.open("a", encoding="utf-8") as handle:        # lines 62, 63, 64 of the file
+        handle.write("new.reader@example.net,New Reader,York\nreader003@mail3.example.org,Renamed,Leeds\n"
+                     "not-an-address,Bad,Hull\n")
+    result = sync(db.lists, "weekly", path, NOW + timedelta(days=1))
+    assert read == ["new.reader@example.net", "reader003@mail3.example.org", "not-an-address"]
+    assert (result.added, result.updated, result.retired) == (1, 1, 0)
+    assert result.problems[0].startswith(f"{path} line 64: 'not-an-address' is not a valid address")
+    after = state(db)
+    assert after["reader003@mail3.example.org"][0] == "Renamed"
+    assert all(after[e] == before[e] for e in before if e != "reader003@mail3.example.org")
+    read.clear()                                  # bad rows: read whole next time, to say them again
+    sync(db.lists, "weekly", path, NOW + timedelta(days=2))
+    assert len(read) >= 1 and "not-an-address" in read
+
+
+def test_an_append_that_breaks_the_csv_names_its_line_and_changes_nothing(tmp_path, db):
+    from digest.send.subscribers import ListFileError
+    path = tmp_path / "weekly.csv"
+    write(path, ROWS)
+    sync(db.lists, "weekly", path, NOW)
+    before = state(db)
+    with path.open("ab") as handle:
+        handle.write(b'ok@example.net,Fine,York\n"open@example.net,Never closed\n')
+    with pytest.raises(ListFileError, match=r"weekly.csv line 63: the file is not valid CSV"):
+        sync(db.lists, "weekly", path, NOW + timedelta(days=1))
+    with path.open("ab") as handle:
+        handle.write(b"bad@example.net,Ren\xe9e,York\n")
+    with pytest.raises(ListFileError, match=r"weekly.csv line 64: not UTF-8"):
+        sync(db.lists, "weekly", path, NOW + timedelta(days=1))
+    assert state(db) == before
+
+
+def _twin(tmp_path, name: str):
+    from digest.db import Database
+    return Database.open(f"sqlite:///{tmp_path / name}")
+
+
+edits = st.lists(st.tuples(st.sampled_from(["append", "strip-newline", "rename-middle", "drop-last", "same"]),
+                           st.integers(0, 10**6)), min_size=1, max_size=5)
+
+
+def _edit(text: str, change: str, number: int, base: int) -> str:
+    if change == "append":                # after "strip-newline" this joins the old last line
+        return text + f"n{number}@example.org,New {number},y\n"
+    if change == "strip-newline":
+        return text.rstrip("\n")
+    if change == "rename-middle":
+        return text.replace(f",Reader {number % base},", f",Renamed {number},")
+    if change == "drop-last" and text.count("\n") > 2:
+        return "".join(text.splitlines(keepends=True)[:-1])
+    return text
+
+
+@settings(max_examples=60, deadline=None)
+@given(base=st.integers(3, 30), changes=edits)
+def test_a_sync_of_an_appended_file_ends_where_a_whole_read_ends(tmp_path_factory, base, changes):
+    """Whatever the edit (rows appended, appended to a file whose last line had no
+    newline, a row changed or dropped), the sync that may read only the tail leaves the
+    members exactly as a sync that reads the whole file does (each address once in the
+    file: a file that names one twice, differently, is noted in docs/delivery.md)."""
+    folder = tmp_path_factory.mktemp("twins")
+    path = folder / "weekly.csv"
+    rows = [f"r{n}@example.org,Reader {n},x" for n in range(base)]
+    path.write_text("email,name,city\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    quick, whole = _twin(folder, "quick.db"), _twin(folder, "whole.db")
+    try:
+        for day, (change, number) in enumerate(changes, start=1):
+            path.write_text(_edit(path.read_text(encoding="utf-8"), change, number, base), encoding="utf-8")
+            when = NOW + timedelta(days=day)
+            sync(quick.lists, "weekly", path, when, allow_retire=True)
+            with whole.engine.begin() as connection:      # no size: always read whole
+                connection.execute(sa.text("UPDATE list_files SET size = NULL"))
+            sync(whole.lists, "weekly", path, when, allow_retire=True)
+            assert {e: v[:2] + v[3:] for e, v in state(quick).items()} == \
+                   {e: v[:2] + v[3:] for e, v in state(whole).items()}
+    finally:
+        quick.close()
+        whole.close()

@@ -7,11 +7,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
 
 from ..config import MailingList, Settings
 from ..db import Database
@@ -154,9 +154,11 @@ def export_subscribers(db: Database, listed: MailingList) -> str:
     return buffer.getvalue()
 
 
-def listing(db: Database, listed: MailingList) -> list[dict[str, Any]]:
-    """Every address ever on the list, with its name, state and origin."""
-    return db.lists.listing(listed.name)
+def listing(db: Database, listed: MailingList) -> Iterator[str]:
+    """Every address ever on the list, one line each: email, name, state (active, retired
+    or why suppressed) and origin, tab-separated; streamed."""
+    for email, name, active, origin, reason in db.lists.rows(listed.name):
+        yield f"{email}\t{name}\t{reason or ('active' if active else 'retired')}\t{origin}\n"
 
 
 def sync_list(settings: Settings, db: Database, listed: MailingList, now: datetime,

@@ -71,8 +71,10 @@ def send_test(settings: Settings, db: Database, listed: MailingList, since: date
 
 
 def sending(db: Database, listed: MailingList) -> AbstractContextManager[None]:
-    """Hold the list's send lock around a plan, the operator's prompt and the send."""
-    return db.locks.hold(send_lock(listed.name))
+    """Hold the list's send lock around a plan, the operator's prompt and the send (on
+    PostgreSQL waiting for it: the send gives it up once its edition is frozen, and this
+    one then joins it)."""
+    return db.locks.hold(send_lock(listed.name), wait=deliver.lock_wait(db))
 
 
 def finish_unfinished(settings: Settings, db: Database, listed: MailingList, mailer: Mailer | None = None,

@@ -3,6 +3,7 @@ comes back from them: `digest bounces`."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -82,13 +83,18 @@ def subscribers_list(app: App, list_name: str, sync: bool, allow_retire: bool) -
     if sync:
         for problem in actions.sync_list(app.settings, app.db, listed, now(), allow_retire).problems:
             click.echo(f"Warning: {problem}", err=True)
-    listing = actions.listing(app.db, listed)
-    if not listing:
+    out = sys.stdout
+    lines: list[str] = []
+    printed = 0
+    for line in actions.listing(app.db, listed):        # written in chunks: a million lines, not a million writes
+        lines.append(line)
+        if len(lines) == 10_000:
+            out.write("".join(lines))
+            printed, lines = printed + len(lines), []
+    out.write("".join(lines))
+    if not printed + len(lines):
         click.echo(f"No subscribers on {list_name} yet; add them to {listed.file} (then --sync), "
                    f"or `digest subscribers add {list_name} EMAIL`.")
-    for row in listing:
-        state = row["reason"] or ("active" if row["active"] else "retired")
-        click.echo(f"{row['email']}\t{row['name']}\t{state}\t{row['origin']}")
 
 
 @cli.command()

@@ -59,6 +59,12 @@ class Database:
         self.roster = RosterStore(engine)
         self.bounces = BounceStore(engine)
 
+    @property
+    def shares_sends(self) -> bool:
+        """Whether several senders may work on one edition at once: PostgreSQL skips rows
+        another sender is taking; SQLite has one writer, so one send per list at a time."""
+        return self.engine.dialect.name == "postgresql"
+
     @classmethod
     def open(cls, url: str, upgrade: bool = True, read_only: bool = False) -> Database:
         """Open the database at url; with upgrade, bring its schema to this code's head

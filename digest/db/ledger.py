@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from .among import among
 from .drafts import take as take_draft
 from .guard import guarded
 from .lists import suppressed
+from .locks import _dead
 from .tables import deliveries, editions, links, picks, subscribers, suppressions
 from .types import UTCDateTime
 
@@ -53,9 +55,12 @@ class Ledger:
                 status=(EditionStatus.HELD if hold else EditionStatus.SENDING).value, created_at=now,
                 built_at=picks_until or now, held_at=now if hold else None)).inserted_primary_key
             edition_id = int(inserted[0]) if inserted else 0
-            _store_links(db, edition_id, tracked)
             filled = db.execute(deliveries.insert().from_select(
                 _LEDGER_COLUMNS, _members(edition_id, edition.list_name, now))).rowcount
+            if filled < 0:                              # psycopg cannot say for INSERT ... SELECT: count them
+                filled = int(db.execute(sa.select(sa.func.count()).where(
+                    deliveries.c.edition_id == edition_id)).scalar() or 0)
+            _store_links(db, edition_id, tracked)
             if not hold:
                 _take_picks(db, edition.list_name, picks_until or now, now)
         if self.engine.dialect.name == "postgresql":    # the planner learns of the rows just written now,
@@ -194,10 +199,12 @@ class Ledger:
         return Edition(row.list_name, row.since, row.until, row.subject, row.html, row.text, row.web_url,
                        tokens["html"], tokens["text"])
 
-    def finish(self, edition_id: int, now: datetime) -> None:
+    def finish(self, edition_id: int, now: datetime) -> bool:
+        """Sending -> sent; False when another sender marked it first."""
         with self.engine.begin() as db:
-            db.execute(editions.update().where(editions.c.id == edition_id).values(
-                status=EditionStatus.SENT.value, finished_at=now))
+            return db.execute(editions.update().where(
+                editions.c.id == edition_id, editions.c.status == EditionStatus.SENDING.value).values(
+                status=EditionStatus.SENT.value, finished_at=now)).rowcount == 1
 
     def reopen(self, edition_id: int) -> None:
         """A sent edition is being sent again (its messages of unknown outcome)."""
@@ -252,8 +259,99 @@ class Ledger:
     # ---------------------------------------------------------------- the ledger
 
     def mark_cut_off(self, edition_id: int, now: datetime) -> int:
-        """Rows left `sending` by a crashed run: their outcome is unknown."""
-        return self._move(edition_id, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN, now)
+        return self.take_back(edition_id, now)[0]
+
+    def take_back(self, edition_id: int, now: datetime) -> tuple[int, int]:
+        """(cut off, freed): rows a crashed sender left `sending` have an unknown outcome;
+        its `pending` ones are freed for the others. A row another sender still holds (its
+        lease running, its process alive) is in flight, not cut off; one held by a process
+        of this machine that is gone is taken back at once."""
+        with self.engine.begin() as db:
+            gone = [holder for holder in _holders(db, edition_id, now) if _dead(holder)]
+            cut = _free(now, gone)
+            marked = db.execute(deliveries.update().where(
+                deliveries.c.edition_id == edition_id, deliveries.c.status == DeliveryStatus.SENDING.value, cut)
+                .values(status=DeliveryStatus.UNKNOWN.value, updated_at=now, claimed_by=None,
+                        claimed_until=None)).rowcount
+            freed = db.execute(deliveries.update().where(
+                deliveries.c.edition_id == edition_id, deliveries.c.status == DeliveryStatus.PENDING.value,
+                deliveries.c.claimed_by.is_not(None), cut).values(claimed_by=None, claimed_until=None)).rowcount
+        return marked, freed
+
+    # ---------------------------------------------------------------- senders' batches
+
+    def claim(self, edition_id: int, size: int, holder: str, now: datetime, until: datetime,
+              after: int = 0) -> list[Taken]:
+        """Take the next pending rows that may go now and that no live sender holds, from
+        `after` on, for `holder` until `until`: one statement, so two senders (threads, or
+        processes on PostgreSQL, where rows another sender is taking are skipped, not
+        waited for) never take the same row. The rows, by id, with what a send needs and
+        `suppressed` (the address was suppressed since the ledger was filled)."""
+        due = sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now)
+        batch = (deliveries.c.edition_id == edition_id, deliveries.c.id > after,
+                 deliveries.c.status == DeliveryStatus.PENDING.value, due, _free(now))
+        wanted = sa.select(deliveries.c.id).where(*batch).order_by(deliveries.c.id).limit(size)
+        taking = deliveries.update().values(claimed_by=holder, claimed_until=until).returning(
+            deliveries.c.id, deliveries.c.email, deliveries.c.email_key, deliveries.c.name, deliveries.c.attempts)
+        with self.engine.begin() as db:
+            if db.dialect.name == "postgresql":           # one statement; rows others are taking are skipped
+                found = db.execute(taking.where(deliveries.c.id.in_(
+                    wanted.with_for_update(skip_locked=True).scalar_subquery()))).all()
+            else:                                         # the write lock first, then the batch's last id: the
+                _write_lock(db)                           # rows up to it are exactly the batch (one cached
+                last = db.execute(sa.select(sa.func.max(wanted.subquery().c.id))).scalar()    # statement, no
+                found = db.execute(taking.where(*batch, deliveries.c.id <= last)).all() if last else []   # IN list)
+            gone = _suppressed_since(db, edition_id) if found else set()
+        return sorted((Taken(row_id, email, key, name, attempts, key in gone)
+                       for row_id, email, key, name, attempts in found), key=lambda row: row.id)
+
+    def defer_open(self, edition_id: int, until: datetime) -> None:
+        """Every pending row of the edition waits until `until` (the hourly quota)."""
+        with self.engine.begin() as db:
+            db.execute(deliveries.update().where(
+                deliveries.c.edition_id == edition_id, deliveries.c.status == DeliveryStatus.PENDING.value,
+                sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at < until))
+                .values(next_attempt_at=until, claimed_by=None, claimed_until=None))
+
+    def sent_since(self, when: datetime) -> int:
+        """Messages handed to the mail server since `when`, every edition (the hourly quota)."""
+        query = sa.select(sa.func.count()).where(
+            deliveries.c.updated_at >= when,
+            deliveries.c.status.in_([DeliveryStatus.ACCEPTED.value, DeliveryStatus.REFUSED.value,
+                                     DeliveryStatus.UNKNOWN.value, DeliveryStatus.SENDING.value]))
+        with self.engine.connect() as db:
+            return int(db.execute(query).scalar() or 0)
+
+    def renew(self, ids: Sequence[int], holder: str, until: datetime) -> None:
+        """A working sender keeps its batch (rows `ids`): their lease runs on to `until`."""
+        if ids:
+            with self.engine.begin() as db:
+                for ids_among in among(db, deliveries.c.id, list(ids)):
+                    db.execute(deliveries.update().where(ids_among, deliveries.c.claimed_by == holder,
+                                                         deliveries.c.status.in_(_HELD))
+                               .values(claimed_until=until))
+
+    def release(self, ids: Sequence[int], holder: str) -> None:
+        """A sender done with a batch gives back its rows still pending (not sent: stopped,
+        or the quota reached); the others were recorded with their outcome."""
+        if ids:
+            with self.engine.begin() as db:
+                for ids_among in among(db, deliveries.c.id, list(ids)):
+                    db.execute(deliveries.update().where(ids_among, deliveries.c.claimed_by == holder,
+                                                         deliveries.c.status == DeliveryStatus.PENDING.value)
+                               .values(claimed_by=None, claimed_until=None))
+
+    def in_flight(self, edition_id: int, now: datetime, besides: str = "") -> datetime | None:
+        """The earliest lease of rows other senders (not `besides`) hold and have not finished:
+        when they may be free again (None: nobody else is working on the edition)."""
+        query = (sa.select(deliveries.c.claimed_by, sa.func.min(deliveries.c.claimed_until).label("until")).where(
+            deliveries.c.edition_id == edition_id, deliveries.c.status.in_(_HELD),
+            deliveries.c.claimed_by.is_not(None), deliveries.c.claimed_by != besides,
+            deliveries.c.claimed_until >= now).group_by(deliveries.c.claimed_by))
+        with self.engine.connect() as db:
+            held = [row.until for row in db.execute(query) if not _dead(row.claimed_by)]
+        times = [UTCDateTime().process_result_value(value, None) for value in held if value is not None]
+        return min((t for t in times if t is not None), default=None)
 
     def retry_unknown(self, edition_id: int, now: datetime) -> int:
         return self._move(edition_id, DeliveryStatus.UNKNOWN, DeliveryStatus.PENDING, now)
@@ -263,28 +361,6 @@ class Ledger:
             return db.execute(deliveries.update().where(deliveries.c.edition_id == edition_id,
                                                         deliveries.c.status == old.value)
                               .values(status=new.value, updated_at=now)).rowcount
-
-    def pending(self, edition_id: int, size: int, now: datetime, after: int = 0) -> Sequence[sa.Row]:
-        """The next pending rows that may go now (a deferred one waits for its time), by id,
-        from after on (keyset: a batch starts where the last one ended), each with
-        `suppressed`: its address was suppressed since the ledger was filled (read with
-        the rows, just before their batch goes: one query, not two). No index holds
-        the status (revision 0007: a status change rewrites no index), so the query that
-        starts a pass again from the first row reads past the rows already sent, and at
-        the end of a pass PostgreSQL may walk ids on into a later edition's rows: once a
-        pass, not once a batch."""
-        due = sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now)
-        list_name = sa.select(editions.c.list_name).where(editions.c.id == edition_id).scalar_subquery()
-        suppressed_since = sa.exists().where(suppressions.c.email_key == deliveries.c.email_key,
-                                             suppressions.c.list_name.in_([list_name, EVERY_LIST]))
-        columns = (deliveries.c.id, deliveries.c.email, deliveries.c.email_key, deliveries.c.name,
-                   deliveries.c.attempts,       # what a send needs: no dates to convert, row by row
-                   suppressed_since.label("suppressed"))
-        query = (sa.select(*columns).where(deliveries.c.edition_id == edition_id, deliveries.c.id > after,
-                                           deliveries.c.status == DeliveryStatus.PENDING.value, due)
-                 .order_by(deliveries.c.id).limit(size))
-        with self.engine.connect() as db:
-            return db.execute(query).all()
 
     def next_retry(self, edition_id: int) -> datetime | None:
         """When the earliest deferred message of the edition may be tried again."""
@@ -296,7 +372,7 @@ class Ledger:
 
     def mark(self, ids: Iterable[int], status: DeliveryStatus, now: datetime) -> None:
         with self.engine.begin() as db:
-            _update(db, list(ids), status=status.value, updated_at=now)
+            _update(db, list(ids), status=status.value, updated_at=now, claimed_by=None, claimed_until=None)
 
     def record(self, outcomes: list[Outcome], sending: list[int], now: datetime,
                retry_at: dict[int, datetime] | None = None) -> None:
@@ -310,7 +386,8 @@ class Ledger:
                 if status == DeliveryStatus.PENDING:
                     _defer(db, ids, error, now, retry_at or {})
                 else:
-                    _update(db, ids, status=status.value, message_id=message_id, error=error, updated_at=now)
+                    _update(db, ids, status=status.value, message_id=message_id, error=error, updated_at=now,
+                            claimed_by=None, claimed_until=None)
             _update(db, sending, status=DeliveryStatus.SENDING.value, updated_at=now)
 
     def unfinished(self, list_name: str) -> Sequence[sa.Row]:
@@ -372,8 +449,53 @@ def _defer(db: sa.Connection, ids: list[int], error: str | None, now: datetime,
     statement = (deliveries.update().where(deliveries.c.id == sa.bindparam("b_id"))
                  .values(status=DeliveryStatus.PENDING.value, error=sa.bindparam("b_error"),
                          attempts=deliveries.c.attempts + 1, next_attempt_at=sa.bindparam("b_at"),
-                         updated_at=now))
+                         updated_at=now, claimed_by=None, claimed_until=None))
     db.execute(statement, [{"b_id": i, "b_error": error, "b_at": retry_at.get(i, now)} for i in ids])
+
+
+_HELD = [DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value]
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A ledger row taken into a sender's batch: what a send needs of it."""
+
+    id: int
+    email: str
+    email_key: str
+    name: str
+    attempts: int
+    suppressed: bool                 # the address was suppressed since the ledger was filled
+
+
+def _write_lock(db: sa.Connection) -> None:
+    """SQLite: take the write lock now (BEGIN IMMEDIATE, waiting as the busy timeout
+    allows), so that nothing changes between what this transaction reads and writes."""
+    driver = db.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        db.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _suppressed_since(db: sa.Connection, edition_id: int) -> set[str]:
+    """The addresses suppressed on the edition's list (or every list) since it was frozen
+    (those before were left out of its ledger): a few, read once a batch."""
+    edition = sa.select(editions.c.list_name, editions.c.created_at).where(editions.c.id == edition_id).subquery()
+    return set(db.execute(sa.select(suppressions.c.email_key).where(
+        suppressions.c.at >= sa.select(edition.c.created_at).scalar_subquery(),
+        suppressions.c.list_name.in_([sa.select(edition.c.list_name).scalar_subquery(), EVERY_LIST]))).scalars())
+
+
+def _free(now: datetime, gone: Sequence[str] = ()) -> sa.ColumnElement[bool]:
+    """A row no live sender holds: never taken, its lease run out, or its holder gone."""
+    return sa.or_(deliveries.c.claimed_by.is_(None), deliveries.c.claimed_until.is_(None),
+                  deliveries.c.claimed_until < now, deliveries.c.claimed_by.in_(list(gone)))
+
+
+def _holders(db: sa.Connection, edition_id: int, now: datetime) -> list[str]:
+    query = sa.select(deliveries.c.claimed_by).where(
+        deliveries.c.edition_id == edition_id, deliveries.c.status.in_(_HELD),
+        deliveries.c.claimed_by.is_not(None), deliveries.c.claimed_until >= now).distinct()
+    return [row.claimed_by for row in db.execute(query)]
 
 
 def _update(db: sa.Connection, ids: list[int], **values: object) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..models import EVERY_LIST, Member, Origin, Reason, SyncResult, email_key
+from ..models import EVERY_LIST, FileStamp, Member, Origin, Reason, SyncResult, email_key
 from .guard import guarded
 from .tables import confirmations, list_files, subscribers, suppressions
 from .upsert import insert_counted, insert_ignore
@@ -24,9 +24,18 @@ class ListStore:
 
     # ---------------------------------------------------------------- list files
 
-    def last_hash(self, list_name: str) -> str | None:
+    def last_file(self, list_name: str) -> FileStamp | None:
+        """The list file as the last whole sync read it, or None (never, or to be read again)."""
+        query = sa.select(list_files.c.sha256, list_files.c.size).where(list_files.c.list_name == list_name)
         with self.engine.connect() as db:
-            return db.execute(sa.select(list_files.c.sha256).where(list_files.c.list_name == list_name)).scalar()
+            row = db.execute(query).first()
+        return FileStamp(row.sha256, row.size) if row is not None else None
+
+    def remember_size(self, list_name: str, stamp: FileStamp) -> None:
+        """The size of a file synced before sizes were kept (its hash unchanged)."""
+        with self.engine.begin() as db:
+            db.execute(list_files.update().where(list_files.c.list_name == list_name,
+                                                 list_files.c.sha256 == stamp.sha256).values(size=stamp.size))
 
     @contextmanager
     def syncing(self, list_name: str) -> Iterator[ListSync]:
@@ -127,7 +136,14 @@ class ListStore:
             return db.execute(query).scalar_one()
 
     def listing(self, list_name: str) -> list[dict[str, Any]]:
-        """Every address ever on the list, with its state."""
+        """Every address ever on the list, with its state (a dict per row: email, name,
+        active, origin, reason); `rows` streams the same for a list of any size."""
+        return [dict(zip(LISTED, row, strict=True)) for row in self.rows(list_name)]
+
+    def rows(self, list_name: str) -> Iterator[tuple[str, str, bool, str, str | None]]:
+        """Every address ever on the list, in the order it came: (email, name, active,
+        origin, the reason it is suppressed or None), streamed (a million rows are never
+        held at once). Read it to the end: it holds a connection until then."""
         sup = suppressions.alias()
         query = (sa.select(subscribers.c.email, subscribers.c.name, subscribers.c.active, subscribers.c.origin,
                            sup.c.reason)
@@ -135,9 +151,11 @@ class ListStore:
                                          sup.c.list_name.in_([list_name, EVERY_LIST])))
                  .where(subscribers.c.list_name == list_name).order_by(subscribers.c.id))
         with self.engine.connect() as db:
-            return [dict(r._mapping) for r in db.execute(query)]
+            for row in db.execute(query.execution_options(yield_per=10_000)):
+                yield tuple(row)                                                   # type: ignore[misc]
 
 
+LISTED = ("email", "name", "active", "origin", "reason")
 ANALYZE_FROM = 20_000      # rows a sync adds before PostgreSQL's statistics are taken again
 
 
@@ -182,15 +200,16 @@ class ListSync:
         None (every row was merged), every file member not merged."""
         return sum(self._count(where) for where in self._leaving(gone))
 
-    def finish(self, file_hash: str | None, now: datetime, retire: bool = True, gone: set[int] | None = None) -> int:
+    def finish(self, stamp: FileStamp | None, now: datetime, retire: bool = True, gone: set[int] | None = None) -> int:
         """Retire the members `leaving(gone)` counts (unless not retire); remember the
-        file's hash (None: read it again next time). Returns how many were retired."""
+        file's stamp (None: read it whole again next time). Returns how many were retired."""
         retired = 0
         for where in self._leaving(gone) if retire else ():
             retired += self.db.execute(subscribers.update().where(where).values(active=False, retired_at=now)).rowcount
         self.db.execute(list_files.delete().where(list_files.c.list_name == self.list_name))
-        if file_hash is not None:
-            self.db.execute(list_files.insert().values(list_name=self.list_name, sha256=file_hash, synced_at=now))
+        if stamp is not None:
+            self.db.execute(list_files.insert().values(list_name=self.list_name, sha256=stamp.sha256, size=stamp.size,
+                                                       synced_at=now))
         return retired
 
     def _leaving(self, gone: set[int] | None) -> list[sa.ColumnElement[bool]]:

@@ -129,6 +129,7 @@ list_files = sa.Table(
     "list_files", metadata,
     sa.Column("list_name", sa.String(100), primary_key=True),
     sa.Column("sha256", sa.String(64), nullable=False),      # of the file as last synced
+    sa.Column("size", sa.BigInteger),                         # its bytes: a file grown past them may be appended to
     sa.Column("synced_at", UTCDateTime, nullable=False),
 )
 
@@ -190,6 +191,8 @@ deliveries = sa.Table(
     sa.Column("event_at", UTCDateTime),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),   # "try again later" answers so far
     sa.Column("next_attempt_at", UTCDateTime),                     # a deferred message waits until then
+    sa.Column("claimed_by", sa.String(200)),           # the sender (host:pid:...) whose batch holds the row...
+    sa.Column("claimed_until", UTCDateTime),           # ...until then, renewed while it works (revision 0011)
     sa.UniqueConstraint("edition_id", "subscriber_id"),
     sa.Index("ix_deliveries_order", "edition_id", "id"),           # no index holds status: a row changes
     sa.Index("ix_deliveries_address", "edition_id", "email_key"),  # status in place (revision 0007)

@@ -10,8 +10,10 @@ flight of unknown outcome, which is reported and only re-sent on request.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html import escape as html_escape
@@ -20,13 +22,14 @@ from urllib.parse import quote, urlencode
 
 from .. import crash
 from ..config import MailingList, SendSettings
-from ..db import Database
+from ..db import Database, holder_id
 from ..db.picks import first_words
 from ..errors import DigestError, SendError, UsageError
-from ..models import DeliveryStatus, Edition, EditionStatus, Link, Outcome, SyncResult, email_key
+from ..models import DeliveryStatus, Edition, EditionStatus, Link, SyncResult, email_key
 from ..write.edition import Built, shown_threads
 from ..write.links import links_of, tracked
-from .mailers import Mailer, MailerError, make_mailer
+from . import workers
+from .mailers import Mailer, make_mailer
 from .message import recipient
 from .readiness import check_ready_for_a_test, check_ready_to_send
 from .signing import click_token, secret_key
@@ -61,17 +64,24 @@ class SendReport:
     counts: dict[DeliveryStatus, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     cut_off: int = 0          # rows a crashed run left in flight, now "unknown"
+    resumes_at: datetime | None = None     # the hourly quota was reached: the rest goes then
+    taken: int = 0            # rows this sender sent (on PostgreSQL others may share the edition)
+    joined: bool = False      # it joined an edition another sender was sending
 
     def summary(self) -> str:
         c = self.counts
         line = (f"{self.list_name}: edition {self.edition_id}: {c.get(DeliveryStatus.ACCEPTED, 0)} accepted, "
                 f"{c.get(DeliveryStatus.REFUSED, 0)} failed, {c.get(DeliveryStatus.SUPPRESSED, 0)} suppressed, "
                 f"{c.get(DeliveryStatus.PENDING, 0)} not sent yet")
-        if c.get(DeliveryStatus.PENDING):
+        if c.get(DeliveryStatus.PENDING) and self.resumes_at:
+            line += f" (the hourly quota is reached: they go from {self.resumes_at:%Y-%m-%d %H:%M} UTC)"
+        elif c.get(DeliveryStatus.PENDING):
             line += " (deferred by the server or stopped early: the next run sends them)"
         if c.get(DeliveryStatus.UNKNOWN):
             line += (f"; {c[DeliveryStatus.UNKNOWN]} of unknown outcome (cut off mid-send): not re-sent, "
                      "run `digest send --retry-unknown` to send them again")
+        if self.joined:
+            line += f"; this sender joined another and sent {self.taken} of them"
         return line
 
     @property
@@ -149,7 +159,7 @@ def _resume(db: Database, mailing_list: MailingList, since: datetime, until: dat
 def sync_list(settings: SendSettings, db: Database, mailing_list: MailingList, now: datetime,
               allow_retire: bool = False) -> SyncResult:
     """Read the list file now, under the list's send lock (never beside a send or another sync)."""
-    with db.locks.hold(send_lock(mailing_list.name)):
+    with db.locks.hold(send_lock(mailing_list.name), wait=lock_wait(db)):
         return sync(db.lists, mailing_list.name, settings.path(mailing_list.file), now, allow_retire,
                     settings.smtputf8)
 
@@ -174,27 +184,40 @@ def send(settings: SendSettings, db: Database, planned: Plan, mailer: Mailer | N
          progress: Callable[[int, int], None] = lambda done, total: None,
          should_stop: Callable[[], bool] = lambda: False,
          sleep: Callable[[float], None] = time.sleep) -> SendReport:
-    """Freeze the planned edition (or resume the unfinished one) and deliver it."""
+    """Freeze the planned edition (or resume the unfinished one) and deliver it. On
+    SQLite one send per list at a time holds the list's lock throughout; on PostgreSQL
+    the lock guards the freeze only, and a second sender joins the edition being sent
+    (workers.py: each takes the batches nobody holds)."""
     check_ready_to_send(settings)
     key = secret_key(settings)
-    name = planned.mailing_list.name
-    with db.locks.hold(send_lock(name)):
-        own = mailer is None
-        mailer = mailer or make_mailer(settings)          # a mailer that cannot start stops us before the freeze
-        report = _start(settings, db, planned, clock)
-        if retry_unknown:
-            db.ledger.retry_unknown(report.edition_id, clock())
-        try:
-            _deliver(_Run(settings, db, mailer, report, key, clock, sleep, should_stop), progress)
-        finally:
-            if own:
-                mailer.close()
-        report.counts = db.ledger.counts(report.edition_id)
-        if report.finished:
-            db.ledger.finish(report.edition_id, clock())
-            crash.point("send.finished")
+    name, shared = planned.mailing_list.name, db.shares_sends
+    own = mailer is None
+    mailer = mailer or make_mailer(settings)              # a mailer that cannot start stops us before the freeze
+    try:
+        with db.locks.hold(send_lock(name), wait=lock_wait(db)):
+            report = _start(settings, db, planned, clock)
+            if retry_unknown:
+                db.ledger.retry_unknown(report.edition_id, clock())
+            if shared:                                    # frozen: another sender may join it now
+                db.locks.release(send_lock(name), holder_id())
+            _deliver(settings, db, mailer, report, key, clock, sleep, should_stop, own, progress)
+    finally:
+        if own:
+            mailer.close()
+    report.counts = db.ledger.counts(report.edition_id)
+    if report.finished and db.ledger.finish(report.edition_id, clock()):
+        crash.point("send.finished")
     log.info("%s", report.summary())
     return report
+
+
+def lock_wait(db: Database) -> timedelta:
+    """How long a send waits for the list's lock: on PostgreSQL, senders starting together
+    queue for the freeze and then share the edition; on SQLite the second one is refused."""
+    return JOIN_WAIT if db.shares_sends else timedelta(0)
+
+
+JOIN_WAIT = timedelta(minutes=10)     # PostgreSQL: a second sender waits this long for the first one's freeze
 
 
 def hold(settings: SendSettings, db: Database, planned: Plan, clock: Clock = utc_now) -> int:
@@ -243,7 +266,8 @@ def as_sent(settings: SendSettings, db: Database, edition_id: int, key: str) -> 
 
 
 def _start(settings: SendSettings, db: Database, planned: Plan, clock: Clock) -> SendReport:
-    """Under the list's send lock: check nothing changed since the plan, then freeze or resume."""
+    """Under the list's send lock: check nothing changed since the plan, then freeze or
+    resume (on PostgreSQL, joining another sender that is still at it)."""
     name = planned.mailing_list.name
     existing = db.ledger.latest(name, planned.since, planned.until)
     if planned.resume_id is None:
@@ -266,108 +290,25 @@ def _start(settings: SendSettings, db: Database, planned: Plan, clock: Clock) ->
     elif existing is None or existing.id != planned.resume_id or existing.status != EditionStatus.SENDING:
         raise DigestError(f"the edition of {name} being resumed changed meanwhile (another send finished it); "
                           "run `digest editions` to see where it stands")
-    report = SendReport(name, existing.id, planned.subject, resumed=True)
+    joining = db.ledger.in_flight(existing.id, clock()) is not None       # another sender is at it: share
+    report = SendReport(name, existing.id, planned.subject, resumed=not joining, joined=joining)
     report.cut_off = db.ledger.mark_cut_off(existing.id, clock())
     crash.point("send.resumed")
     return report
 
 
-@dataclass
-class _Run:
-    """One delivery run of an edition: what it needs at hand."""
-
-    settings: SendSettings
-    db: Database
-    mailer: Mailer
-    report: SendReport
-    key: str
-    clock: Clock
-    sleep: Callable[[float], None]
-    should_stop: Callable[[], bool]
-
-
-def _deliver(run: _Run, progress: Callable[[int, int], None]) -> None:
-    """Send every pending row; rows the server deferred ("try again later") are retried
-    when due, waiting at most [sending].retry_within_run_seconds in all, then left
-    pending for the next run."""
-    ledger, report = run.db.ledger, run.report
-    edition = as_sent(run.settings, run.db, report.edition_id, run.key)
-    total, done = sum(ledger.counts(report.edition_id).values()), 0
-    patience, after = run.settings.sending.retry_within_run_seconds, 0
-    while not run.should_stop():
-        rows = ledger.pending(report.edition_id, run.mailer.batch_size, run.clock(), after)
-        if not rows and after:                # the end of a pass: the next starts again from the first row
-            after = 0
-            continue
-        if not rows:
-            wait = _until_next_retry(run, patience)
-            if wait is None:
-                return
-            patience -= wait
-            run.sleep(wait)
-            continue
-        _batch(run, edition, rows)
-        after = rows[-1].id
-        done += len(rows)
-        progress(min(done, total), total)
-
-
-def _until_next_retry(run: _Run, patience: float) -> float | None:
-    """Seconds to wait for the next deferred row, or None when none is due within patience."""
-    due = run.db.ledger.next_retry(run.report.edition_id)
-    if due is None:
-        return None
-    wait = max(0.0, (due - run.clock()).total_seconds())
-    return wait if wait <= patience else None
-
-
-def _batch(run: _Run, edition: Edition, rows: Sequence[Any]) -> None:
-    ledger, name = run.db.ledger, run.report.list_name
-    ledger.mark([r.id for r in rows if r.suppressed], DeliveryStatus.SUPPRESSED, run.clock())
-    batch = [recipient(run.settings, run.key, name, r.id, r.email, r.email_key, r.name, run.report.edition_id)
-             for r in rows if not r.suppressed]
-    flight = _InFlight(run, {r.id: r.attempts for r in rows})
-    try:
-        for outcome in run.mailer.send(edition, batch, flight.commit, f"{name}-{run.report.edition_id}"):
-            flight.outcomes.append(outcome)
-            if run.mailer.record_each:
-                flight.commit([])
-    except MailerError as error:
-        flight.commit([])
-        ledger.mark(error.unsent, DeliveryStatus.PENDING, run.clock())
-        raise
-    flight.commit([])
-
-
-class _InFlight:
-    """The outcomes of a batch so far; `commit(ids)` records them together with the next
-    ids about to go out (the mailer calls it just before its point of no return). A
-    "try again later" waits retry_delay_seconds, doubled per attempt (at most an hour);
-    after max_attempts it is final."""
-
-    def __init__(self, run: _Run, attempts: dict[int, int]) -> None:
-        self.run, self.attempts = run, attempts
-        self.outcomes: list[Outcome] = []
-
-    def commit(self, ids: list[int]) -> None:
-        now = self.run.clock()
-        outcomes = [self._final_if_exhausted(o) for o in self.outcomes]
-        retry_at = {o.delivery_id: now + self._delay(o.delivery_id) for o in outcomes
-                    if o.status == DeliveryStatus.PENDING}
-        self.run.db.ledger.record(outcomes, ids, now, retry_at)
-        self.outcomes = []
-        crash.point("send.in_flight" if ids else "send.recorded")
-
-    def _delay(self, delivery_id: int) -> timedelta:
-        first = self.run.settings.sending.retry_delay_seconds
-        return timedelta(seconds=min(3600.0, first * 2 ** self.attempts.get(delivery_id, 0)))
-
-    def _final_if_exhausted(self, outcome: Outcome) -> Outcome:
-        tries = self.attempts.get(outcome.delivery_id, 0) + 1
-        if outcome.status != DeliveryStatus.PENDING or tries < self.run.settings.sending.max_attempts:
-            return outcome
-        return Outcome(outcome.delivery_id, DeliveryStatus.REFUSED,
-                       error=f"gave up after {tries} 'try again later' answers: {outcome.error}")
+def _deliver(settings: SendSettings, db: Database, mailer: Mailer, report: SendReport, key: str, clock: Clock,
+             sleep: Callable[[float], None], should_stop: Callable[[], bool], own: bool,
+             progress: Callable[[int, int], None]) -> None:
+    run = workers.Run(settings, db, mailer, report.edition_id, report.list_name, key, clock, sleep, should_stop,
+                      own_mailers=own, gate=workers.gate_for(settings, db, clock()),
+                      writes=nullcontext() if db.shares_sends else threading.Lock())
+    found = workers.deliver(run, as_sent(settings, db, report.edition_id, key), progress)
+    report.cut_off += found.cut_off
+    report.taken += found.taken
+    if found.quota is not None:
+        report.problems.append(str(found.quota))
+        report.resumes_at = found.quota.resume_at
 
 
 def editor_url(base_url: str, mailing_list: MailingList, since: datetime, until: datetime) -> str:

@@ -11,22 +11,24 @@ import codecs
 import csv
 import functools
 import hashlib
+import io
 import logging
 import re
 import stat
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from .. import crash
-from ..db.lists import ListStore
+from ..db.lists import ListStore, ListSync
 from ..errors import SendError
-from ..models import Member, SyncResult, email_key
+from ..models import FileStamp, Member, SyncResult, email_key
 from ..names import name_problem
 
 log = logging.getLogger(__name__)
@@ -116,35 +118,61 @@ def read_csv(path: Path, smtputf8: bool = True) -> ReadResult:
     return ReadResult(list(members.values()), problems)
 
 
+@dataclass(frozen=True)
+class Tail:
+    """The rows appended to a file read whole before: from byte `offset` on, after its
+    first `lines` lines (the header among them)."""
+
+    offset: int
+    lines: int
+
+
 def read_chunks(path: Path, problems: list[str], known: Callable[[list[str]], set[str]] = lambda raw: set(),
-                size: int = CHUNK, smtputf8: bool = True, skip: set[int] | None = None) -> Iterator[list[Member]]:
+                size: int = CHUNK, smtputf8: bool = True, skip: set[int] | None = None,
+                tail: Tail | None = None) -> Iterator[list[Member]]:
     """The file's members, CHUNK rows at a time; memory does not grow with the file.
     The whole file is checked first (encoding, CSV structure), so nothing is yielded
     from a file that breaks later. Addresses `known(raw)` says are already stored as
     written skip the syntax check. A row whose hash is in `skip` (read unchanged last
     time) is not yielded, and its hash is taken out of `skip`: what is left there at the
-    end are rows the file no longer has."""
-    delimiter = _check_structure(path)
+    end are rows the file no longer has. With `tail`, only the rows appended since the
+    file was read whole are checked and read (the header still names the columns)."""
+    delimiter = _check_structure(path, tail)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle, strict=True, delimiter=delimiter)
-            reader.fieldnames = _columns(path, reader.fieldnames)
-            header = "\x1f".join(reader.fieldnames)
-            rows: list[tuple[int, dict[str, str], int]] = []
-            for row in reader:
-                digest = row_hash(header, row)
-                if skip is not None and digest in skip:
-                    skip.discard(digest)
-                    continue
-                rows.append((reader.line_num, row, digest))
-                if len(rows) == size:
-                    yield _members(path, rows, known, problems, smtputf8)
-                    rows = []
-            if rows:
-                yield _members(path, rows, known, problems, smtputf8)
+        with ExitStack() as files:
+            reader = csv.DictReader(files.enter_context(path.open(encoding="utf-8-sig", newline="")), strict=True,
+                                    delimiter=delimiter)
+            columns = _columns(path, reader.fieldnames)
+            if tail is not None:                          # the header read, the rows from the tail on
+                reader = csv.DictReader(files.enter_context(_text_from(path, tail)), strict=True, delimiter=delimiter)
+            reader.fieldnames = columns
+            yield from _chunks(path, reader, tail.lines if tail else 0, known, problems, size, smtputf8, skip)
     except (UnicodeDecodeError, csv.Error) as error:       # checked whole, then changed while being read
         raise ListFileError(f"{path}: changed while it was being read ({error}); run again once whatever "
                             "writes it has finished") from None
+
+
+def _text_from(path: Path, tail: Tail) -> io.TextIOWrapper:
+    raw = path.open("rb")
+    raw.seek(tail.offset)
+    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+
+
+def _chunks(path: Path, reader: csv.DictReader[str], lines_before: int, known: Callable[[list[str]], set[str]],
+            problems: list[str], size: int, smtputf8: bool, skip: set[int] | None) -> Iterator[list[Member]]:
+    header = "\x1f".join(reader.fieldnames or ())
+    rows: list[tuple[int, dict[str, str], int]] = []
+    for row in reader:
+        digest = row_hash(header, row)
+        if skip is not None and digest in skip:
+            skip.discard(digest)
+            continue
+        rows.append((lines_before + reader.line_num, row, digest))
+        if len(rows) == size:
+            yield _members(path, rows, known, problems, smtputf8)
+            rows = []
+    if rows:
+        yield _members(path, rows, known, problems, smtputf8)
 
 
 # Column names of the usual exports (Mailchimp, Substack, Buttondown, spreadsheets), compared
@@ -295,12 +323,35 @@ def _unquoted(cell: str | None) -> str:
     return text[1:] if text.startswith("'") and text[1:2] in ("=", "+", "-", "@") else text
 
 
-def _file_hash(path: Path) -> str | None:
+def stamp(path: Path, last: FileStamp | None = None) -> tuple[FileStamp, Tail | None]:
+    """The file's stamp, in one pass; and, when the file is the one `last` describes with
+    rows appended (its first bytes hash as that file did, which ended a line), the tail
+    to read."""
+    digest = hashlib.sha256()
+    before = last.size if last is not None and last.size else 0
     try:
         with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+            lines, end = _feed(handle, digest, before)
+            head = digest.hexdigest()
+            _feed(handle, digest, None)
+            found = FileStamp(digest.hexdigest(), handle.tell())
     except FileNotFoundError:
-        return None
+        raise ListFileError(f"{path}: not found (removed while it was being read); run again once it is back") from None
+    grown = last is not None and (found.size or 0) > before > 0 and head == last.sha256 and end == b"\n"
+    return found, Tail(before, lines) if grown else None
+
+
+def _feed(handle: BinaryIO, digest: Any, limit: int | None) -> tuple[int, bytes]:
+    """Hash the next `limit` bytes (None: up to the end); their newlines and last byte."""
+    lines, end, left = 0, b"", limit
+    while left is None or left > 0:
+        block = handle.read(1 << 20 if left is None else min(1 << 20, left))
+        if not block:
+            break
+        digest.update(block)
+        lines, end = lines + block.count(b"\n"), block[-1:]
+        left = None if left is None else left - len(block)
+    return lines, end
 
 
 MAX_FILE_BYTES = 1 << 30      # 1 GiB: some twenty million rows of email and name
@@ -325,13 +376,14 @@ def check_file(path: Path, named_by: str = "[[lists]].file in the config file") 
                             "split the list or keep the subscribers in the database")
 
 
-def _check_encoding(path: Path) -> None:
-    """The whole file must be UTF-8 before anything is imported; read in blocks."""
+def _check_encoding(path: Path, tail: Tail | None = None) -> None:
+    """The whole file (or its tail) must be UTF-8 before anything is imported; read in blocks."""
     check_file(path)
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, line = 0, 1
+    offset, line = (tail.offset, tail.lines + 1) if tail else (0, 1)
     try:
         with path.open("rb") as handle:
+            handle.seek(offset)
             while block := handle.read(1 << 16):
                 try:
                     decoder.decode(block)
@@ -366,19 +418,23 @@ def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_reti
     in chunks. By difference: each row is hashed, and rows whose hash is stored (read
     unchanged last time) are skipped; only new and changed rows are checked and merged,
     and members whose row hash the file no longer has are the ones leaving. An unchanged
-    file is not read. A file with a structural fault (an
-    unterminated quote) is refused whole; a file with bad rows adds its good rows but
+    file is not read; a file that only had rows appended since it was read whole (its
+    first bytes are that file) has only those read, and nobody leaves. A file with a
+    structural fault (an unterminated quote) is refused whole; a file with bad rows adds its good rows but
     retires nobody; a sync that would retire more than RETIRE_SHARE of the members it
     found (and at least RETIRE_MIN) is refused unless allow_retire. Run it under the
     list's send lock (see actions): syncs of one list never overlap."""
     result = SyncResult()
     check_file(path)
-    digest = _file_hash(path)
-    if digest is not None and digest == lists.last_hash(list_name):
+    last = lists.last_file(list_name)
+    found, tail = stamp(path, last)
+    if last is not None and found.sha256 == last.sha256:
+        if last.size is None:                 # synced before sizes were kept
+            lists.remember_size(list_name, found)
         return result
     with lists.syncing(list_name) as run:
-        gone = run.stored_hashes()           # rows read last time; what the file still has is taken out
-        for chunk in read_chunks(path, result.problems, smtputf8=smtputf8, skip=gone):
+        gone = None if tail else run.stored_hashes()     # rows read last time; those the file still has go
+        for chunk in read_chunks(path, result.problems, smtputf8=smtputf8, skip=gone, tail=tail):
             done = run.merge(chunk, now)
             crash.point("sync.chunk")
             result.added += done.added
@@ -388,12 +444,32 @@ def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_reti
             result.problems.append(f"{path}: nobody was taken off {list_name} while the file has bad rows; "
                                    "fix them and the next sync applies removals")
             return result
-        leaving = run.leaving(gone)
-        if leaving >= RETIRE_MIN and not allow_retire:    # counted only then: it costs a scan
-            _refuse_mass_retire(leaving, run.file_members() - result.added, list_name, path, allow_retire)
-        result.retired = run.finish(digest, now, gone=gone)
+        kept = found if _unchanged_since(path, found) else None
+        if tail is not None:              # only rows appended: nobody left the file
+            run.finish(kept, now, retire=False)
+        else:
+            _check_retire(run, gone or set(), result.added, list_name, path, allow_retire)
+            result.retired = run.finish(kept, now, gone=gone)
     crash.point("sync.finished")
     return result
+
+
+def _check_retire(run: ListSync, gone: set[int], added: int, list_name: str, path: Path, allow: bool) -> None:
+    """Refuse (MassRetireError) a sync that would retire most of the list, unless allowed."""
+    if allow:
+        return
+    leaving = run.leaving(gone)
+    if leaving >= RETIRE_MIN:                     # counted only then: it costs a scan
+        _refuse_mass_retire(leaving, run.file_members() - added, list_name, path, allow)
+
+
+def _unchanged_since(path: Path, found: FileStamp) -> bool:
+    """The file still has the size it was hashed at: what was read is what the stamp says
+    (otherwise the next sync reads it whole again)."""
+    try:
+        return path.stat().st_size == found.size
+    except OSError:
+        return False
 
 
 def _refuse_mass_retire(leaving: int, members: int, list_name: str, path: Path, allow: bool) -> None:
@@ -404,19 +480,20 @@ def _refuse_mass_retire(leaving: int, members: int, list_name: str, path: Path, 
                           f"run `digest subscribers list {list_name} --sync --allow-retire`, otherwise restore it")
 
 
-def _check_structure(path: Path) -> str:
-    """The whole file parses as CSV (quotes closed, fields of sane size) before anything
-    is applied; otherwise ListFileError with the line where the broken record starts.
-    Returns the file's delimiter (comma, semicolon or tab, sniffed from the header)."""
-    _check_encoding(path)
+def _check_structure(path: Path, tail: Tail | None = None) -> str:
+    """The whole file (or its tail) parses as CSV (quotes closed, fields of sane size)
+    before anything is applied; otherwise ListFileError with the line where the broken
+    record starts. Returns the file's delimiter (comma, semicolon or tab, sniffed from
+    the header)."""
+    _check_encoding(path, tail)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         delimiter = _delimiter(handle.readline())
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with _text_from(path, tail) if tail else path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, strict=True, delimiter=delimiter)
-        start = 1
+        start = 1 + (tail.lines if tail else 0)
         try:
             for _ in reader:
-                start = reader.line_num + 1
+                start = reader.line_num + 1 + (tail.lines if tail else 0)
         except csv.Error as error:
             raise ListFileError(f"{path} line {start}: the file is not valid CSV ({error}; often a quote "
                                 "that is never closed); fix that line, nothing was changed") from None

@@ -6,6 +6,8 @@ text/html, string substitutions, headers and custom_args as string maps) and ans
 400 with SendGrid's error shape when they fail, 202 with X-Message-Id when they hold.
 Faults can be queued: a status (429 with X-RateLimit-Reset, 500, 401, 403, 413...) or
 a delay longer than the client's timeout, the latter after accepting the request.
+`latency` makes every answer wait (a provider at real distance); `max_in_flight` says
+how many requests it was answering at once, `arrivals` when each came (monotonic).
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ class Fault:
 
 
 class SendGridStandIn:
-    def __init__(self, api_key: str = "SG.test-key", max_body: int = 30 * 1024 * 1024, keep: bool = True) -> None:
+    def __init__(self, api_key: str = "SG.test-key", max_body: int = 30 * 1024 * 1024, keep: bool = True,
+                 latency: float = 0.0) -> None:
         self.api_key = api_key
+        self.latency = latency
+        self.in_flight = self.max_in_flight = 0
+        self.arrivals: list[float] = []
         self.max_body = max_body
         self.keep = keep            # False (the benches): count what was accepted, keep none of it, as SendGrid
         self.counted = 0            # does not slow down as its volume grows (a million kept dicts would)
@@ -149,8 +155,16 @@ def _handler(server: SendGridStandIn) -> type[BaseHTTPRequestHandler]:
                 return
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, body, delay = server.handle(headers, raw)
-            time.sleep(delay)
+            with server.lock:
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                server.arrivals.append(time.monotonic())
+            try:
+                status, extra, body, delay = server.handle(headers, raw)
+                time.sleep(delay + server.latency)
+            finally:
+                with server.lock:
+                    server.in_flight -= 1
             try:
                 self.send_response(status)
                 for key, value in extra.items():

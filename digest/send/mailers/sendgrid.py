@@ -2,9 +2,10 @@
 
 Per-subscriber values travel as substitutions, with List-Unsubscribe headers and
 custom_args (list, edition, subscriber) per personalization. 429 waits for
-X-RateLimit-Reset; 5xx and connection failures are retried with capped exponential
-backoff and jitter; 400/401/403 stop the send with SendGrid's own message; 413 splits
-the batch; a timeout after the request went out leaves the batch's outcome unknown.
+X-RateLimit-Reset (or Retry-After), and so do the send's other workers; 5xx and
+connection failures are retried with capped exponential backoff and jitter (that
+request only); 400/401/403 stop the send with SendGrid's own message; 413 splits the
+batch; a timeout after the request went out leaves the batch's outcome unknown.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class SendGridMailer:
         self.origin = sender(settings)
         self.sleep, self.clock = sleep, clock
         self.requests = 0
+        self.gate: Any = None           # the send's pace (send.pace.Gate): a 429 slows every worker
 
     def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
              folder: str) -> Iterator[Outcome]:
@@ -82,6 +84,8 @@ class SendGridMailer:
     def _send(self, edition: Edition, recipients: list[Recipient]) -> Iterator[Outcome]:
         body = self._body(edition, recipients)
         for attempt in range(self.config.retries + 1):
+            if attempt and self.gate is not None:
+                self.gate.wait_out_pause()                 # another worker's 429 holds this retry too
             try:
                 message_id = self._post(body, recipients)
             except _Retry as retry:
@@ -135,9 +139,10 @@ class SendGridMailer:
         status = error.status_code
         headers = {k.lower(): v for k, v in dict(error.headers or {}).items()}
         if status == 429:
-            reset = headers.get("x-ratelimit-reset", "")
-            wait = max(0.0, float(reset) - self.clock()) if reset.isdigit() else None
-            raise _Retry("rate limited (429)", min(wait, MAX_DELAY) if wait is not None else None)
+            wait = _rate_limit_wait(headers, self.clock())
+            if self.gate is not None:
+                self.gate.pause(wait if wait is not None else self.config.backoff)
+            raise _Retry("rate limited (429)", wait)
         if status >= 500:
             raise _Retry(f"HTTP {status}")
         if status == 413:
@@ -170,6 +175,17 @@ class SendGridMailer:
 
     def close(self) -> None:
         return None
+
+
+def _rate_limit_wait(headers: dict[str, str], now: float) -> float | None:
+    """Seconds to wait after a 429: X-RateLimit-Reset (a Unix time) or Retry-After
+    (seconds), at most MAX_DELAY; None when it says neither (the backoff decides)."""
+    reset, after = headers.get("x-ratelimit-reset", "").strip(), headers.get("retry-after", "").strip()
+    if reset.isdigit():
+        return min(MAX_DELAY, max(0.0, float(reset) - now))
+    if after.isdigit():
+        return min(MAX_DELAY, float(after))
+    return None
 
 
 class _TooLarge(Exception):

@@ -32,7 +32,7 @@ class _Dropped(Exception):
 
 
 class SmtpMailer:
-    batch_size = 100
+    batch_size = 10         # rows a connection takes at a time: small, so that every sender finds work
     record_each = True      # each outcome committed at once: a crash leaves at most one unknown
 
     def __init__(self, settings: SendSettings, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
