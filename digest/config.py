@@ -323,12 +323,14 @@ class Sending(Section):
     spf_include: str = Field("", max_length=253, pattern=r"^[A-Za-z0-9._-]*$")
     """the domain your relay asks you to include in SPF (`include:` it names), which `digest
     doctor` looks for; empty: the relay's own addresses are checked"""
-    max_per_second: float | None = Field(None, gt=0, le=100_000)
-    """the relay's rate limit in messages a second, shared by every connection or request of a
-    send; unset: none"""
+    max_per_second: float | None = Field(None, ge=0.01, le=100_000)
+    """the relay's rate limit in messages a second (at least 0.01: one every 100 s), shared by
+    every connection or request of a sender process (two senders on PostgreSQL: give each its
+    share); unset: none"""
     max_per_hour: int | None = Field(None, gt=0, le=100_000_000)
-    """the relay's hourly quota; once reached the rest waits, and the scheduler resumes it when
-    the hour has passed; unset: none"""
+    """the relay's hourly quota (counting what every sender sent in the last hour when a send
+    starts); once reached the rest waits, and the scheduler resumes it when the hour has
+    passed; unset: none"""
     lease_seconds: int = Field(60, ge=2, le=3600)
     """a batch taken by a sender is its own for this long, renewed while it works; a sender that
     died leaves its batch to the others after it (PostgreSQL: several senders share an edition)"""

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest import actions
 from digest.cli import cli
@@ -225,6 +227,40 @@ def test_a_sender_killed_at_any_point_leaves_its_rows_to_the_other(tmp_path, pg_
         controller.stop()
 
 
+def _held_by(world: World, pid: int) -> Counter[str]:
+    import sqlalchemy as sa
+    with world.db.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT status, claimed_by FROM deliveries")).all()
+    return Counter(status for status, holder in rows if holder and f":{pid}:" in holder)
+
+
+def test_a_sender_stopped_past_its_lease_sends_none_of_what_the_other_took(tmp_path, pg_fresh):
+    """A sender frozen (SIGSTOP: a suspended machine) while it holds a batch: the other
+    takes its pending rows when the lease runs out and finishes the edition; continued
+    (SIGCONT), the frozen one sends none of them: nobody gets two copies."""
+    controller, recorder = smtp_server.start()
+    recorder.delay = 0.05
+    world = _shared_world(tmp_path, pg_fresh, 200, controller.port)
+    try:
+        frozen, other = _send(world), _send(world)
+        deadline = time.monotonic() + 60
+        while _held_by(world, frozen.pid)["pending"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        frozen.send_signal(signal.SIGSTOP)
+        held = _held_by(world, frozen.pid)
+        assert held["pending"] > 0, "the frozen sender must hold pending rows for this test to mean anything"
+        out, err = other.communicate(timeout=180)                  # takes them after the 3 s lease
+        frozen.send_signal(signal.SIGCONT)
+        frozen.communicate(timeout=180)
+        assert other.returncode in (0, 1), err
+        received = Counter(recorder.recipients())
+        assert all(n == 1 for n in received.values()), {k: n for k, n in received.items() if n > 1}
+        assert set(received) == set(readers(200))                  # and nobody lost
+    finally:
+        world.close()
+        controller.stop()
+
+
 def test_a_second_sender_on_sqlite_is_one_line(tmp_path):
     controller, recorder = smtp_server.start()
     recorder.delay = 0.05
@@ -244,3 +280,16 @@ def test_a_second_sender_on_sqlite_is_one_line(tmp_path):
     finally:
         world.close()
         controller.stop()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from(["x-ratelimit-reset", "retry-after"]),
+                       st.one_of(st.text(max_size=20), st.sampled_from(["²", "¹²", "٣٠", "1e9", "-5", " 30 ", "Wed"]))))
+def test_whatever_a_429_says_the_wait_is_a_bounded_number_or_the_backoff(headers):
+    """A stranger's headers (Unicode digits that str.isdigit takes and float refuses, dates,
+    signs) never raise: the wait is between 0 and MAX_DELAY, or None (back off)."""
+    from digest.send.mailers.sendgrid import MAX_DELAY, _rate_limit_wait
+    wait = _rate_limit_wait(headers, 1_700_000_000.0)
+    assert wait is None or 0.0 <= wait <= MAX_DELAY
+    if headers.get("retry-after", "").strip() in ("²", "٣٠") and "x-ratelimit-reset" not in headers:
+        assert wait is None

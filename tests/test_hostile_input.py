@@ -126,7 +126,7 @@ def test_a_subject_with_a_line_break_is_refused_and_nothing_is_written(tmp_path)
     from digest.send.mailers.outbox import OutboxMailer
     outbox = settings_with_outbox(tmp_path)
     outcomes = list(OutboxMailer(outbox.send_settings()).send(edition("Weekly\r\nBcc: victim@example.net"), [to],
-                                              lambda ids: None, "weekly-1"))
+                                              lambda ids: ids, "weekly-1"))
     assert [o.status for o in outcomes] == [DeliveryStatus.REFUSED]
     assert list((tmp_path / "outbox").rglob("*.eml")) == [] and list((tmp_path / "outbox").rglob("*.part")) == []
 

@@ -125,3 +125,21 @@ def test_two_senders_never_take_the_same_row_and_a_lapsed_lease_frees_its_rows(d
     later = NOW + timedelta(seconds=6)                                                          # the lease ran out
     assert [r.id for r in db.ledger.claim(second, 10, "alive", later, later + timedelta(seconds=60))] == more[:6]
     assert db.ledger.in_flight(second, later) is not None and db.ledger.in_flight(second, later, "alive") is None
+
+
+def test_a_sender_that_stalled_past_its_lease_cannot_mark_sending_what_another_took(db: Database) -> None:
+    """The point of no return is taken only on rows still pending and still the sender's
+    own: a sender that wakes after another took its rows sends none of them (and cannot
+    mark them suppressed or pending either); its own rows still go."""
+    edition_id, ids = _edition(db, 10)
+    stalled = [r.id for r in db.ledger.claim(edition_id, 6, "stalled", NOW, NOW + timedelta(seconds=5))]
+    later = NOW + timedelta(seconds=6)
+    taken = [r.id for r in db.ledger.claim(edition_id, 4, "awake", later, later + timedelta(seconds=60))]
+    assert taken == stalled[:4]
+    assert sorted(db.ledger.record([], taken, later, holder="awake")) == taken       # the new holder sends them
+    db.ledger.mark(taken, DeliveryStatus.ACCEPTED, later)
+    assert sorted(db.ledger.record([], stalled, later, holder="stalled")) == stalled[4:]   # only its own
+    db.ledger.mark(taken, DeliveryStatus.SUPPRESSED, later, holder="stalled")       # not its own: unchanged
+    db.ledger.mark(stalled, DeliveryStatus.PENDING, later, holder="stalled")        # its two did not go
+    counts = {s.value: n for s, n in db.ledger.counts(edition_id).items()}
+    assert counts == {"accepted": 4, "pending": 6}                                  # its two, given back; four others

@@ -193,7 +193,17 @@ NUMBERS = [("fetch", "timeout"), ("fetch", "max_bytes"), ("fetch", "backoff"), (
            ("selection", "star_replies"), ("email", "max_html_bytes"), ("email", "max_comment_words"),
            ("schedule", "misfire_grace_minutes"), ("schedule", "retry_minutes"), ("web", "confirm_max_age_hours"),
            ("web", "webhook_max_age_seconds"), ("sending", "retry_delay_seconds"),
-           ("sending", "retry_within_run_seconds")]
+           ("sending", "retry_within_run_seconds"), ("sending", "max_per_second"), ("sending", "max_per_hour"),
+           ("sending", "lease_seconds")]
+
+
+@pytest.mark.parametrize("value", [0, 1e-9, 0.001, -1])
+def test_a_rate_too_small_to_finish_is_one_line(value):
+    """max_per_second = 1e-9 would wait 30 years between messages: refused, naming the key."""
+    with pytest.raises(ConfigError) as raised:
+        config.from_dict({"sending": {"max_per_second": value}})
+    [problem] = raised.value.problems
+    assert problem.startswith("config.toml [sending].max_per_second: ") and "0.01" in problem
 
 
 @pytest.mark.parametrize("section,key", NUMBERS)

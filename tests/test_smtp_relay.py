@@ -303,7 +303,7 @@ def test_a_message_whose_header_would_break_is_refused_alone(tmp_path, db_url, s
                                                 "List-Unsubscribe": "<http://x/>\r\nBcc: everyone@example.net"})
     mailer = SmtpMailer(world.settings.send_settings())
     try:
-        outcomes = list(mailer.send(planned.built.edition, to, lambda ids: None, "test"))
+        outcomes = list(mailer.send(planned.built.edition, to, lambda ids: ids, "test"))
     finally:
         mailer.close()
     assert [o.status for o in outcomes] == [DeliveryStatus.ACCEPTED, DeliveryStatus.REFUSED, DeliveryStatus.ACCEPTED]

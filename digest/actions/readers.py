@@ -260,7 +260,7 @@ def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, 
     if not unsubscribe:
         to.headers = {}
     try:
-        for outcome in mailer.send(message, [to], lambda ids: None, f"{kind}-{now:%Y%m%d-%H%M%S-%f}"):
+        for outcome in mailer.send(message, [to], lambda ids: ids, f"{kind}-{now:%Y%m%d-%H%M%S-%f}"):
             if outcome.status != DeliveryStatus.ACCEPTED:
                 raise MailerError(f"{kind} to {address}: {outcome.status} {outcome.error}")
     finally:

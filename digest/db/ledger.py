@@ -370,14 +370,21 @@ class Ledger:
             value = db.execute(query).scalar()
         return UTCDateTime().process_result_value(value, None) if value is not None else None
 
-    def mark(self, ids: Iterable[int], status: DeliveryStatus, now: datetime) -> None:
+    def mark(self, ids: Iterable[int], status: DeliveryStatus, now: datetime, holder: str | None = None) -> None:
+        """Set the rows' status; with holder, only the rows it still holds."""
+        values = {"status": status.value, "updated_at": now, "claimed_by": None, "claimed_until": None}
         with self.engine.begin() as db:
-            _update(db, list(ids), status=status.value, updated_at=now, claimed_by=None, claimed_until=None)
+            for ids_among in among(db, deliveries.c.id, list(ids)):
+                held = [deliveries.c.claimed_by == holder] if holder is not None else []
+                db.execute(deliveries.update().where(ids_among, *held).values(**values))
 
     def record(self, outcomes: list[Outcome], sending: list[int], now: datetime,
-               retry_at: dict[int, datetime] | None = None) -> None:
+               retry_at: dict[int, datetime] | None = None, holder: str | None = None) -> list[int]:
         """In one transaction: the outcomes so far, then the ids about to go out. A
-        pending outcome ("try again later") counts an attempt and waits until retry_at."""
+        pending outcome ("try again later") counts an attempt and waits until retry_at.
+        Returns the ids marked `sending`: with `holder`, only rows still pending and still
+        held by it (a sender that stalled past its lease finds another took them: it must
+        not send them too)."""
         groups: dict[tuple[DeliveryStatus, str | None, str | None], list[int]] = {}
         for outcome in outcomes:
             groups.setdefault((outcome.status, outcome.message_id, outcome.error), []).append(outcome.delivery_id)
@@ -388,7 +395,7 @@ class Ledger:
                 else:
                     _update(db, ids, status=status.value, message_id=message_id, error=error, updated_at=now,
                             claimed_by=None, claimed_until=None)
-            _update(db, sending, status=DeliveryStatus.SENDING.value, updated_at=now)
+            return _start_sending(db, sending, holder, now)
 
     def unfinished(self, list_name: str) -> Sequence[sa.Row]:
         """Editions of the list still being sent (cut off, deferred or stopped), oldest first."""
@@ -496,6 +503,21 @@ def _holders(db: sa.Connection, edition_id: int, now: datetime) -> list[str]:
         deliveries.c.edition_id == edition_id, deliveries.c.status.in_(_HELD),
         deliveries.c.claimed_by.is_not(None), deliveries.c.claimed_until >= now).distinct()
     return [row.claimed_by for row in db.execute(query)]
+
+
+def _start_sending(db: sa.Connection, ids: list[int], holder: str | None, now: datetime) -> list[int]:
+    """Mark ids `sending` (the point of no return); with holder, only those still pending
+    and held by it. The ids marked."""
+    if holder is None:
+        _update(db, ids, status=DeliveryStatus.SENDING.value, updated_at=now)
+        return ids
+    marked: list[int] = []
+    for ids_among in among(db, deliveries.c.id, ids):
+        statement = (deliveries.update().where(ids_among, deliveries.c.claimed_by == holder,
+                                               deliveries.c.status == DeliveryStatus.PENDING.value)
+                     .values(status=DeliveryStatus.SENDING.value, updated_at=now).returning(deliveries.c.id))
+        marked += [row.id for row in db.execute(statement)]
+    return marked
 
 
 def _update(db: sa.Connection, ids: list[int], **values: object) -> None:

@@ -188,6 +188,12 @@ class ListSync:
         """Active members from the file, as this sync has them so far."""
         return self._count(_file_members(self.list_name))
 
+    def has_file_member(self, keys: list[str]) -> bool:
+        """One of these addresses is already a member from the file."""
+        query = sa.select(subscribers.c.id).where(_file_members(self.list_name),
+                                                  subscribers.c.email_key.in_(keys)).limit(1)
+        return bool(keys) and self.db.execute(query).first() is not None
+
     def stored_hashes(self) -> set[int]:
         """The row hashes of the list's active file members: the rows a re-read may skip."""
         query = sa.select(subscribers.c.row_hash).where(_file_members(self.list_name),

@@ -348,7 +348,7 @@ def send_test(settings: SendSettings, mailing_list: MailingList, since: datetime
     try:
         folder = f"{mailing_list.name}-test-{utc_now():%Y%m%d-%H%M%S-%f}"
         copy = _for_editor(built.edition, editor_url(settings.base_url, mailing_list, since, until))
-        outcomes = list(mailer.send(copy, [to], lambda ids: None, folder))
+        outcomes = list(mailer.send(copy, [to], lambda ids: ids, folder))
     finally:
         if own:
             mailer.close()

@@ -424,17 +424,31 @@ def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_reti
     retires nobody; a sync that would retire more than RETIRE_SHARE of the members it
     found (and at least RETIRE_MIN) is refused unless allow_retire. Run it under the
     list's send lock (see actions): syncs of one list never overlap."""
-    result = SyncResult()
     check_file(path)
     last = lists.last_file(list_name)
     found, tail = stamp(path, last)
     if last is not None and found.sha256 == last.sha256:
         if last.size is None:                 # synced before sizes were kept
             lists.remember_size(list_name, found)
-        return result
+        return SyncResult()
+    try:
+        return _sync(lists, list_name, path, now, allow_retire, smtputf8, found, tail)
+    except _NamedAgain:                       # an appended row repeats a member's address: read it all
+        return _sync(lists, list_name, path, now, allow_retire, smtputf8, found, None)
+
+
+class _NamedAgain(Exception):
+    """A row appended to the file names an address an earlier row of it has."""
+
+
+def _sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_retire: bool, smtputf8: bool,
+          found: FileStamp, tail: Tail | None) -> SyncResult:
+    result = SyncResult()
     with lists.syncing(list_name) as run:
         gone = None if tail else run.stored_hashes()     # rows read last time; those the file still has go
         for chunk in read_chunks(path, result.problems, smtputf8=smtputf8, skip=gone, tail=tail):
+            if tail is not None and run.has_file_member([m.key for m in chunk]):
+                raise _NamedAgain                         # undone with the transaction
             done = run.merge(chunk, now)
             crash.point("sync.chunk")
             result.added += done.added

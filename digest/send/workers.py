@@ -153,7 +153,7 @@ class _Pool:
                 return
             self.current[holder] = ids = [row.id for row in rows]
             try:
-                _batch(self.run, mailer, self.edition, rows)
+                _batch(self.run, mailer, self.edition, rows, holder)
             except QuotaReached as quota:
                 self.report.quota, self.stopping = quota, True
             except BaseException as error:  # noqa: BLE001 - the first failure stops every worker, then is raised
@@ -228,13 +228,13 @@ class _Pool:
 
 # ------------------------------------------------------------------ one batch
 
-def _batch(run: Run, mailer: Mailer, edition: Edition, rows: Sequence[Any]) -> None:
+def _batch(run: Run, mailer: Mailer, edition: Edition, rows: Sequence[Any], holder: str) -> None:
     ledger = run.db.ledger
     with run.writes:
-        ledger.mark([r.id for r in rows if r.suppressed], DeliveryStatus.SUPPRESSED, run.clock())
+        ledger.mark([r.id for r in rows if r.suppressed], DeliveryStatus.SUPPRESSED, run.clock(), holder)
     batch = [recipient(run.settings, run.key, run.list_name, r.id, r.email, r.email_key, r.name, run.edition_id)
              for r in rows if not r.suppressed]
-    flight = _InFlight(run, {r.id: r.attempts for r in rows})
+    flight = _InFlight(run, {r.id: r.attempts for r in rows}, holder)
     try:
         for outcome in mailer.send(edition, batch, flight.commit, f"{run.list_name}-{run.edition_id}"):
             flight.outcomes.append(outcome)
@@ -243,7 +243,7 @@ def _batch(run: Run, mailer: Mailer, edition: Edition, rows: Sequence[Any]) -> N
     except MailerError as error:
         flight.commit([])
         with run.writes:
-            ledger.mark(error.unsent, DeliveryStatus.PENDING, run.clock())
+            ledger.mark(error.unsent, DeliveryStatus.PENDING, run.clock(), holder)
         raise
     except QuotaReached:
         flight.commit([])                       # what went is recorded; the rest stays pending
@@ -257,11 +257,13 @@ class _InFlight:
     the pace allows them). A "try again later" waits retry_delay_seconds, doubled per
     attempt (at most an hour); after max_attempts it is final."""
 
-    def __init__(self, run: Run, attempts: dict[int, int]) -> None:
-        self.run, self.attempts = run, attempts
+    def __init__(self, run: Run, attempts: dict[int, int], holder: str) -> None:
+        self.run, self.attempts, self.holder = run, attempts, holder
         self.outcomes: list[Outcome] = []
 
-    def commit(self, ids: list[int]) -> None:
+    def commit(self, ids: list[int]) -> list[int]:
+        """Record the outcomes so far and mark `ids` sending; the ids that may go (the
+        others were taken by another sender while this one stalled past its lease)."""
         if ids:
             self.run.gate.take(len(ids))        # may wait its turn, or raise QuotaReached (nothing of ids went)
         now = self.run.clock()
@@ -269,9 +271,13 @@ class _InFlight:
         retry_at = {o.delivery_id: now + self._delay(o.delivery_id) for o in outcomes
                     if o.status == DeliveryStatus.PENDING}
         with self.run.writes:
-            self.run.db.ledger.record(outcomes, ids, now, retry_at)
+            going = self.run.db.ledger.record(outcomes, ids, now, retry_at, self.holder)
         self.outcomes = []
+        if len(going) < len(ids):
+            log.warning("%d of %d messages were taken by another sender while this one stalled; not sent "
+                        "from here", len(ids) - len(going), len(ids))
         crash.point("send.in_flight" if ids else "send.recorded")
+        return going
 
     def _delay(self, delivery_id: int) -> timedelta:
         first = self.run.settings.sending.retry_delay_seconds

@@ -1,9 +1,11 @@
 """Mailers behind one small interface: send a batch, say what happened to each message.
 
-`send(edition, recipients, sending)` yields an Outcome per recipient. It calls
+`send(edition, recipients, sending)` yields an Outcome per recipient it sends. It calls
 `sending(ids)` just before the point of no return for those ids (the ledger marks them
 `sending` and commits), so that after a crash only messages that may really have gone
-are of unknown outcome. A fault that stops the whole send raises MailerError naming
+are of unknown outcome; it sends only the ids `sending` returns (another sender may
+have taken the others from a sender that stalled past its lease) and says nothing of
+the rest. A fault that stops the whole send raises MailerError naming
 the setting to fix; `unsent` are ids marked sending that certainly did not go.
 """
 
@@ -17,7 +19,7 @@ from ...errors import SendError
 from ...models import Edition, Outcome
 from ..message import Recipient
 
-Sending = Callable[[list[int]], None]
+Sending = Callable[[list[int]], list[int]]
 
 
 class MailerError(SendError):

@@ -29,7 +29,8 @@ class OutboxMailer:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise MailerError(f"cannot create {target} ({error.strerror}); check [sending.outbox].dir") from None
-        sending([r.delivery_id for r in recipients])
+        going = set(sending([r.delivery_id for r in recipients]))
+        recipients = [r for r in recipients if r.delivery_id in going]
         for number, to in enumerate(recipients):
             try:
                 yield self._write(edition, to, target)

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 import urllib.error
 from collections.abc import Callable, Iterator
@@ -67,8 +68,9 @@ class SendGridMailer:
                 yield Outcome(to.delivery_id, DeliveryStatus.REFUSED, error=problem)
             else:
                 fit.append(to)
+        going = set(sending([r.delivery_id for r in fit])) if fit else set()
+        fit = [r for r in fit if r.delivery_id in going]
         if fit:
-            sending([r.delivery_id for r in fit])
             yield from self._send(edition, fit)
 
     def _problem(self, edition: Edition, to: Recipient) -> str | None:
@@ -181,11 +183,14 @@ def _rate_limit_wait(headers: dict[str, str], now: float) -> float | None:
     """Seconds to wait after a 429: X-RateLimit-Reset (a Unix time) or Retry-After
     (seconds), at most MAX_DELAY; None when it says neither (the backoff decides)."""
     reset, after = headers.get("x-ratelimit-reset", "").strip(), headers.get("retry-after", "").strip()
-    if reset.isdigit():
+    if _SECONDS.fullmatch(reset):
         return min(MAX_DELAY, max(0.0, float(reset) - now))
-    if after.isdigit():
+    if _SECONDS.fullmatch(after):
         return min(MAX_DELAY, float(after))
     return None
+
+
+_SECONDS = re.compile(r"[0-9]{1,12}")        # ASCII digits only: "²" is a digit to str.isdigit, not to float
 
 
 class _TooLarge(Exception):

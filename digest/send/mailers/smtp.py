@@ -52,12 +52,14 @@ class SmtpMailer:
              folder: str) -> Iterator[Outcome]:
         for number, to in enumerate(recipients):
             try:
-                yield self._one(edition, to, sending)
+                outcome = self._one(edition, to, sending)
             except MailerError as error:
                 error.unsent = [to.delivery_id, *(r.delivery_id for r in recipients[number + 1:])]
                 raise
+            if outcome is not None:
+                yield outcome
 
-    def _one(self, edition: Edition, to: Recipient, sending: Sending) -> Outcome:
+    def _one(self, edition: Edition, to: Recipient, sending: Sending) -> Outcome | None:
         try:
             data, message_id = wire(edition, self.origin, to, self.clock())
         except HeaderInjection as error:
@@ -75,8 +77,9 @@ class SmtpMailer:
         raise AssertionError("unreachable")
 
     def _transaction(self, connection: smtplib.SMTP, to: Recipient, data: bytes, message_id: str,
-                     sending: Sending) -> Outcome:
-        """MAIL, RCPT, then (past the point of no return) DATA, on an open connection."""
+                     sending: Sending) -> Outcome | None:
+        """MAIL, RCPT, then (past the point of no return) DATA, on an open connection;
+        None when the message is no longer this sender's to send."""
         options = []
         if to.smtputf8:
             if not connection.has_extn("smtputf8"):
@@ -105,7 +108,9 @@ class SmtpMailer:
                 return self._later(connection, to, "RCPT TO", code, answer)
             self._reset(connection)
             return Outcome(to.delivery_id, DeliveryStatus.REFUSED, error=_reply(code, answer))
-        sending([to.delivery_id])
+        if not sending([to.delivery_id]):              # taken by another sender while this one stalled
+            self._reset(connection)
+            return None
         return self._data(connection, to, data, message_id)
 
     def _later(self, connection: smtplib.SMTP, to: Recipient, command: str, code: int,
