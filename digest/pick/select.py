@@ -20,7 +20,8 @@ from ..config import Selection as Knobs
 from ..models import Comment, Discussion, Picks, Post
 from . import conversation
 from .conversation import Link
-from .words import Context, is_link_only
+from .paste import is_paste, pasted_words
+from .words import Context, is_link_only, strip_noise, words
 
 ANONYMOUS = "anonymous"
 
@@ -35,6 +36,7 @@ class Said:
     score: float = 0.0              # as a contribution: own words, responses drawn, responders, quoted by
     parts: dict[str, float] = field(default_factory=dict)
     links: tuple[Link, ...] = ()    # the inferred answers it took part in (as source or target)
+    pasted: bool = False            # mostly somebody else's words (pick.paste): shown, never crowned
 
 
 @dataclass(frozen=True)
@@ -130,9 +132,17 @@ def _measure(post: Post, comments: list[Comment], knobs: Knobs, picks: Picks,
     context = Context([post.text])
     said = {}
     for comment in comments:
-        own = context.own_words(comment.text)
-        said[comment.key] = Said(comment, own, _drop_reason(comment, own, knobs, picks, seen_texts))
+        said[comment.key] = _said(comment, context, knobs, picks, seen_texts)
     return said
+
+
+def _said(comment: Comment, context: Context, knobs: Knobs, picks: Picks, seen_texts: set[str]) -> Said:
+    """A comment measured: its own words leave out what it repeats and what it pastes (a
+    paste is shown as context, dropped only as anything else is, never crowned)."""
+    unrepeated = context.own_words(comment.text)
+    total = len(words(strip_noise(comment.text)))
+    own = max(0, min(unrepeated, total - pasted_words(comment.text)))
+    return Said(comment, own, _drop_reason(comment, unrepeated, knobs, picks, seen_texts), pasted=is_paste(total, own))
 
 
 def _drop_reason(comment: Comment, own: int, knobs: Knobs, picks: Picks, seen_texts: set[str]) -> str | None:
@@ -313,7 +323,8 @@ def _with_star(posts: list[PostPick], since: datetime, until: datetime, knobs: K
 def _star_comment(posts: list[PostPick], since: datetime, picks: Picks) -> tuple[PostPick, Thread, Said] | None:
     candidates = [(pick, thread, said) for pick in posts for thread in pick.threads
                   for said in (thread.top, *_all_replies(thread)) if said.dropped is None
-                  and (said.comment.published >= since or said.comment.key in picks.pinned)]
+                  and (said.comment.published >= since or said.comment.key in picks.pinned)
+                  and (not said.pasted or said.comment.key in picks.pinned)]        # never crown a paste
     if not candidates:
         return None
     return max(candidates, key=lambda c: (c[2].comment.key in picks.pinned, c[1].pinned and c[2] is c[1].top,

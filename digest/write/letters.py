@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import WriteSettings
+from .preheader import PADDING
 from .render import doctype, environment, inliner, template, tidy
 
 
@@ -29,7 +30,8 @@ class Letters:
 
     def write(self, name: str, subject: str, preheader: str, **values: Any) -> Letter:
         """templates/mail/<name>.html and .txt with values (escaped in the HTML)."""
-        context = {"subject": subject, "preheader": preheader, "site_title": self.settings.site_title, **values}
+        context = {"subject": subject, "preheader": preheader, "preheader_padding": PADDING,
+                   "site_title": self.settings.site_title, **values}
         html = template(self.env, f"mail/{name}.html", self.settings.templates_setting).render(context)
         text = template(self.env, f"mail/{name}.txt", self.settings.templates_setting).render(context)
         return Letter(subject, doctype(self.premailer.transform(html=html, pretty_print=False)), tidy(text))

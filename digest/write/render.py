@@ -29,6 +29,7 @@ from ..pick.select import Selection
 from ..resources import templates_dir
 from ..sanitize import clean_html, to_text
 from .periods import days
+from .preheader import PADDING, inbox_line
 from .view import Trim, build
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,9 @@ class Renderer:
         voice = voice or Draft()
         context["note"] = note_parts(voice.note) if voice.note and voice.note.strip() else None
         context["note_source"] = voice.note if context["note"] else None
+        context["preheader"] = inbox_line(context["star_label"], _star_text(selection),
+                                          context["note"]["text"] if context["note"] else None, len(selection.posts))
+        context["preheader_padding"] = PADDING
         subject = " ".join((voice.subject or self._template("subject.txt").render(context)).split())
         context["subject"] = subject
         html = self._template("email.html").render(context)
@@ -121,7 +125,6 @@ class Renderer:
             "list_name": mailing_list.name,
             "period_label": label,
             "star_label": star_label,
-            "preheader": _preheader(selection, star_label),
             "intro": _intro(selection),
             "web_url": web_url(self.settings.base_url, mailing_list, selection.since),
             "tokens": tokens,
@@ -150,11 +153,12 @@ def star_title(since: datetime, until: datetime) -> str:
         length, "Comment of the month" if 28 <= length <= 31 else "Star comment")
 
 
-def _preheader(selection: Selection, star_label: str) -> str:
-    if selection.star is not None:
-        words = selection.star.top.comment.text.split()
-        return f"{star_label}: " + " ".join(words[:18]) + (" …" if len(words) > 18 else "")
-    return f"{len(selection.posts)} posts and their discussions"
+def _star_text(selection: Selection) -> str | None:
+    """The comment of the week's own text (not its thread's first comment's)."""
+    if selection.star is None:
+        return None
+    said = (selection.star.top, *selection.star.replies)
+    return next((s.comment.text for s in said if s.comment.key == selection.star_key), selection.star.top.comment.text)
 
 
 def _intro(selection: Selection) -> str:

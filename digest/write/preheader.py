@@ -1,0 +1,66 @@
+"""The inbox line: the hidden text Gmail, iOS Mail and Outlook show beside the subject.
+
+It sells the edition with one sentence a person wrote: the editor's note's first
+sentence when there is a note, otherwise the comment of the week's own first sentence,
+its reply tags ("@name", "@name 08:33", "Anon 12:19", "Annon@ 8:33") and the text it
+quotes taken out. At most MAX characters, cut at a word. The template pads it with
+invisible characters so that clients do not pull body text in after it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from markupsafe import Markup
+
+MAX = 100
+PADDING = Markup("&#847;&zwnj;&nbsp;" * 60)       # fills the line where clients would continue with the body
+
+_TIME = r"\d{1,2}[:.]\d{2}\b"
+_TAG = re.compile(
+    rf"""\A\W*?(?:
+        @\s*[^\W\d][\w.'’-]*(?:\s*(?:at\s+)?{_TIME})?          # @name, @name 08:33
+      | (?:anon\w*|annon\w*|anonymous)\s*(?:@|at)?\s*{_TIME}    # Anon 12:19, Annon@ 8:33
+      | [^\W\d][\w.'’-]*\s*@\s*{_TIME}                          # Getafix @ 12:19
+      | (?:@|at\s+)?{_TIME}                                     # 08:33, @ 08:33
+      | re\s*:                                                  # Re:
+    )[\s,:;.\-–—)]*""", re.IGNORECASE | re.VERBOSE)
+_QUOTED = re.compile(r"""\A\s*(?:>|["“‘'].*["”’']\s*\Z)""", re.DOTALL)      # a quoted paragraph, whole
+_SENTENCE_END = re.compile(r"""(?<=[.!?…])["”’)\]]*\s+(?=["“‘(]?[A-Z0-9])""")
+
+
+def inbox_line(star_label: str, star_text: str | None, note_text: str | None, posts: int) -> str:
+    """The preheader: the note's first sentence, or the comment of the week's, labelled;
+    a count of posts when there is neither."""
+    if note_text and (sentence := first_sentence(note_text)):
+        return clip(sentence)
+    if star_text and (sentence := first_sentence(own_words(star_text))):
+        return clip(f"{star_label}: {sentence}")
+    return f"{posts} post{'' if posts == 1 else 's'} and their discussions"
+
+
+def own_words(text: str) -> str:
+    """A comment's text without the paragraphs it quotes and the reply tag it opens with."""
+    kept = [p for p in re.split(r"\n\s*\n", text) if p.strip() and not _QUOTED.match(p)]
+    return untagged(" ".join(" ".join(p.split()) for p in kept))
+
+
+def untagged(text: str) -> str:
+    """The text without the reply tags it opens with (one after another)."""
+    while (found := _TAG.match(text)) and found.end() > 0:
+        text = text[found.end():]
+    return text.strip()
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence, starting with a capital."""
+    found = _SENTENCE_END.split(" ".join(text.split()), maxsplit=1)[0].strip()
+    return found[:1].upper() + found[1:]
+
+
+def clip(text: str, limit: int = MAX) -> str:
+    """At most `limit` characters, cut at a word with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:-–—")
+    return cut + "…"
