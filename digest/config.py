@@ -224,8 +224,9 @@ class Email(Section):
     """folder of the email templates (falls back to the project's own)"""
     max_html_bytes: int = Field(102_000, ge=10_000, le=10_000_000)
     """size budget of the inlined HTML (Gmail clips at about 102 KB)"""
-    max_comment_words: int = Field(150, ge=0, le=100_000)
-    """longer comments end with "Read the rest on the blog"; 0 = whole"""
+    max_comment_words: int = Field(60, ge=0, le=100_000)
+    """longer comments end at a sentence with "Read the rest on the blog" (replies at two
+    thirds of it); 0 = whole"""
 
 
 class MailingList(Section):

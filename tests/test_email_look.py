@@ -19,9 +19,11 @@ from digest import actions
 from digest.actions import send_edition
 from digest.cli import cli
 from digest.db.drafts import Draft
+from digest.pick.paste import is_quotation
 from digest.web import create_app
 from digest.write.edition import build, period
 from digest.write.render import Renderer, archive_html, note_parts, star_title
+from digest.write.view import QUOTE_WORDS, _own_first, shorten
 
 from .support.smtp_server import free_port
 from .support.world import World
@@ -29,6 +31,7 @@ from .test_browser import browser  # noqa: F401 - the fixture: Debian's Chromium
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 WIDTHS = (390, 1280)
+PHONE_SCREENS_PX = 4300      # issue 26: the demo week in about five screens of a 390 px phone
 VALUES = {"greeting": "Hello Reader One,", "email": "reader.one@example.org",
           "unsubscribe_url": "http://127.0.0.1:9/unsubscribe/TOKEN"}
 NOTE = "A **big** week: read [the Panorama thread](https://example.org/p).\n\n- one\n- two <script>alert(1)</script>"
@@ -67,8 +70,10 @@ def test_dark_mode_contents_and_screenshots_at_phone_and_desktop_widths(world, b
                 document.querySelector('.post h3 a')].map(e => getComputedStyle(e).backgroundColor + '/' +
                 getComputedStyle(e).color)""")
             assert page.evaluate("document.documentElement.scrollWidth") <= width      # no sideways scrolling
+            tall = page.evaluate("document.documentElement.scrollHeight")
+            assert tall <= PHONE_SCREENS_PX, (width, scheme, tall)       # about five phone screens (was 8,212)
             shot = ARTIFACTS / f"email-{scheme}-{width}.png"
-            page.screenshot(path=str(shot))
+            page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000
             _contents_jump_to_their_sections(page)
             page.close()
@@ -106,6 +111,42 @@ def test_the_email_skims_contents_also_new_and_a_short_greeting(world):
     assert "<p>Hello Reader One,</p>" in re.sub(r' style="[^"]*"', "", html)
     assert "This edition has 7 new posts and 36 new comments. Here are the discussions" in html
     assert "Why:" not in html
+
+
+def test_comments_end_at_a_sentence_and_replies_are_shorter_than_top_comments(world):
+    """The demo week at its defaults: a top comment at most max_comment_words (60) words, a
+    reply at most two thirds of that, each cut at a sentence with "Read the rest" on the
+    blog; the comment of the week keeps the top comment's length even as a reply."""
+    built = build(world.write, world.db, Renderer(world.write), world.weekly, world.since, world.until)
+    limit = world.write.max_comment_words
+    star = built.edition.context["star"]["thread"]
+    threads = [star] + [t for post in built.edition.context["posts"] for t in post["threads"]]
+    tops = [t["comment"] for t in threads]
+    replies = [r for t in threads for r in t["replies"] if not r.get("star")]
+    assert limit == 60 and replies and all(c["trimmed"] for c in tops + replies if len(c["text"].split()) > limit)
+    assert all(_own(c) <= limit + 1 for c in tops)                              # + the "…"
+    assert all(_own(r) <= limit * 2 // 3 + 1 for r in replies)
+    assert any(_own(c) > limit * 2 // 3 + 1 for c in tops)                     # tops really get more
+    cut = [c for c in tops + replies if c["trimmed"]]
+    assert cut and all(re.search(r"[.!?…]\W*$", c["text"]) for c in cut)     # at a sentence, or "…"
+    html = built.edition.personalise(VALUES)[0]
+    assert html.count("Read the rest on the blog &rarr;") + html.count("Read the rest on the blog →") == len(cut)
+
+
+def _own(comment: dict) -> int:
+    """Words shown after an opening quotation (which has its own allowance, cut with "…")."""
+    opening, _, rest = comment["text"].partition("\n\n")
+    quoted = is_quotation(opening) or (opening[:1] in "\"“" and opening.endswith("…"))
+    return len((rest if rest and quoted else comment["text"]).split())
+
+
+def test_a_reply_that_opens_with_a_quote_shows_its_own_answer():
+    quote = '"' + " ".join(f"quoted{n}" for n in range(40)) + '."'
+    answer = " ".join(f"own{n}" for n in range(10)) + ". " + " ".join(f"more{n}" for n in range(50)) + "."
+    text, cut = _own_first(f"{quote}\n\n{answer}", 40)
+    shown_quote, shown_answer = text.split("\n\n")
+    assert cut and len(shown_quote.split()) <= QUOTE_WORDS + 1 and shown_answer.startswith("own0 own1")
+    assert _own_first("Plain words. " * 5, 40) == shorten("Plain words. " * 5, 40)
 
 
 def test_dark_styles_survive_inlining_and_the_colour_scheme_is_declared(world):

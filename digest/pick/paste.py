@@ -55,6 +55,11 @@ def is_paste(total: int, own: int) -> bool:
     return total >= MIN_WORDS and own < (1 - PASTE_SHARE) * total
 
 
+def is_quotation(paragraph: str) -> bool:
+    """The paragraph is one quotation, from its first character to its last."""
+    return _SPAN.fullmatch(paragraph.strip().rstrip(" .…")) is not None
+
+
 def _quoted(paragraphs: list[str]) -> list[bool]:
     """For each paragraph: wholly inside quotation marks (it opens a quotation it leaves
     open, or an earlier paragraph did and none has closed it yet)."""
@@ -65,7 +70,7 @@ def _quoted(paragraphs: list[str]) -> list[bool]:
             inside = not _closes(paragraph)
         else:
             inside = paragraph[:1] in _OPEN and _left_open(paragraph)
-            flags.append(inside or _SPAN.fullmatch(paragraph.rstrip(" .…")) is not None)
+            flags.append(inside or is_quotation(paragraph))
     return flags
 
 

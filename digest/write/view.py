@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from ..models import Comment, Post
 from ..pick.conversation import Link
+from ..pick.paste import is_quotation
 from ..pick.select import Said, Selection, Thread
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'’”)]*\s+|\n\n+")
@@ -41,8 +42,8 @@ def build(selection: Selection, trim: Trim, site_url: str | None, zone: Any) -> 
     star = None
     if selection.star is not None and selection.star_post is not None:
         star = {"post": _post_head(selection.star_post, fallback),
-                "thread": _marked(_thread(selection.star, selection.star_post, trim, fallback, zone),
-                                  selection.star_key)}
+                "thread": _marked(_thread(selection.star, selection.star_post, trim, fallback, zone,
+                                          selection.star_key), selection.star_key)}
     shown, collapsed = _split_posts(selection, trim)
     posts = [{**_post(pick, trim, fallback, zone), "anchor": f"post-{n}"} for n, pick in enumerate(shown, 1)]
     links = [_post_head(pick.post, fallback) for pick in collapsed[trim.hide:]]
@@ -105,7 +106,14 @@ def _meta(pick: Any, zone: Any) -> str:
     return f"{_day(pick.post.published, zone)} · {count}"
 
 
-def _thread(thread: Thread, post: Post, trim: Trim, fallback: str, zone: Any) -> dict[str, Any]:
+def _reply_words(max_words: int | None) -> int | None:
+    """Replies are read for their point: two thirds of a top comment's length (the
+    comment of the week, a reply or not, has the whole)."""
+    return None if max_words is None else max(1, max_words * 2 // 3)
+
+
+def _thread(thread: Thread, post: Post, trim: Trim, fallback: str, zone: Any,
+            star_key: str | None = None) -> dict[str, Any]:
     post_url = _safe_url(post.url, fallback)
     top = _comment(thread.top, trim, post_url, zone)
     return {
@@ -115,14 +123,15 @@ def _thread(thread: Thread, post: Post, trim: Trim, fallback: str, zone: Any) ->
         "why": _why(thread),
         "url": top["url"],
         "comment": top,
-        "replies": [_comment(r, trim, post_url, zone) for r in _fewer(thread.replies, trim.max_replies)],
+        "replies": [_comment(r, trim, post_url, zone, reply=r.comment.key != star_key)
+                    for r in _fewer(thread.replies, trim.max_replies)],
         "more_replies": thread.more_replies + len(thread.replies) - len(_fewer(thread.replies, trim.max_replies)),
     }
 
 
-def _comment(said: Said, trim: Trim, post_url: str, zone: Any) -> dict[str, Any]:
+def _comment(said: Said, trim: Trim, post_url: str, zone: Any, reply: bool = False) -> dict[str, Any]:
     comment: Comment = said.comment
-    text, trimmed = shorten(comment.text, trim.max_words)
+    text, trimmed = _own_first(comment.text, _reply_words(trim.max_words) if reply else trim.max_words)
     return {
         "id": comment.key,
         "author": _cap(comment.author, MAX_NAME),
@@ -173,6 +182,20 @@ def _why(thread: Thread) -> str:
 
 def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+QUOTE_WORDS = 15          # a comment that opens by quoting another keeps this much of the quote
+
+
+def _own_first(text: str, max_words: int | None) -> tuple[str, bool]:
+    """Shortened so that a comment opening with a quotation shows its own answer: the
+    quote is cut to QUOTE_WORDS, and the words allowed go to what follows it."""
+    opening, _, rest = text.partition("\n\n")
+    if max_words is None or not rest.strip() or not is_quotation(opening):
+        return shorten(text, max_words)
+    quote, cut_quote = shorten(opening, QUOTE_WORDS)
+    answer, cut_answer = shorten(rest, max_words)
+    return f"{quote}\n\n{answer}", cut_quote or cut_answer
 
 
 def shorten(text: str, max_words: int | None) -> tuple[str, bool]:
