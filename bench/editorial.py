@@ -14,6 +14,12 @@ plus the editor's real picks (Pick of the Week 28) shown on "Napo Responds To
 Panorama", and whether the comment of the week is a labelled best comment and one of
 the editor's picks. The comment of the week counts as shown on its post.
 
+Then, leave one post out: for each labelled post, the weights are tuned (digest.pick.tune's
+search, as `digest tune` does) on the other labelled posts, their best comments as pins
+and their must-not comments as excludes, and measured on the post left out; beside that,
+the shipped weights and the weights tuned on every post (in sample) measured on the same
+post. The shipped weights should do at least as well out of sample as tuned ones.
+
     .venv/bin/python bench/editorial.py [--shown] [--json]
 """
 
@@ -25,7 +31,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from digest import config  # noqa: E402
 from digest.db import Database  # noqa: E402
 from digest.models import Picks  # noqa: E402
+from digest.pick.tune import Agreement, Case, agreement, search  # noqa: E402
 from digest.read.ingest import ingest  # noqa: E402
 from digest.write.edition import as_json, build, period  # noqa: E402
 from digest.write.render import Renderer  # noqa: E402
@@ -198,8 +205,64 @@ def main() -> None:
         for post in labels["posts"]:
             for key in shown.get(post["post_key"], []):
                 print(f"  {post['title'][:26]:<26} {key} {label.get(key, '?'):<8} {words.get(key, '')[:50]}")
+    figures["leave_one_out"] = leave_one_out(labels)
     if args.json:
         print(json.dumps(figures, indent=1))
+
+
+def post_cases(labels: dict[str, Any]) -> tuple[dict[str, Case], Any]:
+    """Each labelled post as a tuning case: its own discussion over the days of its
+    comments, its best comments pinned and its must-not comments excluded."""
+    from digest.db.history import PastEdition
+    cases: dict[str, Case] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "examples"
+        shutil.copytree(ROOT / "examples", folder)
+        settings = config.load(folder / "config.toml")
+        with Database.open(settings.database_url()) as db:
+            ingest(settings.sources[0], settings.fetch, db, settings.root, FETCHED)
+            every = {d.post.key: d for d in db.content.discussions(datetime(2000, 1, 1, tzinfo=UTC), FETCHED)}
+    for post in labels["posts"]:
+        found = every[post["post_key"]]
+        times = [c.published for c in found.comments] or [found.post.published]
+        since, until = min(times) - timedelta(seconds=1), max(times) + timedelta(seconds=1)
+        best = frozenset(c["comment_key"] for c in post["comments"] if c["label"] == "best")
+        must_not = frozenset(c["comment_key"] for c in post["comments"] if c["label"] == "must_not")
+        cases[post["title"]] = (PastEdition(0, since, until, best, must_not), [found])
+    return cases, settings.selection
+
+
+def leave_one_out(labels: dict[str, Any]) -> dict[str, Any]:
+    """Agreement (best shown, must-not hidden) on each post: shipped weights, weights tuned
+    on the other posts (out of sample), weights tuned on all (in sample)."""
+    cases, shipped = post_cases(labels)
+    everything, _ = search(list(cases.values()), shipped, UTC)
+    print()
+    print("Leave one post out: agreement on the post (best comments shown + must-not hidden)")
+    head = f"{'post left out':<30} {'shipped':>9} {'tuned on others':>16} {'tuned on all':>13}"
+    print(head)
+    print("-" * len(head))
+    rows: dict[str, Any] = {}
+    sums = [Agreement(), Agreement(), Agreement()]
+    for title, case in cases.items():
+        others, _ = search([c for t, c in cases.items() if t != title], shipped, UTC)
+        found = [agreement([case], knobs, UTC) for knobs in (shipped, others, everything)]
+        sums = [a + b for a, b in zip(sums, found, strict=True)]
+        rows[title] = [_agreed(a) for a in found]
+        print(f"{title[:30]:<30} {_agreed(found[0]):>9} {_agreed(found[1]):>16} {_agreed(found[2]):>13}")
+    print("-" * len(head))
+    print(f"{'total':<30} {_agreed(sums[0]):>9} {_agreed(sums[1]):>16} {_agreed(sums[2]):>13}")
+    out_of_sample = {"shipped": sums[0].share, "tuned_on_others": sums[1].share, "tuned_on_all": sums[2].share}
+    better = "the shipped weights" if sums[0].share >= sums[1].share else "weights tuned on the others"
+    print(f"Out of sample, {better} do best ({sums[0].share:.0%} shipped, {sums[1].share:.0%} tuned on the "
+          f"other posts; {sums[2].share:.0%} in sample, tuned on all).")
+    return {"posts": rows, "share": out_of_sample}
+
+
+def _agreed(found: Agreement) -> str:
+    agreed = found.pinned_shown + found.excluded_hidden
+    whole = found.pinned + found.excluded
+    return f"{agreed}/{whole} {agreed / whole:4.0%}" if whole else "-"
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ def test_bench_deliver_sends_to_everyone_and_times_each_phase(store: str, reques
     out = bench("bench/deliver.py", "--sizes", "30", "60", "--smtp", "20" if store == "sqlite" else "0", "--phases",
                 *db)
     sent = re.findall(r"sendgrid +([\d,]+) subscribers \((\w+)\): ([\d,]+) accepted in (\d+) requests", out)
-    assert [(size, accepted, requests) for size, _, accepted, requests in sent] == [("30", "30", "1"),
-                                                                                    ("60", "60", "1")]
+    assert [(size, accepted, requests) for size, _, accepted, requests in sent] == [("30", "30", "4"),
+                                                                                    ("60", "60", "4")]
+    # a small edition is still shared by the four workers ([sending.sendgrid] concurrency): 4 requests each
     assert {name for _, name, _, _ in sent} == {"PostgreSQL" if db else "SQLite"}
     assert "ledger: record outcomes and `sending`" in out and "peak RSS ratio 60 / 30" in out
     if not db:
@@ -41,3 +42,18 @@ def test_bench_sync_imports_then_adds_one_line(store: str, request: pytest.Fixtu
     assert re.search(r"first import .*added 500, updated 0, retired 0, members 500", out), out
     assert re.search(r"unchanged file .*added 0, updated 0, retired 0, members 500", out), out
     assert re.search(r"one line added .*added 1, updated 0, retired 0, members 501", out), out
+
+
+def test_bench_editorial_measures_each_post_left_out():
+    """Tuned on three labelled posts, measured on the fourth, for each: every post is there,
+    with the shipped weights, the weights tuned on the others and those tuned on all."""
+    import json
+    out = bench("bench/editorial.py", "--json")
+    figures = json.loads(out[out.index("\n{") + 1:])
+    loo = figures["leave_one_out"]
+    assert set(loo["posts"]) == {"Reaction To Panorama", "Napo Responds To Panorama", "Damning Probation Report 3",
+                                 "A Fantasy World"}
+    assert all(len(row) == 3 and all(re.fullmatch(r"\d+/\d+ +\d+%", cell) for cell in row)
+               for row in loo["posts"].values())
+    assert 0 < loo["share"]["shipped"] <= 1 and loo["share"]["shipped"] >= loo["share"]["tuned_on_others"]
+    assert "Leave one post out" in out and figures["napo_picks_shown"] == 5

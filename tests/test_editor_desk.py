@@ -35,7 +35,8 @@ MONDAY_LATE = datetime(2017, 11, 6, 8, 0, tzinfo=UTC)      # after it: the next 
 TODAY = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)          # the demo's 2017 sample seen years later
 NEXT_WEEK = ("2017-10-30T00:00:00+00:00", "2017-11-06T00:00:00+00:00")
 PASSWORD = "desk-password"
-STAR = "3169490969773834643"             # the demo week's best thread ("Where is Lidington?")
+STAR = "4251721887718896254"             # the next week's comment of the week ("These lies about protecting...");
+                                         # "Where is Lidington?" was, lifted by the Interserve article pasted under it
 LINK_ONLY = "4688928078451911330"        # Getafix's bare link: never chosen by the algorithm
 OUTSIDE = "3348245388140940389"          # a comment of 27 Oct, before the next edition's period
 
@@ -196,7 +197,7 @@ def test_pin_takes_a_permalink_or_anchor_and_picks_says_what_was_picked(world, c
     assert run(world, "exclude", "weekly", f"#c{STAR}").exit_code == 0
     listed = run(world, "picks", "weekly").stdout.splitlines()
     assert listed[0].startswith(f"pin\t{LINK_ONLY}\tGetafix on \"Reaction To Panorama\": http://www.devonlive.com")
-    assert listed[1].startswith(f"exclude\t{STAR}\tAnonymous on \"Reaction To Panorama\": Where is Lidington? ")
+    assert listed[1].startswith(f"exclude\t{STAR}\tAnonymous on \"Reaction To Panorama\": These lies about ")
     assert listed[1].endswith("\u2026") and len(listed[1].split(": ", 1)[1]) <= 91
     data = json.loads(run(world, "preview", "weekly", "--format", "json").stdout)
     assert data["comment_of_the_week"]["comment"]["id"] == LINK_ONLY       # a comment the algorithm dropped
@@ -339,14 +340,14 @@ def test_exclude_and_undo_in_the_browser(desk, browser):  # noqa: F811
     world, base, _ = desk
     page = _logged_in(browser, base)
     page.goto(f"{base}/editor/weekly")
-    assert "Where is Lidington?" in _frame_text(page)
+    assert "These lies about protecting the public" in _frame_text(page)
     page.click(f"#star button[data-action=exclude][data-comment='{STAR}']")
     assert page.get_attribute("#star .thread", "data-thread") != STAR
-    assert "Where is Lidington?" not in _frame_text(page)
-    assert "exclude: Anonymous on Reaction To Panorama: Where is Lidington?" in page.inner_text("#picks")
+    assert "These lies about protecting the public" not in _frame_text(page)
+    assert "exclude: Anonymous on Reaction To Panorama: These lies about protecting" in page.inner_text("#picks")
     page.click(f"#picks li[data-pick='{STAR}'] button[data-action=clear]")
     assert page.get_attribute("#star .thread", "data-thread") == STAR
-    assert "Where is Lidington?" in _frame_text(page) and world.db.picks.waiting("weekly") == {}
+    assert "These lies about protecting the public" in _frame_text(page) and world.db.picks.waiting("weekly") == {}
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "editor-desk.png"))                   # kept as a test artifact
 

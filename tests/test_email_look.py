@@ -133,6 +133,21 @@ def test_comments_end_at_a_sentence_and_replies_are_shorter_than_top_comments(wo
     assert html.count("Read the rest on the blog &rarr;") + html.count("Read the rest on the blog →") == len(cut)
 
 
+def test_the_contents_and_the_boxes_work_where_outlook_and_gmail_read_them(world):
+    """caniemail: Outlook for Windows and Gmail on the web follow `<a name>`, not `id`;
+    Outlook drops the padding and borders of a div. Every contents link has its named
+    anchor, and every padded or bordered box of the inlined email is a table cell."""
+    html = demo_week(world)
+    contents = re.search(r'<td class="contents".*?</td>', html, re.DOTALL).group(0)
+    for anchor in re.findall(r'href="#([\w-]+)"', contents):
+        assert len(re.findall(rf'<a name="{anchor}"[^>]*></a>', html)) == 1, anchor
+    body = html.split("<body", 1)[1]
+    styled = re.findall(r"""<(\w+)[^>]*?style=("[^"]*"|'[^']*')""", body)
+    boxed = [tag for tag, style in styled if "padding" in style or "border-left" in style]
+    assert boxed.count("td") >= 8 and set(boxed) <= {"td", "ul"}, set(boxed)       # lists keep their indent
+    assert body.count('class="thread"') >= 4 and body.count('class="reply"') >= 4
+
+
 def _own(comment: dict) -> int:
     """Words shown after an opening quotation (which has its own allowance, cut with "…")."""
     opening, _, rest = comment["text"].partition("\n\n")

@@ -194,7 +194,7 @@ def test_comments_after_the_period_are_ignored():
 
 def test_threads_per_post_limit():
     p = post()
-    comments = [comment(p, text(20 + i, i)) for i in range(6)]
+    comments = [comment(p, text(40 + i, i)) for i in range(6)]          # the star has 40 own words or more
     selection = run(discussion(p, *comments), knobs=Knobs(threads_per_post=2))
     assert len(selection.posts[0].threads) == 2 and selection.star is not None
 

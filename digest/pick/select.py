@@ -21,6 +21,8 @@ from ..models import Comment, Discussion, Picks, Post
 from . import conversation
 from .conversation import Link
 from .paste import is_paste, pasted_words
+from .rules import STAR_MIN_WORDS, never_shown
+from .tags import untagged
 from .words import Context, is_link_only, strip_noise, words
 
 ANONYMOUS = "anonymous"
@@ -132,17 +134,26 @@ def _measure(post: Post, comments: list[Comment], knobs: Knobs, picks: Picks,
     context = Context([post.text])
     said = {}
     for comment in comments:
-        said[comment.key] = _said(comment, context, knobs, picks, seen_texts)
+        said[comment.key] = _said(comment, post, context, knobs, picks, seen_texts)
     return said
 
 
-def _said(comment: Comment, context: Context, knobs: Knobs, picks: Picks, seen_texts: set[str]) -> Said:
+def _said(comment: Comment, post: Post, context: Context, knobs: Knobs, picks: Picks,
+          seen_texts: set[str]) -> Said:
     """A comment measured: its own words leave out what it repeats and what it pastes (a
     paste is shown as context, dropped only as anything else is, never crowned)."""
     unrepeated = context.own_words(comment.text)
     total = len(words(strip_noise(comment.text)))
     own = max(0, min(unrepeated, total - pasted_words(comment.text)))
-    return Said(comment, own, _drop_reason(comment, unrepeated, knobs, picks, seen_texts), pasted=is_paste(total, own))
+    dropped = _drop_reason(comment, unrepeated, knobs, picks, seen_texts)
+    if dropped is None and comment.key not in picks.pinned:
+        dropped = never_shown(comment, post, own, answering=_answers_someone(comment))
+    return Said(comment, own, dropped, pasted=is_paste(total, own))
+
+
+def _answers_someone(comment: Comment) -> bool:
+    """It answers an earlier comment: a reply in the feed, or it opens with a reply tag."""
+    return comment.parent_key is not None or untagged(comment.text) != comment.text.strip()
 
 
 def _drop_reason(comment: Comment, own: int, knobs: Knobs, picks: Picks, seen_texts: set[str]) -> str | None:
@@ -324,7 +335,7 @@ def _star_comment(posts: list[PostPick], since: datetime, picks: Picks) -> tuple
     candidates = [(pick, thread, said) for pick in posts for thread in pick.threads
                   for said in (thread.top, *_all_replies(thread)) if said.dropped is None
                   and (said.comment.published >= since or said.comment.key in picks.pinned)
-                  and (not said.pasted or said.comment.key in picks.pinned)]        # never crown a paste
+                  and (said.comment.key in picks.pinned or (not said.pasted and said.words >= STAR_MIN_WORDS))]
     if not candidates:
         return None
     return max(candidates, key=lambda c: (c[2].comment.key in picks.pinned, c[1].pinned and c[2] is c[1].top,

@@ -110,16 +110,26 @@ def tune(db: Database, list_name: str, knobs: Knobs, zone: tzinfo) -> Tuning:
                         "there is nothing to learn from; pin or exclude comments (`digest pin`, `digest exclude` "
                         "or the web editor) or let readers' clicks come in ([tracking] clicks), then tune")
     before = agreement(cases, knobs, zone, click_cases)
-    best, best_score = knobs, before
+    best, best_score = search(cases, knobs, zone, click_cases)
+    clicks = sum(n for e in clicked for _, n in e.threads.values())
+    return Tuning(len(cases), before, best_score, _weights(knobs), _weights(best), len(click_cases), clicks, bias)
+
+
+def search(cases: list[Case], knobs: Knobs, zone: tzinfo,
+           click_cases: list[ClickCase] | None = None) -> tuple[Knobs, Agreement]:
+    """The weights that agree best with the cases (coordinate search from knobs), and how
+    well they agree. bench/editorial.py --loo uses it to tune on some posts and measure
+    on another."""
+    clicked = click_cases or []
+    best, best_score = knobs, agreement(cases, knobs, zone, clicked)
     for _ in range(ROUNDS):
         improved = False
         for name in WEIGHTS:
-            best, best_score, changed = _improve(cases, click_cases, best, best_score, name, zone)
+            best, best_score, changed = _improve(cases, clicked, best, best_score, name, zone)
             improved |= changed
         if not improved:
             break
-    clicks = sum(n for e in clicked for _, n in e.threads.values())
-    return Tuning(len(cases), before, best_score, _weights(knobs), _weights(best), len(click_cases), clicks, bias)
+    return best, best_score
 
 
 def _cases(db: Database, history: EditorHistory, list_name: str) -> list[Case]:

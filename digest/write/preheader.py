@@ -13,18 +13,11 @@ import re
 
 from markupsafe import Markup
 
+from ..pick.tags import untagged
+
 MAX = 100
 PADDING = Markup("&#847;&zwnj;&nbsp;" * 60)       # fills the line where clients would continue with the body
 
-_TIME = r"\d{1,2}[:.]\d{2}\b"
-_TAG = re.compile(
-    rf"""\A\W*?(?:
-        @\s*[^\W\d][\w.'’-]*(?:\s*(?:at\s+)?{_TIME})?          # @name, @name 08:33
-      | (?:anon\w*|annon\w*|anonymous)\s*(?:@|at)?\s*{_TIME}    # Anon 12:19, Annon@ 8:33
-      | [^\W\d][\w.'’-]*\s*@\s*{_TIME}                          # Getafix @ 12:19
-      | (?:@|at\s+)?{_TIME}                                     # 08:33, @ 08:33
-      | re\s*:                                                  # Re:
-    )[\s,:;.\-–—)]*""", re.IGNORECASE | re.VERBOSE)
 _QUOTED = re.compile(r"""\A\s*(?:>|["“‘'].*["”’']\s*\Z)""", re.DOTALL)      # a quoted paragraph, whole
 _SENTENCE_END = re.compile(r"""(?<=[.!?…])["”’)\]]*\s+(?=["“‘(]?[A-Z0-9])""")
 
@@ -43,13 +36,6 @@ def own_words(text: str) -> str:
     """A comment's text without the paragraphs it quotes and the reply tag it opens with."""
     kept = [p for p in re.split(r"\n\s*\n", text) if p.strip() and not _QUOTED.match(p)]
     return untagged(" ".join(" ".join(p.split()) for p in kept))
-
-
-def untagged(text: str) -> str:
-    """The text without the reply tags it opens with (one after another)."""
-    while (found := _TAG.match(text)) and found.end() > 0:
-        text = text[found.end():]
-    return text.strip()
 
 
 def first_sentence(text: str) -> str:
