@@ -74,3 +74,19 @@ def test_the_editors_notice_scores_nothing(tmp_path, spamassassin, monkeypatch):
     finally:
         world.close()
     assert points <= 0.0, rules
+
+
+def test_the_review_copy_held_for_approval_scores_nothing(tmp_path, spamassassin, monkeypatch):
+    from digest import actions
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "spam-score-secret-0123456789")
+    world = World(tmp_path, f"sqlite:///{tmp_path / 'digest.db'}", 2)
+    world.data["lists"][0].update({"approval": "required", "approve_within": "24h", "on_timeout": "skip"})
+    world.data["editor"] = {"email": EDITOR}
+    world.reload()
+    try:
+        outcome = actions.scheduled_run(world.settings, world.db, "weekly", datetime(2017, 11, 1, 7, tzinfo=UTC))
+        assert outcome.outcome.startswith("held for approval"), outcome
+        points, rules = score(spamassassin, _outbox(world, "review-*/*.eml").read_bytes())
+    finally:
+        world.close()
+    assert points <= 0.0, rules
