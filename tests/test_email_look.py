@@ -316,3 +316,11 @@ def test_a_note_keeps_only_links_that_work_from_a_mailbox():
                           "[d](mailto:ed@ok.example)")["html"])
     assert 'href="https://ok.example/x"' in html and 'href="mailto:ed@ok.example"' in html
     assert "/editor/weekly" not in html and "evil.example" not in html
+
+
+def test_a_comment_that_fits_is_never_cut_and_a_cut_quote_still_closes():
+    short = '"' + " ".join(f"q{n}" for n in range(20)) + '"\n\nMy answer in five words.'
+    assert _own_first(short, 40) == (short, False)
+    long = '"' + " ".join(f"q{n}" for n in range(30)) + '."\n\n' + "Mine. " * 50
+    quote = _own_first(long, 40)[0].split("\n\n")[0]
+    assert quote.endswith('…"') and len(quote.split()) <= QUOTE_WORDS + 1

@@ -50,7 +50,27 @@ PASTES = {
         "offenders released from prison on licence.”"),
 }
 
+PASTES.update({
+    "a UK press report with single quotes": (
+        "‘We have listened to the concerns of staff and providers across the country,’ a spokesman for the "
+        "ministry said, adding that the new model would be announced in the spring after a consultation.\n\n"
+        "‘The changes will bring stability to a service that has been through a great deal,’ the minister told "
+        "the justice committee on Tuesday, according to a statement released afterwards."),
+    "an undated dateline": (
+        "LONDON (Reuters) - The company that runs probation services in five regions warned on Friday that it "
+        "would breach the terms of its loans unless the ministry agreed to change the contracts before Christmas."),
+})
+
 OWN = {
+    "a sign-off that begins with From": (
+        "Nobody in the division has had a pay rise in seven years and the caseloads keep going up while the "
+        "managers talk about agile working and hot desks.\n\nFrom a very tired PO in the North West"),
+    "an update in the first person with a date": (
+        "Update, 3 November: the staff meeting was cancelled again, so we still know nothing about the new "
+        "contracts, the redundancies or who will run the service from April."),
+    "third-person sarcasm quoting a minister": (
+        'The minister said "nothing will change for frontline staff" and, funnily enough, everything changed for '
+        "frontline staff within the month, from the rotas to the buildings to the computers."),
     "a short quote, then the commenter's own view": (
         '"If the idea was to improve standards, protect the public, reduce re-offending" etc. I for my part have '
         "been very slow in realising these were never the real aims of the changes in spite of what was said "

@@ -73,3 +73,18 @@ def test_the_note_opens_the_inbox_line(week):  # noqa: F811
     voiced = Renderer(settings.write_settings()).render(built.selection, settings.lists[0], built.trim, "golden",
                                                         Draft(note="**Panorama** week. More below."))
     assert _preheader(voiced.personalise(VALUES)[0]).startswith("Panorama week.")
+
+
+def test_hidden_characters_never_reach_the_inbox_line():
+    """A stranger's bidi override, zero-width or control characters, or the padding's own."""
+    line = inbox_line(LABEL, "Pay \u202erof\u202c attention\u200b\ufeff\x07\x1b now. More.", None, 3)
+    assert line == f"{LABEL}: Pay rof attention now."
+    assert inbox_line(LABEL, "\u034f\u200c\u00a0" * 30, None, 2) == "2 posts and their discussions"
+
+
+def test_a_huge_word_is_cut_inside_and_a_time_in_a_sentence_is_kept():
+    line = inbox_line(LABEL, "x" * 500 + " and more.", None, 3)
+    assert line.startswith(f"{LABEL}: Xxx") and len(line) <= MAX
+    kept = inbox_line(LABEL, "2.30 am and still writing this. Yes.", None, 3)
+    assert kept == f"{LABEL}: 2.30 am and still writing this."
+    assert inbox_line(LABEL, "08:33 - Quite right. Yes.", None, 3) == f"{LABEL}: Quite right."

@@ -27,23 +27,33 @@ MIN_WORDS = 25             # shorter comments are not judged: a one-line quote a
 
 _OPEN = "\"“«„"
 LONG_QUOTE = 8             # words in quotation marks from this many on are a quotation, not a phrase
-_SPAN = re.compile(r'"[^"\n]+"|“[^”\n]+”|«[^»\n]+»|„[^“”\n]+[“”]')
+ATTRIBUTED_QUOTE = 5       # a quotation this long with "said", "according to": a report (with two of them)
+_SPAN = re.compile(r'"[^"\n]+"|“[^“”\n]+”|«[^«»\n]+»|„[^„“”\n]+[“”]')      # a body stops at the next opening
+                                                                          # mark: linear on "“““…" (no closing)
 _ATTRIBUTION = re.compile(r"\b(?:said|says|told|added|according to|in a statement|commented|announced|"
                           r"reported|spokes(?:man|woman|person)|a statement)\b", re.IGNORECASE)
-_DATELINE = re.compile(r"\A\s*[A-Z][A-Za-z .'-]{1,30},?\s+(?:\d{1,2}\s+[A-Z][a-z]+|[A-Z][a-z]+\s+\d{1,2})"
-                       r"(?:,?\s+\d{4})?\s*(?:\([^)]{1,30}\))?\s*[-–—:]")
-_SOURCE = re.compile(r"\A\s*(?:(?:source|via|from|read more|full (?:article|story)|copyright|published)\b"
-                     r"[^\n]{0,200}|©[^\n]{0,200}|\(c\)[^\n]{0,200}|(?:https?://|www\.)\S+)\s*\Z", re.IGNORECASE)
+_DATELINE = re.compile(r"\A\s*[A-Z][A-Z .'-]{1,30},?\s+(?:(?:\d{1,2}\s+[A-Z][a-z]+|[A-Z][a-z]+\s+\d{1,2})"
+                       r"(?:,?\s+\d{4})?\s*(?:\([^)]{1,30}\))?|\([^)]{1,30}\))\s*[-–—:]")    # LONDON, 3 May (AP) -
+_SOURCE = re.compile(r"\A\s*(?:(?:source|read more at|full (?:article|story) at|copyright)\s*:?\s*[^\n]{2,100}"
+                     r"|©[^\n]{2,100}|\(c\)[^\n]{2,100})\s*\Z", re.IGNORECASE)     # short, and names the source
+_QUOTE_ANY = re.compile(r'"[^"\n]+"|“[^“”\n]+”|‘[^‘\n]+’(?!\w)|«[^«»\n]+»')    # also UK press style ‘…’
+_LINK = re.compile(r"\A\s*(?:https?://|www\.)\S+\s*\Z", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|me|my|mine|we|we're|our|us)\b")
 
 
 def pasted_words(text: str) -> int:
     """How many words of text are pasted (quotation, reporting, an article with its source)."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    sourced = bool(paragraphs) and bool(_SOURCE.match(paragraphs[-1]))
+    flags = _quoted(paragraphs)
+    reports = [_reporting(p) for p in paragraphs]
+    if sum(reports) < 2 and not any(_DATELINE.match(p) for p in paragraphs):
+        reports = [False] * len(paragraphs)        # one attributed quote in a comment is a remark about it
+    reported = [quoted or report for quoted, report in zip(flags, reports, strict=True)]
+    sourced = bool(paragraphs) and (bool(_SOURCE.match(paragraphs[-1]))           # a link alone names a source
+                                    or (bool(_LINK.match(paragraphs[-1])) and any(reported[:-1])))  # of a report
     total = 0
-    for paragraph, quoted in zip(paragraphs, _quoted(paragraphs), strict=True):
-        if quoted or _reporting(paragraph) or (sourced and not _FIRST_PERSON.search(paragraph)):
+    for paragraph, pasted in zip(paragraphs, reported, strict=True):
+        if pasted or (sourced and not _FIRST_PERSON.search(_QUOTE_ANY.sub(" ", paragraph))):
             total += len(words(paragraph))
         else:
             total += sum(n for n in (len(words(span)) for span in _SPAN.findall(paragraph)) if n >= LONG_QUOTE)
@@ -88,7 +98,9 @@ def _closes(paragraph: str) -> bool:
 
 def _reporting(paragraph: str) -> bool:
     """A paragraph in the style of a news report, not written in the first person."""
+    if _FIRST_PERSON.search(_QUOTE_ANY.sub(" ", paragraph)):       # "I", "we" outside the quotation marks
+        return False
     if _DATELINE.match(paragraph):
         return True
-    quotes = any(mark in paragraph for mark in "“”\"")
-    return quotes and bool(_ATTRIBUTION.search(paragraph)) and not _FIRST_PERSON.search(paragraph)
+    quoted = sum(len(words(span)) for span in _QUOTE_ANY.findall(paragraph))
+    return quoted >= ATTRIBUTED_QUOTE and bool(_ATTRIBUTION.search(paragraph))

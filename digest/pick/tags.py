@@ -10,17 +10,22 @@ import re
 
 _TIME = r"\d{1,2}[:.]\d{2}\b"
 _TAG = re.compile(
-    rf"""\A\W*?(?:
+    rf"""\W*?(?:
         @\s*[^\W\d][\w.'’-]*(?:\s*(?:at\s+)?{_TIME})?          # @name, @name 08:33
       | (?:anon\w*|annon\w*|anonymous)\s*(?:@|at)?\s*{_TIME}    # Anon 12:19, Annon@ 8:33
       | [^\W\d][\w.'’-]*\s*@\s*{_TIME}                          # Getafix @ 12:19
-      | (?:@|at\s+)?{_TIME}                                     # 08:33, @ 08:33
+      | (?:@\s*|at\s+){_TIME}                                   # @ 08:33, at 10.47
+      | {_TIME}(?=\s*[-–—:,])                                    # 08:33 - (a bare time is a tag before a dash)
       | re\s*:                                                  # Re:
     )[\s,:;.\-–—)]*""", re.IGNORECASE | re.VERBOSE)
 
 
+HEAD = 500        # tags open a comment: only its first characters are read for them
+
+
 def untagged(text: str) -> str:
     """The text without the reply tags it opens with (one after another)."""
-    while (found := _TAG.match(text)) and found.end() > 0:
-        text = text[found.end():]
-    return text.strip()
+    start = 0
+    while start < HEAD and (found := _TAG.match(text, start)) and found.end() > start:
+        start = found.end()
+    return text[start:].strip()

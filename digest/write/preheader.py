@@ -38,9 +38,18 @@ def own_words(text: str) -> str:
     return untagged(" ".join(" ".join(p.split()) for p in kept))
 
 
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u034f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def visible(text: str) -> str:
+    """Without controls, bidi overrides, zero-width and padding characters: a stranger's
+    text cannot make the line read otherwise than it says, nor be invisible."""
+    return _HIDDEN.sub("", text).replace("\u00a0", " ")
+
+
 def first_sentence(text: str) -> str:
     """The first sentence, starting with a capital."""
-    found = _SENTENCE_END.split(" ".join(text.split()), maxsplit=1)[0].strip()
+    found = _SENTENCE_END.split(" ".join(visible(text).split()), maxsplit=1)[0].strip()
     return found[:1].upper() + found[1:]
 
 
@@ -49,4 +58,6 @@ def clip(text: str, limit: int = MAX) -> str:
     if len(text) <= limit:
         return text
     cut = text[:limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:-–—")
+    if len(cut) < limit // 2:                    # one enormous word: cut inside it rather than lose the line
+        cut = text[:limit - 1]
     return cut + "…"

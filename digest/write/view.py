@@ -191,9 +191,11 @@ def _own_first(text: str, max_words: int | None) -> tuple[str, bool]:
     """Shortened so that a comment opening with a quotation shows its own answer: the
     quote is cut to QUOTE_WORDS, and the words allowed go to what follows it."""
     opening, _, rest = text.partition("\n\n")
-    if max_words is None or not rest.strip() or not is_quotation(opening):
+    if max_words is None or len(text.split()) <= max_words or not rest.strip() or not is_quotation(opening):
         return shorten(text, max_words)
     quote, cut_quote = shorten(opening, QUOTE_WORDS)
+    if cut_quote and opening.rstrip()[-1:] in "\"”»“":
+        quote += opening.rstrip()[-1]                 # the quotation still closes
     answer, cut_answer = shorten(rest, max_words)
     return f"{quote}\n\n{answer}", cut_quote or cut_answer
 
