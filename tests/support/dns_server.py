@@ -86,13 +86,23 @@ class DnsServer:
 
     def __init__(self, zones: Zones) -> None:
         self.zones = zones
-        self.udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), _Udp)
-        port = self.udp.server_address[1]
-        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), _Tcp)
+        self.udp, self.tcp = self._bound()
         for server in (self.udp, self.tcp):
             server.zones = zones                                       # type: ignore[attr-defined]
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def _bound(tries: int = 20) -> tuple[socketserver.ThreadingUDPServer, socketserver.ThreadingTCPServer]:
+        """UDP and TCP on one free port: the UDP port the system gives may be taken for
+        TCP by another process; then another port is tried."""
+        for _ in range(tries):
+            udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), _Udp)
+            try:
+                return udp, socketserver.ThreadingTCPServer(("127.0.0.1", udp.server_address[1]), _Tcp)
+            except OSError:
+                udp.server_close()
+        raise OSError(f"no port free for both UDP and TCP after {tries} tries")
 
     @property
     def address(self) -> str:
