@@ -40,6 +40,7 @@ DESK_SECONDS = 5                       # how often the web's orders are looked f
 JOB_PREFIX = "list:"
 RETRY_PREFIX = "retry:"
 STOP = threading.Event()               # set by SIGTERM/SIGINT: finish the batch in flight, then stop
+SIGNALLED: list[int] = []               # the signals that set it
 
 
 def trigger(mailing_list: config.MailingList) -> CronTrigger:
@@ -87,6 +88,7 @@ class Scheduler:
     def start(self) -> None:
         """Start (blocking for BlockingScheduler) until stopped."""
         if STOP.is_set():
+            _say_stopping()
             return
         self.scheduler.add_job(self._check_stop, "interval", seconds=1, id="stop-check", jobstore="memory",
                                replace_existing=True)
@@ -96,6 +98,7 @@ class Scheduler:
         """A signal arrived: stop taking new runs; a send in flight finishes its batch
         (it checks STOP between batches) and the process waits for it before exiting."""
         if STOP.is_set() and self.scheduler.running:
+            _say_stopping()
             self.scheduler.shutdown(wait=False)
 
     def stop(self) -> None:
@@ -114,6 +117,7 @@ def build(settings: config.Settings, config_path: Path, db: Database,
     me = holder_id()
     record.take_lock(db, me, LOCK_TTL, now or datetime.now(UTC))
     STOP.clear()
+    SIGNALLED.clear()
     scheduler = scheduler_class(
         jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename=APSCHEDULER_JOBS),
                    "memory": MemoryJobStore()},
@@ -299,9 +303,17 @@ def jobs(settings: config.Settings, db: Database, now: datetime) -> list[str]:
     return lines
 
 
+def _say_stopping() -> None:
+    if SIGNALLED:
+        log.warning("signal %d: finishing the batch in flight, then stopping", SIGNALLED.pop())
+        SIGNALLED.clear()
+
+
 def install_signal_handlers(running: Scheduler) -> None:
     def stop(signum: int, _frame: Any) -> None:
-        log.warning("signal %d: finishing the batch in flight, then stopping", signum)
+        # No logging here: the signal may interrupt a write to stderr, and writing to it
+        # again from the handler fails (a reentrant write); _check_stop says it instead.
+        SIGNALLED.append(signum)
         STOP.set()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

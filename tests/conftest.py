@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from digest import config
 from digest.db import Database
-from digest.db.tables import metadata
 
 from .support.blog import Blog, onprobation
 from .support.feedserver import FeedServer
+from .support.templates import PG_URL, TEMPLATES, Templates, migrate
+from .support.world import World
+
+BUILDERS = {"migrated": migrate, "empty": lambda _url: None}
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PG_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2017, 11, 1, 9, 0, tzinfo=UTC)
 
 
@@ -66,19 +69,38 @@ def pg_url(pg_server: str) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def templates() -> Iterator[Templates]:
+    """The migrated (and sample) databases this test process copies; removed at its end."""
+    yield TEMPLATES
+    TEMPLATES.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test using this runs twice: on a fresh SQLite file and a clean PostgreSQL database."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs twice: on a SQLite file and a PostgreSQL database of its
+    own, both at the newest revision (copied from a database migrated once per run)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'digest.db'}"
-    url = request.getfixturevalue("pg_url")
-    engine = sa.create_engine(url)
-    metadata.drop_all(engine)
-    with engine.begin() as db:
-        db.execute(sa.text("DROP TABLE IF EXISTS apscheduler_jobs"))   # APScheduler's own table
-        db.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))    # Alembic's record of the schema
-    engine.dispose()
-    return url
+        TEMPLATES.copy_sqlite("migrated", migrate, tmp_path / "digest.db")
+        yield f"sqlite:///{tmp_path / 'digest.db'}"
+        return
+    yield from _postgres_copy(request, "migrated")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Like db_url, but empty: no tables, no revision (for the migration and upgrade tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'digest.db'}"
+        return
+    yield from _postgres_copy(request, "empty")
+
+
+def _postgres_copy(request: pytest.FixtureRequest, kind: str) -> Iterator[str]:
+    server = request.getfixturevalue("pg_server")
+    url = TEMPLATES.copy_postgres(kind, server, BUILDERS[kind])
+    yield url
+    TEMPLATES.drop(server, sa.engine.make_url(url).database or "")
 
 
 @pytest.fixture
@@ -104,3 +126,23 @@ def blog(feed_server: FeedServer, tmp_path: Path) -> Blog:
 def make_settings(tmp_path: Path, sources: list[dict], **sections: dict) -> config.Settings:
     data = {"sources": sources, "fetch": {"retries": 1, "backoff": 0, "timeout": 5}, **sections}
     return config.from_dict(data, root=tmp_path)
+
+
+@pytest.fixture
+def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
+    """`make_world(url, readers, **sending)`: a World in this test's folder (the sample
+    stored, a list file of `readers` addresses, the examples' config), closed after the test."""
+    made: list[World] = []
+
+    def make(url: str | None = None, readers: int = 3, **options: Any) -> World:
+        made.append(World(tmp_path, url or f"sqlite:///{tmp_path / 'digest.db'}", readers, **options))
+        return made[-1]
+    yield make
+    for world in made:
+        world.close()
+
+
+@pytest.fixture
+def world(make_world: Callable[..., World], db_url: str) -> World:
+    """The sample world with three readers, on SQLite and on PostgreSQL."""
+    return make_world(db_url)

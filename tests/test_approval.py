@@ -28,15 +28,14 @@ PASSWORD = "approval editor password"
 
 
 @pytest.fixture
-def world(tmp_path, db_url, monkeypatch):
+def world(make_world, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "approval-test-secret-0123456789")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
-    made = World(tmp_path, db_url, 4)
+    made = make_world(db_url, 4)
     made.data["lists"][0].update({"approval": "required", "approve_within": "24h", "on_timeout": "skip"})
     made.data["editor"] = {"email": EDITOR}
     made.reload()
-    yield made
-    made.close()
+    return made
 
 
 def mail(world: World, pattern: str) -> list[email.message.EmailMessage]:

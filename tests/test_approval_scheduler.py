@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from pathlib import Path
 from digest.db import Database
 
 from .support.blog import Blog, onprobation
+from .support.processes import run_digest, start_digest
 from .support.world import World
 
 PACKAGE = Path(__file__).resolve().parent.parent / "digest"
@@ -62,7 +62,7 @@ def digest(world: World, *args: str, crash_at: str | None = None) -> subprocess.
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
     if crash_at:
         env.update(DIGEST_CRASH_AT=crash_at, DIGEST_CRASH_MARK=str(world.folder / "crashed"))
-    return subprocess.run([sys.executable, "-m", "digest.cli", "--config", str(world.config_path), *args],
+    return run_digest(["--config", str(world.config_path), *args],
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
                           env={**env, "PYTHONPATH": str(PACKAGE.parent)})
 
@@ -91,7 +91,7 @@ def test_a_real_scheduler_holds_the_edition_until_the_editor_approves_it_once(tm
     world.data["editor"] = {"email": "editor@onprobation-digest.org"}
     world.reload()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
-    scheduler = subprocess.Popen([sys.executable, "-m", "digest.cli", "--config", str(world.config_path),
+    scheduler = start_digest(["--config", str(world.config_path),
                                   "schedule"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                  env={**env, "PYTHONPATH": str(PACKAGE.parent)})
     try:

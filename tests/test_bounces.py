@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -36,6 +35,7 @@ from .support.bounce_mail import (
     out_of_office,
     reader,
 )
+from .support.processes import start_digest
 
 WEEK1 = ("2017-10-25", "2017-11-01")
 
@@ -305,14 +305,11 @@ def test_a_report_tied_only_by_the_address_it_names_suppresses_nobody_at_once(ma
 
 def test_two_readers_at_once_apply_and_report_each_message_once(mailbox):
     import subprocess
-    import sys
     mailbox.send(*WEEK1)
     for n in range(40):
         mailbox.deliver(dsn(mailbox.verp_of(reader(n % 6)), reader(n % 6), "4.2.2"), f"{n:03d}.soft")
-    command = [sys.executable, "-m", "digest.cli", "--config", str(mailbox.world.config_path), "bounces"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    readers_ = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-                for _ in range(2)]
+    command = ["--config", str(mailbox.world.config_path), "bounces"]
+    readers_ = [start_digest(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in readers_]
     assert [p.returncode for p in readers_] == [0, 0], outputs
     said = [int(re.search(r"(\d+) new message\(s\)", out).group(1)) for out, _ in outputs]

@@ -26,8 +26,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="session")
+def chromium():
+    """One Chromium for the whole run (it takes a second or more to start)."""
     problem = None
     try:
         from playwright.sync_api import sync_playwright
@@ -43,6 +44,15 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The run's Chromium; every page a test opens has a browser context of its own
+    (cookies, storage, cache), and all of them are closed after the test."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 @pytest.fixture

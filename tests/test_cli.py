@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -14,6 +13,7 @@ from digest.cli import cli
 
 from .support.blog import Blog
 from .support.feedserver import Fault
+from .support.processes import run_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +85,7 @@ def test_unknown_source_is_a_usage_error(tmp_path):
 def test_bad_config_gives_every_error_and_exit_2(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text('[[sources]]\nname = "a"\nurl = "htp://x"\n[sending]\nbackend = "fax"\n', encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "digest.cli", "--config", str(path), "fetch"],
+    result = run_digest(["--config", str(path), "fetch"],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert "Error: bad.toml [[sources]][0].url: not a URL" in result.stderr

@@ -30,12 +30,10 @@ PASSWORD = "clicks editor password"
 
 
 @pytest.fixture
-def world(tmp_path, db_url, monkeypatch):
+def world(make_world, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", SECRET)
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
-    made = World(tmp_path, db_url, 3, web={"base_url": "https://digest.onprobation-digest.org"})
-    yield made
-    made.close()
+    return make_world(db_url, 3, web={"base_url": "https://digest.onprobation-digest.org"})
 
 
 class Clock:

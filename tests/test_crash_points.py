@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from email import message_from_bytes
@@ -32,6 +31,7 @@ from digest.db import Database
 from digest.models import DeliveryStatus
 
 from .support import smtp_server
+from .support.processes import run_digest, start_digest
 from .support.sendgrid_server import SendGridStandIn
 from .support.world import World
 
@@ -75,10 +75,10 @@ def test_a_crash_point_is_inert_without_its_variable(monkeypatch: pytest.MonkeyP
 def digest_cli(world: World, *args: str, crash_at: str | None = None, env: dict[str, str] | None = None,
                timeout: float = 120) -> subprocess.CompletedProcess[str]:
     extra = {"DIGEST_CRASH_AT": crash_at, "DIGEST_CRASH_MARK": str(world.folder / "crashed")} if crash_at else {}
-    command = [sys.executable, "-m", "digest.cli", "--config", str(world.config_path), *args]
+    command = ["--config", str(world.config_path), *args]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                          env={**clean, "PYTHONPATH": str(PACKAGE.parent), **(env or {}), **extra})
+    return run_digest(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                      env={**clean, **(env or {}), **extra})
 
 
 def crash_then(world: World, args: tuple[str, ...], point: str, hits: int, env: dict[str, str]) -> None:
@@ -302,7 +302,7 @@ def _serve(world: World, env: dict[str, str], crash_at: str | None = None) -> tu
         port = probe.getsockname()[1]
     extra = {"DIGEST_CRASH_AT": crash_at, "DIGEST_CRASH_MARK": str(world.folder / "crashed")} if crash_at else {}
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
-    process = subprocess.Popen([sys.executable, "-m", "digest.cli", "--config", str(world.config_path), "serve",
+    process = start_digest(["--config", str(world.config_path), "serve",
                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                env={**clean, "PYTHONPATH": str(PACKAGE.parent), **env, **extra})
     deadline = time.time() + 30
@@ -354,7 +354,7 @@ def test_the_scheduler_stopped_mid_send_finishes_the_edition_when_restarted(tmp_
 
 def _schedule(world: World) -> subprocess.Popen:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
-    return subprocess.Popen([sys.executable, "-m", "digest.cli", "--config", str(world.config_path), "schedule"],
+    return start_digest(["--config", str(world.config_path), "schedule"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**clean, "PYTHONPATH": str(PACKAGE.parent)})
 

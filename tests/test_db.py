@@ -39,8 +39,8 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_the_migrations_build_exactly_the_declared_tables(db_url: str) -> None:
-    with Database.open(db_url) as db, db.engine.connect() as connection:
+def test_the_migrations_build_exactly_the_declared_tables(empty_db_url: str) -> None:
+    with Database.open(empty_db_url) as db, db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={
             "include_object": lambda obj, name, kind, reflected, other: name != APSCHEDULER_JOBS})
         differences = compare_metadata(context, metadata)
@@ -49,35 +49,35 @@ def test_the_migrations_build_exactly_the_declared_tables(db_url: str) -> None:
         assert set(metadata.tables) <= set(sa.inspect(connection).get_table_names())
 
 
-def test_a_database_from_a_newer_digest_is_refused(db_url: str, tmp_path: Path) -> None:
-    Database.open(db_url).close()
-    engine = sa.create_engine(db_url)
+def test_a_database_from_a_newer_digest_is_refused(empty_db_url: str, tmp_path: Path) -> None:
+    Database.open(empty_db_url).close()
+    engine = sa.create_engine(empty_db_url)
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     engine.dispose()
     with pytest.raises(StoreError, match=r"made by a newer digest \(revision 9999\); upgrade digest"):
-        Database.open(db_url)
-    result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path, db_url)), "sources"])
+        Database.open(empty_db_url)
+    result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path, empty_db_url)), "sources"])
     assert result.exit_code == 1
     assert result.stderr.strip() == ("Error: the database was made by a newer digest (revision 9999); "
                                      "upgrade digest")
     assert "Traceback" not in result.output
 
 
-def test_db_status_and_upgrade_by_hand(db_url: str, tmp_path: Path) -> None:
-    config = str(_config(tmp_path, db_url))
+def test_db_status_and_upgrade_by_hand(empty_db_url: str, tmp_path: Path) -> None:
+    config = str(_config(tmp_path, empty_db_url))
     runner = CliRunner()
     status = runner.invoke(cli, ["--config", config, "db", "status"])
     assert status.exit_code == 0, status.output
-    if db_url.startswith("sqlite"):
+    if empty_db_url.startswith("sqlite"):
         assert "no database at" in status.stdout and not (tmp_path / "digest.db").exists()   # nothing created
     else:
         assert f"empty: needs upgrade to {head()}" in status.stdout
-        assert "sources" not in _tables(db_url)       # status changes nothing
+        assert "sources" not in _tables(empty_db_url)       # status changes nothing
     upgraded = runner.invoke(cli, ["--config", config, "db", "upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
     assert upgraded.stdout.strip() == f"Created the schema (revision {head()})"
-    assert set(metadata.tables) <= _tables(db_url)
+    assert set(metadata.tables) <= _tables(empty_db_url)
     again = runner.invoke(cli, ["--config", config, "db", "upgrade"])
     assert again.stdout.strip() == f"Already up to date (revision {head()})"
     status = runner.invoke(cli, ["--config", config, "db", "status"])
@@ -93,17 +93,17 @@ def _open_at_barrier(url: str, barrier: multiprocessing.synchronize.Barrier, res
         results.put(f"{type(error).__name__}: {error}")
 
 
-def test_two_processes_opening_a_new_database_at_once_both_succeed(db_url: str) -> None:
+def test_two_processes_opening_a_new_database_at_once_both_succeed(empty_db_url: str) -> None:
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(3), context.Queue()
-    workers = [context.Process(target=_open_at_barrier, args=(db_url, barrier, results)) for _ in range(3)]
+    workers = [context.Process(target=_open_at_barrier, args=(empty_db_url, barrier, results)) for _ in range(3)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=60)
     answers = sorted(results.get(timeout=5) for _ in workers)
     assert answers == [head()] * 3
-    engine = sa.create_engine(db_url)
+    engine = sa.create_engine(empty_db_url)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     engine.dispose()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -16,6 +14,7 @@ from digest.errors import LockedError
 from digest.send.mailers import MailerError
 
 from .support import smtp_server
+from .support.processes import start_digest
 from .support.world import World
 
 WEEK = ["--since", "2017-10-25", "--until", "2017-11-01"]
@@ -37,10 +36,8 @@ def world_for(tmp_path, db_url, smtp, subscribers):
 
 
 def cli_send(world, *extra, wait=True):
-    command = [sys.executable, "-m", "digest.cli", "--config", str(world.config_path), "send", "weekly", *WEEK,
-               "--yes", *extra]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    command = ["--config", str(world.config_path), "send", "weekly", *WEEK, "--yes", *extra]
+    process = start_digest(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     if wait:
         process.wait(timeout=120)
     return process

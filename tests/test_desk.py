@@ -26,14 +26,13 @@ NOW = datetime(2017, 11, 1, 9, tzinfo=UTC)
 
 
 @pytest.fixture
-def world(tmp_path, db_url, monkeypatch):
+def world(make_world, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "desk-test-secret-0123456789")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
-    made = World(tmp_path, db_url, 5)
+    made = make_world(db_url, 5)
     made.data["editor"] = {"email": "editor@onprobation-digest.org"}
     made.reload()
-    yield made
-    made.close()
+    return made
 
 
 def editor(world: World, clock=lambda: datetime.now(UTC)):

@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from digest.db import Database
 from digest.send.pace import Gate, QuotaReached
 
 from .support import smtp_server
+from .support.processes import start_digest
 from .support.sendgrid_server import Fault, SendGridStandIn
 from .support.world import World
 
@@ -143,11 +143,10 @@ def test_an_hourly_quota_leaves_the_rest_for_when_it_resumes(tmp_path, monkeypat
 # ------------------------------------------------------------------ several senders, one edition (PostgreSQL)
 
 def _send(world: World, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    command = [sys.executable, "-m", "digest.cli", "--config", str(world.config_path), "send", "weekly", *WEEK,
-               "--yes", *extra]
+    command = ["--config", str(world.config_path), "send", "weekly", *WEEK, "--yes", *extra]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, env={**clean, "PYTHONPATH": str(ROOT), **(env or {})})
+    return start_digest(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                        stdin=subprocess.DEVNULL, env={**clean, **(env or {})})
 
 
 @pytest.fixture

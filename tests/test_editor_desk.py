@@ -60,12 +60,10 @@ class Clock:
 
 
 @pytest.fixture
-def world(tmp_path, db_url, monkeypatch):
+def world(make_world, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "desk-test-secret")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
-    made = World(tmp_path, db_url, 3)
-    yield made
-    made.close()
+    return make_world(db_url, 3)
 
 
 @pytest.fixture

@@ -38,12 +38,10 @@ NOTE = "A **big** week: read [the Panorama thread](https://example.org/p).\n\n- 
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
+def world(make_world, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "email-look-secret")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", "editor-pass")
-    made = World(tmp_path, f"sqlite:///{tmp_path / 'digest.db'}", 2)
-    yield made
-    made.close()
+    return make_world(None, 2)
 
 
 def demo_week(world: World, voice: Draft | None = None) -> str:

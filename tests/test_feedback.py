@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
@@ -17,16 +16,15 @@ from click.testing import CliRunner
 from digest import schedule
 from digest.cli import cli
 
+from .support.processes import start_digest
 from .support.world import World
 
 WEEK = ["--since", "2017-10-25", "--until", "2017-11-01"]
 
 
 @pytest.fixture
-def world(tmp_path):
-    made = World(tmp_path, f"sqlite:///{tmp_path / 'digest.db'}", 3)
-    yield made
-    made.close()
+def world(make_world):
+    return make_world(None, 3)
 
 
 def run(config_path, *args):
@@ -63,14 +61,15 @@ def test_one_info_line_per_scheduled_run_at_the_default_level(world, caplog, def
 
 
 def scheduler_stderr(world, *options: str) -> str:
-    """`digest [options] schedule` for a few seconds, then SIGTERM: what it logged."""
-    process = subprocess.Popen([sys.executable, "-m", "digest.cli", *options, "--config", str(world.config_path),
-                                "schedule"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                               stdin=subprocess.DEVNULL)
-    time.sleep(4)
+    """`digest [options] schedule` for two seconds after it started (the desk's errands
+    run every second: time for two), then SIGTERM: what it logged."""
+    process = start_digest([*options, "--config", str(world.config_path), "schedule"], stderr=subprocess.PIPE,
+                           stdout=subprocess.DEVNULL, text=True, stdin=subprocess.DEVNULL)
+    started = process.stderr.readline()
+    time.sleep(2)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
-    return stderr
+    return started + stderr
 
 
 def test_apscheduler_chatter_only_with_debug(world):

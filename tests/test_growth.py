@@ -29,13 +29,12 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 @pytest.fixture
-def world(tmp_path, db_url, monkeypatch):
+def world(make_world, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "growth-7Gq2-VxP9-mN4t-wR8k-hZ3c")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
-    made = World(tmp_path, db_url, 3)
+    made = make_world(db_url, 3)
     send_edition(made.settings, made.db, made.weekly, made.since, made.until)
-    yield made
-    made.close()
+    return made
 
 
 @pytest.fixture

@@ -36,8 +36,8 @@ def _insert(engine: sa.Engine, table: str, rows: list[dict]) -> None:
         db.execute(statement, rows)
 
 
-def test_0002_merges_addresses_that_are_one_mailbox(db_url: str) -> None:
-    engine = _at(db_url, "0001")
+def test_0002_merges_addresses_that_are_one_mailbox(empty_db_url: str) -> None:
+    engine = _at(empty_db_url, "0001")
     subscriber = {"list_name": "weekly", "name": "", "extra": "{}", "origin": "file", "synced": 1,
                   "created_at": NOW, "retired_at": None}
     _insert(engine, "subscribers", [
@@ -56,7 +56,7 @@ def test_0002_merges_addresses_that_are_one_mailbox(db_url: str) -> None:
                                     "email_key": "jose@bücher.de", "name": "", "status": "accepted"}])
     engine.dispose()
 
-    with Database.open(db_url) as db, db.engine.connect() as connection:
+    with Database.open(empty_db_url) as db, db.engine.connect() as connection:
         assert db.schema_state().up_to_date
         rows = connection.execute(sa.text("SELECT id, email, email_key, active FROM subscribers ORDER BY id")).all()
         assert [(r.id, r.email_key, bool(r.active)) for r in rows] == [
@@ -71,52 +71,52 @@ def test_0002_merges_addresses_that_are_one_mailbox(db_url: str) -> None:
         assert db.lists.count("weekly") == 2           # jose is suppressed everywhere
 
 
-def test_0003_adds_the_reread_flag_to_sources_that_exist(db_url: str) -> None:
-    engine = _at(db_url, "0002")
+def test_0003_adds_the_reread_flag_to_sources_that_exist(empty_db_url: str) -> None:
+    engine = _at(empty_db_url, "0002")
     _insert(engine, "sources", [{"name": "blog", "url": "https://example.org/feed", "kind": "blogger"}])
     engine.dispose()
-    with Database.open(db_url) as db:
+    with Database.open(empty_db_url) as db:
         source = db.content.source_id("blog", "https://example.org/feed", "blogger")
         assert db.content.reread_posts(source) is False
         db.content.finish_source(source, None, datetime(2017, 11, 1, tzinfo=UTC), reread_posts=True)
         assert db.content.reread_posts(source) is True
 
 
-def test_0004_keeps_the_posts_and_comments_that_exist_and_adds_their_original_ids(db_url: str) -> None:
-    engine = _at(db_url, "0003")
+def test_0004_keeps_the_posts_and_comments_that_exist_and_adds_their_original_ids(empty_db_url: str) -> None:
+    engine = _at(empty_db_url, "0003")
     _insert(engine, "sources", [{"name": "blog", "url": "https://example.org/feed", "kind": "blogger"}])
     _insert(engine, "posts", [{"source_id": 1, "key": "p1", "url": "u", "title": "t", "author": "a",
                                "published": datetime(2017, 11, 1), "updated": datetime(2017, 11, 1), "html": "",
                                "text": "", "stub": False, "hash": "h"}])
     engine.dispose()
-    with Database.open(db_url) as db, db.engine.connect() as connection:
+    with Database.open(empty_db_url) as db, db.engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT key, original_key FROM posts")).all()
         assert [tuple(r) for r in rows] == [("p1", None)]
         assert connection.execute(sa.text("SELECT count(original_key) FROM comments")).scalar_one() == 0
 
 
-def test_0005_keeps_the_editions_that_exist_without_a_note_and_starts_with_no_drafts(db_url: str) -> None:
-    engine = _at(db_url, "0004")
+def test_0005_keeps_the_editions_that_exist_without_a_note_and_starts_with_no_drafts(empty_db_url: str) -> None:
+    engine = _at(empty_db_url, "0004")
     _insert(engine, "editions", [{"list_name": "weekly", "since": NOW, "until": NOW, "subject": "s", "html": "h",
                                   "text": "t", "tokens": "{}", "web_url": "u", "status": "sent", "created_at": NOW}])
     engine.dispose()
-    with Database.open(db_url) as db, db.engine.connect() as connection:
+    with Database.open(empty_db_url) as db, db.engine.connect() as connection:
         assert [tuple(r) for r in connection.execute(sa.text("SELECT subject, note FROM editions"))] == [("s", None)]
         assert db.drafts.get("weekly").note is None
         for table in ("drafts", "editor_sessions", "welcomes"):
             assert connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
 
 
-def test_0006_members_synced_before_it_are_hashed_by_the_next_sync(db_url: str, tmp_path) -> None:
+def test_0006_members_synced_before_it_are_hashed_by_the_next_sync(empty_db_url: str, tmp_path) -> None:
     from digest.send.subscribers import sync
-    engine = _at(db_url, "0005")
+    engine = _at(empty_db_url, "0005")
     _insert(engine, "subscribers", [
         {"list_name": "weekly", "email_key": f"r{n}@example.org", "email": f"r{n}@example.org", "name": "",
          "extra": "{}", "origin": "file", "active": True, "synced": 1, "created_at": NOW} for n in range(3)])
     engine.dispose()
     path = tmp_path / "weekly.csv"
     path.write_text("email\nr0@example.org\nr1@example.org\n", encoding="utf-8")
-    with Database.open(db_url) as db:
+    with Database.open(empty_db_url) as db:
         result = sync(db.lists, "weekly", path, NOW)
         assert (result.added, result.retired) == (0, 1)               # r2 left the file
         with db.engine.connect() as connection:
@@ -125,15 +125,15 @@ def test_0006_members_synced_before_it_are_hashed_by_the_next_sync(db_url: str, 
         ("r0@example.org", True, True), ("r1@example.org", True, True), ("r2@example.org", False, False)]
 
 
-def test_0007_keeps_the_ledger_and_no_index_holds_a_delivery_status(db_url: str) -> None:
-    engine = _at(db_url, "0006")
+def test_0007_keeps_the_ledger_and_no_index_holds_a_delivery_status(empty_db_url: str) -> None:
+    engine = _at(empty_db_url, "0006")
     _insert(engine, "editions", [{"list_name": "weekly", "since": NOW, "until": NOW, "subject": "s", "html": "h",
                                   "text": "t", "tokens": "{}", "web_url": "u", "status": "sending", "created_at": NOW}])
     _insert(engine, "deliveries", [{"edition_id": 1, "subscriber_id": n, "email": f"r{n}@example.org",
                                     "email_key": f"r{n}@example.org", "name": "", "status": status, "attempts": 0}
                                    for n, status in enumerate(["accepted", "pending", "sending"])])
     engine.dispose()
-    with Database.open(db_url) as db, db.engine.connect() as connection:
+    with Database.open(empty_db_url) as db, db.engine.connect() as connection:
         assert db.schema_state().up_to_date
         indexes = {i["name"]: i["column_names"] for i in sa.inspect(connection).get_indexes("deliveries")}
         assert indexes["ix_deliveries_order"] == ["edition_id", "id"]
@@ -151,12 +151,12 @@ def _indexes(engine: sa.Engine) -> set[str]:
         return {i["name"] for i in sa.inspect(connection).get_indexes("deliveries")}
 
 
-def test_a_revision_cut_off_halfway_leaves_the_revision_before_whole(db_url: str) -> None:
+def test_a_revision_cut_off_halfway_leaves_the_revision_before_whole(empty_db_url: str) -> None:
     """0007 drops an index, then builds two: stopped after the first build (here by a
     name already taken; a crash or Ctrl-C does the same), the database is still 0006
     with its index, not 0006 by name and half 0007 (which no later upgrade could pass:
     the index it drops first is gone)."""
-    engine = _at(db_url, "0006")
+    engine = _at(empty_db_url, "0006")
     with engine.begin() as db:
         db.execute(sa.text("CREATE INDEX ix_deliveries_address ON deliveries (name)"))    # in 0007's way
     with pytest.raises(sa.exc.SQLAlchemyError):
@@ -172,9 +172,9 @@ def test_a_revision_cut_off_halfway_leaves_the_revision_before_whole(db_url: str
     engine.dispose()
 
 
-def test_0007_downgrades_to_the_status_index_and_back(db_url: str) -> None:
-    _at(db_url, "head").dispose()
-    engine = _down(db_url, "0006")
+def test_0007_downgrades_to_the_status_index_and_back(empty_db_url: str) -> None:
+    _at(empty_db_url, "head").dispose()
+    engine = _down(empty_db_url, "0006")
     assert "ix_deliveries_state" in _indexes(engine)
     assert not {"ix_deliveries_order", "ix_deliveries_address"} & _indexes(engine)
     if engine.dialect.name == "postgresql":
@@ -186,36 +186,36 @@ def test_0007_downgrades_to_the_status_index_and_back(db_url: str) -> None:
     engine.dispose()
 
 
-def test_0008_adds_the_doctors_findings_and_keeps_what_exists(db_url: str) -> None:
-    engine = _at(db_url, "0007")
+def test_0008_adds_the_doctors_findings_and_keeps_what_exists(empty_db_url: str) -> None:
+    engine = _at(empty_db_url, "0007")
     _insert(engine, "runs", [{"list_name": "weekly", "scheduled_for": NOW, "started_at": NOW, "finished_at": NOW,
                               "outcome": "recipients 3, accepted 3"}])
     engine.dispose()
-    with Database.open(db_url) as db, db.engine.connect() as connection:
+    with Database.open(empty_db_url) as db, db.engine.connect() as connection:
         assert db.schema_state().up_to_date and db.checks.latest() is None
         assert connection.execute(sa.text("SELECT outcome FROM runs")).scalar_one() == "recipients 3, accepted 3"
         db.checks.record([{"check": "config", "ok": True, "detail": "d", "fix": ""}], "doctor", NOW)
         when, by, results = db.checks.latest()
         assert by == "doctor" and results[0]["check"] == "config"
-    engine = _down(db_url, "0007")                         # and back: the table goes, nothing else
+    engine = _down(empty_db_url, "0007")                         # and back: the table goes, nothing else
     with engine.connect() as connection:
         assert not sa.inspect(connection).has_table("checks") and sa.inspect(connection).has_table("runs")
     schema.upgrade(engine)
     engine.dispose()
 
 
-def test_0009_and_0010_keep_the_editions_sent_and_add_the_desk_and_the_signals(db_url: str) -> None:
+def test_0009_and_0010_keep_the_editions_sent_and_add_the_desk_and_the_signals(empty_db_url: str) -> None:
     """An edition sent before the editor's desk: after 0009 it is sent, never held, with no
     decision; after 0010 it has no counted links (its mail went out with direct ones) and
     the bounce mailbox starts empty. And back down to 0008, and up again."""
-    engine = _at(db_url, "0008")
+    engine = _at(empty_db_url, "0008")
     _insert(engine, "editions", [{"list_name": "weekly", "since": NOW, "until": NOW, "subject": "s", "html": "h",
                                   "text": "t", "tokens": '{"html": {}, "text": {}}', "web_url": "u", "status": "sent",
                                   "created_at": NOW, "finished_at": NOW}])
     _insert(engine, "deliveries", [{"edition_id": 1, "subscriber_id": 1, "email": "r@example.org",
                                     "email_key": "r@example.org", "name": "", "status": "accepted", "attempts": 0}])
     engine.dispose()
-    with Database.open(db_url) as db:
+    with Database.open(empty_db_url) as db:
         assert db.schema_state().up_to_date
         row = db.ledger.info(1)
         assert (row.status, row.held_at, row.decision, row.threads) == ("sent", None, None, None)
@@ -224,7 +224,7 @@ def test_0009_and_0010_keep_the_editions_sent_and_add_the_desk_and_the_signals(d
         from digest.models import Link
         db.ledger.replace(1, db.ledger.edition(1), NOW, [], [Link(1, "https://blog.example/p")])   # not held: no-op
         assert db.ledger.links(1) == []
-    engine = _down(db_url, "0008")
+    engine = _down(empty_db_url, "0008")
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
         assert not inspector.has_table("links") and not inspector.has_table("bounce_messages")
@@ -235,12 +235,12 @@ def test_0009_and_0010_keep_the_editions_sent_and_add_the_desk_and_the_signals(d
     engine.dispose()
 
 
-def test_0011_and_0012_free_the_ledger_and_read_a_list_file_synced_before_sizes_whole_once(db_url: str,
+def test_0011_and_0012_free_the_ledger_and_read_a_list_file_synced_before_sizes_whole_once(empty_db_url: str,
                                                                                          tmp_path) -> None:
     """A ledger row from before shared sends is held by nobody; a list file synced before
     sizes were kept is read whole on its next change (appended or not), then by its tail."""
     from digest.send.subscribers import sync
-    engine = _at(db_url, "0010")
+    engine = _at(empty_db_url, "0010")
     _insert(engine, "editions", [{"list_name": "weekly", "since": NOW, "until": NOW, "subject": "s", "html": "h",
                                   "text": "t", "tokens": '{"html": {}, "text": {}}', "web_url": "u",
                                   "status": "sending", "created_at": NOW}])
@@ -249,7 +249,7 @@ def test_0011_and_0012_free_the_ledger_and_read_a_list_file_synced_before_sizes_
     engine.dispose()
     path = tmp_path / "weekly.csv"
     path.write_text("email\nr0@example.org\n", encoding="utf-8")
-    with Database.open(db_url) as db:
+    with Database.open(empty_db_url) as db:
         taken = db.ledger.claim(1, 10, "host:1:a", NOW, NOW.replace(year=2030))
         assert [row.email for row in taken] == ["r@example.org"]              # nobody held it
         sync(db.lists, "weekly", path, NOW)
@@ -257,7 +257,7 @@ def test_0011_and_0012_free_the_ledger_and_read_a_list_file_synced_before_sizes_
             connection.execute(sa.text("UPDATE list_files SET size = NULL"))
         assert sync(db.lists, "weekly", path, NOW).added == 0               # unchanged: its size is noted
         assert db.lists.last_file("weekly").size == path.stat().st_size
-    engine = _down(db_url, "0010")
+    engine = _down(empty_db_url, "0010")
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
         assert "size" not in {c["name"] for c in inspector.get_columns("list_files")}

@@ -10,15 +10,11 @@ from click.testing import CliRunner
 
 from digest.cli import cli
 
-from .support.world import World
-
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
+def world(make_world, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "attack-test-secret-key-0123456789")
-    made = World(tmp_path, f"sqlite:///{tmp_path / 'digest.db'}", 0)
-    yield made
-    made.close()
+    return make_world(None, 0)
 
 
 @pytest.mark.parametrize("typed", ["Bob <bob@myblog.org>", "mailto:bob@myblog.org", "bob@myblog.org.",

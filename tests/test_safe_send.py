@@ -6,7 +6,6 @@ outbox backend (the demo) is never refused."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +16,7 @@ from digest.cli import cli
 from digest.send.readiness import NotReady, check_ready_to_send, secret_problem
 
 from .support import smtp_server
+from .support.processes import run_digest
 from .support.world import TEST_SECRET_ENV, World
 
 WEEK = ["--since", "2017-10-25", "--until", "2017-11-01"]
@@ -143,7 +143,7 @@ def test_the_demo_outbox_is_never_refused(tmp_path):
 
 def test_the_scheduler_refuses_to_start_and_its_job_refuses(world, smtp):
     change(world, "web", insecure_dev_mode=True)
-    started = subprocess.run([sys.executable, "-m", "digest.cli", "--config", str(world.config_path), "schedule"],
+    started = run_digest(["--config", str(world.config_path), "schedule"],
                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert started.returncode == 2 and "[web].insecure_dev_mode: is true" in started.stderr
     assert len(started.stderr.strip().splitlines()) == 1, started.stderr

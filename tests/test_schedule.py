@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -21,6 +20,7 @@ from digest.actions import plan, send
 from digest.cli import cli
 
 from .support import smtp_server
+from .support.processes import start_digest, start_python
 from .support.world import World
 
 LONDON = ZoneInfo("Europe/London")
@@ -184,15 +184,15 @@ def test_run_killed_mid_send_is_resumed_by_the_next_run_without_duplicates(tmp_p
         return None
 
     recorder.on_rcpt = kill_at
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    first = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = start_python(code, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process["pid"] = first.pid
     first.wait(timeout=120)
     assert first.returncode == -signal.SIGKILL
     recorder.on_rcpt = lambda number: None
-    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert second.returncode == 0, second.stderr
-    assert "recipients 40, accepted 40, failed 0, unknown 0" in second.stdout
+    second = start_python(code, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert "recipients 40, accepted 40, failed 0, unknown 0" in out
     assert Counter(recorder.recipients()) == Counter({f"reader{n:05d}@example.org": 1 for n in range(40)})
     controller.stop()
     world.close()
@@ -200,7 +200,7 @@ def test_run_killed_mid_send_is_resumed_by_the_next_run_without_duplicates(tmp_p
 
 def test_sigterm_stops_the_scheduler_cleanly_and_frees_the_lock(tmp_path, db_url):
     world = World(tmp_path, db_url, 1)
-    process = subprocess.Popen([sys.executable, "-m", "digest.cli", "--config", str(world.config_path), "schedule"],
+    process = start_digest(["--config", str(world.config_path), "schedule"],
                                env={**os.environ, "PYTHONPATH": os.getcwd()}, stderr=subprocess.PIPE, text=True)
     line = process.stderr.readline()
     assert "Scheduler running for 1 lists" in line

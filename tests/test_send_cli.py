@@ -12,16 +12,12 @@ from click.testing import CliRunner
 from digest.cli import cli
 from digest.models import Reason
 
-from .support.world import World
-
 WEEK = ["--since", "2017-10-25", "--until", "2017-11-01"]
 
 
 @pytest.fixture
-def world(tmp_path, db_url):
-    made = World(tmp_path, db_url, 4)
-    yield made
-    made.close()
+def world(make_world, db_url):
+    return make_world(db_url, 4)
 
 
 def run(world, *args):

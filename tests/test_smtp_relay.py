@@ -8,7 +8,6 @@ import dataclasses
 import logging
 import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from digest.send.message import recipient
 from digest.send.signing import secret_key
 
 from .support import smtp_server
+from .support.processes import run_digest
 from .support.world import World
 
 PASSWORD_ENV = "DIGEST_TEST_SMTP_PASSWORD"
@@ -155,10 +155,10 @@ def test_wrong_password_is_one_line_and_nothing_goes(tmp_path, db_url, serve, pk
     assert logins.failed and recorder.mail_count == 0 and recorder.received == []
     assert ledger_counts(world) == {"pending": 5}
 
-    command = [sys.executable, "-m", "digest.cli", "--config", str(world.config_path), "send", "weekly",
-               "--since", "2017-10-25", "--until", "2017-11-01", "--yes"]
-    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
-                          env={**os.environ, "PYTHONPATH": os.getcwd(), PASSWORD_ENV: "not the password"})
+    command = ["--config", str(world.config_path), "send", "weekly", "--since", "2017-10-25", "--until", "2017-11-01",
+               "--yes"]
+    done = run_digest(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+                      env={**os.environ, PASSWORD_ENV: "not the password"})
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert [line for line in done.stderr.splitlines() if line.startswith("Error")] == [
         f"Error: SMTP login as {USER} refused (535 5.7.8 Authentication credentials invalid); "

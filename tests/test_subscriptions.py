@@ -35,11 +35,9 @@ BASE = "http://localhost:8000"
 
 
 @pytest.fixture
-def world(tmp_path, db_url, monkeypatch):
+def world(make_world, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-for-subscriptions")
-    made = World(tmp_path, db_url, 3)
-    yield made
-    made.close()
+    return make_world(db_url, 3)
 
 
 @pytest.fixture

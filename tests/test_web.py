@@ -23,13 +23,12 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def world(tmp_path, db_url, monkeypatch):
+def world(make_world, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-for-the-web")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
-    made = World(tmp_path, db_url, 3)
+    made = make_world(db_url, 3)
     send_edition(made.settings, made.db, made.weekly, made.since, made.until)
-    yield made
-    made.close()
+    return made
 
 
 @pytest.fixture

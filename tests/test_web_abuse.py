@@ -26,12 +26,10 @@ PHISH = "URGENT verify your bank account now or lose it"
 
 
 @pytest.fixture
-def world(tmp_path, db_url, monkeypatch):
+def world(make_world, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "abuse-test-secret-key-0123456789")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
-    made = World(tmp_path, db_url, 3)
-    yield made
-    made.close()
+    return make_world(db_url, 3)
 
 
 @pytest.fixture

@@ -8,10 +8,14 @@ import tomllib
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from digest import config
 from digest.db import Database
 from digest.read.ingest import ingest
 from digest.write.edition import period
+
+from .templates import PG_URL, TEMPLATES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WEEK = (date(2017, 10, 25), date(2017, 11, 1))
@@ -24,7 +28,8 @@ class World:
     def __init__(self, tmp_path: Path, db_url: str, subscribers: int = 3, web: dict | None = None,
                  **sending: dict) -> None:
         self.folder = tmp_path / "examples"
-        if not self.folder.exists():
+        sample = not self.folder.exists()          # the examples as shipped: their stored sample is copied
+        if sample:
             shutil.copytree(ROOT / "examples", self.folder)
         data = tomllib.loads((self.folder / "config.toml").read_text(encoding="utf-8"))
         data["database"] = {"url": db_url}
@@ -43,11 +48,12 @@ class World:
         self.write_list([f"reader{n:05d}@example.org" for n in range(subscribers)])
         self.save()
         self.settings = config.from_dict(data, root=self.folder)
+        if sample:
+            copy_sample(self.settings.database_url())
         self.db: Database = Database.open(self.settings.database_url())
         self.weekly = self.settings.mailing_list("weekly")
-        report = ingest(self.settings.sources[0], self.settings.fetch, self.db, self.folder,
-                        datetime(2017, 11, 1, 9, tzinfo=UTC))
-        assert report.error is None
+        if not sample:
+            store_sample(self.settings, self.db, self.folder)
         self.since, self.until = period(self.settings.lists[0], datetime.now(UTC), *WEEK)
 
     @property
@@ -77,6 +83,31 @@ class World:
 
     def close(self) -> None:
         self.db.close()
+
+
+def store_sample(settings: config.Settings, db: Database, folder: Path) -> None:
+    """Read the sample blog in folder into db, as `digest fetch` would on 1 November 2017."""
+    report = ingest(settings.sources[0], settings.fetch, db, folder, datetime(2017, 11, 1, 9, tzinfo=UTC))
+    assert report.error is None
+
+
+def copy_sample(url: str) -> None:
+    """Make the database at url a copy of the sample stored once per test run."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        TEMPLATES.copy_sqlite("sampled", _sampled, Path(parsed.database or ""))
+    else:
+        TEMPLATES.copy_postgres("sampled", PG_URL, _sampled, name=parsed.database)
+
+
+def _sampled(url: str) -> None:
+    folder = TEMPLATES.folder / "examples"
+    if not folder.exists():
+        shutil.copytree(ROOT / "examples", folder)
+    data = tomllib.loads((folder / "config.toml").read_text(encoding="utf-8"))
+    settings = config.from_dict({**data, "database": {"url": url}}, root=folder)
+    with Database.open(url) as db:
+        store_sample(settings, db, folder)
 
 
 def _toml(section: str, values: object) -> str:
