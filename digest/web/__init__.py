@@ -25,7 +25,6 @@ from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import DigestError, StoreError, UsageError
 from ..resources import templates_dir
-from ..signals.clicks import ClickRule
 from .limits import LoginThrottle, RateLimit
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ def create_app(settings: Settings, db: Database, mailer: Callable[[], actions.Ma
         "settings": settings, "db": db, "key": key, "clock": clock,
         "mailer": mailer or (lambda: actions.mailer(settings)),
         "insecure": key == actions.INSECURE_KEY, "limits": RateLimit(), "login_throttle": LoginThrottle(),
-        "clicks": ClickRule(),
+        "clicks": actions.clicks.counter(),
     }
     app.jinja_env.globals.update(csrf_token=csrf_token, insecure=key == actions.INSECURE_KEY, site=settings.site)
     _register(app)

@@ -18,8 +18,7 @@ def click(token: str) -> ResponseReturnValue:
     db = state()["db"]
     edition_id, n, url = actions.clicks.follow(db, state()["key"], token)
     if state()["settings"].tracking.clicks == "edition":
-        changes = state()["clicks"].judge(client_address(), edition_id, n, head=request.method == "HEAD")
-        actions.clicks.count(db, edition_id, changes)
+        actions.clicks.count(db, state()["clicks"], client_address(), edition_id, n, head=request.method == "HEAD")
     response = redirect(url, 302)
     response.headers["Cache-Control"] = "no-store"          # every click reaches us, none is replayed by a cache
     response.headers["Referrer-Policy"] = "no-referrer"
