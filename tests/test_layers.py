@@ -161,16 +161,14 @@ def test_only_the_fronts_and_actions_take_the_whole_settings() -> None:
 
 
 def store_calls(tree: ast.Module) -> list[str]:
-    """`db.<store>`, `x.db.<store>` or `state()["db"].<store>`: reaching into the data package."""
+    """`db.<store>`, `x.db.<store>` or `services().db.<store>`: reaching into the data package."""
     found = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Attribute) and node.attr in STORES):
             continue
         owner = node.value
         named_db = ((isinstance(owner, ast.Name) and owner.id == "db")
-                    or (isinstance(owner, ast.Attribute) and owner.attr == "db")
-                    or (isinstance(owner, ast.Subscript) and isinstance(owner.slice, ast.Constant)
-                        and owner.slice.value == "db"))
+                    or (isinstance(owner, ast.Attribute) and owner.attr == "db"))
         if named_db:
             found.append(f"{node.lineno} .{node.attr}")
     return found
@@ -197,7 +195,7 @@ def test_the_checks_above_can_fail() -> None:
     """The scanner sees a real upward import, a real SQL call, the whole Settings and a
     front reaching into a store (no vacuous pass)."""
     tree = ast.parse("from ..cli import main\nfrom sqlalchemy import insert\nengine.begin()\n"
-                     "from ..config import Settings\napp.db.ledger.history()\nstate()['db'].lists.members()\n"
+                     "from ..config import Settings\napp.db.ledger.history()\nservices().db.lists.members()\n"
                      "settings.lists\n")
     assert internal_imports("digest.db.content", tree) == {"digest.cli", "digest.config"}
     attributes = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
