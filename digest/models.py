@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import idna
 from markupsafe import escape
@@ -224,6 +224,38 @@ class Edition:
 
     def html_bytes(self, values: dict[str, str]) -> int:
         return len(self.personalise(values)[0].encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A one-off mail outside an edition (a confirmation, a welcome, the editor's review
+    copy or a notice), written for its one reader: nothing in it is substituted."""
+
+    list_name: str                      # the list it is about (its List-Id)
+    subject: str
+    html: str
+    text: str
+
+    def substitutions(self, values: dict[str, str]) -> dict[str, str]:
+        return {}
+
+    def personalise(self, values: dict[str, str]) -> tuple[str, str]:
+        return self.html, self.text
+
+
+class Mail(Protocol):
+    """What a mailer sends: an Edition (tokens filled per reader) or a Letter."""
+
+    @property
+    def list_name(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    def substitutions(self, values: dict[str, str]) -> dict[str, str]: ...
+    def personalise(self, values: dict[str, str]) -> tuple[str, str]: ...
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import email.policy
 import html
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from digest import actions
 from digest.cli import cli
 from digest.send.signing import click_token
 from digest.signals.clicks import BURST_LINKS, BURST_SECONDS, QUIET_SECONDS, REPEAT_SECONDS, ClickRule
-from digest.web import create_app
+from digest.web import create_app, services
 
 from .support.world import World
 
@@ -59,7 +60,7 @@ def hrefs(page: str) -> list[str]:
 def app_and_rule(world: World) -> tuple[object, Clock]:
     app = create_app(world.settings, world.db)
     clock = Clock()
-    app.extensions["digest"]["clicks"] = ClickRule(clock=clock)
+    app.extensions["digest"] = replace(services(app), clicks=ClickRule(clock=clock))
     return app, clock
 
 

@@ -25,10 +25,14 @@ LAYERS = [
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 
-def modules() -> list[tuple[str, Path, ast.Module]]:
+Module = tuple[str, Path, ast.Module]
+
+
+def modules(package: Path = PACKAGE) -> list[Module]:
+    """Every module of the package as (dotted name, path, tree); pkg/__init__.py is `pkg.__init__`."""
     found = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        dotted = ".".join(("digest", *path.relative_to(PACKAGE).with_suffix("").parts))
+    for path in sorted(package.rglob("*.py")):
+        dotted = ".".join(("digest", *path.relative_to(package).with_suffix("").parts))
         found.append((dotted, path, ast.parse(path.read_text(encoding="utf-8"))))
     return found
 
@@ -40,7 +44,9 @@ def top(dotted: str) -> str:
 
 
 def internal_imports(dotted: str, tree: ast.Module) -> set[str]:
-    package = dotted.rsplit(".", 1)[0] if not dotted.endswith("__init__") else dotted
+    """What a module imports of digest, relative imports resolved against its package: for
+    `pkg.mod` and for `pkg.__init__` (pkg/__init__.py) alike, that package is `pkg`."""
+    package = dotted.rsplit(".", 1)[0]
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -61,15 +67,19 @@ def test_every_module_has_a_layer() -> None:
     assert not unknown, f"put these modules in a layer of LAYERS: {sorted(unknown)}"
 
 
-def test_imports_point_down_only() -> None:
+def upward_imports(found: list[Module]) -> list[str]:
     upward = []
-    for dotted, _, tree in modules():
+    for dotted, _, tree in found:
         for target in internal_imports(dotted, tree):
             if target == "digest" or top(target).startswith("__"):
                 continue                         # the package itself: __version__
             if RANK[top(target)] > RANK[top(dotted)]:
                 upward.append(f"{dotted} imports {target}")
-    assert upward == []
+    return upward
+
+
+def test_imports_point_down_only() -> None:
+    assert upward_imports(modules()) == []
 
 
 def test_the_data_package_imports_only_models_and_errors() -> None:
@@ -151,41 +161,62 @@ def test_only_the_fronts_and_actions_take_the_whole_settings() -> None:
 
 
 def store_calls(tree: ast.Module) -> list[str]:
-    """`db.<store>`, `x.db.<store>` or `state()["db"].<store>`: reaching into the data package."""
+    """`db.<store>`, `x.db.<store>` or `services().db.<store>`: reaching into the data package."""
     found = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Attribute) and node.attr in STORES):
             continue
         owner = node.value
         named_db = ((isinstance(owner, ast.Name) and owner.id == "db")
-                    or (isinstance(owner, ast.Attribute) and owner.attr == "db")
-                    or (isinstance(owner, ast.Subscript) and isinstance(owner.slice, ast.Constant)
-                        and owner.slice.value == "db"))
+                    or (isinstance(owner, ast.Attribute) and owner.attr == "db"))
         if named_db:
             found.append(f"{node.lineno} .{node.attr}")
     return found
 
 
+def fronts_past_actions(found: list[Module]) -> list[str]:
+    """Where a front imports a phase or calls a store."""
+    wrong = []
+    for dotted, _, tree in found:
+        if top(dotted) not in FRONTS:
+            continue
+        wrong += [f"{dotted} imports {t}" for t in internal_imports(dotted, tree) if top(t) in PHASES]
+        wrong += [f"{dotted}:{call}" for call in store_calls(tree)]
+    return wrong
+
+
 def test_the_fronts_go_through_actions_only() -> None:
     """The CLI, the web app and the scheduler import no phase and call no store: each
     command and view calls actions (ground objects, config and errors they may use)."""
-    found = []
-    for dotted, _, tree in modules():
-        if top(dotted) not in FRONTS:
-            continue
-        found += [f"{dotted} imports {t}" for t in internal_imports(dotted, tree) if top(t) in PHASES]
-        found += [f"{dotted}:{call}" for call in store_calls(tree)]
-    assert found == []
+    assert fronts_past_actions(modules()) == []
 
 
 def test_the_checks_above_can_fail() -> None:
     """The scanner sees a real upward import, a real SQL call, the whole Settings and a
     front reaching into a store (no vacuous pass)."""
     tree = ast.parse("from ..cli import main\nfrom sqlalchemy import insert\nengine.begin()\n"
-                     "from ..config import Settings\napp.db.ledger.history()\nstate()['db'].lists.members()\n"
+                     "from ..config import Settings\napp.db.ledger.history()\nservices().db.lists.members()\n"
                      "settings.lists\n")
     assert internal_imports("digest.db.content", tree) == {"digest.cli", "digest.config"}
     attributes = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert "begin" in attributes
     assert whole_settings(tree) == [4]
     assert store_calls(tree) == ["5 .ledger", "6 .lists"]          # settings.lists is not a store
+
+
+def test_relative_imports_in_a_package_init_are_read_from_that_package(tmp_path: Path) -> None:
+    """In pkg/__init__.py, `from .x import y` is pkg.x and `from ..x import y` a sibling of
+    pkg: a front's __init__ that reaches into a phase, or a lower __init__ that imports a
+    front, is caught like any module."""
+    files = {"__init__.py": "", "signals/__init__.py": "", "signals/clicks.py": "class ClickRule: ...\n",
+             "web/__init__.py": "from ..signals.clicks import ClickRule\nfrom . import views\n",
+             "web/views.py": "from .. import actions\n", "actions/__init__.py": "",
+             "db/__init__.py": "from ..web import views\nfrom .store import Store\n", "db/store.py": ""}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    found = modules(tmp_path)
+    web_init = ast.parse(files["web/__init__.py"])
+    assert internal_imports("digest.web.__init__", web_init) == {"digest.signals.clicks", "digest.web.views"}
+    assert fronts_past_actions(found) == ["digest.web.__init__ imports digest.signals.clicks"]
+    assert upward_imports(found) == ["digest.db.__init__ imports digest.web"]

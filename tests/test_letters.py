@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest import config
+from digest import actions, config
 from digest.actions import send_edition
+from digest.models import Letter
 from digest.web import create_app
 from digest.write.listing import arrives
 
+from .support import smtp_server
 from .support.world import World
 from .test_browser import SHOTS, browser  # noqa: F401 - the fixture
 
@@ -87,3 +89,25 @@ def test_when_editions_arrive_is_said_from_the_schedule_in_the_lists_time_zone()
     assert arrives(_list("30 6 * * *", "America/New_York"), now) == "every day at 06:30 (America/New_York time)"
     assert arrives(_list("0 9 1 * *"), now) == "next on Friday 1 January at 09:00 (Europe/London time)"
     assert arrives(_list("0 7 30 2 *"), now) == "when the editor sends one"          # a cron line that never fires
+
+
+def test_a_letter_goes_as_written_to_a_real_smtp_server(tmp_path, monkeypatch):
+    """A one-off letter is its own kind of mail: the mailer sends its subject and parts as
+    they are (nothing substituted), with the List-Id of the list it is about."""
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "letters-test-secret-0123456789")
+    controller, recorder = smtp_server.start()
+    world = World(tmp_path, f"sqlite:///{tmp_path / 'digest.db'}", 1, backend="smtp",
+                  smtp={"host": "127.0.0.1", "port": controller.port})
+    letter = Letter("weekly", "A word from the editor", "<p>Fish &amp; chips [[greeting]]</p>", "Fish & chips\n")
+    try:
+        actions.mail_one(world.settings, actions.mailer(world.settings), actions.signing_key(world.settings),
+                         world.weekly, "reader@example.net", "A Reader", letter, "note", datetime.now(UTC),
+                         unsubscribe=False)
+    finally:
+        controller.stop()
+        world.close()
+    [message] = recorder.messages
+    assert message["Subject"] == "A word from the editor" and message["To"] == "A Reader <reader@example.net>"
+    assert message["List-Id"].startswith("<weekly.") and message["List-Unsubscribe"] is None
+    assert message.get_body(("plain",)).get_content().splitlines() == ["Fish & chips"]
+    assert message.get_body(("html",)).get_content().splitlines() == ["<p>Fish &amp; chips [[greeting]]</p>"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -22,6 +23,7 @@ from digest.errors import ConfigError
 from digest.read.ingest import ingest
 from digest.read.parse import MAX_COMMENT
 from digest.send.subscribers import MAX_COLUMNS, ListFileError, mailbox, read_csv
+from digest.web import services
 from digest.web.limits import RateLimit
 
 from .conftest import make_settings
@@ -64,7 +66,7 @@ def test_sixteen_dot_spellings_from_sixteen_clients_reach_the_inbox_three_times(
 def test_a_mailbox_gets_at_most_five_confirmations_a_day_however_slowly_asked(lite):
     app = app_for(lite)
     clock = {"now": 0.0}
-    app.extensions["digest"]["limits"] = RateLimit(clock=lambda: clock["now"])
+    app.extensions["digest"] = replace(services(app), limits=RateLimit(clock=lambda: clock["now"]))
     client = app.test_client()
     codes = []
     for hour in range(8):                          # three an hour would allow 24 a day

@@ -136,11 +136,13 @@ def test_preferences_are_corrected_for_the_place_a_thread_was_shown_at():
 
 
 def test_tune_learns_from_the_threads_readers_opened(demo):
+    from dataclasses import replace
+
     from digest import actions
     from digest.db import Database
     from digest.pick.select import thread_scores
     from digest.signals.clicks import ClickRule
-    from digest.web import create_app
+    from digest.web import create_app, services
     sent = run(demo, "send", "weekly", *WEEK, "--yes")
     assert sent.exit_code == 0, sent.output
     settings = config.load(Path(demo))
@@ -152,7 +154,7 @@ def test_tune_learns_from_the_threads_readers_opened(demo):
         favourite = min({link.thread for link in links}, key=lambda key: scores[key])   # the weights like it least
         app = create_app(settings, db)
         clock = {"now": 0.0}
-        app.extensions["digest"]["clicks"] = ClickRule(clock=lambda: clock["now"])
+        app.extensions["digest"] = replace(services(app), clicks=ClickRule(clock=lambda: clock["now"]))
         client = app.test_client()
         from digest.send.signing import click_token
         key = actions.signing_key(settings)

@@ -24,13 +24,12 @@ from .. import crash
 from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import NotFound
-from ..models import EditionStatus
+from ..models import EditionStatus, Letter
 from ..send import deliver
 from ..send.deliver import AlreadySent, SendReport
 from ..send.mailers import Mailer, make_mailer
 from ..send.signing import BadLink, ExpiredLink, seal, secret_key, unseal
 from ..write.edition import build, shown_threads
-from ..write.letters import Letter
 from ..write.periods import of_edition
 from ..write.render import Renderer, template
 from .editions import sample_values
@@ -142,8 +141,7 @@ def send_review(settings: Settings, db: Database, listed: MailingList, edition_i
         return
     letter = review_letter(settings, db, listed, edition_id, now)
     mail_one(settings, mailer or make_mailer(settings.send_settings()), secret_key(settings.send_settings()),
-             listed, settings.editor.email, "", letter, review_link(settings, listed, edition_id, row.held_at),
-             "review", now, unsubscribe=False)
+             listed, settings.editor.email, "", letter, "review", now, unsubscribe=False)
     db.ledger.reviewed(edition_id, now)
     crash.point("review.sent")
 
@@ -168,7 +166,7 @@ def review_letter(settings: Settings, db: Database, listed: MailingList, edition
     html = html[:body.end()] + banner + html[body.end():] if body else banner + html
     text = (f"HELD FOR YOUR APPROVAL: {list_title(settings, listed)}, {period}. Nothing goes until you approve. "
             f"{said}\nReview, approve or skip: {link}\nOr: digest approve {listed.name}\n\n{text}")
-    return Letter(f"[Review] {row.subject}", html, text)
+    return Letter(listed.name, f"[Review] {row.subject}", html, text)
 
 
 def send_reviews_due(settings: Settings, db: Database, now: datetime) -> list[int]:

@@ -1,5 +1,6 @@
 """Clicks: a click address followed (the link it names, or NotFound: never a redirect to
-anywhere else), counted by the signals rule, and read back per edition, link and thread."""
+anywhere else), counted by the signals rule (one `ClickRule` per web app, made by
+`counter()`), and read back per edition, link and thread."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from ..db import Database
 from ..errors import NotFound
 from ..send.signing import read_click_token
-from ..signals.clicks import Change
+from ..signals.clicks import ClickRule
 
 
 class BrokenLink(NotFound):
@@ -25,9 +26,15 @@ def follow(db: Database, key: str, token: str) -> tuple[int, int, str]:
     return found[0], found[1], url
 
 
-def count(db: Database, edition_id: int, changes: list[Change]) -> None:
-    for n, by in changes:
-        db.ledger.count_click(edition_id, n, by)
+def counter() -> ClickRule:
+    """The rule that judges this process's clicks (repeats, scanner bursts): one per web app."""
+    return ClickRule()
+
+
+def count(db: Database, rule: ClickRule, client: str, edition_id: int, n: int, head: bool = False) -> None:
+    """Count a followed link as the rule says: a click, nothing, or a burst's clicks taken back."""
+    for link, by in rule.judge(client, edition_id, n, head=head):
+        db.ledger.count_click(edition_id, link, by)
 
 
 def of_editions(db: Database, edition_ids: list[int]) -> dict[int, dict[str, Any]]:

@@ -59,12 +59,12 @@ def notify(settings: Settings, listed: MailingList, notice: Notice, now: datetim
 
 def _mail(settings: Settings, listed: MailingList, notice: Notice, now: datetime, mailer: Mailer | None) -> None:
     letter = Letters(settings.write_settings()).write(
-        "notice", f"[digest] {notice.headline}", notice.lines[0] if notice.lines else notice.headline,
+        "notice", listed.name, f"[digest] {notice.headline}", notice.lines[0] if notice.lines else notice.headline,
         headline=notice.headline, lines=notice.lines, command=notice.command, link=notice.link,
         link_text=notice.link_text, list_title=list_title(settings, listed))
     key = secret_key(settings.send_settings())
     mail_one(settings, mailer or make_mailer(settings.send_settings()), key, listed, settings.editor.email, "",
-             letter, notice.link, f"notice-{notice.kind}", now, unsubscribe=False)
+             letter, f"notice-{notice.kind}", now, unsubscribe=False)
 
 
 def _post(url: str, notice: Notice) -> list[str]:

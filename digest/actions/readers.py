@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import DigestError, UsageError
-from ..models import DeliveryStatus, Edition, Member, Origin, Reason, SyncResult, email_key
+from ..models import DeliveryStatus, Letter, Member, Origin, Reason, SyncResult, email_key
 from ..names import clean_name, name_problem
 from ..send import deliver, readiness
 from ..send.mailers import Mailer, MailerError
@@ -24,7 +24,7 @@ from ..send.message import recipient
 from ..send.signing import confirmation_token, read_confirmation_token, read_unsubscribe_token
 from ..send.subscribers import check_address, check_file, mailbox, read_csv, spreadsheet_safe
 from ..write import listing as presented
-from ..write.letters import Letter, Letters
+from ..write.letters import Letters
 
 __all__ = ["mailbox"]
 
@@ -216,9 +216,9 @@ def send_confirmation(settings: Settings, db: Database, mailer: Mailer, key: str
     <victim@...>); it travels sealed in the link and is stored once the owner confirms."""
     title, link = list_title(settings, listed), confirmation_link(settings, key, listed, address, person, now)
     letter = Letters(settings.write_settings()).write(
-        "confirm", f"Confirm your subscription to {title}", f"One click and {title} starts coming to you.",
+        "confirm", listed.name, f"Confirm your subscription to {title}", f"One click and {title} starts coming to you.",
         list_title=title, address=address, link=link, hours=settings.web.confirm_max_age_hours)
-    mail_one(settings, mailer, key, listed, address, "", letter, link, "confirm", now, unsubscribe=False)
+    mail_one(settings, mailer, key, listed, address, "", letter, "confirm", now, unsubscribe=False)
     db.signups.asked(listed.name, email_key(address), now)
 
 
@@ -232,12 +232,12 @@ def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, lis
     title, latest = list_title(settings, listed), latest_edition_url(settings, db, listed)
     to = recipient(settings.send_settings(), key, listed.name, 0, address, email_key(address), person, None)
     letter = Letters(settings.write_settings()).write(
-        "welcome", f"Welcome to {title}", f"Your first edition arrives {presented.arrives(listed, now)}.",
+        "welcome", listed.name, f"Welcome to {title}", f"Your first edition arrives {presented.arrives(listed, now)}.",
         list_title=title, description=list_description(settings, listed), arrives=presented.arrives(listed, now),
         latest=latest, archive=f"{settings.web.base_url}/archive/{listed.name}/", address=address,
         unsubscribe_url=to.values["unsubscribe_url"])
     try:
-        mail_one(settings, mailer, key, listed, address, person, letter, latest or "", "welcome", now)
+        mail_one(settings, mailer, key, listed, address, person, letter, "welcome", now)
     except (MailerError, readiness.NotReady):
         db.welcomes.release(listed.name, email_key(address))
         raise
@@ -245,7 +245,7 @@ def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, lis
 
 
 def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str, person: str,
-             letter: Letter, link: str, kind: str, now: datetime, unsubscribe: bool = True) -> None:
+             letter: Letter, kind: str, now: datetime, unsubscribe: bool = True) -> None:
     """One message (a confirmation, a welcome) to one reader through the configured mailer;
     MailerError unless it was accepted. The mailer is closed after. With unsubscribe, it
     carries List-Unsubscribe (RFC 8058) for the reader's list. A real backend refuses
@@ -255,12 +255,11 @@ def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, 
     except readiness.NotReady:
         mailer.close()
         raise
-    message = Edition(listed.name, now, now, letter.subject, letter.html, letter.text, link, {}, {})
     to = recipient(settings.send_settings(), key, listed.name, 0, address, email_key(address), person, None)
     if not unsubscribe:
         to.headers = {}
     try:
-        for outcome in mailer.send(message, [to], lambda ids: ids, f"{kind}-{now:%Y%m%d-%H%M%S-%f}"):
+        for outcome in mailer.send(letter, [to], lambda ids: ids, f"{kind}-{now:%Y%m%d-%H%M%S-%f}"):
             if outcome.status != DeliveryStatus.ACCEPTED:
                 raise MailerError(f"{kind} to {address}: {outcome.status} {outcome.error}")
     finally:

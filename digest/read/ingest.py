@@ -275,20 +275,15 @@ def _blog_comments_url(parsed: parse.feedparser.FeedParserDict, fallback: str) -
 
 def _read_comments(run: Run, url: str) -> None:
     """Blogger's blog-wide comment feed, newest first, until something stored is reached."""
-    for number in range(1, run.max_pages + 1):
-        try:
-            answer = run.get(url)
-        except FetchError as error:
-            log.info("%s: blog-wide comments unavailable (%s); reading each post's feed instead",
-                     run.source.name, error)
-            return
-        if answer.not_modified:
-            return
-        page = run.blogger_page(answer)
-        run.progress(f"comments page {number}")
-        if _take_comments(run, page, blog_wide=True) or not page.next_url:
-            return
-        url = page.next_url
+    try:
+        for number, page in enumerate(_linked_pages(run, url, run.blogger_page), 1):
+            if not isinstance(page, FeedPage):
+                return                                   # unchanged, or cut
+            run.progress(f"comments page {number}")
+            if _take_comments(run, page, blog_wide=True):
+                return
+    except FetchError as error:
+        log.info("%s: blog-wide comments unavailable (%s); reading each post's feed instead", run.source.name, error)
 
 
 def _take_comments(run: Run, page: FeedPage, blog_wide: bool) -> bool:
@@ -393,8 +388,10 @@ def _read_post_comments(run: Run, post: Post) -> set[str] | None:
     return present
 
 
-def _blogger_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
-    url: str | None = post.comments_feed
+def _linked_pages(run: Run, url: str | None,
+                  page_of: Callable[[Fetched], FeedPage]) -> Iterator[FeedPage | _Cut | None]:
+    """A feed page by page along its next links: None when it is unchanged, CUT when it
+    has more than [fetch].max_pages pages."""
     for _ in range(run.max_pages):
         if not url:
             return
@@ -402,11 +399,15 @@ def _blogger_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
         if answer.not_modified:
             yield None
             return
-        page = run.blogger_page(answer)
+        page = page_of(answer)
         yield page
         url = page.next_url
     if url:
         yield CUT
+
+
+def _blogger_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
+    return _linked_pages(run, post.comments_feed, run.blogger_page)
 
 
 def _wordpress_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | None]:
@@ -448,19 +449,7 @@ def _wordpress_api_pages(run: Run, post: Post) -> Iterator[FeedPage | _Cut | Non
 
 
 def _wordpress_atom_pages(run: Run, post: Post, first: str) -> Iterator[FeedPage | _Cut | None]:
-    url: str | None = first
-    for _ in range(run.max_pages):
-        if not url:
-            return
-        answer = run.get(url)
-        if answer.not_modified:
-            yield None
-            return
-        page = parse.wordpress_comments(run.read(answer), post.key)
-        yield page
-        url = page.next_url
-    if url:
-        yield CUT
+    return _linked_pages(run, first, lambda answer: parse.wordpress_comments(run.read(answer), post.key))
 
 
 def _atom_comment_feed(rss_url: str) -> str:

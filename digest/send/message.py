@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..config import SendSettings
 from ..errors import ConfigError, SendError
-from ..models import Edition, wire_address
+from ..models import Mail, wire_address
 from ..names import clean_name
 from .signing import return_path_token, unsubscribe_token
 
@@ -77,7 +77,7 @@ def list_id(list_name: str, origin: Address) -> str:
     return f"<{list_name}.{origin.domain}>"
 
 
-def wire(edition: Edition, origin: Address, to: Recipient, now: datetime) -> tuple[bytes, str]:
+def wire(edition: Mail, origin: Address, to: Recipient, now: datetime) -> tuple[bytes, str]:
     """The message as bytes and its Message-ID: multipart/alternative, the text part
     first and the HTML last (the preferred one), both quoted-printable UTF-8.
 
@@ -96,7 +96,7 @@ def wire(edition: Edition, origin: Address, to: Recipient, now: datetime) -> tup
     return head + b"\r\n" + body + b"--" + boundary.encode() + b"--\r\n", message_id
 
 
-def _head(edition: Edition, origin: Address, to: Recipient, now: datetime, message_id: str, boundary: str) -> bytes:
+def _head(edition: Mail, origin: Address, to: Recipient, now: datetime, message_id: str, boundary: str) -> bytes:
     headers = {
         "From": _address(origin.display_name, origin.addr_spec),
         "To": _address(to.name, to.email),

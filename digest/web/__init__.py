@@ -13,6 +13,7 @@ import logging
 import os
 import secrets as random_tokens
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,6 @@ from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import DigestError, StoreError, UsageError
 from ..resources import templates_dir
-from ..signals.clicks import ClickRule
 from .limits import LoginThrottle, RateLimit
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,26 @@ CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; fo
 TITLES = {400: "Not done", 403: "Not allowed", 404: "Not found", 409: "Not done", 503: "Not available"}
 
 
+@dataclass(frozen=True)
+class Services:
+    """What the views work with: made once by `create_app`, kept in app.extensions and
+    read through `services()`."""
+
+    settings: Settings
+    db: Database
+    key: str                                       # signs tokens and the session
+    clock: Callable[[], datetime]
+    mailer: Callable[[], actions.Mailer]           # a fresh mailer per message sent
+    limits: RateLimit = field(default_factory=RateLimit)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    clicks: actions.clicks.ClickRule = field(default_factory=actions.clicks.counter)
+
+    @property
+    def insecure(self) -> bool:
+        """Signed with the public dev key: the explicit insecure dev mode."""
+        return self.key == actions.INSECURE_KEY
+
+
 def create_app(settings: Settings, db: Database, mailer: Callable[[], actions.Mailer] | None = None,
                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Flask:
     key = actions.signing_key(settings)
@@ -44,13 +64,9 @@ def create_app(settings: Settings, db: Database, mailer: Callable[[], actions.Ma
     app = Flask(__name__, template_folder=str(folder if (folder / "web").exists() else templates_dir()))
     app.config.update(SECRET_KEY=key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.web.base_url.startswith("https://"), MAX_CONTENT_LENGTH=1_000_000)
-    app.extensions["digest"] = {
-        "settings": settings, "db": db, "key": key, "clock": clock,
-        "mailer": mailer or (lambda: actions.mailer(settings)),
-        "insecure": key == actions.INSECURE_KEY, "limits": RateLimit(), "login_throttle": LoginThrottle(),
-        "clicks": ClickRule(),
-    }
-    app.jinja_env.globals.update(csrf_token=csrf_token, insecure=key == actions.INSECURE_KEY, site=settings.site)
+    made = Services(settings, db, key, clock, mailer or (lambda: actions.mailer(settings)))
+    app.extensions[EXTENSION] = made
+    app.jinja_env.globals.update(csrf_token=csrf_token, insecure=made.insecure, site=settings.site)
     _register(app)
     app.wsgi_app = TrustedProxies(app.wsgi_app, settings.web.trusted_proxies)   # type: ignore[method-assign]
     from . import clicks, desk, editor, login, public, review, voice, webhook
@@ -94,15 +110,20 @@ class TrustedProxies:
         return any(address in network for network in self.networks)
 
 
-def state() -> dict:
+EXTENSION = "digest"
+
+
+def services(app: Flask | None = None) -> Services:
+    """The app's services (the current app's by default)."""
     from flask import current_app
-    return current_app.extensions["digest"]
+    found: Services = (app or current_app).extensions[EXTENSION]
+    return found
 
 
 def list_or_404(name: str) -> MailingList:
     """The list a URL names, or a 404 page."""
     try:
-        return actions.mailing_list(state()["settings"], name)
+        return actions.mailing_list(services().settings, name)
     except UsageError:
         abort(404, f"There is no list called {name!r}.")
 
@@ -190,7 +211,7 @@ def _register(app: Flask) -> None:
 
     @app.before_request
     def stamp() -> None:
-        g.now = state()["clock"]()
+        g.now = services().clock()
 
     @app.before_request
     def refuse_nul() -> None:
@@ -203,7 +224,7 @@ def serve(settings: Settings, db: Database, host: str, port: int) -> None:
     """Serve with waitress (a production WSGI server), in the foreground."""
     from waitress import serve as waitress_serve
     app = create_app(settings, db)
-    if app.extensions["digest"]["insecure"]:
+    if services(app).insecure:
         log.warning("insecure dev mode: set %s before serving the public", settings.web.secret_key_env)
     waitress_serve(app, host=host, port=port, threads=4, ident="digest")
 

@@ -8,18 +8,17 @@ from flask import Blueprint, redirect, request
 from flask.typing import ResponseReturnValue
 
 from .. import actions
-from . import client_address, state
+from . import client_address, services
 
 pages = Blueprint("clicks", __name__)
 
 
 @pages.get("/c/<token>")
 def click(token: str) -> ResponseReturnValue:
-    db = state()["db"]
-    edition_id, n, url = actions.clicks.follow(db, state()["key"], token)
-    if state()["settings"].tracking.clicks == "edition":
-        changes = state()["clicks"].judge(client_address(), edition_id, n, head=request.method == "HEAD")
-        actions.clicks.count(db, edition_id, changes)
+    db = services().db
+    edition_id, n, url = actions.clicks.follow(db, services().key, token)
+    if services().settings.tracking.clicks == "edition":
+        actions.clicks.count(db, services().clicks, client_address(), edition_id, n, head=request.method == "HEAD")
     response = redirect(url, 302)
     response.headers["Cache-Control"] = "no-store"          # every click reaches us, none is replayed by a cache
     response.headers["Referrer-Policy"] = "no-referrer"

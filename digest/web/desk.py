@@ -13,7 +13,7 @@ from .. import actions
 from ..config import MailingList
 from ..errors import UsageError
 from ..models import Origin
-from . import check_csrf, list_or_404, state
+from . import check_csrf, list_or_404, services
 from .login import editors_only
 
 pages = Blueprint("desk", __name__, url_prefix="/editor")
@@ -26,7 +26,7 @@ def _only_editors() -> None:
 
 @pages.get("/")
 def home() -> str:
-    settings, db = state()["settings"], state()["db"]
+    settings, db = services().settings, services().db
     views = [actions.desk.list_view(settings, db, listed, g.now) for listed in settings.lists]
     tables = {listed.name: actions.desk.editions_table(db, listed) for listed in settings.lists}
     return render_template("web/dashboard.html", views=views, tables=tables, checks=actions.last_checks(db),
@@ -40,13 +40,13 @@ def readers(name: str) -> str:
     listed = list_or_404(name)
     args = request.args
     after = int(args["after"]) if args.get("after", "").isdigit() else 0
-    rows, next_after = actions.desk.readers_page(state()["db"], listed, args.get("q", ""), args.get("state", ""),
+    rows, next_after = actions.desk.readers_page(services().db, listed, args.get("q", ""), args.get("state", ""),
                                                  args.get("source", ""), after)
     kept = {k: args[k] for k in ("q", "state", "source") if args.get(k)}
     later = url_for("desk.readers", name=name, after=next_after, **kept) if next_after else None  # type: ignore[arg-type]
     return render_template("web/subscribers.html", list=listed, rows=rows, filters=kept, states=actions.desk.STATES,
                            origins=[o.value for o in Origin], after=after, next_url=later,
-                           counts=actions.desk.list_view(state()["settings"], state()["db"], listed, g.now).counts)
+                           counts=actions.desk.list_view(services().settings, services().db, listed, g.now).counts)
 
 
 @pages.post("/<name>/subscribers/add")
@@ -54,7 +54,7 @@ def add_reader(name: str) -> ResponseReturnValue:
     check_csrf()
     listed = list_or_404(name)
     try:
-        added = actions.add_subscriber(state()["settings"], state()["db"], listed, request.form.get("email", ""),
+        added = actions.add_subscriber(services().settings, services().db, listed, request.form.get("email", ""),
                                        request.form.get("name", ""), Origin.EDITOR, g.now)
     except UsageError as error:
         flash(f"Not added: {error}.", "error")
@@ -70,11 +70,11 @@ def remove_reader(name: str) -> ResponseReturnValue:
     listed = list_or_404(name)
     address = request.form.get("email", "")
     try:
-        found = actions.remove_subscriber(state()["db"], listed, address, g.now)
+        found = actions.remove_subscriber(services().db, listed, address, g.now)
     except UsageError as error:
         flash(f"Not removed: {error}.", "error")
     else:
-        flash(f"Removed {address}: it gets nothing more from {actions.list_title(state()['settings'], listed)}"
+        flash(f"Removed {address}: it gets nothing more from {actions.list_title(services().settings, listed)}"
               + ("." if found else " (it was not on the list; it is kept off it anyway)."), "ok")
     back = request.form.get("back", "")
     return redirect(back if back.startswith(f"/editor/{name}/subscribers") else url_for("desk.readers", name=name),
@@ -84,7 +84,7 @@ def remove_reader(name: str) -> ResponseReturnValue:
 @pages.get("/<name>/subscribers.csv")
 def export_readers(name: str) -> Response:
     listed = list_or_404(name)
-    response = Response(actions.export_subscribers(state()["db"], listed), mimetype="text/csv")
+    response = Response(actions.export_subscribers(services().db, listed), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{listed.name}-{g.now:%Y-%m-%d}.csv"'
     return response
 
@@ -95,15 +95,15 @@ def export_readers(name: str) -> Response:
 def send_form(name: str) -> str:
     """What would go: the same confirmation the CLI gives (subject, recipients, size), and
     the threads readers would get twice."""
-    listed, settings, db = list_or_404(name), state()["settings"], state()["db"]
+    listed, settings, db = list_or_404(name), services().settings, services().db
     period = _period(listed)
     problems = actions.desk.read_list_file(settings, db, listed, g.now)     # as the CLI does before its prompt
     built = actions.preview(settings, db, listed, *period.bounds)
     return render_template("web/send.html", list=listed, period=period, built=built,
                            recipients=actions.desk.list_view(settings, db, listed, g.now).counts.confirmed,
                            repeats=problems + actions.desk.repeats(db, listed, built, *period.bounds),
-                           alive=actions.desk.scheduler_alive(state()["db"], g.now),
-                           held=actions.approval.held(state()["db"], listed))
+                           alive=actions.desk.scheduler_alive(services().db, g.now),
+                           held=actions.approval.held(services().db, listed))
 
 
 @pages.post("/<name>/send")
@@ -111,7 +111,7 @@ def send(name: str) -> ResponseReturnValue:
     check_csrf()
     listed = list_or_404(name)
     since, until = _period(listed).bounds
-    order_id = actions.desk.send_now(state()["db"], listed, since, until, g.now)
+    order_id = actions.desk.send_now(services().db, listed, since, until, g.now)
     flash("Sending: the scheduler carries it out within seconds; this page follows it.", "ok")
     return redirect(url_for("desk.order", name=name, order_id=order_id), code=303)
 
@@ -129,7 +129,7 @@ def _period(listed: MailingList) -> actions.Period:
 @pages.get("/<name>/orders/<int:order_id>")
 def order(name: str, order_id: int) -> str:
     listed = list_or_404(name)
-    found = actions.desk.order(state()["db"], listed, order_id, g.now)
+    found = actions.desk.order(services().db, listed, order_id, g.now)
     if found is None:
         abort(404, "No such order.")
     return render_template("web/order.html", list=listed, order=found)

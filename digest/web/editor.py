@@ -19,7 +19,7 @@ from .. import actions
 from ..config import MailingList
 from ..errors import UsageError
 from ..models import PickAction
-from . import check_csrf, list_or_404, state
+from . import check_csrf, list_or_404, services
 from .login import editors_only
 
 pages = Blueprint("editor", __name__, url_prefix="/editor")
@@ -60,7 +60,7 @@ def _shown(listed: MailingList, args: dict[str, str]) -> Shown:
         return Shown(_dates(listed, args), upcoming, query)
     if args.get("period") == "next":
         return Shown(upcoming, upcoming, query)
-    first, upcoming = actions.first_view(listed, state()["db"], g.now)
+    first, upcoming = actions.first_view(listed, services().db, g.now)
     if first is upcoming:
         return Shown(first, upcoming, query)
     note = (f"The next edition, {upcoming.label()}, has nothing in it yet: no post or comment is stored for "
@@ -81,19 +81,19 @@ def _dates(listed: MailingList, args: dict[str, str]) -> actions.Period:
 
 
 def _past(listed: MailingList, wanted: str) -> actions.Period:
-    found = next((row for row in actions.sent_editions(state()["db"], listed) if str(row.id) == wanted), None)
+    found = next((row for row in actions.sent_editions(services().db, listed) if str(row.id) == wanted), None)
     if found is None:
         abort(404, f"{listed.name} has no sent edition {wanted[:20]!r}; choose one from the period picker.")
     return actions.of_edition(listed, found.since, found.until)
 
 
 def _past_editions(listed: MailingList) -> list[dict[str, Any]]:
-    rows = actions.sent_editions(state()["db"], listed)
+    rows = actions.sent_editions(services().db, listed)
     return [{"id": row.id, "label": actions.of_edition(listed, row.since, row.until).label()} for row in rows]
 
 
 def _built(listed: MailingList, shown: Shown) -> actions.Built:
-    return actions.preview(state()["settings"], state()["db"], listed, *shown.period.bounds)
+    return actions.preview(services().settings, services().db, listed, *shown.period.bounds)
 
 
 # ------------------------------------------------------------------ the desk
@@ -110,14 +110,14 @@ def preview(name: str) -> str:
 def as_sent(listed: MailingList, wanted: str) -> str:
     """A past edition exactly as it went out: subject, results, the frozen email; no forms
     of the next edition (its period picker stays, to go elsewhere)."""
-    record = actions.desk.edition_record(state()["db"], listed, int(wanted)) if wanted.isdigit() else None
+    record = actions.desk.edition_record(services().db, listed, int(wanted)) if wanted.isdigit() else None
     if record is None or record["status"] not in ("sent", "sending"):
         abort(404, f"{listed.name} has no sent edition {wanted[:20]!r}; choose one from the period picker.")
     period = actions.of_edition(listed, record["since"], record["until"])
     shown = Shown(period, actions.next_edition(listed, g.now), (("edition", str(record["id"])),))
     return render_template("web/edition_sent.html", list=listed, record=record, period=period, shown=shown,
                            editions=_past_editions(listed),
-                           clicked=actions.desk.clicked_threads(state()["db"], record))
+                           clicked=actions.desk.clicked_threads(services().db, record))
 
 
 @pages.get("/<name>/editions/<int:edition_id>")
@@ -129,21 +129,21 @@ def sent_edition(name: str, edition_id: int) -> str:
 @pages.get("/<name>/editions/<int:edition_id>/email.html")
 def sent_email(name: str, edition_id: int) -> Response:
     _guard()
-    found = actions.desk.sent_html(state()["settings"], state()["db"], list_or_404(name), edition_id)
+    found = actions.desk.sent_html(services().settings, services().db, list_or_404(name), edition_id)
     if found is None:
         abort(404, "No such edition.")
     return Response(found[0], mimetype="text/html")
 
 
 def _desk(listed: MailingList, shown: Shown, words: str = "", error: str | None = None) -> str:
-    db = state()["db"]
+    db = services().db
     data = actions.as_json(_built(listed, shown))
     picked = actions.picked(db, listed)
     return render_template(
         "web/editor.html", list=listed, data=data, shown=shown, period=shown.period, query=shown.query,
         editions=_past_editions(listed), picks={key: action for key, action, _ in picked}, picked=picked,
         scores=_scores(data), words=words, found=actions.find_comments(db, shown.period, words) if words else None,
-        error=error, budget=state()["settings"].email.max_html_bytes)
+        error=error, budget=services().settings.email.max_html_bytes)
 
 
 def _scores(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -180,7 +180,7 @@ def _personalised(name: str) -> tuple[str, str]:
 def pick(name: str) -> ResponseReturnValue:
     _guard()
     check_csrf()
-    listed, db = list_or_404(name), state()["db"]
+    listed, db = list_or_404(name), services().db
     query = request.form.get("query", "")
     args = dict(parse_qsl(query)) if _safe_query(query) else {}
     shown = _shown(listed, args)
@@ -217,7 +217,7 @@ def test(name: str) -> ResponseReturnValue:
     listed = list_or_404(name)
     since, until = _shown(listed, request.args.to_dict()).period.bounds
     address = request.form.get("email", "")
-    copy = actions.send_test(state()["settings"], state()["db"], listed, since, until, address, state()["mailer"]())
+    copy = actions.send_test(services().settings, services().db, listed, since, until, address, services().mailer())
     said = " ".join(f"Note: {warning}." for warning in copy.warnings)
     flash(f"Test sent: a copy went to {address}; nothing was recorded for {name}. {said}".strip(), "ok")
     query = request.query_string.decode("ascii", "replace")

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, sessi
 from flask.typing import ResponseReturnValue
 
 from .. import actions
-from . import check_csrf, client_address, env, state
+from . import check_csrf, client_address, env, services
 
 pages = Blueprint("login", __name__, url_prefix="/editor")
 COOKIE = "digest_editor"
@@ -24,7 +24,7 @@ NEXT = re.compile(r"/editor/[A-Za-z0-9_./?&=%-]{0,500}")       # a path of the e
 
 def signed_in() -> bool:
     """The request carries the token of a live session (not logged out, not expired)."""
-    return actions.session_live(state()["db"], request.cookies.get(COOKIE, ""), g.now)
+    return actions.session_live(services().db, request.cookies.get(COOKIE, ""), g.now)
 
 
 def editors_only() -> None:
@@ -51,11 +51,11 @@ def form() -> str:
 @pages.post("/login")
 def log_in() -> ResponseReturnValue:
     check_csrf()
-    throttle, client, now = state()["login_throttle"], client_address(), g.now.timestamp()
+    throttle, client, now = services().login_throttle, client_address(), g.now.timestamp()
     wait = throttle.wait(client, now)
     if wait:
         return _too_many(wait)
-    settings = state()["settings"]
+    settings = services().settings
     expected = env(settings.web.editor_password_env)
     if not expected:
         return _refused(f"No editor password is set: export {settings.web.editor_password_env} "
@@ -72,7 +72,7 @@ def log_out() -> ResponseReturnValue:
     check_csrf()
     token = request.cookies.get(COOKIE, "")
     if token:
-        actions.end_session(state()["db"], token, g.now)
+        actions.end_session(services().db, token, g.now)
     session.clear()
     response = redirect(url_for("login.form"), code=303)
     response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=_https(), httponly=True, samesite="Lax")
@@ -81,7 +81,7 @@ def log_out() -> ResponseReturnValue:
 
 def _start_session() -> ResponseReturnValue:
     token = secrets.token_urlsafe(32)
-    hours = actions.start_session(state()["settings"], state()["db"], token, g.now)
+    hours = actions.start_session(services().settings, services().db, token, g.now)
     session.clear()                         # a fresh CSRF token for the logged-in editor
     response = redirect(_next(), code=303)
     response.set_cookie(COOKIE, token, max_age=int(hours * 3600), path=COOKIE_PATH, secure=_https(),
@@ -101,4 +101,4 @@ def _too_many(wait: float) -> tuple[str, int, dict[str, str]]:
 
 
 def _https() -> bool:
-    return str(state()["settings"].web.base_url).startswith("https://")
+    return str(services().settings.web.base_url).startswith("https://")

@@ -15,7 +15,7 @@ from .. import actions
 from ..config import MailingList
 from ..errors import StoreError, UsageError
 from ..names import clean_name
-from . import busy, check_csrf, client_address, list_or_404, state
+from . import busy, check_csrf, client_address, list_or_404, services
 
 log = logging.getLogger(__name__)
 pages = Blueprint("public", __name__)
@@ -28,11 +28,11 @@ SIGNUP_GLOBAL = 200                    # confirmation emails an hour in all, fro
 
 def list_title(listed: MailingList) -> str:
     """What readers see as the list's name: its title, or one made from the site's title."""
-    return actions.list_title(state()["settings"], listed)
+    return actions.list_title(services().settings, listed)
 
 
 def list_description(listed: MailingList) -> str:
-    return actions.list_description(state()["settings"], listed)
+    return actions.list_description(services().settings, listed)
 
 
 @pages.app_context_processor
@@ -42,14 +42,14 @@ def _helpers() -> dict[str, object]:
 
 @pages.get("/")
 def index() -> str:
-    lists = state()["settings"].lists
+    lists = services().settings.lists
     return render_template("web/index.html", lists=lists, samples={m.name: _latest_url(m) for m in lists})
 
 
 @pages.get("/health")
 def health() -> Response:
     """That this instance answers, with an id only it knows (`digest doctor`'s public_url check)."""
-    body = json.dumps({"ok": True, "instance": actions.instance(state()["settings"], state()["key"])})
+    body = json.dumps({"ok": True, "instance": actions.instance(services().settings, services().key)})
     return Response(body, mimetype="application/json")
 
 
@@ -61,14 +61,14 @@ def archive(name: str) -> str:
     zone = mailing_list.timezone
     rows = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject,
              "date": actions.of_edition(mailing_list, r.since, r.until).label()}
-            for r in actions.sent_editions(state()["db"], mailing_list)]
+            for r in actions.sent_editions(services().db, mailing_list)]
     return render_template("web/archive.html", list=mailing_list, editions=rows)
 
 
 @pages.get("/archive/<name>/<day>")
 def edition(name: str, day: str) -> ResponseReturnValue:
     mailing_list = list_or_404(name)
-    db, zone = state()["db"], mailing_list.timezone
+    db, zone = services().db, mailing_list.timezone
     found = next((r for r in actions.sent_editions(db, mailing_list)
                   if r.since.astimezone(zone).date().isoformat() == day), None)
     if found is None:
@@ -104,7 +104,7 @@ def _with_prompt(html: str, mailing_list: MailingList) -> str:
 @pages.get("/archive/<name>/feed.atom")
 def feed(name: str) -> Response:
     mailing_list = list_or_404(name)
-    settings, db = state()["settings"], state()["db"]
+    settings, db = services().settings, services().db
     zone = mailing_list.timezone
     entries = [{"day": r.since.astimezone(zone).date().isoformat(), "subject": r.subject,
                 "updated": _rfc3339(r.finished_at or r.until), "content": _feed_content(r.id)}
@@ -123,14 +123,14 @@ def _rfc3339(moment: datetime) -> str:
 def _feed_content(edition_id: int) -> str:
     """The edition's HTML body for a feed entry (escaped by the template), without the
     document around it, and without personal parts (as in the archive)."""
-    html = actions.archive_html(state()["db"], edition_id)
+    html = actions.archive_html(services().db, edition_id)
     found = re.search(r"<body[^>]*>(.*)</body>", html, re.IGNORECASE | re.DOTALL)
     return (found.group(1) if found else html).strip()
 
 
 def _latest_url(mailing_list: MailingList) -> str | None:
     """The newest edition of the list in the archive (None before the first goes out)."""
-    return actions.latest_edition_url(state()["settings"], state()["db"], mailing_list)
+    return actions.latest_edition_url(services().settings, services().db, mailing_list)
 
 
 # ------------------------------------------------------------------ subscribe
@@ -159,7 +159,7 @@ def embed(name: str) -> str:
     """The HTML to paste into the blog (a Blogger HTML/JavaScript gadget, a WordPress
     Custom HTML widget), shown as text to copy and as it will look."""
     mailing_list = list_or_404(name)
-    snippet = render_template("web/embed_snippet.html", list=mailing_list, base=state()["settings"].web.base_url)
+    snippet = render_template("web/embed_snippet.html", list=mailing_list, base=services().settings.web.base_url)
     return render_template("web/embed.html", list=mailing_list, snippet=snippet)
 
 
@@ -181,13 +181,13 @@ def _sign_up(mailing_list: MailingList, limits: list[Limit]) -> tuple[str, int] 
     if request.form.get("website"):                      # the honeypot: only robots fill it
         return _check_your_inbox(mailing_list)
     try:
-        address = actions.signup_address(state()["settings"], address)
+        address = actions.signup_address(services().settings, address)
     except ValueError as error:
         return _form(mailing_list, f"That address does not work: {error}", address, person), 400
     box = actions.mailbox(address)
     limits = [*limits, (f"client:{client_address()}", PER_CLIENT), (f"address:{box}", PER_ADDRESS),
               (f"address-day:{box}", PER_ADDRESS_DAY, DAY), ("signup-global", SIGNUP_GLOBAL)]
-    if not state()["limits"].allow_all(limits):
+    if not services().limits.allow_all(limits):
         return render_template("web/message.html", title="Too many requests",
                                message="Too many sign-ups for now (from here, for this address or in "
                                        "all); please try again in an hour."), 429
@@ -207,7 +207,7 @@ def _check_your_inbox(mailing_list: MailingList) -> str:
 
 
 def _send_confirmation(mailing_list: MailingList, address: str, person: str) -> None:
-    actions.send_confirmation(state()["settings"], state()["db"], state()["mailer"](), state()["key"], mailing_list,
+    actions.send_confirmation(services().settings, services().db, services().mailer(), services().key, mailing_list,
                               address, person, g.now)
 
 
@@ -215,7 +215,7 @@ def _send_welcome(mailing_list: MailingList, address: str, person: str) -> None:
     """Once per list and address; a failure is logged and lets a later click of the
     confirmation link try again."""
     try:
-        actions.send_welcome(state()["settings"], state()["db"], state()["mailer"](), state()["key"], mailing_list,
+        actions.send_welcome(services().settings, services().db, services().mailer(), services().key, mailing_list,
                              address, person, g.now)
     except (actions.MailerError, actions.NotReady) as error:
         log.warning("welcome to %s not sent: %s", address, error)
@@ -234,7 +234,7 @@ def confirm(token: str) -> ResponseReturnValue:
     mailing_list = list_or_404(name)
     try:
         link = json.dumps([name, address, person, asked_at.timestamp()])    # the link's meaning, not its spelling
-        actions.confirm_subscription(state()["settings"], state()["db"], mailing_list, address, person, asked_at,
+        actions.confirm_subscription(services().settings, services().db, mailing_list, address, person, asked_at,
                                      link, g.now)
     except StoreError as error:
         if not error.busy:
@@ -251,7 +251,7 @@ def confirm(token: str) -> ResponseReturnValue:
 
 def _read_confirmation(token: str) -> tuple[str, str, str, datetime]:
     """What the link asked for; a link not ours or too old is a 400 page saying so."""
-    name, address, person, asked_at = actions.read_confirmation(state()["settings"], state()["key"], token, g.now)
+    name, address, person, asked_at = actions.read_confirmation(services().settings, services().key, token, g.now)
     list_or_404(name)
     return name, address, person, asked_at
 
@@ -271,13 +271,13 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
     if request.form.get("List-Unsubscribe") != "One-Click":
         abort(400, "Send List-Unsubscribe=One-Click to unsubscribe.")
     mailing_list = list_or_404(name)
-    actions.unsubscribe(state()["db"], mailing_list, address, "one-click", g.now)
+    actions.unsubscribe(services().db, mailing_list, address, "one-click", g.now)
     return render_template("web/message.html", title="Unsubscribed",
                            message=f"{address} will get no more editions of {list_title(mailing_list)}.")
 
 
 def _read_unsubscribe(token: str) -> tuple[str, str]:
-    found = actions.read_unsubscribe(state()["key"], token)
+    found = actions.read_unsubscribe(services().key, token)
     if found is None:
         abort(400, "This unsubscribe link is not valid.")
     list_or_404(found[0])

@@ -12,7 +12,7 @@ from .. import actions
 from ..config import MailingList
 from ..errors import UsageError
 from ..models import PickAction
-from . import check_csrf, list_or_404, state
+from . import check_csrf, list_or_404, services
 from .login import editors_only, signed_in
 
 pages = Blueprint("review", __name__, url_prefix="/editor")
@@ -22,7 +22,7 @@ def _allowed(listed: MailingList, edition_id: int) -> str:
     """The review key this request carries ("" for a logged-in editor); else the login."""
     key = request.values.get("key", "")
     if key:
-        actions.approval.read_review_key(state()["settings"], listed, edition_id, key, g.now)
+        actions.approval.read_review_key(services().settings, listed, edition_id, key, g.now)
         return key
     editors_only()
     return ""
@@ -37,7 +37,7 @@ def _back(name: str, edition_id: int, key: str) -> ResponseReturnValue:
 def page(name: str, edition_id: int) -> str:
     listed = list_or_404(name)
     key = _allowed(listed, edition_id)
-    db, settings = state()["db"], state()["settings"]
+    db, settings = services().db, services().settings
     record = actions.desk.edition_record(db, listed, edition_id)
     if record is None:
         abort(404, f"{listed.name} has no edition {edition_id}.")
@@ -54,7 +54,7 @@ def page(name: str, edition_id: int) -> str:
 def email(name: str, edition_id: int) -> Response:
     listed = list_or_404(name)
     _allowed(listed, edition_id)
-    found = actions.desk.sent_html(state()["settings"], state()["db"], listed, edition_id)
+    found = actions.desk.sent_html(services().settings, services().db, listed, edition_id)
     if found is None:
         abort(404, "No such edition.")
     return Response(found[0], mimetype="text/html")
@@ -66,12 +66,12 @@ def approve(name: str, edition_id: int) -> ResponseReturnValue:
     check_csrf()
     listed = list_or_404(name)
     key = _allowed(listed, edition_id)
-    decided = actions.approval.approve(state()["settings"], state()["db"], listed, edition_id, g.now,
+    decided = actions.approval.approve(services().settings, services().db, listed, edition_id, g.now,
                                        deliver_now=False)
     if not decided.done:
         flash(f"Nothing more to do: this edition was {actions.approval.describe(decided)}.", "error")
         return _back(name, edition_id, key)
-    order_id = actions.desk.deliver_later(state()["db"], listed, edition_id, g.now)
+    order_id = actions.desk.deliver_later(services().db, listed, edition_id, g.now)
     flash("Approved: it goes to every reader now, once.", "ok")
     if not signed_in():
         return redirect(url_for("review.page", name=name, edition_id=edition_id, key=key), code=303)
@@ -83,7 +83,7 @@ def skip(name: str, edition_id: int) -> ResponseReturnValue:
     check_csrf()
     listed = list_or_404(name)
     key = _allowed(listed, edition_id)
-    decided = actions.approval.skip(state()["settings"], state()["db"], listed, edition_id, g.now)
+    decided = actions.approval.skip(services().settings, services().db, listed, edition_id, g.now)
     flash("Skipped: this edition goes to nobody; its picks, note and subject wait for the next one." if decided.done
           else f"Nothing more to do: this edition was {actions.approval.describe(decided)}.",
           "ok" if decided.done else "error")
@@ -96,21 +96,21 @@ def edit(name: str, edition_id: int) -> ResponseReturnValue:
     check_csrf()
     listed = list_or_404(name)
     key = _allowed(listed, edition_id)
-    db, form = state()["db"], request.form
+    db, form = services().db, request.form
     change = form.get("change", "")
     try:
         _apply(listed, change, form.get("comment", "").strip(), form)
     except UsageError as error:
         flash(f"Not done: {error}.", "error")
         return _back(name, edition_id, key)
-    rebuilt = actions.approval.rebuild_held(state()["settings"], db, listed, edition_id, g.now)
+    rebuilt = actions.approval.rebuild_held(services().settings, db, listed, edition_id, g.now)
     flash("Done; the held edition was built again with it." if rebuilt else
           "Saved for the next edition: this one is no longer held.", "ok" if rebuilt else "error")
     return _back(name, edition_id, key)
 
 
 def _apply(listed: MailingList, change: str, comment: str, form: dict) -> None:
-    db = state()["db"]
+    db = services().db
     if change == "voice":
         actions.set_note(db, listed, form.get("note", ""), g.now)
         actions.set_subject(db, listed, form.get("subject", ""), g.now)

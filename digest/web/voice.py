@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from .. import actions
-from . import check_csrf, list_or_404, state
+from . import check_csrf, list_or_404, services
 from .login import editors_only
 
 pages = Blueprint("voice", __name__, url_prefix="/editor")
@@ -21,7 +21,7 @@ QUERY = re.compile(r"[A-Za-z0-9=&_.-]{0,200}")     # the editor's own period que
 @pages.app_template_global("voice_draft")
 def voice_draft(name: str) -> dict[str, str]:
     """{"note": Markdown or "", "subject": text or ""} waiting for the list's next edition."""
-    found = actions.draft(state()["db"], list_or_404(name))
+    found = actions.draft(services().db, list_or_404(name))
     return {"note": found.note or "", "subject": found.subject or ""}
 
 
@@ -30,7 +30,7 @@ def save(name: str) -> ResponseReturnValue:
     """Save the note and subject (a blank field clears it), or clear one of them."""
     editors_only()
     check_csrf()
-    listed, db = list_or_404(name), state()["db"]
+    listed, db = list_or_404(name), services().db
     form = request.form
     action = form.get("action", "save")
     if action not in ("save", "clear-note", "clear-subject"):

@@ -8,7 +8,7 @@ from flask import Blueprint, g, request
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 
 from .. import actions
-from . import state
+from . import services
 
 pages = Blueprint("webhook", __name__)
 
@@ -16,7 +16,7 @@ pages = Blueprint("webhook", __name__)
 @pages.post("/webhooks/sendgrid")
 def sendgrid_events() -> tuple[str, int]:
     raw = request.get_data(cache=False, as_text=False)
-    applied = actions.provider_events(state()["settings"], state()["db"], raw,
+    applied = actions.provider_events(services().settings, services().db, raw,
                                       request.headers.get(EventWebhookHeader.SIGNATURE, ""),
                                       request.headers.get(EventWebhookHeader.TIMESTAMP, ""), g.now)
     return f"{applied} applied", 200

@@ -38,7 +38,6 @@ TOKEN_NAMES = ("greeting", "email", "unsubscribe_url")
 PERSONAL = re.compile(r"<!--digest:personal-->.*?<!--/digest:personal-->", re.DOTALL)
 MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 BUNDLED_TEMPLATES = templates_dir()
-TEMPLATE_FILES = ("email.html", "email.txt", "subject.txt", "email.css")
 
 
 class TemplateError(WriteError):

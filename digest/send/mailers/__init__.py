@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from ...config import SendSettings
 from ...errors import SendError
-from ...models import Edition, Outcome
+from ...models import Mail, Outcome
 from ..message import Recipient
 
 Sending = Callable[[list[int]], list[int]]
@@ -32,7 +32,7 @@ class Mailer(Protocol):
     batch_size: int
     record_each: bool       # True: each outcome is committed before the next message starts
 
-    def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
+    def send(self, edition: Mail, recipients: list[Recipient], sending: Sending,
              folder: str) -> Iterator[Outcome]: ...
 
     def close(self) -> None: ...

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ...config import SendSettings
-from ...models import DeliveryStatus, Edition, Outcome
+from ...models import DeliveryStatus, Mail, Outcome
 from ..message import HeaderInjection, Recipient, sender, wire
 from . import MailerError, Sending
 
@@ -22,7 +22,7 @@ class OutboxMailer:
         self.origin = sender(settings)
         self.clock = clock
 
-    def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
+    def send(self, edition: Mail, recipients: list[Recipient], sending: Sending,
              folder: str) -> Iterator[Outcome]:
         target = self.root / folder
         try:
@@ -39,7 +39,7 @@ class OutboxMailer:
                                   "[sending.outbox].dir, then run again to resume",
                                   [r.delivery_id for r in recipients[number:]]) from None
 
-    def _write(self, edition: Edition, to: Recipient, target: Path) -> Outcome:
+    def _write(self, edition: Mail, to: Recipient, target: Path) -> Outcome:
         path = target / f"{to.delivery_id:08d}.eml"
         if path.exists():          # written before a crash: it went
             return Outcome(to.delivery_id, DeliveryStatus.ACCEPTED, path.name)

@@ -25,7 +25,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from ...config import SendSettings
-from ...models import DeliveryStatus, Edition, Outcome
+from ...models import DeliveryStatus, Mail, Outcome
 from ..message import HeaderInjection, Recipient, check_headers, list_id, sender
 from . import MailerError, Sending
 
@@ -57,7 +57,7 @@ class SendGridMailer:
         self.requests = 0
         self.gate: Any = None           # the send's pace (send.pace.Gate): a 429 slows every worker
 
-    def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
+    def send(self, edition: Mail, recipients: list[Recipient], sending: Sending,
              folder: str) -> Iterator[Outcome]:
         """One request per batch. A recipient SendGrid cannot take (a non-ASCII local part:
         SendGrid has no SMTPUTF8) or whose headers would break is refused alone, first."""
@@ -73,7 +73,7 @@ class SendGridMailer:
         if fit:
             yield from self._send(edition, fit)
 
-    def _problem(self, edition: Edition, to: Recipient) -> str | None:
+    def _problem(self, edition: Mail, to: Recipient) -> str | None:
         if to.smtputf8:
             return (f"{to.email}: SendGrid cannot deliver to an address with non-ASCII characters before the @ "
                     "(no SMTPUTF8); use the smtp backend with a relay that supports it")
@@ -83,7 +83,7 @@ class SendGridMailer:
             return str(error)
         return None
 
-    def _send(self, edition: Edition, recipients: list[Recipient]) -> Iterator[Outcome]:
+    def _send(self, edition: Mail, recipients: list[Recipient]) -> Iterator[Outcome]:
         body = self._body(edition, recipients)
         for attempt in range(self.config.retries + 1):
             if attempt and self.gate is not None:
@@ -109,7 +109,7 @@ class SendGridMailer:
             yield from (Outcome(r.delivery_id, DeliveryStatus.ACCEPTED, message_id) for r in recipients)
             return
 
-    def _split(self, edition: Edition, recipients: list[Recipient]) -> Iterator[Outcome]:
+    def _split(self, edition: Mail, recipients: list[Recipient]) -> Iterator[Outcome]:
         if len(recipients) == 1:
             yield Outcome(recipients[0].delivery_id, DeliveryStatus.REFUSED,
                           error="413: message too large for SendGrid")
@@ -158,7 +158,7 @@ class SendGridMailer:
         base = self.config.backoff * 2 ** attempt
         return min(MAX_DELAY, base + random.uniform(0, base / 2))
 
-    def _body(self, edition: Edition, recipients: list[Recipient]) -> dict[str, Any]:
+    def _body(self, edition: Mail, recipients: list[Recipient]) -> dict[str, Any]:
         return {
             "personalizations": [self._personalization(edition, r) for r in recipients],
             "from": {"email": self.origin.addr_spec, **({"name": self.origin.display_name}
@@ -170,7 +170,7 @@ class SendGridMailer:
         }
 
     @staticmethod
-    def _personalization(edition: Edition, to: Recipient) -> dict[str, Any]:
+    def _personalization(edition: Mail, to: Recipient) -> dict[str, Any]:
         person = {"email": to.email, **({"name": to.name} if to.name else {})}
         return {"to": [person], "substitutions": edition.substitutions(to.values),
                 "headers": dict(to.headers), "custom_args": dict(to.custom_args)}

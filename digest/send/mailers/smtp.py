@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from ...config import SendSettings
-from ...models import DeliveryStatus, Edition, Outcome
+from ...models import DeliveryStatus, Mail, Outcome
 from ..message import HeaderInjection, Recipient, sender, wire
 from . import MailerError, Sending
 
@@ -48,7 +48,7 @@ class SmtpMailer:
         self.context = tls_context(settings) if self.settings.security != "none" else None
         self.connection: smtplib.SMTP | None = None
 
-    def send(self, edition: Edition, recipients: list[Recipient], sending: Sending,
+    def send(self, edition: Mail, recipients: list[Recipient], sending: Sending,
              folder: str) -> Iterator[Outcome]:
         for number, to in enumerate(recipients):
             try:
@@ -59,7 +59,7 @@ class SmtpMailer:
             if outcome is not None:
                 yield outcome
 
-    def _one(self, edition: Edition, to: Recipient, sending: Sending) -> Outcome | None:
+    def _one(self, edition: Mail, to: Recipient, sending: Sending) -> Outcome | None:
         try:
             data, message_id = wire(edition, self.origin, to, self.clock())
         except HeaderInjection as error:
