@@ -132,9 +132,9 @@ def get(name: str) -> Backend:
 
 
 def names() -> list[str]:
-    """Those that send to people first, then the others."""
-    found = _all().values()
-    return [b.name for b in found if b.real] + [b.name for b in found if not b.real]
+    """Those that send to people first, then the others, each in alphabetical order."""
+    found = sorted(_all().values(), key=lambda backend: (not backend.real, backend.name))
+    return [backend.name for backend in found]
 
 
 def choices(real_only: bool = False) -> str:

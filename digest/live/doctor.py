@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .. import backends, config
-from ..backends import Backend
+from ..backends import Backend, Events
 from ..config import Settings
 from ..db import Database, NoDatabase, safe_url
 from ..errors import ConfigError, DigestError
@@ -39,7 +39,7 @@ NAMES = ("config", "secret", "editor", "database", "spf", "dkim", "dmarc", "rela
          "scheduler")
 TIMEOUT = 5.0                    # seconds for one network operation (a connection, a read)
 CHECK_SECONDS = 15.0             # the most one check may take in all
-MAX_BODY = 64 * 1024             # bytes read of an answer (/health, SendGrid's scopes)
+MAX_BODY = 64 * 1024             # bytes read of an answer (/health)
 SCHEDULER_LOCK = "schedule"
 HEARTBEAT_FRESH = timedelta(minutes=5)
 MIN_PASSWORD = 12
@@ -422,8 +422,8 @@ def _why(error: BaseException) -> str:
 
 
 def _bounces(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Check) -> Check:
-    """Something reads what the backend's bounces and complaints: its event route, or the
-    bounce mailbox ([bounces]) of a backend whose bounces come back by mail."""
+    """Something reads the backend's bounces and complaints: its event route, or the bounce
+    mailbox ([bounces]) of a backend whose bounces come back by mail."""
     backend = backends.get(settings.sending.backend)
     if backend.bounce_mailbox and settings.bounces.mailbox:
         return _bounce_mailbox(settings, env, lookups)
@@ -437,12 +437,12 @@ def _bounces(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Ch
     if not backend.real:
         return Check("bounces", False, f"the {backend.name} backend sends nothing, so nothing bounces",
                      choose_a_relay())
+    readable = [name for name in backends.names() if backends.get(name).events or backends.get(name).bounce_mailbox]
     return Check("bounces", False, f"the {backend.name} backend declares no way to read its bounces and "
-                                   "complaints", f"choose a backend whose bounces digest reads: "
-                                                 f"{backends.choices(real_only=True)}")
+                                   "complaints", f"choose a backend whose bounces digest reads: {', '.join(readable)}")
 
 
-def _webhook(settings: Settings, env: Mapping[str, str], backend: Backend, events: backends.Events) -> Check:
+def _webhook(settings: Settings, env: Mapping[str, str], backend: Backend, events: Events) -> Check:
     """The backend's event route is read: the key it verifies requests with is set."""
     name, url = events.key_env(settings.web), f"{settings.web.base_url}/webhooks/{backend.name}"
     if env.get(name):
