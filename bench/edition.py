@@ -63,7 +63,8 @@ def main() -> None:
         sending = settings.send_settings()
         for number in range(args.subscribers):
             address = f"reader{number:06d}@example.org"
-            to = recipient(sending, "bench-secret-key", weekly.name, number, address, address, f"Reader {number}", 1)
+            to = recipient(sending, key="bench-secret-key", list_name=weekly.name, delivery_id=number, email=address,
+                           email_key=address, name=f"Reader {number}", edition_id=1)
             built.edition.substitutions(to.values)
         provider = (time.perf_counter() - started) / args.subscribers
 

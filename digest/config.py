@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import backends
 from .errors import ConfigError
 from .names import one_line
 
@@ -308,8 +309,8 @@ class Outbox(Section):
 
 
 class Sending(Section):
-    backend: Literal["sendgrid", "smtp", "outbox"] = "outbox"
-    """`"sendgrid"`, `"smtp"` or `"outbox"`"""
+    backend: str = "outbox"
+    """`"sendgrid"`, `"smtp"` or `"outbox"` (the modules of digest/send/mailers/ register them)"""
     from_: str = Field("Digest <digest@example.org>", alias="from")
     """the From address"""
     retry_delay_seconds: float = Field(60.0, ge=0, le=86_400)
@@ -341,9 +342,16 @@ class Sending(Section):
 
     @property
     def smtputf8(self) -> bool:
-        """Whether the backend can take an address whose local part is not ASCII
-        (SMTP with a relay that offers SMTPUTF8, and the outbox; SendGrid cannot)."""
-        return self.backend != "sendgrid"
+        """Whether the backend can take an address whose local part is not ASCII, as it
+        declares (SMTP with a relay that offers SMTPUTF8, and the outbox; SendGrid cannot)."""
+        return backends.takes_smtputf8(self.backend)
+
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if backends.find(value) is None:
+            raise ValueError(f"must be {backends.choices()}")
+        return value
 
     @field_validator("from_")
     @classmethod

@@ -95,7 +95,8 @@ names = st.one_of(
 @settings(max_examples=200, deadline=None)
 @given(name=names, address=st.sampled_from(["reader@example.org", "josé@example.org", "ann@bücher.de"]))
 def test_no_name_can_add_a_header_or_a_recipient(name, address):
-    to = recipient(SETTINGS.send_settings(), "key", "weekly", 7, address, email_key(address), name, 3)
+    to = recipient(SETTINGS.send_settings(), key="key", list_name="weekly", delivery_id=7, email=address,
+                   email_key=email_key(address), name=name, edition_id=3)
     assert to.name == clean_name(name) and name_problem(to.name) is None
     assert not any(c in to.values["greeting"] for c in LINE_BREAKS)
     data, message_id = wire(edition(), ORIGIN, to, NOW)
@@ -118,8 +119,8 @@ def test_a_name_reaches_the_html_part_escaped_and_the_text_part_as_it_is(name):
 # ------------------------------------------------------------------ 2. a line break in a header is refused
 
 def test_a_subject_with_a_line_break_is_refused_and_nothing_is_written(tmp_path):
-    to = recipient(SETTINGS.send_settings(), "key", "weekly", 7, "reader@example.org", "reader@example.org", "Reader",
-                   3)
+    to = recipient(SETTINGS.send_settings(), key="key", list_name="weekly", delivery_id=7, email="reader@example.org",
+                   email_key="reader@example.org", name="Reader", edition_id=3)
     for subject in ("Weekly\r\nBcc: victim@example.net", "Weekly\nBcc: x@y", "Weekly\u2028Bcc: x@y"):
         with pytest.raises(HeaderInjection, match="Subject"):
             wire(edition(subject), ORIGIN, to, NOW)
@@ -176,7 +177,8 @@ def test_addresses_key_once_go_out_ascii_domain_and_round_trip(address):
     wired, smtputf8 = wire_address(address)
     assert wired.rpartition("@")[2].isascii() and wired.rpartition("@")[0] == local
     assert smtputf8 == (not local.isascii())
-    to = recipient(SETTINGS.send_settings(), "key", "weekly", 7, address, key, "Reader", 3)
+    to = recipient(SETTINGS.send_settings(), key="key", list_name="weekly", delivery_id=7, email=address, email_key=key,
+                   name="Reader", edition_id=3)
     data, _ = wire(edition(), ORIGIN, to, NOW)
     assert_one_recipient(data, wired, to.smtputf8)
 

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 # (but a phase never imports a sibling phase of its layer: see below).
 LAYERS = [
     {"errors", "models", "resources", "crash", "names", "sanitize"},     # the ground
-    {"db", "config"},
+    {"db", "config", "backends"},     # backends: the mail backends' declarations, by name
     {"read", "pick"},                 # sources -> database; database -> picks
     {"write"},                        # picks -> edition
     {"send"},                         # edition x list -> ledger -> mailers

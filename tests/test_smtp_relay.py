@@ -298,7 +298,8 @@ def test_a_message_whose_header_would_break_is_refused_alone(tmp_path, db_url, s
     assert planned.built is not None
     sending = world.settings.send_settings()
     key = secret_key(sending)
-    to = [recipient(sending, key, "weekly", n, a, email_key(a), "", None) for n, a in enumerate(READERS[:3])]
+    to = [recipient(sending, key=key, list_name="weekly", delivery_id=n, email=a, email_key=email_key(a))
+          for n, a in enumerate(READERS[:3])]
     to[1] = dataclasses.replace(to[1], headers={**to[1].headers,
                                                 "List-Unsubscribe": "<http://x/>\r\nBcc: everyone@example.net"})
     mailer = SmtpMailer(world.settings.send_settings())

@@ -230,7 +230,8 @@ def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, lis
     if not db.welcomes.claim(listed.name, email_key(address), now):
         return False
     title, latest = list_title(settings, listed), latest_edition_url(settings, db, listed)
-    to = recipient(settings.send_settings(), key, listed.name, 0, address, email_key(address), person, None)
+    to = recipient(settings.send_settings(), key=key, list_name=listed.name, delivery_id=0, email=address,
+                   email_key=email_key(address), name=person)
     letter = Letters(settings.write_settings()).write(
         "welcome", listed.name, f"Welcome to {title}", f"Your first edition arrives {presented.arrives(listed, now)}.",
         list_title=title, description=list_description(settings, listed), arrives=presented.arrives(listed, now),
@@ -255,7 +256,8 @@ def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, 
     except readiness.NotReady:
         mailer.close()
         raise
-    to = recipient(settings.send_settings(), key, listed.name, 0, address, email_key(address), person, None)
+    to = recipient(settings.send_settings(), key=key, list_name=listed.name, delivery_id=0, email=address,
+                   email_key=email_key(address), name=person)
     if not unsubscribe:
         to.headers = {}
     try:

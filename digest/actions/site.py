@@ -3,13 +3,14 @@ at the webhook, and the database's schema (status and upgrade)."""
 
 from __future__ import annotations
 
-import os
-import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from .. import backends
 from ..config import Settings
 from ..db import Database, NoDatabase, safe_url
-from ..signals import sendgrid
+from ..errors import NotFound
+from ..signals import webhooks
 
 
 def start_session(settings: Settings, db: Database, token: str, now: datetime) -> float:
@@ -28,15 +29,15 @@ def end_session(db: Database, token: str, now: datetime) -> None:
     db.sessions.end(token, now)
 
 
-def provider_events(settings: Settings, db: Database, raw: bytes, signature: str, stamp: str,
+def provider_events(settings: Settings, db: Database, backend: str, raw: bytes, headers: Mapping[str, str],
                     now: datetime) -> int:
-    """SendGrid's events, verified and applied once each; the number applied. NotConfigured,
-    Forged or BadEvents (each with its HTTP status) when the request cannot be taken."""
-    key = os.environ.get(settings.web.webhook_public_key_env, "")
-    if not key:
-        raise sendgrid.NotConfigured(f"Webhook not configured: set {settings.web.webhook_public_key_env}.")
-    sendgrid.verify(key, raw, signature, stamp, settings.web.webhook_max_age_seconds, time.time())
-    return sum(sendgrid.apply(db, event, now) for event in sendgrid.events(raw))
+    """A mail backend's events, at the route it declares: verified and applied once each;
+    the number applied. NotFound for a backend without one; NotConfigured, Forged or
+    BadEvents (each with its HTTP status) when the request cannot be taken."""
+    found = backends.find(backend)
+    if found is None or found.events is None:
+        raise NotFound(f"No events are read for {backend[:40]!r}.")
+    return webhooks.receive(found.events, settings.web, db, raw, headers, now)
 
 
 def schema_status(settings: Settings) -> str:

@@ -24,12 +24,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .. import config
+from .. import backends, config
+from ..backends import Backend, Events
 from ..config import Settings
 from ..db import Database, NoDatabase, safe_url
 from ..errors import ConfigError, DigestError
 from ..send.mailers import MailerError
-from ..send.mailers.smtp import SmtpMailer
 from ..send.readiness import PUBLIC_ADDRESS, problems_for_real_mail, secret_problem
 from ..send.signing import instance_id
 from ..signals.mailbox import MailboxError, open_mailbox
@@ -39,10 +39,9 @@ NAMES = ("config", "secret", "editor", "database", "spf", "dkim", "dmarc", "rela
          "scheduler")
 TIMEOUT = 5.0                    # seconds for one network operation (a connection, a read)
 CHECK_SECONDS = 15.0             # the most one check may take in all
-MAX_BODY = 64 * 1024             # bytes read of an answer (/health, SendGrid's scopes)
+MAX_BODY = 64 * 1024             # bytes read of an answer (/health)
 SCHEDULER_LOCK = "schedule"
 HEARTBEAT_FRESH = timedelta(minutes=5)
-SENDGRID_SELECTORS = ("s1", "s2")
 MIN_PASSWORD = 12
 
 
@@ -201,6 +200,7 @@ class DnsChecks:
         self.settings, self.resolver, self.nameserver = settings, resolver, nameserver
         self.domain = from_domain(settings)
         self.backend = settings.sending.backend
+        self.declared = backends.get(self.backend)
 
     def lookups(self) -> dns.Lookups:
         return dns.Lookups(self.resolver)
@@ -230,14 +230,17 @@ class DnsChecks:
     def _spf_needed(self, lookups: dns.Lookups) -> tuple[str, Callable[[str], str | None]] | Check:
         """The mechanism the relay needs, and what is wrong with a record (None: it allows
         the relay), or a failed check when there is nothing to look for."""
-        sending = self.settings.sending
-        include = "sendgrid.net" if self.backend == "sendgrid" else sending.spf_include
-        if self.backend == "outbox":
-            return Check("spf", False, "the outbox backend sends nothing, so there is no relay to allow",
-                         'choose a relay: [sending] backend = "smtp" or "sendgrid"')
+        sending, relay = self.settings.sending, self.declared.relay
+        if not self.declared.real:
+            return Check("spf", False, f"the {self.backend} backend sends nothing, so there is no relay to allow",
+                         choose_a_relay())
+        include = relay.spf_include(sending)
         if include:
             return f"include:{include}", lambda record: self._includes(include, record)
-        host = sending.smtp.host
+        if relay.host is None:
+            return Check("spf", False, f"the {self.backend} backend names no include and no relay for SPF to allow",
+                         "set [sending].spf_include to the include your mail provider names")
+        host = relay.host(sending)
         addresses = [a for a in _addresses(lookups, host) if a.is_global]
         if not addresses:
             return Check("spf", False, f"the relay {host} is this machine or a private one, so SPF cannot be "
@@ -262,8 +265,8 @@ class DnsChecks:
         return None
 
     def dkim(self) -> Check:
-        selectors = [self.settings.sending.dkim_selector] if self.settings.sending.dkim_selector else (
-            list(SENDGRID_SELECTORS) if self.backend == "sendgrid" else [])
+        selectors = ([self.settings.sending.dkim_selector] if self.settings.sending.dkim_selector else
+                     list(self.declared.relay.dkim_selectors))
         if not selectors:
             return Check("dkim", False, "no DKIM selector to look up",
                          "set [sending].dkim_selector to the selector your relay signs with (the s= of a "
@@ -283,9 +286,8 @@ class DnsChecks:
 
     def _dkim_fix(self, missing: list[str]) -> str:
         names = " and ".join(f"{s}._domainkey.{self.domain}" for s in missing)
-        if self.backend == "sendgrid" and not self.settings.sending.dkim_selector:
-            return (f"in SendGrid, Settings > Sender Authentication > Authenticate your domain ({self.domain}), "
-                    f"then publish the CNAME records it shows: {names}")
+        if self.declared.relay.dkim_setup and not self.settings.sending.dkim_selector:
+            return self.declared.relay.dkim_setup.format(domain=self.domain, names=names)
         return f'publish at {names}: TXT "v=DKIM1; k=rsa; p=<the public key your relay gives you>"'
 
     def dmarc(self) -> Check:
@@ -328,50 +330,24 @@ def _with_mechanism(record: str | None, mechanism: str) -> str:
 
 # ------------------------------------------------------------------ the relay, the public address, bounces
 
+def choose_a_relay() -> str:
+    return f"choose a relay: [sending] backend = {backends.choices(real_only=True)}"
+
+
 def _relay(settings: Settings, env: Mapping[str, str]) -> Check:
-    backend = settings.sending.backend
-    if backend == "outbox":
-        return Check("relay", False, "the outbox backend only writes .eml files: no reader gets anything",
-                     'choose a relay: [sending] backend = "smtp" (with [sending.smtp]) or "sendgrid"')
-    if backend == "sendgrid":
-        return _sendgrid(settings, env)
-    smtp = settings.sending.smtp
-    if smtp.username and smtp.security == "none":
-        return Check("relay", False, f"[sending.smtp] logs in as {smtp.username} without TLS: the password would "
-                                     "cross the network in the clear", 'set [sending.smtp] security = "starttls" '
-                                                                       '(port 587) or "tls" (port 465)')
-    if smtp.security != "none" and not smtp.verify:
-        return Check("relay", False, "[sending.smtp].verify is false: whoever answers is believed to be the relay",
-                     "remove verify = false (give ca_file for a private CA)")
+    """The relay reached as the backend declares (its probe), nothing sent."""
+    backend = backends.get(settings.sending.backend)
+    if not backend.real:
+        return Check("relay", False, f"the {backend.name} backend sends nothing to readers", choose_a_relay())
+    if backend.relay.probe is None:
+        return Check("relay", False, f"the {backend.name} backend declares no way to check its relay",
+                     "send yourself a test copy (`digest send LIST --to you@yourdomain`) and check that it arrives")
     try:
-        said = SmtpMailer(settings.send_settings(), timeout=TIMEOUT).probe()
+        said = backend.relay.probe(settings.send_settings(), env, TIMEOUT)
     except MailerError as error:
-        return Check("relay", False, str(error).split("; ")[0], "; ".join(str(error).split("; ")[1:]) or
-                     "check [sending.smtp]")
+        detail, _, fix = str(error).partition("; ")
+        return Check("relay", False, detail, fix or f"check [sending.{backend.name}]")
     return Check("relay", True, f"{said}; no mail sent")
-
-
-def _sendgrid(settings: Settings, env: Mapping[str, str]) -> Check:
-    sendgrid = settings.sending.sendgrid
-    key = env.get(sendgrid.api_key_env, "")
-    if not key:
-        return Check("relay", False, f"{sendgrid.api_key_env} is not set",
-                     f"export {sendgrid.api_key_env}=<an API key with the Mail Send permission>")
-    try:
-        status, body = _bounded_get(f"{sendgrid.host}/v3/scopes", {"Authorization": f"Bearer {key}"})
-    except httpx.HTTPError as error:
-        return Check("relay", False, f"SendGrid at {sendgrid.host} did not answer ({error.__class__.__name__})",
-                     "check the network and [sending.sendgrid].host")
-    if status in (401, 403):
-        return Check("relay", False, f"SendGrid refused the key in {sendgrid.api_key_env} ({status})",
-                     "create an API key with the Mail Send permission and export it")
-    found = _json(body).get("scopes") if status == 200 else None
-    scopes = [str(s) for s in found if isinstance(s, str)] if isinstance(found, list) else []
-    if "mail.send" not in scopes:
-        return Check("relay", False, f"the key in {sendgrid.api_key_env} cannot send (scopes: "
-                                     f"{', '.join(scopes[:8]) or 'none'})",
-                     "give the key the Mail Send permission (Settings > API Keys)")
-    return Check("relay", True, f"SendGrid: the key in {sendgrid.api_key_env} may send (mail.send); no mail sent")
 
 
 def _public_url(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Check) -> Check:
@@ -446,24 +422,34 @@ def _why(error: BaseException) -> str:
 
 
 def _bounces(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Check) -> Check:
-    backend, web = settings.sending.backend, settings.web
-    if backend == "smtp" and settings.bounces.mailbox:
+    """Something reads the backend's bounces and complaints: its event route, or the bounce
+    mailbox ([bounces]) of a backend whose bounces come back by mail."""
+    backend = backends.get(settings.sending.backend)
+    if backend.bounce_mailbox and settings.bounces.mailbox:
         return _bounce_mailbox(settings, env, lookups)
-    if backend == "sendgrid":
-        if env.get(web.webhook_public_key_env):
-            return Check("bounces", True, f"SendGrid's signed Event Webhook is read ({web.webhook_public_key_env} "
-                                          f"set): bounces and spam reports suppress the address")
-        return Check("bounces", False, "nothing reads SendGrid's bounces and spam reports",
-                     "in SendGrid, Settings > Mail Settings > Event Webhook: POST URL "
-                     f"{web.base_url}/webhooks/sendgrid, Signature Verification on; then export "
-                     f"{web.webhook_public_key_env}=<its verification key>")
-    if backend == "smtp":
+    if backend.events is not None:
+        return _webhook(settings, env, backend, backend.events)
+    if backend.bounce_mailbox:
         return Check("bounces", False, f"bounces and complaints from the relay go to {settings.sending.from_} "
                                        "and nobody reads them for digest",
                      "give digest a bounce mailbox: in [bounces] set return_path = \"bounces@yourdomain\" and "
                      "maildir = \"PATH\" (or imap_host, imap_user and export DIGEST_IMAP_PASSWORD)")
-    return Check("bounces", False, "the outbox backend sends nothing, so nothing bounces",
-                 'choose a relay: [sending] backend = "smtp" or "sendgrid"')
+    if not backend.real:
+        return Check("bounces", False, f"the {backend.name} backend sends nothing, so nothing bounces",
+                     choose_a_relay())
+    readable = [name for name in backends.names() if backends.get(name).events or backends.get(name).bounce_mailbox]
+    return Check("bounces", False, f"the {backend.name} backend declares no way to read its bounces and "
+                                   "complaints", f"choose a backend whose bounces digest reads: {', '.join(readable)}")
+
+
+def _webhook(settings: Settings, env: Mapping[str, str], backend: Backend, events: Events) -> Check:
+    """The backend's event route is read: the key it verifies requests with is set."""
+    name, url = events.key_env(settings.web), f"{settings.web.base_url}/webhooks/{backend.name}"
+    if env.get(name):
+        return Check("bounces", True, f"the {backend.name} events at {url} are read ({name} set): bounces and "
+                                      "complaints suppress the address")
+    return Check("bounces", False, f"nothing reads the {backend.name} backend's bounces and complaints",
+                 events.setup.format(url=url, env=name))
 
 
 def _bounce_mailbox(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Check) -> Check:

@@ -227,16 +227,29 @@ def hold(settings: SendSettings, db: Database, planned: Plan, clock: Clock = utc
     name = planned.mailing_list.name
     with db.locks.hold(send_lock(name)):
         existing = db.ledger.latest(name, planned.since, planned.until)
-        _refuse_sent(existing, name, planned.again)
-        if existing is not None and existing.status == EditionStatus.SENDING:
-            raise DigestError(f"the edition of {name} for this period is being sent already; "
-                              "`digest editions` shows where it stands")
-        assert planned.built is not None
-        edition_id, _ = db.ledger.freeze(planned.built.edition, clock(), planned.built_at,
-                                         shown_threads(planned.built), hold=True,
-                                         tracked=counted_links(settings, planned.built.edition))
-        crash.point("hold.frozen")
+        edition_id, _ = _freeze(settings, db, planned, existing, clock, held=True)
     return edition_id
+
+
+BUSY = {True: "the edition of {name} for this period is being sent already; `digest editions` shows where it stands",
+        False: "another send of {name}'s edition started after this one was planned; run `digest send` again to "
+               "resume it"}     # what a freeze meets when the period's edition is being sent: a hold, a send
+
+
+def _freeze(settings: SendSettings, db: Database, planned: Plan, existing: Any, clock: Clock,
+            held: bool = False) -> tuple[int, int]:
+    """Under the list's send lock: freeze the planned edition with its ledger, in one
+    transaction (held: for the editor's approval, nothing sent); (its id, recipients).
+    Refused when the period's edition was sent, is held, or is being sent."""
+    name = planned.mailing_list.name
+    _refuse_sent(existing, name, planned.again)
+    if existing is not None and existing.status == EditionStatus.SENDING:
+        raise DigestError(BUSY[held].format(name=name))
+    assert planned.built is not None
+    frozen = db.ledger.freeze(planned.built.edition, clock(), planned.built_at, shown_threads(planned.built),
+                              hold=held, tracked=counted_links(settings, planned.built.edition))
+    crash.point("hold.frozen" if held else "send.frozen")
+    return frozen
 
 
 def _refuse_sent(existing: Any, list_name: str, again: bool) -> None:
@@ -271,15 +284,7 @@ def _start(settings: SendSettings, db: Database, planned: Plan, clock: Clock) ->
     name = planned.mailing_list.name
     existing = db.ledger.latest(name, planned.since, planned.until)
     if planned.resume_id is None:
-        _refuse_sent(existing, name, planned.again)
-        if existing is not None and existing.status == EditionStatus.SENDING:
-            raise DigestError(f"another send of {name}'s edition started after this one was planned; "
-                              "run `digest send` again to resume it")
-        assert planned.built is not None
-        edition_id, recipients = db.ledger.freeze(planned.built.edition, clock(), planned.built_at,
-                                                  shown_threads(planned.built),
-                                                  tracked=counted_links(settings, planned.built.edition))
-        crash.point("send.frozen")
+        edition_id, recipients = _freeze(settings, db, planned, existing, clock)
         problems = list(planned.problems)
         if recipients != planned.recipients:
             problems.append(f"the list changed after the prompt: sending to {recipients} subscribers, "
@@ -342,7 +347,8 @@ def send_test(settings: SendSettings, mailing_list: MailingList, since: datetime
         raise UsageError(f"--to {address!r} is not a valid address ({error}); give one like you@example.org") from None
     warnings = check_ready_for_a_test(settings)
     built = build()
-    to = recipient(settings, secret_key(settings), mailing_list.name, 0, address, email_key(address), "", None)
+    to = recipient(settings, key=secret_key(settings), list_name=mailing_list.name, delivery_id=0, email=address,
+                   email_key=email_key(address))
     own = mailer is None
     mailer = mailer or make_mailer(settings)
     try:

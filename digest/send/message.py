@@ -48,9 +48,10 @@ def sender(settings: SendSettings) -> Address:
     return Address(name, user, domain)
 
 
-def recipient(settings: SendSettings, key: str, list_name: str, delivery_id: int, email: str, email_key: str,
-              name: str, edition_id: int | None) -> Recipient:
-    """One subscriber's values and headers. The name is cleaned again here (it may come
+def recipient(settings: SendSettings, *, key: str, list_name: str, delivery_id: int, email: str, email_key: str,
+              name: str = "", edition_id: int | None = None) -> Recipient:
+    """One subscriber's values and headers (delivery_id 0 and no edition_id: a single mail,
+    such as a test copy or a confirmation). The name is cleaned again here (it may come
     from a database written before names were checked at input)."""
     url = f"{settings.base_url}/unsubscribe/{unsubscribe_token(key, list_name, email_key)}"
     name = clean_name(name)

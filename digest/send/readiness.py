@@ -1,8 +1,9 @@
 """Safe first send: a real mail backend (smtp, sendgrid) only sends from a config that
 is ready for readers. Links in emails must reach them (no localhost or example
 `web.base_url`), the From must be a real address, and links must be signed with a real
-secret (never the public key of `web.insecure_dev_mode`). The outbox backend (the demo,
-tests, a look at the .eml files) is never refused.
+secret (never the public key of `web.insecure_dev_mode`). Only a backend that declares
+it sends to nobody (the outbox: the demo, tests, a look at the .eml files) is never
+refused; any other, and a name nobody registered, gets every check (digest/backends.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import socket
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
+from .. import backends
 from ..config import SendSettings
 from ..errors import SendError
 from .signing import INSECURE_KEY
 
-REAL_BACKENDS = ("smtp", "sendgrid")
 EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net")
 RESERVED_SUFFIXES = ("example", "test", "invalid", "localhost", "local")     # RFC 2606, RFC 6762
 PRIVATE_SUFFIXES = ("lan", "internal", "intranet", "home.arpa", "localdomain", "home", "corp")  # RFC 8375, ICANN
@@ -42,7 +43,7 @@ PUBLIC_ADDRESS = "[web].base_url"
 def check_ready_to_send(settings: SendSettings) -> None:
     """Raise NotReady (one line: the setting, the config file, the fix) when a real
     backend would send from a config that is not ready for readers."""
-    if settings.backend not in REAL_BACKENDS:
+    if not backends.sends_to_people(settings.backend):
         return
     _refuse(settings, problems_for_real_mail(settings))
 
@@ -51,7 +52,7 @@ def check_ready_for_a_test(settings: SendSettings) -> list[str]:
     """A test copy to the editor's own address may go before the public address exists:
     NotReady only for what would make it unsafe (an example sender, a weak secret); what
     only makes its links local is returned as warnings."""
-    if settings.backend not in REAL_BACKENDS:
+    if not backends.sends_to_people(settings.backend):
         return []
     found = problems_for_real_mail(settings)
     _refuse(settings, [(key, fix) for key, fix in found if key != PUBLIC_ADDRESS])
@@ -64,7 +65,7 @@ def check_signed_links(settings: SendSettings) -> None:
     """A single mail a real backend sends (a confirmation, a welcome, a notice to the
     editor) may go from a local or example setup, but never with links anyone can forge:
     NotReady for `insecure_dev_mode` or a weak secret."""
-    if settings.backend not in REAL_BACKENDS:
+    if not backends.sends_to_people(settings.backend):
         return
     unsafe = ("[web].insecure_dev_mode", "[web].secret_key_env")
     _refuse(settings, [(key, fix) for key, fix in problems_for_real_mail(settings) if key in unsafe])

@@ -1,7 +1,7 @@
 """Senders at work: the workers that deliver a frozen edition's ledger.
 
-A send runs `[sending.sendgrid].concurrency` requests (or `[sending.smtp].connections`
-connections) at once, each worker with its own mailer. A worker takes a batch of rows
+A send runs as many workers at once as its backend declares (`[sending.sendgrid].concurrency`
+requests, `[sending.smtp].connections` connections), each worker with its own mailer. A worker takes a batch of rows
 (`ledger.claim`: rows no live sender holds, marked with the worker and a lease), sends
 it, and records each outcome as its answer arrives; the rows of a batch are its own
 until then, and the lease is renewed while the process works. So two workers never take
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import crash
+from .. import backends, crash
 from ..config import SendSettings
 from ..db import Database, holder_id
 from ..models import DeliveryStatus, Edition, Outcome
@@ -64,9 +64,8 @@ class Run:
 
 
 def workers(settings: SendSettings) -> int:
-    """How many workers a send of this backend runs at once."""
-    sending = settings.sending
-    return {"sendgrid": sending.sendgrid.concurrency, "smtp": sending.smtp.connections}.get(sending.backend, 1)
+    """How many workers a send of this backend runs at once, as the backend declares."""
+    return backends.get(settings.backend).workers(settings.sending)
 
 
 def gate_for(settings: SendSettings, db: Database, now: datetime) -> Gate:
@@ -232,7 +231,8 @@ def _batch(run: Run, mailer: Mailer, edition: Edition, rows: Sequence[Any], hold
     ledger = run.db.ledger
     with run.writes:
         ledger.mark([r.id for r in rows if r.suppressed], DeliveryStatus.SUPPRESSED, run.clock(), holder)
-    batch = [recipient(run.settings, run.key, run.list_name, r.id, r.email, r.email_key, r.name, run.edition_id)
+    batch = [recipient(run.settings, key=run.key, list_name=run.list_name, delivery_id=r.id, email=r.email,
+                       email_key=r.email_key, name=r.name, edition_id=run.edition_id)
              for r in rows if not r.suppressed]
     flight = _InFlight(run, {r.id: r.attempts for r in rows}, holder)
     try:

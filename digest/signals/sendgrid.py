@@ -1,20 +1,22 @@
-"""SendGrid's Event Webhook: the request checked (signature on the raw body, a fresh
-timestamp), then each event read for what it means here (a bounce, a spam report, an
-unsubscribe) and applied once (by sg_event_id)."""
+"""SendGrid's Event Webhook (the reader its backend's event route names): the request
+checked (signature on the raw body, a fresh timestamp), then each event read for what it
+means here (a bounce, a spam report, an unsubscribe) and applied once (by sg_event_id)."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 
 from sendgrid.helpers.eventwebhook import EventWebhook
+from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 
 from .. import crash
 from ..db import Database
 from ..db.events import Effect
-from ..errors import DigestError, UsageError
 from ..models import EVERY_LIST, Reason, email_key
+from .webhooks import BadEvents, Forged
 
 log = logging.getLogger(__name__)
 
@@ -26,20 +28,12 @@ DROPPED = (("unsubscribed address", Reason.UNSUBSCRIBED), ("spam reporting addre
 MAX_EDITION_ID = 2**31 - 1
 
 
-class NotConfigured(DigestError):
-    """The webhook's verification key is not set: nothing is read."""
-
-    http_status = 503
-
-
-class Forged(DigestError):
-    """The request is not SendGrid's: no signature, a stale or bad timestamp, a bad signature."""
-
-    http_status = 403
-
-
-class BadEvents(UsageError):
-    """Signed, but not a JSON list of events."""
+def read(key: str, raw: bytes, headers: Mapping[str, str], max_age: int, now: float) -> list[dict]:
+    """The events of a request signed with key (its signature headers, names in lower case)
+    within max_age seconds of now; Forged or BadEvents when it cannot be taken."""
+    verify(key, raw, headers.get(EventWebhookHeader.SIGNATURE.lower(), ""),
+           headers.get(EventWebhookHeader.TIMESTAMP.lower(), ""), max_age, now)
+    return events(raw)
 
 
 def verify(key: str, raw: bytes, signature: str, stamp: str, max_age: int, now: float) -> None:

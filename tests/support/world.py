@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from digest import config
+from digest import backends, config
 from digest.db import Database
 from digest.read.ingest import ingest
 from digest.write.edition import period
@@ -19,7 +19,6 @@ from .templates import PG_URL, TEMPLATES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WEEK = (date(2017, 10, 25), date(2017, 11, 1))
-REAL_BACKENDS = ("smtp", "sendgrid")
 TEST_SECRET_ENV = "DIGEST_TEST_REAL_SECRET"       # worlds with a real backend sign with this (subprocesses inherit it)
 os.environ.setdefault(TEST_SECRET_ENV, "a-test-signing-secret-of-real-length-0123456789")
 
@@ -39,7 +38,7 @@ class World:
                 data["sending"].setdefault(key, {}).update(value)
             else:
                 data["sending"][key] = value
-        if data["sending"]["backend"] in REAL_BACKENDS:        # ready for real mail (digest.send.readiness)
+        if backends.sends_to_people(data["sending"]["backend"]):   # ready for real mail (digest.send.readiness)
             data["sending"]["from"] = "On Probation digest <digest@onprobation-digest.org>"
             data["web"].update({"base_url": "https://digest.onprobation-digest.org", "insecure_dev_mode": False,
                                 "secret_key_env": TEST_SECRET_ENV})

@@ -7,6 +7,10 @@ are of unknown outcome; it sends only the ids `sending` returns (another sender 
 have taken the others from a sender that stalled past its lease) and says nothing of
 the rest. A fault that stops the whole send raises MailerError naming
 the setting to fix; `unsent` are ids marked sending that certainly did not go.
+
+Each module here is one backend: its mailer, and at its end `backends.register(...)`
+declaring all that differs (real or not, SMTPUTF8, workers, the doctor's checks, an
+event route); see digest/backends.py.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from ... import backends
 from ...config import SendSettings
 from ...errors import SendError
 from ...models import Mail, Outcome
@@ -39,12 +44,6 @@ class Mailer(Protocol):
 
 
 def make_mailer(settings: SendSettings, **options: Any) -> Mailer:
-    backend = settings.backend
-    if backend == "sendgrid":
-        from .sendgrid import SendGridMailer
-        return SendGridMailer(settings, **options)
-    if backend == "smtp":
-        from .smtp import SmtpMailer
-        return SmtpMailer(settings, **options)
-    from .outbox import OutboxMailer
-    return OutboxMailer(settings, **options)
+    """The mailer of the configured backend, as its module registered it."""
+    made: Mailer = backends.get(settings.backend).mailer(settings, **options)
+    return made

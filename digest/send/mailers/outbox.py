@@ -1,4 +1,5 @@
-"""The outbox: one .eml file per message, in a folder per edition. No account needed."""
+"""The outbox: one .eml file per message, in a folder per edition. No account needed,
+and nobody gets anything: the demo, tests, a look at the messages before going live."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ...backends import Backend, register
 from ...config import SendSettings
 from ...models import DeliveryStatus, Mail, Outcome
 from ..message import HeaderInjection, Recipient, sender, wire
@@ -54,3 +56,6 @@ class OutboxMailer:
 
     def close(self) -> None:
         return None
+
+
+register(Backend("outbox", OutboxMailer, real=False, smtputf8=True))

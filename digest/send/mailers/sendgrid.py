@@ -18,12 +18,14 @@ import random
 import re
 import time
 import urllib.error
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import httpx
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
+from ...backends import Backend, Events, Relay, register
 from ...config import SendSettings
 from ...models import DeliveryStatus, Mail, Outcome
 from ..message import HeaderInjection, Recipient, check_headers, list_id, sender
@@ -32,6 +34,7 @@ from . import MailerError, Sending
 log = logging.getLogger(__name__)
 MAX_DELAY = 60.0
 FATAL = {400: "request refused", 401: "API key refused", 403: "not allowed (is the sender verified?)"}
+MAX_SCOPES = 64 * 1024          # bytes of /v3/scopes read by the doctor: a server cannot make it read gigabytes
 
 
 class _Retry(Exception):
@@ -207,3 +210,50 @@ def _provider_message(body: bytes | str | None) -> str:
         return "; ".join(str(e.get("message", e)) for e in errors) or str(body)[:200]
     except (ValueError, AttributeError):
         return str(body)[:200]
+
+
+def check_key(settings: SendSettings, env: Mapping[str, str], timeout: float) -> str:
+    """For the doctor: SendGrid asked what the API key may do (GET /v3/scopes), nothing
+    sent; MailerError unless it may send mail."""
+    config = settings.sending.sendgrid
+    key, where = env.get(config.api_key_env, ""), config.api_key_env
+    if not key:
+        raise MailerError(f"{where} is not set; export {where}=<an API key with the Mail Send permission>")
+    try:
+        status, scopes = _scopes(config.host, key, timeout)
+    except httpx.HTTPError as error:
+        raise MailerError(f"SendGrid at {config.host} did not answer ({error.__class__.__name__}); check the "
+                          "network and [sending.sendgrid].host") from None
+    if status in (401, 403):
+        raise MailerError(f"SendGrid refused the key in {where} ({status}); create an API key with the Mail Send "
+                          "permission and export it")
+    if "mail.send" not in scopes:
+        raise MailerError(f"the key in {where} cannot send (scopes: {', '.join(scopes[:8]) or 'none'}); give the "
+                          "key the Mail Send permission (Settings > API Keys)")
+    return f"SendGrid: the key in {where} may send (mail.send)"
+
+
+def _scopes(host: str, key: str, timeout: float) -> tuple[int, list[str]]:
+    """(status, the scopes listed in at most MAX_SCOPES bytes of the answer)."""
+    body = b""
+    with httpx.stream("GET", f"{host}/v3/scopes", headers={"Authorization": f"Bearer {key}"},
+                      timeout=timeout) as answer:
+        for chunk in answer.iter_bytes():
+            body += chunk
+            if len(body) >= MAX_SCOPES:
+                break
+    try:
+        found = json.loads(body[:MAX_SCOPES]).get("scopes") if answer.status_code == 200 else None
+    except (ValueError, RecursionError, AttributeError):
+        found = None
+    return answer.status_code, [s for s in found if isinstance(s, str)] if isinstance(found, list) else []
+
+
+register(Backend(
+    "sendgrid", SendGridMailer, workers=lambda sending: sending.sendgrid.concurrency,
+    relay=Relay(check_key, spf_include=lambda sending: "sendgrid.net", dkim_selectors=("s1", "s2"),
+                dkim_setup="in SendGrid, Settings > Sender Authentication > Authenticate your domain ({domain}), "
+                           "then publish the CNAME records it shows: {names}"),
+    events=Events("digest.signals.sendgrid", key_env=lambda web: web.webhook_public_key_env,
+                  setup="in SendGrid, Settings > Mail Settings > Event Webhook: POST URL {url}, Signature "
+                        "Verification on; then export {env}=<its verification key>")))

@@ -14,9 +14,10 @@ import logging
 import os
 import smtplib
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
+from ...backends import Backend, Relay, register
 from ...config import SendSettings
 from ...models import DeliveryStatus, Mail, Outcome
 from ..message import HeaderInjection, Recipient, sender, wire
@@ -253,6 +254,20 @@ class SmtpMailer:
             self._drop()
 
 
+def check_relay(settings: SendSettings, env: Mapping[str, str], timeout: float) -> str:
+    """For the doctor: the relay reached as a send reaches it (TLS, login), nothing sent;
+    MailerError for a login the network could read or TLS that believes anyone."""
+    smtp = settings.sending.smtp
+    if smtp.username and smtp.security == "none":
+        raise MailerError(f"[sending.smtp] logs in as {smtp.username} without TLS: the password would cross the "
+                          'network in the clear; set [sending.smtp] security = "starttls" (port 587) or "tls" '
+                          "(port 465)")
+    if smtp.security != "none" and not smtp.verify:
+        raise MailerError("[sending.smtp].verify is false: whoever answers is believed to be the relay; remove "
+                          "verify = false (give ca_file for a private CA)")
+    return SmtpMailer(settings, timeout=timeout).probe()
+
+
 def tls_context(settings: SendSettings) -> ssl.SSLContext:
     """Verified TLS: the CA in [sending.smtp].ca_file, or the system's trust store;
     unverified only when [sending.smtp].verify is false, and said so."""
@@ -293,3 +308,7 @@ def _close(connection: smtplib.SMTP | None) -> None:
             connection.close()
         except OSError:
             pass
+
+
+register(Backend("smtp", SmtpMailer, smtputf8=True, workers=lambda sending: sending.smtp.connections,
+                 relay=Relay(check_relay, host=lambda sending: sending.smtp.host), bounce_mailbox=True))
