@@ -4,6 +4,8 @@ PYTHON ?= python3
 BENCH_PG ?= postgresql+psycopg://127.0.0.1:5432/test
 VENV   := .venv
 BIN    := $(VENV)/bin
+# make test runs the suite in this many processes (pytest-xdist); 0 runs it in this one
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench clean
 
@@ -36,7 +38,7 @@ demo: $(VENV)/.installed
 	@echo "       $(BIN)/digest doctor"
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=25
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check digest tests bench
