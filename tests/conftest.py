@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -22,6 +23,9 @@ from .support.world import World
 
 BUILDERS = {"migrated": migrate, "empty": lambda _url: None}
 
+CHROMIUM = os.environ.get("DIGEST_TEST_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 NOW = datetime(2017, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -146,3 +150,32 @@ def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
 def world(make_world: Callable[..., World], db_url: str) -> World:
     """The sample world with three readers, on SQLite and on PostgreSQL."""
     return make_world(db_url)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One Chromium for the whole run (it takes a second or more to start)."""
+    problem = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        problem = f"playwright not installed ({error})"
+    if problem is None and not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        problem = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    if problem:
+        if IN_CI:
+            pytest.fail(f"{problem} (CI=true: browser tests must run)")
+        pytest.skip(problem)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The run's Chromium; every page a test opens has a browser context of its own
+    (cookies, storage, cache), and all of them are closed after the test."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_browser import browser, site  # noqa: F401 - the fixtures: Chromium via Playwright, a served world
+from .test_browser import site  # noqa: F401 - the fixture: a served world (Chromium is conftest's `browser`)
 from .test_email_look import demo_week, world  # noqa: F401 - the fixture
 
 AXE = (Path(__file__).resolve().parent / "data" / "axe" / "axe.min.js").read_text(encoding="utf-8")

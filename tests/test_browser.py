@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import re
-import shutil
 import threading
 from pathlib import Path
 
@@ -16,43 +14,11 @@ from werkzeug.serving import make_server
 from digest.actions import send_edition
 from digest.web import create_app
 
-from .conftest import IN_CI
+from .conftest import CHROMIUM, FLAGS  # noqa: F401 - tests/test_deploy.py imports them from here
 from .support.smtp_server import free_port
 from .support.world import World
 
-CHROMIUM = os.environ.get("DIGEST_TEST_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parent / "output"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """One Chromium for the whole run (it takes a second or more to start)."""
-    problem = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        problem = f"playwright not installed ({error})"
-    if problem is None and not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        problem = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    if problem:
-        if IN_CI:
-            pytest.fail(f"{problem} (CI=true: browser tests must run)")
-        pytest.skip(problem)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def browser(chromium):
-    """The run's Chromium; every page a test opens has a browser context of its own
-    (cookies, storage, cache), and all of them are closed after the test."""
-    yield chromium
-    for context in chromium.contexts:
-        context.close()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from digest.web import create_app
 
 from .support.smtp_server import free_port
 from .support.world import World
-from .test_browser import SHOTS, browser  # noqa: F401 - the fixture
+from .test_browser import SHOTS
 
 PASSWORD = "desk browser password"
 RUN_AT = datetime(2017, 11, 1, 7, tzinfo=UTC)
@@ -68,7 +68,7 @@ def readers_got(world: World) -> Counter[str]:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_dashboard_and_the_readers_page(desk, browser, width):  # noqa: F811
+def test_the_dashboard_and_the_readers_page(desk, browser, width):
     world, base, clock = desk
     world.db.lists.suppress("reader00004@example.org", "*", Reason.BOUNCED, "hard bounce", RUN_AT)
     actions.sync_list(world.settings, world.db, world.weekly, RUN_AT)
@@ -97,7 +97,7 @@ def test_the_dashboard_and_the_readers_page(desk, browser, width):  # noqa: F811
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_review_skip_then_change_and_approve(desk, browser, width):  # noqa: F811
+def test_review_skip_then_change_and_approve(desk, browser, width):
     world, base, clock = desk
     actions.scheduled_run(world.settings, world.db, "weekly", RUN_AT)
     page = login(browser, base, width)
@@ -127,7 +127,7 @@ def test_review_skip_then_change_and_approve(desk, browser, width):  # noqa: F81
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_send_now(desk, browser, width):  # noqa: F811
+def test_send_now(desk, browser, width):
     world, base, clock = desk
     page = login(browser, base, width)
     page.goto(f"{base}/editor/weekly/send?since=2017-10-25&until=2017-11-01")

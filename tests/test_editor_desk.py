@@ -26,7 +26,7 @@ from digest.write.edition import period
 
 from .support.smtp_server import free_port
 from .support.world import World
-from .test_browser import SHOTS, browser  # noqa: F401 - the real Chromium fixture
+from .test_browser import SHOTS
 
 SUNDAY = datetime(2017, 11, 5, 15, 0, tzinfo=UTC)          # London is on GMT again since 29 Oct
 MONDAY_EARLY = datetime(2017, 11, 6, 6, 0, tzinfo=UTC)     # before the 07:00 run
@@ -277,7 +277,7 @@ def _frame_text(page) -> str:  # noqa: ANN001
     return page.frame_locator("iframe").locator("body").inner_text()
 
 
-def test_period_picker_in_the_browser(desk, browser):  # noqa: F811
+def test_period_picker_in_the_browser(desk, browser):
     world, base, clock = desk
     clock.moment = TODAY
     page = _logged_in(browser, base)
@@ -307,7 +307,7 @@ def test_period_picker_in_the_browser(desk, browser):  # noqa: F811
     assert page.locator("#side dd[data-part=words]").count() >= 1
 
 
-def test_pin_by_search_then_unpick_in_the_browser(desk, browser):  # noqa: F811
+def test_pin_by_search_then_unpick_in_the_browser(desk, browser):
     world, base, _ = desk
     page = _logged_in(browser, base)
     page.goto(f"{base}/editor/weekly")
@@ -334,7 +334,7 @@ def test_pin_by_search_then_unpick_in_the_browser(desk, browser):  # noqa: F811
     assert page.get_attribute("#star .thread", "data-thread") == LINK_ONLY
 
 
-def test_exclude_and_undo_in_the_browser(desk, browser):  # noqa: F811
+def test_exclude_and_undo_in_the_browser(desk, browser):
     world, base, _ = desk
     page = _logged_in(browser, base)
     page.goto(f"{base}/editor/weekly")

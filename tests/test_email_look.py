@@ -27,7 +27,6 @@ from digest.write.view import QUOTE_WORDS, _own_first, shorten
 
 from .support.smtp_server import free_port
 from .support.world import World
-from .test_browser import browser  # noqa: F401 - the fixture: Debian's Chromium via Playwright
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 WIDTHS = (390, 1280)
@@ -55,7 +54,7 @@ def demo_week(world: World, voice: Draft | None = None) -> str:
 
 # ------------------------------------------------------------------ in a real browser
 
-def test_dark_mode_contents_and_screenshots_at_phone_and_desktop_widths(world, browser):  # noqa: F811
+def test_dark_mode_contents_and_screenshots_at_phone_and_desktop_widths(world, browser):
     html = demo_week(world)
     ARTIFACTS.mkdir(exist_ok=True)
     for width in WIDTHS:
@@ -259,7 +258,7 @@ def site(world):
     server.shutdown()
 
 
-def test_editor_sets_note_and_subject_and_sees_them_in_the_preview_frame(site, browser):  # noqa: F811
+def test_editor_sets_note_and_subject_and_sees_them_in_the_preview_frame(site, browser):
     world, base = site
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{base}/editor/login")

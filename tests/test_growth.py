@@ -22,7 +22,6 @@ from digest.web import create_app, public
 
 from .support import smtp_server
 from .support.world import World
-from .test_browser import browser  # noqa: F401  (the fixture)
 
 PASSWORD = "growth editor password"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -293,7 +292,7 @@ def subjects(recorder, address: str) -> list[str]:
     return [str(m["Subject"]) for m in recorder.messages if address in str(m["To"])]
 
 
-def test_the_form_on_the_blog_subscribes_from_another_origin(served, browser):  # noqa: F811
+def test_the_form_on_the_blog_subscribes_from_another_origin(served, browser):
     world, base, recorder = served
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.goto(f"{base}/subscribe/weekly/embed")
@@ -324,7 +323,7 @@ def test_the_form_on_the_blog_subscribes_from_another_origin(served, browser):  
         blog.shutdown()
 
 
-def test_the_subscribe_page_fits_a_phone(served, browser):  # noqa: F811
+def test_the_subscribe_page_fits_a_phone(served, browser):
     _, base, _ = served
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.goto(f"{base}/subscribe/weekly")

@@ -20,7 +20,7 @@ from digest.write.listing import arrives
 
 from .support import smtp_server
 from .support.world import World
-from .test_browser import SHOTS, browser  # noqa: F401 - the fixture
+from .test_browser import SHOTS
 
 BASE = "http://localhost:8000"
 
@@ -62,7 +62,7 @@ def test_the_welcome_says_when_editions_arrive_links_the_latest_and_can_be_left(
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_both_mails_read_on_a_phone_in_light_and_dark(mails, browser, tmp_path, scheme):  # noqa: F811
+def test_both_mails_read_on_a_phone_in_light_and_dark(mails, browser, tmp_path, scheme):
     SHOTS.mkdir(exist_ok=True)
     for name, message in zip(("confirm", "welcome"), mails, strict=True):
         path = tmp_path / f"{name}.html"

@@ -22,7 +22,6 @@ from digest.web.limits import LoginThrottle
 from digest.web.login import COOKIE
 
 from .support.smtp_server import free_port
-from .test_browser import browser  # noqa: F401 - the real Chromium fixture
 
 PASSWORD = "correct horse battery staple"
 START = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -242,7 +241,7 @@ def submit(page, base: str, password: str) -> int:
     return navigation.value.status
 
 
-def test_browser_throttle_then_login_then_logout(served, browser, clock):  # noqa: F811
+def test_browser_throttle_then_login_then_logout(served, browser, clock):
     base = served
     page = browser.new_page()
     statuses = [submit(page, base, f"guess {n}") for n in range(5)]
