@@ -18,7 +18,7 @@ from digest.db import Database
 
 from .support.blog import Blog, onprobation
 from .support.feedserver import FeedServer
-from .support.templates import PG_URL, TEMPLATES, Templates, migrate
+from .support.templates import PG_URL, REUSE, TEMPLATES, Templates, migrate
 from .support.world import World
 
 BUILDERS = {"migrated": migrate, "empty": lambda _url: None}
@@ -81,14 +81,15 @@ def templates() -> Iterator[Templates]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Each test using this runs twice: on a SQLite file and a PostgreSQL database of its
-    own, both at the newest revision (copied from a database migrated once per run)."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs twice: on a SQLite file of its own and on this process's
+    PostgreSQL database, emptied for it; both at the newest revision, with no rows."""
     if request.param == "sqlite":
         TEMPLATES.copy_sqlite("migrated", migrate, tmp_path / "digest.db")
-        yield f"sqlite:///{tmp_path / 'digest.db'}"
-        return
-    yield from _postgres_copy(request, "migrated")
+        return f"sqlite:///{tmp_path / 'digest.db'}"
+    url = request.getfixturevalue("pg_url")
+    REUSE.reset(url)
+    return url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -98,6 +99,13 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'digest.db'}"
         return
     yield from _postgres_copy(request, "empty")
+
+
+@pytest.fixture
+def fresh_pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A PostgreSQL database never written to, at the newest revision (a copy of the
+    migrated template): for what depends on how its pages are filled."""
+    yield from _postgres_copy(request, "migrated")
 
 
 def _postgres_copy(request: pytest.FixtureRequest, kind: str) -> Iterator[str]:

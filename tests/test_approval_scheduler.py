@@ -20,7 +20,7 @@ from pathlib import Path
 from digest.db import Database
 
 from .support.blog import Blog, onprobation
-from .support.processes import run_digest, start_digest
+from .support.processes import DigestProcess, run_digest, start_digest
 from .support.world import World
 
 PACKAGE = Path(__file__).resolve().parent.parent / "digest"
@@ -62,9 +62,8 @@ def digest(world: World, *args: str, crash_at: str | None = None) -> subprocess.
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
     if crash_at:
         env.update(DIGEST_CRASH_AT=crash_at, DIGEST_CRASH_MARK=str(world.folder / "crashed"))
-    return run_digest(["--config", str(world.config_path), *args],
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-                          env={**env, "PYTHONPATH": str(PACKAGE.parent)})
+    return run_digest(["--config", str(world.config_path), *args], capture_output=True, text=True, timeout=120,
+                      stdin=subprocess.DEVNULL, env=env)
 
 
 def wait_for(condition, what: str, seconds: float = 100) -> None:  # noqa: ANN001 - a predicate
@@ -82,18 +81,17 @@ def edition_status(world: World) -> list[str]:
 
 
 def test_a_real_scheduler_holds_the_edition_until_the_editor_approves_it_once(tmp_path, feed_server):
-    """SQLite only: the minutes of cron are the cost; PostgreSQL runs the same steps in
-    tests/test_approval.py and tests/test_crash_points.py."""
+    """SQLite only (PostgreSQL runs the same steps in tests/test_approval.py and
+    tests/test_crash_points.py). Each scheduler's clock starts three seconds before its cron
+    minute, so that the run comes in seconds rather than up to a minute."""
     blog = recent_blog(feed_server, tmp_path / "blog")
     world = World(tmp_path, f"sqlite:///{tmp_path / 'digest.db'}", READERS)
     world.data["sources"][0].update({"url": blog.posts_url, "kind": "blogger", "backfill_days": 0})
     world.data["lists"][0].update({"schedule": "* * * * *", "approval": "required", "timezone": "UTC"})
     world.data["editor"] = {"email": "editor@onprobation-digest.org"}
     world.reload()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
-    scheduler = start_digest(["--config", str(world.config_path),
-                                  "schedule"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                 env={**env, "PYTHONPATH": str(PACKAGE.parent)})
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    scheduler = scheduler_at(world, minute - timedelta(seconds=3))
     try:
         wait_for(lambda: len(outbox(world, "review-*/*.eml")) >= 1, "the scheduled run to hold the edition")
         time.sleep(2)
@@ -111,14 +109,29 @@ def test_a_real_scheduler_holds_the_edition_until_the_editor_approves_it_once(tm
 
         again = digest(world, "approve", "weekly", "--yes")
         assert again.returncode == 0 and "nothing more to send" in again.stdout, again.stdout + again.stderr
-        runs = len(_runs(world))
+    finally:
+        stop(scheduler)
+    runs = len(_runs(world))
+    scheduler = scheduler_at(world, minute + timedelta(minutes=1) - timedelta(seconds=3))     # the next minute's run
+    try:
         wait_for(lambda: len(_runs(world)) > runs, "another scheduled run")
         assert "nothing sent" in _runs(world)[-1]                   # the period went out: nothing held again
         assert sum(readers_got(world).values()) == READERS and len(outbox(world, "review-*/*.eml")) == 1
     finally:
-        scheduler.send_signal(signal.SIGTERM)
-        assert scheduler.wait(timeout=120) == 0, scheduler.stderr.read() if scheduler.stderr else ""
+        stop(scheduler)
         world.close()
+
+
+def scheduler_at(world: World, clock: datetime) -> DigestProcess:
+    """`digest schedule`, its clock starting at `clock`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
+    return start_digest(["--config", str(world.config_path), "schedule"], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE, text=True, env=env, clock=clock)
+
+
+def stop(scheduler: DigestProcess) -> None:
+    scheduler.send_signal(signal.SIGTERM)
+    assert scheduler.wait(timeout=120) == 0, scheduler.stderr.read() if scheduler.stderr else ""
 
 
 def _runs(world: World) -> list[str]:

@@ -60,11 +60,11 @@ def test_pending_rows_say_which_addresses_were_suppressed_since_the_freeze(db: D
     assert {r.email for r in rows if r.suppressed} == {"r5@example.org", "r999@example.org"}
 
 
-def test_a_status_change_on_postgresql_rewrites_no_index(pg_url: str) -> None:
+def test_a_status_change_on_postgresql_rewrites_no_index(fresh_pg_url: str) -> None:
     """Every status change of a batch is a HOT update: the row changes in place, and no
     index entry is written (the work that made PostgreSQL sends twice as slow as SQLite's).
     With an index on the status, or pages filled to the brim, none would be."""
-    with Database.open(pg_url) as db:
+    with Database.open(fresh_pg_url) as db:
         _, ids = _edition(db)
         with db.engine.begin() as connection:
             _update(connection, ids, status="sending", updated_at=NOW)
@@ -77,10 +77,10 @@ def test_a_status_change_on_postgresql_rewrites_no_index(pg_url: str) -> None:
         assert first >= 0.9 * ROWS and second >= 0.9 * ROWS     # a page's last row may not fit: 94% here
 
 
-def test_a_provider_event_finds_its_row_by_index_on_postgresql(pg_url: str) -> None:
+def test_a_provider_event_finds_its_row_by_index_on_postgresql(fresh_pg_url: str) -> None:
     """A webhook event names the edition and the address: with a million rows in the
     edition it must not read them all."""
-    with Database.open(pg_url) as db:
+    with Database.open(fresh_pg_url) as db:
         _edition(db)
         edition_id, _ = _edition(db)
         with db.engine.begin() as connection:

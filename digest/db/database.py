@@ -31,6 +31,7 @@ from .signups import SignupStore
 from .welcomes import WelcomeStore
 
 log = logging.getLogger(__name__)
+BUSY_TIMEOUT_MS = 10_000        # how long a SQLite connection waits for another's write lock
 
 
 class NoDatabase(StoreError):
@@ -157,7 +158,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     """WAL: readers (web, preview) never block the writer; NORMAL sync is crash-safe in
     WAL. The busy timeout comes first, so that switching to WAL waits for a lock too."""
     cursor = connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
     if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
         try:
             cursor.execute("PRAGMA journal_mode=WAL")

@@ -6,10 +6,13 @@ Starting `python -m digest.cli` costs an interpreter and the import of the whole
 the child is still a real process of its own, with its own pid, file descriptors,
 environment and working directory; SIGKILL and SIGTERM reach it as they reach any
 process, and its exit status is the command's. `run_digest` and `start_digest` take the
-arguments `subprocess.run` and `subprocess.Popen` take and give back what they give.
+arguments `subprocess.run` and `subprocess.Popen` take and give back what they give. Only
+its clock may be set (`clock=`: the moment it starts at, running on at the real pace from
+there), so that a scheduler reaches its cron minute in seconds.
 
 What it does not give, a test that needs it starts a real interpreter: the installed
-command itself (tests/test_wheel.py), a fresh import (tests/test_cli.py's import test).
+command itself (tests/test_wheel.py), the same answer as a fresh interpreter
+(tests/test_processes.py), the deploy files' commands (tests/test_deploy.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from multiprocessing import reduction, spawn
 from pathlib import Path
 from typing import IO, Any
@@ -46,9 +50,10 @@ def _detach(duplicate: Any) -> int:
     return duplicate.detach()
 
 
-def _child(argv: list[str], env: dict[str, str], cwd: str, fds: list[int], code: str | None) -> None:
+def _child(argv: list[str], env: dict[str, str], cwd: str, fds: list[int], code: str | None,
+           clock: datetime | None) -> None:
     """In the forked child: become `digest ARGV` (or `python -c CODE`) with these standard
-    streams, then run it."""
+    streams, its clock set to `clock` (and running on from there) if given, then run it."""
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -60,6 +65,9 @@ def _child(argv: list[str], env: dict[str, str], cwd: str, fds: list[int], code:
     sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding="utf-8")
     sys.stdout = io.TextIOWrapper(open(1, "wb", closefd=False), encoding="utf-8", line_buffering=True)
     sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), encoding="utf-8", line_buffering=True)
+    if clock is not None:
+        import time_machine
+        time_machine.travel(clock, tick=True).start()
     sys.argv = ["digest", *argv] if code is None else ["-c"]
     if code is not None:
         exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
@@ -73,7 +81,7 @@ class DigestProcess:
 
     def __init__(self, argv: Sequence[str | Path], *, stdin: Any = None, stdout: Any = None, stderr: Any = None,
                  env: Mapping[str, str] | None = None, cwd: str | Path | None = None, text: bool = False,
-                 code: str | None = None, **_ignored: Any) -> None:
+                 code: str | None = None, clock: datetime | None = None, **_ignored: Any) -> None:
         self.args = [str(a) for a in argv]
         self.text = text
         self.returncode: int | None = None
@@ -83,7 +91,7 @@ class DigestProcess:
         self.stdin, self.stdout, self.stderr = self._streams(stdin, stdout, stderr)
         self._process = _CONTEXT.Process(target=_child, args=(
             self.args, dict(os.environ if env is None else env), str(cwd or os.getcwd()),
-            [_Fd(fd) for fd in child_ends], code))
+            [_Fd(fd) for fd in child_ends], code, clock))
         try:
             _start(self._process)
         finally:

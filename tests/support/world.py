@@ -15,7 +15,7 @@ from digest.db import Database
 from digest.read.ingest import ingest
 from digest.write.edition import period
 
-from .templates import PG_URL, TEMPLATES
+from .templates import REUSE, TEMPLATES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WEEK = (date(2017, 10, 25), date(2017, 11, 1))
@@ -96,7 +96,7 @@ def copy_sample(url: str) -> None:
     if parsed.get_backend_name() == "sqlite":
         TEMPLATES.copy_sqlite("sampled", _sampled, Path(parsed.database or ""))
     else:
-        TEMPLATES.copy_postgres("sampled", PG_URL, _sampled, name=parsed.database)
+        REUSE.fill(url, _sampled)
 
 
 def _sampled(url: str) -> None:
