@@ -34,7 +34,7 @@ from pydantic import (
 
 from . import backends
 from .errors import ConfigError
-from .names import one_line
+from .oneline import one_line
 
 DEFAULT_PATH = Path("config.toml")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"

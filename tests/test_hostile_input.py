@@ -25,7 +25,7 @@ from digest.db import Database
 from digest.db.tables import deliveries
 from digest.errors import ConfigError
 from digest.models import DeliveryStatus, Edition, Member, Origin, ascii_domain, email_key, wire_address
-from digest.names import clean_name, name_problem
+from digest.oneline import clean_name, name_problem
 from digest.send.message import HeaderInjection, _header, check_headers, recipient, wire
 from digest.send.subscribers import ListFileError, read_csv, sync
 from digest.web import create_app

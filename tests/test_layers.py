@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 # Lower layers never import higher ones; a module may import its own layer and below
 # (but a phase never imports a sibling phase of its layer: see below).
 LAYERS = [
-    {"errors", "models", "resources", "crash", "names", "sanitize"},     # the ground
+    {"errors", "models", "resources", "crash", "oneline", "sanitize"},     # the ground
     {"db", "config", "backends"},     # backends: the mail backends' declarations, by name
     {"read", "pick"},                 # sources -> database; database -> picks
     {"write"},                        # picks -> edition

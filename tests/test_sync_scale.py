@@ -138,7 +138,7 @@ def test_the_fast_path_of_clean_name_gives_what_the_full_pass_gives(text):
     import re
     import unicodedata
 
-    from digest.names import _BIDI, MAX_NAME, clean_name
+    from digest.oneline import _BIDI, MAX_NAME, clean_name
     kept = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text if c not in _BIDI)
     assert clean_name(text) == re.sub(r"\s+", " ", kept).strip()[:MAX_NAME]
 

@@ -17,7 +17,7 @@ from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import DigestError, UsageError
 from ..models import DeliveryStatus, Letter, Member, Origin, Reason, SyncResult, email_key
-from ..names import clean_name, name_problem
+from ..oneline import clean_name, name_problem
 from ..send import deliver, readiness
 from ..send.mailers import Mailer, MailerError
 from ..send.message import recipient

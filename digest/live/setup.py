@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .. import config
 from ..errors import ConfigError, DigestError, UsageError
-from ..names import unsafe_characters
+from ..oneline import unsafe_characters
 from ..read.errors import FeedError, FetchError
 from ..read.fetch import Fetcher, allowed_hosts_for
 from ..read.parse import detect_kind, read

@@ -29,7 +29,7 @@ from .. import crash
 from ..db.lists import ListStore, ListSync
 from ..errors import SendError
 from ..models import FileStamp, Member, SyncResult, email_key
-from ..names import name_problem
+from ..oneline import name_problem
 
 log = logging.getLogger(__name__)
 

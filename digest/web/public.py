@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from .. import actions
 from ..config import MailingList
 from ..errors import StoreError, UsageError
-from ..names import clean_name
+from ..oneline import clean_name
 from . import busy, check_csrf, client_address, list_or_404, services
 
 log = logging.getLogger(__name__)
