@@ -17,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..models import EVERY_LIST, DeliveryStatus, Edition, EditionStatus, Link, Outcome
-from .among import among
 from .drafts import take as take_draft
 from .guard import guarded
+from .in_chunks import in_chunks
 from .lists import suppressed
 from .locks import _dead
 from .tables import deliveries, editions, links, picks, subscribers, suppressions
@@ -326,8 +326,8 @@ class Ledger:
         """A working sender keeps its batch (rows `ids`): their lease runs on to `until`."""
         if ids:
             with self.engine.begin() as db:
-                for ids_among in among(db, deliveries.c.id, list(ids)):
-                    db.execute(deliveries.update().where(ids_among, deliveries.c.claimed_by == holder,
+                for in_ids in in_chunks(db, deliveries.c.id, list(ids)):
+                    db.execute(deliveries.update().where(in_ids, deliveries.c.claimed_by == holder,
                                                          deliveries.c.status.in_(_HELD))
                                .values(claimed_until=until))
 
@@ -336,8 +336,8 @@ class Ledger:
         or the quota reached); the others were recorded with their outcome."""
         if ids:
             with self.engine.begin() as db:
-                for ids_among in among(db, deliveries.c.id, list(ids)):
-                    db.execute(deliveries.update().where(ids_among, deliveries.c.claimed_by == holder,
+                for in_ids in in_chunks(db, deliveries.c.id, list(ids)):
+                    db.execute(deliveries.update().where(in_ids, deliveries.c.claimed_by == holder,
                                                          deliveries.c.status == DeliveryStatus.PENDING.value)
                                .values(claimed_by=None, claimed_until=None))
 
@@ -374,9 +374,9 @@ class Ledger:
         """Set the rows' status; with holder, only the rows it still holds."""
         values = {"status": status.value, "updated_at": now, "claimed_by": None, "claimed_until": None}
         with self.engine.begin() as db:
-            for ids_among in among(db, deliveries.c.id, list(ids)):
+            for in_ids in in_chunks(db, deliveries.c.id, list(ids)):
                 held = [deliveries.c.claimed_by == holder] if holder is not None else []
-                db.execute(deliveries.update().where(ids_among, *held).values(**values))
+                db.execute(deliveries.update().where(in_ids, *held).values(**values))
 
     def record(self, outcomes: list[Outcome], sending: list[int], now: datetime,
                retry_at: dict[int, datetime] | None = None, holder: str | None = None) -> list[int]:
@@ -512,8 +512,8 @@ def _start_sending(db: sa.Connection, ids: list[int], holder: str | None, now: d
         _update(db, ids, status=DeliveryStatus.SENDING.value, updated_at=now)
         return ids
     marked: list[int] = []
-    for ids_among in among(db, deliveries.c.id, ids):
-        statement = (deliveries.update().where(ids_among, deliveries.c.claimed_by == holder,
+    for in_ids in in_chunks(db, deliveries.c.id, ids):
+        statement = (deliveries.update().where(in_ids, deliveries.c.claimed_by == holder,
                                                deliveries.c.status == DeliveryStatus.PENDING.value)
                      .values(status=DeliveryStatus.SENDING.value, updated_at=now).returning(deliveries.c.id))
         marked += [row.id for row in db.execute(statement)]
@@ -521,5 +521,5 @@ def _start_sending(db: sa.Connection, ids: list[int], holder: str | None, now: d
 
 
 def _update(db: sa.Connection, ids: list[int], **values: object) -> None:
-    for ids_among in among(db, deliveries.c.id, ids):
-        db.execute(deliveries.update().where(ids_among).values(**values))
+    for in_ids in in_chunks(db, deliveries.c.id, ids):
+        db.execute(deliveries.update().where(in_ids).values(**values))
