@@ -116,7 +116,7 @@ PHASES = ("read", "pick", "write", "send", "signals", "live")
 FRONTS = ("cli", "web", "schedule")
 WHOLE_SETTINGS = {"config", "actions", "live", *FRONTS}      # live: init and doctor read or write the whole file
 STORES = {"content", "picks", "drafts", "lists", "ledger", "locks", "runs", "events", "sessions", "welcomes",
-          "checks", "orders", "signups", "roster", "bounces"}
+          "checks", "orders", "signups", "subscribers", "bounces"}
 
 
 def test_a_phase_never_imports_a_sibling_of_its_layer() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import MailingList, Settings
 from ..db import Database
-from ..db.roster import STATES, Counts
+from ..db.subscribers import STATES, Counts
 from ..errors import DigestError
 from ..models import DeliveryStatus, Origin
 from ..send.deliver import repeated_threads
@@ -44,8 +44,8 @@ def list_view(settings: Settings, db: Database, listed: MailingList, now: dateti
     moments = [now - timedelta(weeks=WEEKS - 1 - n) for n in range(WEEKS)]
     history = db.ledger.history(listed.name)
     pending = db.signups.pending(listed.name, now - timedelta(hours=settings.web.confirm_max_age_hours))
-    return ListView(listed, db.roster.counts(listed.name), pending,
-                    list(zip(moments, db.roster.growth(listed.name, moments), strict=True)),
+    return ListView(listed, db.subscribers.counts(listed.name), pending,
+                    list(zip(moments, db.subscribers.growth(listed.name, moments), strict=True)),
                     periods.next_run(listed, now), periods.next_edition(listed, now),
                     history[-1] if history else None, held(db, listed))
 
@@ -124,7 +124,7 @@ def readers_page(db: Database, listed: MailingList, words: str = "", state: str 
     """A page of the list's readers and the id the next page starts after (None: the last page)."""
     state = state if state in STATES else ""
     origin = origin if origin in {o.value for o in Origin} else ""
-    rows = db.roster.page(listed.name, words[:200], state, origin, after, PAGE + 1)
+    rows = db.subscribers.page(listed.name, words[:200], state, origin, after, PAGE + 1)
     return rows[:PAGE], (rows[PAGE - 1]["id"] if len(rows) > PAGE else None)
 
 
