@@ -15,7 +15,7 @@ from pathlib import Path
 
 # name -> what is committed when the process passes it (docs/delivery.md: "The guarantee")
 POINTS: dict[str, str] = {
-    "sync.chunk": "a chunk of list-file members is merged inside the sync's transaction (nothing committed yet)",
+    "sync.chunk": "a chunk of a list file's subscribers is merged in the sync's transaction (nothing committed yet)",
     "sync.finished": "the whole sync (additions, retirements, the file's hash) is committed at once",
     "send.frozen": "the edition, its ledger rows (one per recipient) and the picks it used are stored",
     "send.resumed": "rows a crashed run left `sending` are marked `unknown`",

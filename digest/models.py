@@ -49,7 +49,7 @@ class Origin(StrEnum):
     FILE = "file"
     CLI = "cli"
     IMPORT = "import"
-    WEB = "web"              # the reader's own sign-up, confirmed
+    WEB = "web"              # the subscriber's own sign-up, confirmed
     EDITOR = "editor"        # added by the editor on the web
 
 
@@ -229,7 +229,7 @@ class Edition:
 @dataclass(frozen=True)
 class Letter:
     """A one-off mail outside an edition (a confirmation, a welcome, the editor's review
-    copy or a notice), written for its one reader: nothing in it is substituted."""
+    copy or a notice), written for its one recipient: nothing in it is substituted."""
 
     list_name: str                      # the list it is about (its List-Id)
     subject: str
@@ -244,7 +244,7 @@ class Letter:
 
 
 class Mail(Protocol):
-    """What a mailer sends: an Edition (tokens filled per reader) or a Letter."""
+    """What a mailer sends: an Edition (tokens filled per recipient) or a Letter."""
 
     @property
     def list_name(self) -> str: ...
@@ -321,8 +321,8 @@ def wire_address(address: str) -> tuple[str, bool]:
 
 
 @dataclass(frozen=True)
-class Member:
-    """One list member as read from a list file, the CLI or the web."""
+class Subscriber:
+    """One subscriber of a list as read from a list file, the CLI or the web (not stored yet)."""
 
     email: str
     name: str = ""
@@ -345,7 +345,7 @@ class FileStamp:
 
 @dataclass
 class SyncResult:
-    """What a list sync or a merge of members did."""
+    """What a list sync or a merge of subscribers did."""
 
     added: int = 0
     retired: int = 0

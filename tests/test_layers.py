@@ -195,7 +195,7 @@ def test_the_checks_above_can_fail() -> None:
     """The scanner sees a real upward import, a real SQL call, the whole Settings and a
     front reaching into a store (no vacuous pass)."""
     tree = ast.parse("from ..cli import main\nfrom sqlalchemy import insert\nengine.begin()\n"
-                     "from ..config import Settings\napp.db.ledger.history()\nservices().db.lists.members()\n"
+                     "from ..config import Settings\napp.db.ledger.history()\nservices().db.lists.active()\n"
                      "settings.lists\n")
     assert internal_imports("digest.db.content", tree) == {"digest.cli", "digest.config"}
     attributes = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}

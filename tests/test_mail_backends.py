@@ -215,7 +215,7 @@ def test_a_backend_that_declares_nothing_is_held_to_every_check(bare, tmp_path):
     assert not local.sending.smtputf8 and not local.send_settings().smtputf8
     (tmp_path / "list.csv").write_text("email\njosé@example.org\nreader@example.org\n", encoding="utf-8")
     read = read_csv(tmp_path / "list.csv", local.sending.smtputf8)
-    assert [m.email for m in read.members] == ["reader@example.org"] and read.problems
+    assert [m.email for m in read.subscribers] == ["reader@example.org"] and read.problems
     found = checks(settings_of("bare", tmp_path))
     assert [name for name in ("relay", "spf", "dkim", "bounces") if found[name].ok] == []
     assert "declares no way to check its relay" in found["relay"].detail

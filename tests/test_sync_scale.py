@@ -152,12 +152,12 @@ def test_rows_appended_are_the_only_rows_read_and_their_lines_are_named_right(tm
     sync(db.lists, "weekly", path, NOW)
     before = state(db)
     read: list[str] = []
-    members = module._members
+    found = module._subscribers
 
     def counted(where, rows, *rest):
         read.extend(row["email"] for _, row, _ in rows)
-        return members(where, rows, *rest)
-    monkeypatch.setattr(module, "_members", counted)
+        return found(where, rows, *rest)
+    monkeypatch.setattr(module, "_subscribers", counted)
     with path.open("a", encoding="utf-8") as handle:        # lines 62, 63, 64 of the file
         handle.write("new.reader@example.net,New Reader,York\nsecond.new@example.net,Second,Leeds\n"
                      "not-an-address,Bad,Hull\n")

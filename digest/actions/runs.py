@@ -23,8 +23,8 @@ from ..write.edition import NothingToSend
 from . import approval
 from .blog import fetch
 from .notices import Notice, notify
-from .readers import list_title
 from .sending import check_ready, finish_unfinished, send_edition
+from .subscribers import list_title
 
 log = logging.getLogger(__name__)
 FETCH_WAIT = timedelta(minutes=10)     # another run fetching: wait for it rather than skip

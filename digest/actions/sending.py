@@ -36,7 +36,7 @@ def mailer(settings: Settings) -> Mailer:
 
 def check_ready(settings: Settings) -> None:
     """NotReady (one line: the setting, the file, the fix) when a real backend would send
-    from a config that is not ready for readers."""
+    from a config that is not ready for subscribers."""
     check_ready_to_send(settings.send_settings())
 
 

@@ -43,7 +43,7 @@ class Ledger:
     def freeze(self, edition: Edition, now: datetime, picks_until: datetime | None = None,
                threads: Sequence[str] = (), hold: bool = False, tracked: Sequence[Link] = ()) -> tuple[int, int]:
         """Store a built edition with one pending ledger row per active, unsuppressed
-        member, and mark the list's picks made up to picks_until (when it was built) used and
+        subscriber, and mark the list's picks made up to picks_until (when it was built) used and
         its draft (note, subject: frozen with the edition) taken: one transaction, so a crash
         leaves either all of it or nothing. A pick or draft made later waits for the next
         edition. With hold, the edition waits for the editor's approval instead: its picks
@@ -56,7 +56,7 @@ class Ledger:
                 built_at=picks_until or now, held_at=now if hold else None)).inserted_primary_key
             edition_id = int(inserted[0]) if inserted else 0
             filled = db.execute(deliveries.insert().from_select(
-                _LEDGER_COLUMNS, _members(edition_id, edition.list_name, now))).rowcount
+                _LEDGER_COLUMNS, _recipients(edition_id, edition.list_name, now))).rowcount
             if filled < 0:                              # psycopg cannot say for INSERT ... SELECT: count them
                 filled = int(db.execute(sa.select(sa.func.count()).where(
                     deliveries.c.edition_id == edition_id)).scalar() or 0)
@@ -443,7 +443,7 @@ def _take_picks(db: sa.Connection, list_name: str, until: datetime, now: datetim
 _LEDGER_COLUMNS = ["edition_id", "subscriber_id", "email", "email_key", "name", "status", "updated_at"]
 
 
-def _members(edition_id: int, list_name: str, now: datetime) -> sa.Select:
+def _recipients(edition_id: int, list_name: str, now: datetime) -> sa.Select:
     """The ledger rows of a new edition, as a SELECT (filled in one statement, no memory)."""
     return sa.select(sa.literal(edition_id), subscribers.c.id, subscribers.c.email, subscribers.c.email_key,
                      subscribers.c.name, sa.literal(DeliveryStatus.PENDING.value),

@@ -108,7 +108,7 @@ def _as_feed(content: bytes, url: str, headers: dict[str, str], home: str | None
 def _site_url(links: list[object], feed_url: str) -> str | None:
     """The blog's home page from the feed's alternate links: the first http(s) link on the
     feed's own host (www. or not). A link elsewhere is dropped with a warning (a feed does
-    not get to point the digest's readers at another site); a broken or javascript: one
+    not get to point the digest's subscribers at another site); a broken or javascript: one
     quietly."""
     elsewhere = None
     for link in links:

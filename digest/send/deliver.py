@@ -131,7 +131,7 @@ def plan(settings: SendSettings, db: Database, mailing_list: MailingList, since:
 def repeated_threads(db: Database, mailing_list: MailingList, since: datetime, until: datetime,
                      built: Built) -> list[str]:
     """A warning per sent edition whose period overlaps this one and that showed some of the
-    same threads, naming them: readers would get them twice."""
+    same threads, naming them: subscribers would get them twice."""
     shown = shown_threads(built)
     found = []
     for row, threads in db.ledger.sent_threads(mailing_list.name, since, until):
@@ -166,12 +166,12 @@ def sync_list(settings: SendSettings, db: Database, mailing_list: MailingList, n
 
 def _sync(settings: SendSettings, db: Database, mailing_list: MailingList, now: datetime) -> list[str]:
     """A file that cannot be applied (broken, or retiring too many) leaves the stored
-    members as they are: the send goes to them, and the problem is reported."""
+    subscribers as they are: the send goes to them, and the problem is reported."""
     try:
         return sync_list(settings, db, mailing_list, now).problems
     except (ListFileError, MassRetireError) as error:
         return [f"{error}; the list was not synced, so this edition goes to the "
-                f"{db.lists.count(mailing_list.name)} members stored"]
+                f"{db.lists.count(mailing_list.name)} subscribers stored"]
 
 
 def send_lock(list_name: str) -> str:

@@ -27,7 +27,7 @@ SIGNUP_GLOBAL = 200                    # confirmation emails an hour in all, fro
 
 
 def list_title(listed: MailingList) -> str:
-    """What readers see as the list's name: its title, or one made from the site's title."""
+    """What subscribers see as the list's name: its title, or one made from the site's title."""
     return actions.list_title(services().settings, listed)
 
 
