@@ -16,11 +16,13 @@ from markupsafe import escape
 
 
 class DeliveryStatus(StrEnum):
-    """A ledger row's state. `sending` is written before the point of no return; a row
-    still `sending` when a run starts was cut off by a crash and becomes `unknown`."""
+    """A delivery's state (one row of the ledger). IN_FLIGHT is written before the point
+    of no return; a row still in flight when a run starts was cut off by a crash and
+    becomes `unknown`. The values are what the database stores (in flight is stored as
+    "sending")."""
 
     PENDING = "pending"
-    SENDING = "sending"
+    IN_FLIGHT = "sending"    # handed to the mailer, its answer not in yet
     ACCEPTED = "accepted"
     REFUSED = "refused"
     UNKNOWN = "unknown"
@@ -33,7 +35,7 @@ class DeliveryStatus(StrEnum):
 
 class EditionStatus(StrEnum):
     HELD = "held"            # frozen, waiting for the editor's approval: nobody is sent anything
-    SENDING = "sending"
+    RELEASED = "sending"     # frozen and going out: its deliveries are worked through (stored as "sending")
     SENT = "sent"
     SKIPPED = "skipped"      # the editor (or the approval's time-out) decided it does not go
 

@@ -6,7 +6,7 @@ subject (the held edition is built again), then approve it, which sends it to ev
 subscriber once, or skip it. `approve_within` with `on_timeout` decides when nobody answers.
 
 Every step is a commit the ledger can resume from: held (`hold.frozen`), the review mailed
-(`review.sent`), approved (`approve.approved`, the edition now `sending`), then the
+(`review.sent`), approved (`approve.approved`, the edition now released), then the
 send's own points. A second approval finds nothing held and sends nothing more.
 """
 
@@ -33,7 +33,7 @@ from ..write.edition import build, shown_threads
 from ..write.periods import of_edition
 from ..write.render import Renderer, template
 from .editions import sample_values
-from .sending import edition_builder, finish_unfinished, sending
+from .sends import edition_builder, finish_unfinished, holding_send_lock
 from .subscribers import list_title, mail_one
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,10 @@ def hold_edition(settings: Settings, db: Database, listed: MailingList, since: d
     if waiting is not None and (waiting.since, waiting.until) == (since, until):
         return waiting
     existing = db.ledger.latest(listed.name, since, until)
-    if existing is not None and existing.status in (EditionStatus.SENDING, EditionStatus.SENT):
+    if existing is not None and existing.status in (EditionStatus.RELEASED, EditionStatus.SENT):
         raise AlreadySent(f"the edition of {listed.name} for this period is {existing.status} already; "
                           "`digest editions` shows it")
-    with sending(db, listed):
+    with holding_send_lock(db, listed):
         planned = deliver.plan(settings.send_settings(), db, listed, since, until,
                                edition_builder(settings, db, listed, since, until), clock=lambda: now)
         deliver.hold(settings.send_settings(), db, planned, clock=lambda: now)
@@ -206,7 +206,7 @@ class Decision:
 def approve(settings: Settings, db: Database, listed: MailingList, edition_id: int, now: datetime,
             deliver_now: bool = True, mailer: Mailer | None = None,
             should_stop: Callable[[], bool] = lambda: False, decision: str = "approved") -> Decision:
-    """Approve a held edition: it becomes `sending` (its picks and draft taken), then, with
+    """Approve a held edition: it is released (its picks and draft taken), then, with
     deliver_now, goes to every subscriber once. Approving again sends nothing more; an edition
     approved before whose send was cut off is resumed, never sent twice."""
     _own(db, listed, edition_id)

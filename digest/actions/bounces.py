@@ -23,7 +23,7 @@ from ..models import email_key
 from ..send.signing import read_return_path_token, read_unsubscribe_token
 from ..signals.bounces import UNKNOWN, Bounce, classify
 from ..signals.mailbox import Mailbox, MailboxError, open_mailbox
-from .sending import signing_key
+from .sends import signing_key
 
 log = logging.getLogger(__name__)
 

@@ -251,7 +251,7 @@ def send(app: App, list_name: str, since: str | None, until: str | None, dry_run
             click.echo(f"Warning: {warning}", err=True)
         click.echo(f"Sent a test copy of \"{copy.subject}\" to {to}; nothing recorded for {list_name}")
         return
-    with actions.sending(app.db, listed):          # no other send or sync of the list meanwhile
+    with actions.holding_send_lock(app.db, listed):          # no other send or sync of the list meanwhile
         planned = actions.plan(app.settings, app.db, listed, *chosen.bounds, again, retry_unknown=retry_unknown)
         _announce(planned, chosen)
         if _go_ahead(dry_run, yes):
@@ -324,7 +324,7 @@ def _edition_line(app: App, row: dict) -> str:
     since, until = row["since"].astimezone(zone), row["until"].astimezone(zone)
     when = f"{row['finished_at'] or row['created_at']:%Y-%m-%d %H:%M} UTC"
     accepted, refused = counts.get(DeliveryStatus.ACCEPTED, 0), counts.get(DeliveryStatus.REFUSED, 0)
-    unknown = counts.get(DeliveryStatus.UNKNOWN, 0) + counts.get(DeliveryStatus.SENDING, 0)
+    unknown = counts.get(DeliveryStatus.UNKNOWN, 0) + counts.get(DeliveryStatus.IN_FLIGHT, 0)
     return (f"{row['id']}\t{row['list_name']}\t{since:%Y-%m-%d}..{until:%Y-%m-%d}\t"
             f"{row['status']} {when}\trecipients {sum(counts.values())}\t"
             f"delivered {accepted}\tfailed {refused}\tunknown {unknown}")
