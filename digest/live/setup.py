@@ -265,7 +265,7 @@ backfill_days = 30                  # how far back the first fetch reads; 0 = ev
 
 [[lists]]
 name = {list}                       # the list's name in commands and URLs
-title = {list_title}                # what readers see
+title = {list_title}                # what subscribers see
 # description = "The best of the discussion, in one email a week."
 file = "subscribers/weekly.csv"      # columns: email, name (exports from Mailchimp, Substack, Buttondown work too)
 schedule = "0 7 * * mon"             # cron, in the list's time zone: Mondays at 07:00
