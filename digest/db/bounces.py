@@ -1,5 +1,5 @@
 """The bounce mailbox's messages, each applied once: keyed by the message's own
-Message-ID, the "read" row, the suppression it causes and the ledger row's last word
+Message-ID, the "read" row, the suppression it causes and the delivery's last word
 are written in one transaction; a crash before the commit leaves the message to be
 read again, and one after it leaves a message already read (its Message-ID is known)."""
 

@@ -44,7 +44,7 @@ class Ledger:
 
     def freeze(self, edition: Edition, now: datetime, picks_until: datetime | None = None,
                threads: Sequence[str] = (), hold: bool = False, tracked: Sequence[Link] = ()) -> tuple[int, int]:
-        """Store a built edition with one pending ledger row per active, unsuppressed
+        """Store a built edition with one pending delivery per active, unsuppressed
         subscriber, and mark the list's picks made up to picks_until (when it was built) used and
         its draft (note, subject: frozen with the edition) taken: one transaction, so a crash
         leaves either all of it or nothing. A pick or draft made later waits for the next
@@ -446,7 +446,7 @@ _LEDGER_COLUMNS = ["edition_id", "subscriber_id", "email", "email_key", "name", 
 
 
 def _recipients(edition_id: int, list_name: str, now: datetime) -> sa.Select:
-    """The ledger rows of a new edition, as a SELECT (filled in one statement, no memory)."""
+    """The deliveries of a new edition, as a SELECT (filled in one statement, no memory)."""
     return sa.select(sa.literal(edition_id), subscribers.c.id, subscribers.c.email, subscribers.c.email_key,
                      subscribers.c.name, sa.literal(DeliveryStatus.PENDING.value),
                      sa.literal(now, UTCDateTime)).where(
@@ -467,7 +467,7 @@ _HELD = [DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value]
 
 @dataclass(frozen=True)
 class Taken:
-    """A ledger row taken into a sender's batch: what a send needs of it."""
+    """A delivery taken into a sender's batch: what a send needs of it."""
 
     id: int
     email: str
