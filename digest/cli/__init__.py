@@ -2,8 +2,8 @@
 
 Commands are grouped by what the person is doing: `blog` (init, fetch, sources),
 `editions` (preview, picks, the editor's voice, tune, send, editions), `subscribers`
-(subscribers ...) and `server` (serve, schedule, db). Each loads the settings, calls
-one action and prints what it returned.
+(subscribers ..., bounces), `live` (doctor) and `server` (serve, schedule, db). Each
+loads the settings, calls one action and prints what it returned.
 
 Library errors (DigestError and kin) become `Error: ...` on stderr with the error's
 exit code (2 for usage and configuration, 1 for run failures); a traceback only
