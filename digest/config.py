@@ -34,7 +34,7 @@ from pydantic import (
 
 from . import backends
 from .errors import ConfigError
-from .names import one_line
+from .oneline import one_line
 
 DEFAULT_PATH = Path("config.toml")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
@@ -246,8 +246,8 @@ class MailingList(Section):
     """the period an edition covers: `Nh`, `Nd` or `Nw`, at most a year"""
     schedule: Cron = Field(default="0 7 * * mon", validate_default=True)   # type: ignore[assignment]
     """cron line, in the list's time zone"""
-    title: str = Field("", max_length=200)          # shown to readers; "" = from the site's title
-    """the list's name as readers see it (pages, feed, confirmation and welcome emails); at most 200 characters"""
+    title: str = Field("", max_length=200)          # shown to subscribers; "" = from the site's title
+    """the list's name as subscribers see it (pages, feed, confirmation and welcome emails); at most 200 characters"""
     description: str = Field("", max_length=1000)   # one line on the subscribe page; "" = from the period
     """one line on the subscribe page, the archive and the embeddable form; at most 1,000 characters"""
     approval: Literal["none", "required"] = "none"
@@ -390,11 +390,11 @@ class Bounces(Section):
     """PEM file of the CA that signs the IMAP server's certificate; empty: the system's trust store"""
     return_path: str = Field("", max_length=254)
     """the envelope sender (Return-Path) of SMTP mail, e.g. `bounces@yourblog.org`: each message
-    then goes out from `bounces+TOKEN@yourblog.org` (VERP), TOKEN signed and naming the reader,
-    so a bounce finds its reader whatever it quotes; empty: the From address"""
+    then goes out from `bounces+TOKEN@yourblog.org` (VERP), TOKEN signed and naming the subscriber,
+    so a bounce finds its subscriber whatever it quotes; empty: the From address"""
     soft_limit: int = Field(3, ge=1, le=100)
     """soft bounces (a full mailbox, a server down) in this many editions in a row suppress the
-    reader; a hard bounce or a complaint suppresses at once"""
+    subscriber; a hard bounce or a complaint suppresses at once"""
     every_minutes: int = Field(5, ge=1, le=1440)
     """how often `digest schedule` reads the bounce mailbox"""
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 # name -> what is committed when the process passes it (docs/delivery.md: "The guarantee")
 POINTS: dict[str, str] = {
-    "sync.chunk": "a chunk of list-file members is merged inside the sync's transaction (nothing committed yet)",
+    "sync.chunk": "a chunk of a list file's subscribers is merged in the sync's transaction (nothing committed yet)",
     "sync.finished": "the whole sync (additions, retirements, the file's hash) is committed at once",
-    "send.frozen": "the edition, its ledger rows (one per recipient) and the picks it used are stored",
-    "send.resumed": "rows a crashed run left `sending` are marked `unknown`",
-    "send.in_flight": "the next message or batch is marked `sending`, just before the point of no return",
+    "send.frozen": "the edition, its ledger (a delivery per recipient) and the picks it used are stored",
+    "send.resumed": "rows a crashed run left in flight are marked `unknown`",
+    "send.in_flight": "the next message or batch is marked in flight, just before the point of no return",
     "send.recorded": "the outcomes so far (accepted, refused, deferred) are stored",
     "send.finished": "the edition is marked sent",
     "fetch.posts": "a page of posts is stored",
@@ -28,9 +28,9 @@ POINTS: dict[str, str] = {
     "fetch.finished": "the source's HTTP validators and last fetch are stored",
     "schedule.recorded": "a scheduled run's outcome is stored (and its retry, if any, scheduled)",
     "webhook.applied": "a provider event and its effect are stored together",
-    "hold.frozen": "an edition held for approval is stored with its ledger rows; nobody is sent anything",
+    "hold.frozen": "an edition held for approval is stored with its ledger; nobody is sent anything",
     "review.sent": "the editor was mailed the held edition to review, and that is recorded",
-    "approve.approved": "a held edition is approved (now `sending`) and the picks it holds are taken",
+    "approve.approved": "a held edition is approved (now released) and the picks it holds are taken",
     "order.claimed": "an order from the web is marked running by the scheduler carrying it out",
     "bounce.recorded": "a message of the bounce mailbox, its suppression and its ledger word are stored together",
     "bounce.marked": "that message is marked read in the mailbox (moved to cur/, or given the IMAP keyword)",

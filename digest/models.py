@@ -16,11 +16,13 @@ from markupsafe import escape
 
 
 class DeliveryStatus(StrEnum):
-    """A ledger row's state. `sending` is written before the point of no return; a row
-    still `sending` when a run starts was cut off by a crash and becomes `unknown`."""
+    """A delivery's state (one row of the ledger). IN_FLIGHT is written before the point
+    of no return; a row still in flight when a run starts was cut off by a crash and
+    becomes `unknown`. The values are what the database stores (in flight is stored as
+    "sending")."""
 
     PENDING = "pending"
-    SENDING = "sending"
+    IN_FLIGHT = "sending"    # handed to the mailer, its answer not in yet
     ACCEPTED = "accepted"
     REFUSED = "refused"
     UNKNOWN = "unknown"
@@ -33,7 +35,7 @@ class DeliveryStatus(StrEnum):
 
 class EditionStatus(StrEnum):
     HELD = "held"            # frozen, waiting for the editor's approval: nobody is sent anything
-    SENDING = "sending"
+    RELEASED = "sending"     # frozen and going out: its deliveries are worked through (stored as "sending")
     SENT = "sent"
     SKIPPED = "skipped"      # the editor (or the approval's time-out) decided it does not go
 
@@ -49,7 +51,7 @@ class Origin(StrEnum):
     FILE = "file"
     CLI = "cli"
     IMPORT = "import"
-    WEB = "web"              # the reader's own sign-up, confirmed
+    WEB = "web"              # the subscriber's own sign-up, confirmed
     EDITOR = "editor"        # added by the editor on the web
 
 
@@ -229,7 +231,7 @@ class Edition:
 @dataclass(frozen=True)
 class Letter:
     """A one-off mail outside an edition (a confirmation, a welcome, the editor's review
-    copy or a notice), written for its one reader: nothing in it is substituted."""
+    copy or a notice), written for its one recipient: nothing in it is substituted."""
 
     list_name: str                      # the list it is about (its List-Id)
     subject: str
@@ -244,7 +246,7 @@ class Letter:
 
 
 class Mail(Protocol):
-    """What a mailer sends: an Edition (tokens filled per reader) or a Letter."""
+    """What a mailer sends: an Edition (tokens filled per recipient) or a Letter."""
 
     @property
     def list_name(self) -> str: ...
@@ -321,8 +323,8 @@ def wire_address(address: str) -> tuple[str, bool]:
 
 
 @dataclass(frozen=True)
-class Member:
-    """One list member as read from a list file, the CLI or the web."""
+class Subscriber:
+    """One subscriber of a list as read from a list file, the CLI or the web (not stored yet)."""
 
     email: str
     name: str = ""
@@ -345,7 +347,7 @@ class FileStamp:
 
 @dataclass
 class SyncResult:
-    """What a list sync or a merge of members did."""
+    """What a list sync or a merge of subscribers did."""
 
     added: int = 0
     retired: int = 0

@@ -148,7 +148,7 @@ def test_a_forged_return_path_token_ties_a_bounce_to_nobody(mailbox):
     forged = f"bounces+{return_path_token('another-secret-0123456789abcdef', delivery)}@onprobation-digest.org"
     mailbox.deliver(dsn(forged, "nobody-of-ours@example.net", "5.1.1"), "forged")
     result = run(mailbox.world, "bounces")
-    assert "no reader of ours matches it" in result.output and suppressed(mailbox.world) == {}
+    assert "no subscriber of ours matches it" in result.output and suppressed(mailbox.world) == {}
 
 
 def test_a_token_survives_a_server_that_upper_cases_the_address(mailbox):

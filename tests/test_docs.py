@@ -85,9 +85,46 @@ def test_the_docs_build_strictly(tmp_path):
                      .read_text(encoding="utf-8"))
 
 
+def mapped(architecture: str) -> set[str]:
+    """The paths the map of the code names (`digest/read/`, `digest/read/fetch.py`), each
+    line's place in the tree read from its indentation (two spaces a level)."""
+    section = architecture.split("## The map of the code", 1)[1].split("\n## ", 1)[0]
+    found: set[str] = set()
+    parents: list[str] = []
+    for line in section.splitlines():
+        if not line.startswith("    ") or not line.strip():
+            continue                                   # prose around the code block
+        indent = len(line) - len(line.lstrip(" "))
+        assert indent % 2 == 0, f"odd indentation in the map: {line!r}"
+        parents[(indent - 4) // 2:] = [line.split()[0]]
+        found.add("".join(parents))
+    return found
+
+
+def modules(package: Path) -> set[str]:
+    """What the map must name: every module, a package by its folder (its __init__.py),
+    and the revisions by their folder (one file per schema change)."""
+    found = set()
+    for path in package.rglob("*.py"):
+        name = path.relative_to(package.parent).as_posix()
+        if "/migrations/versions/" in name:
+            name = name.split("versions/")[0] + "versions/"
+        elif path.name == "__init__.py":
+            name = name.removesuffix("__init__.py")
+        found.add(name)
+    return found
+
+
+def test_the_map_of_the_code_names_every_module_and_nothing_else():
+    named = mapped((DOCS / "architecture.md").read_text(encoding="utf-8"))
+    there = modules(ROOT / "digest")
+    assert sorted(there - named) == [], "give these a line in docs/architecture.md's map of the code"
+    assert sorted(named - there) == [], "docs/architecture.md's map names these, which are gone"
+
+
 def test_the_checks_above_can_fail():
-    """A field without a docstring is found (its meaning is empty), and the schema's own
-    docstrings really are the meanings."""
+    """A field without a docstring is found (its meaning is empty), the schema's own
+    docstrings really are the meanings, and a module missing from the map is found."""
     class Bare(config.Section):
         said: int = 1
         """what it is"""
@@ -95,3 +132,7 @@ def test_the_checks_above_can_fail():
 
     assert hooks().settings_rows(Bare) == [("said", "`1`", "what it is"), ("unsaid", "`2`", "")]
     assert config.Fetch.model_fields["timeout"].description == "seconds per request"
+    page = ("## The map of the code\n\nprose\n\n    digest/\n      read/   x\n        fetch.py   y\n"
+            "      models.py\n\n## Next\n")
+    assert mapped(page) == {"digest/", "digest/read/", "digest/read/fetch.py", "digest/models.py"}
+    assert "digest/read/parse.py" in modules(ROOT / "digest") - mapped(page)

@@ -24,8 +24,8 @@ from digest.cli import cli
 from digest.db import Database
 from digest.db.tables import deliveries
 from digest.errors import ConfigError
-from digest.models import DeliveryStatus, Edition, Member, Origin, ascii_domain, email_key, wire_address
-from digest.names import clean_name, name_problem
+from digest.models import DeliveryStatus, Edition, Origin, Subscriber, ascii_domain, email_key, wire_address
+from digest.oneline import clean_name, name_problem
 from digest.send.message import HeaderInjection, _header, check_headers, recipient, wire
 from digest.send.subscribers import ListFileError, read_csv, sync
 from digest.web import create_app
@@ -223,7 +223,7 @@ def write(path: Path, text: str) -> Path:
 def test_a_bad_name_is_a_bad_row_with_file_and_line(tmp_path, row, first, last):
     path = write(tmp_path / "weekly.csv", "email,name\na@example.org,Ann\n" + row + "c@example.org,Cy\n")
     result = read_csv(path)
-    assert [m.email for m in result.members] == ["a@example.org", "c@example.org"]
+    assert [m.email for m in result.subscribers] == ["a@example.org", "c@example.org"]
     assert len(result.problems) == 1
     found = re.match(rf"{re.escape(str(path))} line (\d+): ", result.problems[0])
     assert found and first <= int(found.group(1)) <= last, result.problems
@@ -272,7 +272,7 @@ def test_read_csv_raises_only_list_file_error_and_keeps_only_clean_names(tmp_pat
         result = read_csv(path)
     except ListFileError:
         return
-    for member in result.members:
+    for member in result.subscribers:
         assert name_problem(member.name) is None, member
 
 
@@ -419,7 +419,7 @@ def test_sendgrid_send_refuses_only_the_utf8_local_part(tmp_path, db_url, secret
     world = World(tmp_path, db_url, 0, backend="sendgrid",
                   sendgrid={"host": sendgrid.host, "timeout": 1.0, "backoff": 0.01})
     # josé@ was stored while the list went out through a backend with SMTPUTF8
-    world.db.lists.merge("weekly", [Member("josé@example.org", "José")], Origin.CLI, NOW)
+    world.db.lists.merge("weekly", [Subscriber("josé@example.org", "José")], Origin.CLI, NOW)
     world.write_list(MIXED)
     report = send_edition(world.settings, world.db, world.weekly, world.since, world.until)
     assert report.counts == {DeliveryStatus.ACCEPTED: 4, DeliveryStatus.REFUSED: 1}

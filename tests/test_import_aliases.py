@@ -54,9 +54,9 @@ def test_every_delimiter_and_header_alias_reads_the_same_members(rows, delimiter
         write(path, delimiter, email_header, name_header, rows)
         read = read_csv(path)
     assert read.problems == []
-    got = sorted((m.email, m.name) for m in read.members)
+    got = sorted((m.email, m.name) for m in read.subscribers)
     assert got == sorted((f"{u}@{d}", expected_name(name_header, f, la)) for u, d, f, la in rows)
-    assert all(m.extra.get("tags") == "a;b\tc,d" for m in read.members)     # other delimiters inside cells survive
+    assert all(m.extra.get("tags") == "a;b\tc,d" for m in read.subscribers)     # other delimiters inside cells survive
 
 
 EXPORTS = {
@@ -78,7 +78,7 @@ def test_real_export_headers(tmp_path, kind):
     path = tmp_path / f"{kind}.csv"
     path.write_text(text, encoding="utf-8")
     read = read_csv(path)
-    assert read.problems == [] and [(m.email, m.name) for m in read.members] == [member]
+    assert read.problems == [] and [(m.email, m.name) for m in read.subscribers] == [member]
 
 
 def test_bad_rows_stay_one_line_errors_with_file_and_line(tmp_path):
@@ -86,7 +86,7 @@ def test_bad_rows_stay_one_line_errors_with_file_and_line(tmp_path):
     path.write_text("Email Address;First Name\ngood@example.org;Good\nnot-an-address;Bad\n"
                     "other@example.org;Other\n", encoding="utf-8")
     read = read_csv(path)
-    assert [m.email for m in read.members] == ["good@example.org", "other@example.org"]
+    assert [m.email for m in read.subscribers] == ["good@example.org", "other@example.org"]
     assert len(read.problems) == 1 and "\n" not in read.problems[0]
     assert read.problems[0].startswith(f"{path} line 3: 'not-an-address' is not a valid address")
 
@@ -102,8 +102,8 @@ def test_a_header_with_two_email_columns_takes_the_first(tmp_path):
     path = tmp_path / "two.csv"
     path.write_text("Email,email_address\nfirst@example.org,second@example.org\n", encoding="utf-8")
     read = read_csv(path)
-    assert [m.email for m in read.members] == ["first@example.org"]
-    assert read.members[0].extra == {"email_address": "second@example.org"}
+    assert [m.email for m in read.subscribers] == ["first@example.org"]
+    assert read.subscribers[0].extra == {"email_address": "second@example.org"}
 
 
 def test_the_cli_imports_a_mailchimp_export(tmp_path):

@@ -31,7 +31,7 @@ def read(tmp_path, text):
 @pytest.mark.parametrize("kind", sorted(LEFT))
 def test_a_row_the_export_marks_as_gone_is_not_a_member(tmp_path, kind, caplog):
     found = read(tmp_path, LEFT[kind])
-    emails = [m.email for m in found.members]
+    emails = [m.email for m in found.subscribers]
     assert "gone@myblog.org" not in emails and not found.problems
     assert emails == (["stays@myblog.org"] if "stays@" in LEFT[kind] else [])
     assert "not taken: the export's" in caplog.text and "says they left" in caplog.text
@@ -39,8 +39,8 @@ def test_a_row_the_export_marks_as_gone_is_not_a_member(tmp_path, kind, caplog):
 
 def test_the_first_column_of_a_kind_is_the_one_read(tmp_path):
     found = read(tmp_path, "Email Address,Email,name\nreal@myblog.org,other@myblog.org,Bob\n")
-    assert [m.email for m in found.members] == ["real@myblog.org"]
+    assert [m.email for m in found.subscribers] == ["real@myblog.org"]
     found = read(tmp_path, "email,Full Name,Name\na@myblog.org,Real Name,Other\n")
-    assert [m.name for m in found.members] == ["Real Name"]
+    assert [m.name for m in found.subscribers] == ["Real Name"]
     found = read(tmp_path, "Email Address,Email,name\nreal@myblog.org,,Bob\n")
-    assert [m.email for m in found.members] == ["real@myblog.org"] and not found.problems
+    assert [m.email for m in found.subscribers] == ["real@myblog.org"] and not found.problems

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 # Lower layers never import higher ones; a module may import its own layer and below
 # (but a phase never imports a sibling phase of its layer: see below).
 LAYERS = [
-    {"errors", "models", "resources", "crash", "names", "sanitize"},     # the ground
+    {"errors", "models", "resources", "crash", "oneline", "sanitize"},     # the ground
     {"db", "config", "backends"},     # backends: the mail backends' declarations, by name
     {"read", "pick"},                 # sources -> database; database -> picks
     {"write"},                        # picks -> edition
@@ -116,7 +116,7 @@ PHASES = ("read", "pick", "write", "send", "signals", "live")
 FRONTS = ("cli", "web", "schedule")
 WHOLE_SETTINGS = {"config", "actions", "live", *FRONTS}      # live: init and doctor read or write the whole file
 STORES = {"content", "picks", "drafts", "lists", "ledger", "locks", "runs", "events", "sessions", "welcomes",
-          "checks", "orders", "signups", "roster", "bounces"}
+          "checks", "orders", "signups", "subscribers", "bounces"}
 
 
 def test_a_phase_never_imports_a_sibling_of_its_layer() -> None:
@@ -195,7 +195,7 @@ def test_the_checks_above_can_fail() -> None:
     """The scanner sees a real upward import, a real SQL call, the whole Settings and a
     front reaching into a store (no vacuous pass)."""
     tree = ast.parse("from ..cli import main\nfrom sqlalchemy import insert\nengine.begin()\n"
-                     "from ..config import Settings\napp.db.ledger.history()\nservices().db.lists.members()\n"
+                     "from ..config import Settings\napp.db.ledger.history()\nservices().db.lists.active()\n"
                      "settings.lists\n")
     assert internal_imports("digest.db.content", tree) == {"digest.cli", "digest.config"}
     attributes = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}

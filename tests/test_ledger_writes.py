@@ -42,7 +42,7 @@ def _statements(db: Database) -> list[str]:
 def test_a_batch_changes_status_in_as_few_statements_as_the_database_allows(db: Database) -> None:
     edition_id, ids = _edition(db)
     seen = _statements(db)
-    db.ledger.mark(ids[:1100], DeliveryStatus.SENDING, NOW)
+    db.ledger.mark(ids[:1100], DeliveryStatus.IN_FLIGHT, NOW)
     updates = [sql for sql in seen if sql.lstrip().upper().startswith("UPDATE")]
     assert len(updates) == (1 if db.engine.dialect.name == "postgresql" else 3)      # SQLite: 500 a statement
     counts = {s.value: n for s, n in db.ledger.counts(edition_id).items()}

@@ -26,7 +26,7 @@ from digest.db.events import Effect
 from digest.live import doctor
 from digest.models import EVERY_LIST, DeliveryStatus, Edition, Outcome, Reason, email_key
 from digest.send import workers
-from digest.send.mailers import MailerError, Sending, make_mailer
+from digest.send.mailers import MailerError, MarkInFlight, make_mailer
 from digest.send.message import Recipient, sender, wire
 from digest.send.readiness import NotReady, check_ready_for_a_test, check_ready_to_send, check_signed_links
 from digest.send.subscribers import read_csv
@@ -57,8 +57,9 @@ class PostboxMailer:
             raise MailerError(f"no pickup folder at {self.folder}; create it (the MTA delivers from there)")
         PostboxMailer.made.append(self)
 
-    def send(self, edition: Edition, recipients: list[Recipient], sending: Sending, folder: str) -> Iterator[Outcome]:
-        going = set(sending([to.delivery_id for to in recipients]))
+    def send(self, edition: Edition, recipients: list[Recipient], in_flight: MarkInFlight,
+             folder: str) -> Iterator[Outcome]:
+        going = set(in_flight([to.delivery_id for to in recipients]))
         for to in (to for to in recipients if to.delivery_id in going):
             data, message_id = wire(edition, self.origin, to, datetime.now(UTC))
             (self.folder / f"{folder}-{to.delivery_id}.eml").write_bytes(data)
@@ -215,7 +216,7 @@ def test_a_backend_that_declares_nothing_is_held_to_every_check(bare, tmp_path):
     assert not local.sending.smtputf8 and not local.send_settings().smtputf8
     (tmp_path / "list.csv").write_text("email\njosé@example.org\nreader@example.org\n", encoding="utf-8")
     read = read_csv(tmp_path / "list.csv", local.sending.smtputf8)
-    assert [m.email for m in read.members] == ["reader@example.org"] and read.problems
+    assert [m.email for m in read.subscribers] == ["reader@example.org"] and read.problems
     found = checks(settings_of("bare", tmp_path))
     assert [name for name in ("relay", "spf", "dkim", "bounces") if found[name].ok] == []
     assert "declares no way to check its relay" in found["relay"].detail

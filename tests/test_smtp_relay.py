@@ -228,7 +228,7 @@ def test_still_deferred_after_the_wait_stays_pending_for_the_next_run(tmp_path, 
     assert recorder.asked["RCPT", greylisted] == 2           # retried once within the run, then left
     ledger = world.db.ledger
     edition = ledger.latest("weekly", world.since, world.until)
-    assert edition.status == EditionStatus.SENDING
+    assert edition.status == EditionStatus.RELEASED
     with world.db.engine.connect() as db:
         row = db.execute(sa.select(deliveries.c.status, deliveries.c.attempts, deliveries.c.error)
                          .where(deliveries.c.email == greylisted)).one()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.models import EVERY_LIST, Member, Origin, Reason
+from digest.models import EVERY_LIST, Origin, Reason, Subscriber
 from digest.send.subscribers import ListFileError, read_csv, sync
 
 NOW = datetime(2017, 11, 1, tzinfo=UTC)
@@ -22,8 +22,8 @@ def test_bad_rows_are_reported_with_file_and_line_and_skipped(tmp_path):
     path = write(tmp_path, "email,name,town\nok@example.org,Ok,Leeds\nnot-an-address,Bad,\n"
                            "also@bad@example.org,,\n\"quoted@example.org\",\"Smith, Jo\",Hull\n")
     result = read_csv(path)
-    assert [m.email for m in result.members] == ["ok@example.org", "quoted@example.org"]
-    assert result.members[1].name == "Smith, Jo" and result.members[1].extra == {"town": "Hull"}
+    assert [m.email for m in result.subscribers] == ["ok@example.org", "quoted@example.org"]
+    assert result.subscribers[1].name == "Smith, Jo" and result.subscribers[1].extra == {"town": "Hull"}
     assert len(result.problems) == 2
     assert result.problems[0].startswith(f"{path} line 3: 'not-an-address' is not a valid address")
     assert result.problems[1].startswith(f"{path} line 4:")
@@ -34,8 +34,8 @@ def test_spellings_of_one_mailbox_are_merged(tmp_path):
     Unicode or punycode, do not make a second subscriber (the first spelling is kept)."""
     result = read_csv(write(tmp_path, "email\nJo@Example.ORG\nJo@example.org\njo@example.org\n"
                                       "josé@Bücher.de\nJOSé@xn--bcher-kva.de\nJOSÉ@bücher.de\n"))
-    assert [m.email for m in result.members] == ["Jo@example.org", "josé@bücher.de", "JOSÉ@bücher.de"]
-    assert [m.key for m in result.members] == ["jo@example.org", "josé@xn--bcher-kva.de", "josÉ@xn--bcher-kva.de"]
+    assert [m.email for m in result.subscribers] == ["Jo@example.org", "josé@bücher.de", "JOSÉ@bücher.de"]
+    assert [m.key for m in result.subscribers] == ["jo@example.org", "josé@xn--bcher-kva.de", "josÉ@xn--bcher-kva.de"]
 
 
 def test_broken_encoding_names_the_line_and_imports_nothing(tmp_path, db):
@@ -59,11 +59,11 @@ def test_sync_adds_and_retires_file_members_but_keeps_others(tmp_path, db):
     lists = db.lists
     path = write(tmp_path, "email,name\na@example.org,A\nb@example.org,B\n")
     assert sync(lists, "weekly", path, NOW).added == 2
-    lists.merge("weekly", [Member("cli@example.org")], Origin.CLI, NOW)
+    lists.merge("weekly", [Subscriber("cli@example.org")], Origin.CLI, NOW)
     write(tmp_path, "email,name\nb@example.org,Bee\nc@example.org,C\n")
     result = sync(lists, "weekly", path, NOW)
     assert (result.added, result.updated, result.retired) == (1, 1, 1)
-    assert sorted(r.email for r in lists.members("weekly")) == ["b@example.org", "c@example.org", "cli@example.org"]
+    assert sorted(r.email for r in lists.active("weekly")) == ["b@example.org", "c@example.org", "cli@example.org"]
 
 
 def test_suppression_wins_over_the_file(tmp_path, db):
@@ -73,15 +73,15 @@ def test_suppression_wins_over_the_file(tmp_path, db):
     lists.suppress("a@example.org", EVERY_LIST, Reason.BOUNCED, "550 mailbox unavailable", NOW)
     lists.remove("weekly", "B@EXAMPLE.ORG".lower(), NOW)
     sync(lists, "weekly", path, NOW)
-    assert list(lists.members("weekly")) == []
+    assert list(lists.active("weekly")) == []
     assert {r["email"]: r["reason"] for r in lists.listing("weekly")} == {"a@example.org": "bounced",
                                                                          "b@example.org": "removed"}
 
 
 def test_members_are_streamed_in_batches(tmp_path, db):
     lists = db.lists
-    lists.merge("weekly", [Member(f"r{n}@example.org") for n in range(25)], Origin.IMPORT, NOW)
-    assert [r.email for r in lists.members("weekly", batch=7)] == [f"r{n}@example.org" for n in range(25)]
+    lists.merge("weekly", [Subscriber(f"r{n}@example.org") for n in range(25)], Origin.IMPORT, NOW)
+    assert [r.email for r in lists.active("weekly", batch=7)] == [f"r{n}@example.org" for n in range(25)]
 
 
 def _addresses(prefix: str, count: int, domain: str = "example.org") -> str:
@@ -123,7 +123,7 @@ def test_a_stored_address_no_header_can_carry_is_refused_alone(tmp_path, db_url)
 
     from .support.world import World
     world = World(tmp_path, db_url, 4)
-    world.db.lists.merge("weekly", [Member("zz2@bücher..de", "D")], Origin.CLI, NOW)
+    world.db.lists.merge("weekly", [Subscriber("zz2@bücher..de", "D")], Origin.CLI, NOW)
     report = send_edition(world.settings, world.db, world.weekly, world.since, world.until)
     assert report.counts == {"accepted": 4, "refused": 1}
     world.close()

@@ -138,7 +138,7 @@ def test_the_fast_path_of_clean_name_gives_what_the_full_pass_gives(text):
     import re
     import unicodedata
 
-    from digest.names import _BIDI, MAX_NAME, clean_name
+    from digest.oneline import _BIDI, MAX_NAME, clean_name
     kept = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text if c not in _BIDI)
     assert clean_name(text) == re.sub(r"\s+", " ", kept).strip()[:MAX_NAME]
 
@@ -152,12 +152,12 @@ def test_rows_appended_are_the_only_rows_read_and_their_lines_are_named_right(tm
     sync(db.lists, "weekly", path, NOW)
     before = state(db)
     read: list[str] = []
-    members = module._members
+    found = module._subscribers
 
     def counted(where, rows, *rest):
         read.extend(row["email"] for _, row, _ in rows)
-        return members(where, rows, *rest)
-    monkeypatch.setattr(module, "_members", counted)
+        return found(where, rows, *rest)
+    monkeypatch.setattr(module, "_subscribers", counted)
     with path.open("a", encoding="utf-8") as handle:        # lines 62, 63, 64 of the file
         handle.write("new.reader@example.net,New Reader,York\nsecond.new@example.net,Second,Leeds\n"
                      "not-an-address,Bad,Hull\n")

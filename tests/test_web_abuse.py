@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from digest.models import Member
+from digest.models import Subscriber
 from digest.web import create_app, public
 from digest.web.limits import RateLimit
 
@@ -186,7 +186,7 @@ def test_a_confirmation_while_a_sync_holds_the_lock_is_a_503_and_the_link_still_
 
     def long_sync() -> None:
         with lite.db.lists.syncing("weekly") as run:
-            run.merge([Member("someone@myblog.org", "")], datetime.now(UTC))
+            run.merge([Subscriber("someone@myblog.org", "")], datetime.now(UTC))
             holding.set()
             release.wait(20)
 
@@ -228,11 +228,11 @@ def test_a_confirmation_that_fails_after_using_its_link_leaves_the_link_working(
     """The race the 503 left open: the link is marked used, then the database is busy
     before the reader is added. The link must work again, not say 'used already'."""
     from digest import actions
-    from digest.actions import readers
+    from digest.actions import subscribers
     from digest.errors import StoreError
     listed = world.weekly
     asked = datetime(2026, 11, 30, 9, tzinfo=UTC)
-    real = readers.subscribe
+    real = subscribers.subscribe
     calls = {"n": 0}
 
     def busy_once(*args, **kwargs):
@@ -241,7 +241,7 @@ def test_a_confirmation_that_fails_after_using_its_link_leaves_the_link_working(
             raise StoreError("database is locked (another process is writing); try again in a minute")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(readers, "subscribe", busy_once)
+    monkeypatch.setattr(subscribers, "subscribe", busy_once)
     with pytest.raises(StoreError):
         actions.confirm_subscription(world.settings, world.db, listed, "late@example.net", "", asked, "link-1", asked)
     added = actions.confirm_subscription(world.settings, world.db, listed, "late@example.net", "", asked, "link-1",

@@ -9,13 +9,13 @@ wrong request) with one line saying what to do. Grouped by what the person is do
 - `blog`: set up for a blog, fetch it, what is stored (read);
 - `editions`: the period, the preview, pins and excludes, the editor's voice, tuning
   and the editions sent (pick, write);
-- `readers`: subscribers, sign-up, confirmation, unsubscribe, list files;
-- `sending`: plan and send, test copies, resuming, the scheduled run (send);
+- `subscribers`: adding and removing them, sign-up, confirmation, unsubscribe, list files;
+- `sends`: plan and send, test copies, resuming, the scheduled run (send);
 - `site`: editor sessions, provider events (signals), the database's schema;
 - `going_live`: the checks a real send depends on (`digest doctor`);
 - `scheduling`: the scheduler's own record (its lock, runs and jobs);
 - `approval`: editions held for the editor's approval, reviewed, approved or skipped;
-- `desk`: the web editor's dashboard, editions as sent, readers page by page, send now;
+- `desk`: the web editor's dashboard, editions as sent, subscribers page by page, send now;
 - `notices`: a notice to the editor after every run (mail, and a webhook);
 - `runs`: the scheduled run of a list, and the desk's errands every few seconds.
 """
@@ -58,7 +58,27 @@ from .editions import (
 )
 from .going_live import Check, doctor, doctor_of, instance, keep_checks, last_checks
 from .lookup import mailing_list, sources
-from .readers import (
+from .runs import RunOutcome, counts_line, scheduled_run, tend
+from .sends import (
+    INSECURE_KEY,
+    AlreadySent,
+    Mailer,
+    MailerError,
+    NothingToSend,
+    Plan,
+    SendReport,
+    check_ready,
+    finish_unfinished,
+    holding_send_lock,
+    mailer,
+    plan,
+    send,
+    send_edition,
+    send_test,
+    signing_key,
+)
+from .site import end_session, provider_events, schema_status, session_live, start_session, upgrade
+from .subscribers import (
     WHY_BLOCKED,
     Added,
     SubscribeRefused,
@@ -85,26 +105,6 @@ from .readers import (
     valid_address,
     valid_name,
 )
-from .runs import RunOutcome, counts_line, scheduled_run, tend
-from .sending import (
-    INSECURE_KEY,
-    AlreadySent,
-    Mailer,
-    MailerError,
-    NothingToSend,
-    Plan,
-    SendReport,
-    check_ready,
-    finish_unfinished,
-    mailer,
-    plan,
-    send,
-    send_edition,
-    send_test,
-    sending,
-    signing_key,
-)
-from .site import end_session, provider_events, schema_status, session_live, start_session, upgrade
 
 __all__ = [
     "approval", "bounces", "clicks", "desk", "notices", "runs", "RunOutcome", "tend",
@@ -120,7 +120,7 @@ __all__ = [
     "mailer", "mailing_list", "next_commands", "next_edition", "of_edition", "period", "picked", "picks", "pin",
     "plan", "preview", "provider_events", "read_confirmation", "read_unsubscribe",
     "remove_subscriber", "sample_values", "scheduled_run", "scheduling", "schema_status", "send",
-    "send_edition", "send_test", "sending", "sent_editions", "session_live", "set_note", "set_subject",
+    "send_edition", "send_test", "holding_send_lock", "sent_editions", "session_live", "set_note", "set_subject",
     "signing_key", "signup_address", "source_overview", "sources", "start_session", "subscribe", "sync_list",
     "tune", "unpick", "unsubscribe", "upgrade", "valid_address", "valid_name", "write_weights",
 ]

@@ -3,10 +3,10 @@ fetches, builds and freezes its edition exactly as it would send it, held: nobod
 anything. The editor is mailed the edition with a sealed, expiring link to its review
 page; there (or with `digest approve`) they may still pin, exclude, change the note and
 subject (the held edition is built again), then approve it, which sends it to every
-reader once, or skip it. `approve_within` with `on_timeout` decides when nobody answers.
+subscriber once, or skip it. `approve_within` with `on_timeout` decides when nobody answers.
 
 Every step is a commit the ledger can resume from: held (`hold.frozen`), the review mailed
-(`review.sent`), approved (`approve.approved`, the edition now `sending`), then the
+(`review.sent`), approved (`approve.approved`, the edition now released), then the
 send's own points. A second approval finds nothing held and sends nothing more.
 """
 
@@ -33,8 +33,8 @@ from ..write.edition import build, shown_threads
 from ..write.periods import of_edition
 from ..write.render import Renderer, template
 from .editions import sample_values
-from .readers import list_title, mail_one
-from .sending import edition_builder, finish_unfinished, sending
+from .sends import edition_builder, finish_unfinished, holding_send_lock
+from .subscribers import list_title, mail_one
 
 log = logging.getLogger(__name__)
 REVIEW = "digest-review"
@@ -79,10 +79,10 @@ def hold_edition(settings: Settings, db: Database, listed: MailingList, since: d
     if waiting is not None and (waiting.since, waiting.until) == (since, until):
         return waiting
     existing = db.ledger.latest(listed.name, since, until)
-    if existing is not None and existing.status in (EditionStatus.SENDING, EditionStatus.SENT):
+    if existing is not None and existing.status in (EditionStatus.RELEASED, EditionStatus.SENT):
         raise AlreadySent(f"the edition of {listed.name} for this period is {existing.status} already; "
                           "`digest editions` shows it")
-    with sending(db, listed):
+    with holding_send_lock(db, listed):
         planned = deliver.plan(settings.send_settings(), db, listed, since, until,
                                edition_builder(settings, db, listed, since, until), clock=lambda: now)
         deliver.hold(settings.send_settings(), db, planned, clock=lambda: now)
@@ -147,7 +147,7 @@ def send_review(settings: Settings, db: Database, listed: MailingList, edition_i
 
 
 def review_letter(settings: Settings, db: Database, listed: MailingList, edition_id: int, now: datetime) -> Letter:
-    """The held edition as readers would get it, a banner at the top saying it waits."""
+    """The held edition as subscribers would get it, a banner at the top saying it waits."""
     row = db.ledger.info(edition_id)
     assert row is not None
     html, text = db.ledger.edition(edition_id).personalise(sample_values(settings))
@@ -206,8 +206,8 @@ class Decision:
 def approve(settings: Settings, db: Database, listed: MailingList, edition_id: int, now: datetime,
             deliver_now: bool = True, mailer: Mailer | None = None,
             should_stop: Callable[[], bool] = lambda: False, decision: str = "approved") -> Decision:
-    """Approve a held edition: it becomes `sending` (its picks and draft taken), then, with
-    deliver_now, goes to every reader once. Approving again sends nothing more; an edition
+    """Approve a held edition: it is released (its picks and draft taken), then, with
+    deliver_now, goes to every subscriber once. Approving again sends nothing more; an edition
     approved before whose send was cut off is resumed, never sent twice."""
     _own(db, listed, edition_id)
     moved = db.ledger.approve(edition_id, now, decision)

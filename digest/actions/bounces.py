@@ -1,5 +1,5 @@
 """`digest bounces`: read the bounce mailbox once. Each new message is classified
-(signals.bounces), tied to its reader, applied once (db.bounces: a hard bounce or a
+(signals.bounces), tied to its recipient, applied once (db.bounces: a hard bounce or a
 complaint suppresses at once, soft bounces after [bounces].soft_limit editions in a
 row, an auto-reply changes nothing) and only then marked read in the mailbox, so a crash
 anywhere loses nothing and doubles nothing. What cannot be classified stays for the editor.
@@ -17,13 +17,13 @@ from datetime import datetime
 from .. import crash
 from ..config import Settings
 from ..db import Database
-from ..db.bounces import Applied, Reader
+from ..db.bounces import Applied, Recipient
 from ..errors import UsageError
 from ..models import email_key
 from ..send.signing import read_return_path_token, read_unsubscribe_token
 from ..signals.bounces import UNKNOWN, Bounce, classify
 from ..signals.mailbox import Mailbox, MailboxError, open_mailbox
-from .sending import signing_key
+from .sends import signing_key
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +80,17 @@ def read_bounces(settings: Settings, db: Database, now: datetime, dry_run: bool 
 def _one(settings: Settings, db: Database, box: Mailbox, report: BounceReport, key: str, handle: str,
          raw: bytes, now: datetime) -> None:
     bounce = classify(raw, settings.bounces.return_path, settings.web.base_url)
-    reader = None if bounce.kind == UNKNOWN else find_reader(db, key, bounce)
+    recipient = None if bounce.kind == UNKNOWN else find_recipient(db, key, bounce)
     if report.dry_run:
-        report.lines.append(_line(bounce, reader, "dry run: would " + _effect(bounce, reader)))
+        report.lines.append(_line(bounce, recipient, "dry run: would " + _effect(bounce, recipient)))
         return
     applied = None if db.bounces.seen(bounce.message_id) else db.bounces.apply(
-        bounce.message_id, bounce.kind, reader, bounce.status, bounce.detail, settings.bounces.soft_limit, now)
-    if applied is None or not applied.new:                # read before (or by another reader just now)
+        bounce.message_id, bounce.kind, recipient, bounce.status, bounce.detail, settings.bounces.soft_limit, now)
+    if applied is None or not applied.new:                # read before (or by another process just now)
         report.already += 1
     else:
         crash.point("bounce.recorded")
-        report.lines.append(_line(bounce, reader, _outcome(settings, bounce, reader, applied)))
+        report.lines.append(_line(bounce, recipient, _outcome(settings, bounce, recipient, applied)))
     box.done(handle, kept=bounce.kind == UNKNOWN or (applied is not None and applied.kind in KEPT))
     crash.point("bounce.marked")
 
@@ -98,20 +98,20 @@ def _one(settings: Settings, db: Database, box: Mailbox, report: BounceReport, k
 KEPT = ("unknown", "unverified")      # left flagged and unread in the mailbox, for the editor
 
 
-def _outcome(settings: Settings, bounce: Bounce, reader: Reader | None, applied: Applied) -> str:
-    unverified = reader is not None and not reader.verified
+def _outcome(settings: Settings, bounce: Bounce, recipient: Recipient | None, applied: Applied) -> str:
+    unverified = recipient is not None and not recipient.verified
     if applied.suppressed:
         return "suppressed"
     if applied.kind == "unverified":
         return "not verified (no token of ours, only the address it names): kept for the editor"
-    if applied.kind == "soft" and reader is not None:
+    if applied.kind == "soft" and recipient is not None:
         said = " (a hard bounce not verified: counted as soft)" if unverified and bounce.kind == "hard" else ""
         return f"{applied.soft_in_a_row} of {settings.bounces.soft_limit} in a row{said}"
-    return _effect(bounce, reader)
+    return _effect(bounce, recipient)
 
 
-def find_reader(db: Database, key: str, bounce: Bounce) -> Reader | None:
-    """The reader a bounce is about, most trusted evidence first: what only our own mail
+def find_recipient(db: Database, key: str, bounce: Bounce) -> Recipient | None:
+    """The recipient a bounce is about, most trusted evidence first: what only our own mail
     carries (the signed VERP token, the original's Message-ID, its signed unsubscribe
     token), then the address the report names (`verified=False`: anyone can write one)."""
     delivery = read_return_path_token(key, bounce.verp) if bounce.verp else None
@@ -121,27 +121,27 @@ def find_reader(db: Database, key: str, bounce: Bounce) -> Reader | None:
         return found
     named = read_unsubscribe_token(key, bounce.unsubscribe) if bounce.unsubscribe else None
     if named is not None:
-        return db.bounces.by_address(named[1], named[0]) or Reader(named[1], list_name=named[0])
+        return db.bounces.by_address(named[1], named[0]) or Recipient(named[1], list_name=named[0])
     if "@" in bounce.address:
         found = db.bounces.by_address(email_key(bounce.address))
         return replace(found, verified=False) if found else None
     return None
 
 
-def _effect(bounce: Bounce, reader: Reader | None) -> str:
+def _effect(bounce: Bounce, recipient: Recipient | None) -> str:
     if bounce.kind == UNKNOWN:
         return "keep it for the editor (flagged, unread, in the mailbox)"
-    if reader is None and bounce.kind in ("hard", "soft", "complaint"):
-        return "change nothing: no reader of ours matches it"
+    if recipient is None and bounce.kind in ("hard", "soft", "complaint"):
+        return "change nothing: no subscriber of ours matches it"
     return {"hard": "suppress the address", "complaint": "suppress the address",
             "soft": "count it; suppress after [bounces].soft_limit editions in a row"}.get(bounce.kind,
                                                                                       "change nothing")
 
 
-def _line(bounce: Bounce, reader: Reader | None, outcome: str) -> Line:
-    address = reader.email_key if reader else bounce.address
-    return Line(bounce.kind, bounce.status, address, reader.edition_id if reader else None,
-                reader.list_name if reader else None, outcome)
+def _line(bounce: Bounce, recipient: Recipient | None, outcome: str) -> Line:
+    address = recipient.email_key if recipient else bounce.address
+    return Line(bounce.kind, bounce.status, address, recipient.edition_id if recipient else None,
+                recipient.list_name if recipient else None, outcome)
 
 
-__all__ = ["BounceReport", "Line", "MailboxError", "find_reader", "read_bounces"]
+__all__ = ["BounceReport", "Line", "MailboxError", "find_recipient", "read_bounces"]

@@ -1,6 +1,6 @@
-"""The editor's desk on the web: how each list is doing (readers now and over twelve weeks,
+"""The editor's desk on the web: how each list is doing (subscribers now and over twelve weeks,
 the next run, the last edition, an edition held for approval), the editions as sent with
-what came back, a page of readers at a time, and "send now", carried out by the running
+what came back, a page of subscribers at a time, and "send now", carried out by the running
 scheduler (a web request never sends thousands of messages itself)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import MailingList, Settings
 from ..db import Database
-from ..db.roster import STATES, Counts
+from ..db.subscribers import STATES, Counts
 from ..errors import DigestError
 from ..models import DeliveryStatus, Origin
 from ..send.deliver import repeated_threads
@@ -19,8 +19,8 @@ from ..write import periods
 from ..write.edition import Built
 from . import clicks
 from .approval import Held, held
-from .readers import sync_list
 from .scheduling import LOCK as SCHEDULER_LOCK
+from .subscribers import sync_list
 
 WEEKS = 12
 PAGE = 50
@@ -33,7 +33,7 @@ class ListView:
     listed: MailingList
     counts: Counts
     pending: int                        # sign-ups whose confirmation was not clicked yet
-    growth: list[tuple[datetime, int]]  # (week's end, readers then), oldest first
+    growth: list[tuple[datetime, int]]  # (week's end, subscribers then), oldest first
     next_run: datetime | None
     upcoming: periods.Period            # the period the next scheduled run sends
     last: dict[str, Any] | None         # the newest edition's row with its counts
@@ -44,8 +44,8 @@ def list_view(settings: Settings, db: Database, listed: MailingList, now: dateti
     moments = [now - timedelta(weeks=WEEKS - 1 - n) for n in range(WEEKS)]
     history = db.ledger.history(listed.name)
     pending = db.signups.pending(listed.name, now - timedelta(hours=settings.web.confirm_max_age_hours))
-    return ListView(listed, db.roster.counts(listed.name), pending,
-                    list(zip(moments, db.roster.growth(listed.name, moments), strict=True)),
+    return ListView(listed, db.subscribers.counts(listed.name), pending,
+                    list(zip(moments, db.subscribers.growth(listed.name, moments), strict=True)),
                     periods.next_run(listed, now), periods.next_edition(listed, now),
                     history[-1] if history else None, held(db, listed))
 
@@ -111,7 +111,7 @@ def clicked_threads(db: Database, record: dict[str, Any]) -> list[dict[str, Any]
 
 
 def sent_html(settings: Settings, db: Database, listed: MailingList, edition_id: int) -> tuple[str, str] | None:
-    """(HTML, text) of an edition exactly as it was frozen, with a reader's sample values."""
+    """(HTML, text) of an edition exactly as it was frozen, with a subscriber's sample values."""
     row = db.ledger.info(edition_id)
     if row is None or row.list_name != listed.name:
         return None
@@ -119,12 +119,12 @@ def sent_html(settings: Settings, db: Database, listed: MailingList, edition_id:
     return db.ledger.edition(edition_id).personalise(sample_values(settings))
 
 
-def readers_page(db: Database, listed: MailingList, words: str = "", state: str = "", origin: str = "",
+def subscribers_page(db: Database, listed: MailingList, words: str = "", state: str = "", origin: str = "",
                  after: int = 0) -> tuple[list[dict[str, Any]], int | None]:
-    """A page of the list's readers and the id the next page starts after (None: the last page)."""
+    """A page of the list's subscribers and the id the next page starts after (None: the last page)."""
     state = state if state in STATES else ""
     origin = origin if origin in {o.value for o in Origin} else ""
-    rows = db.roster.page(listed.name, words[:200], state, origin, after, PAGE + 1)
+    rows = db.subscribers.page(listed.name, words[:200], state, origin, after, PAGE + 1)
     return rows[:PAGE], (rows[PAGE - 1]["id"] if len(rows) > PAGE else None)
 
 
@@ -134,7 +134,7 @@ def read_list_file(settings: Settings, db: Database, listed: MailingList, now: d
     try:
         return sync_list(settings, db, listed, now).problems
     except DigestError as error:
-        return [f"{error}; the edition would go to the members stored"]
+        return [f"{error}; the edition would go to the subscribers stored"]
 
 
 def repeats(db: Database, listed: MailingList, built: Built, since: datetime, until: datetime) -> list[str]:
@@ -151,7 +151,7 @@ def scheduler_alive(db: Database, now: datetime) -> bool:
 
 
 def send_now(db: Database, listed: MailingList, since: datetime, until: datetime, now: datetime) -> int:
-    """Order the period's edition sent to every reader; the running scheduler carries it out
+    """Order the period's edition sent to every subscriber; the running scheduler carries it out
     within seconds. The order's id (the one already waiting, if the editor asked twice)."""
     return db.orders.place(listed.name, "send", now, since=since, until=until)
 

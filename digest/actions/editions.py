@@ -59,7 +59,7 @@ def preview(settings: Settings, db: Database, listed: MailingList, since: dateti
 
 
 def sample_values(settings: Settings) -> dict[str, str]:
-    """A reader's values for a preview: no real address, an unsubscribe link that goes nowhere."""
+    """A subscriber's values for a preview: no real address, an unsubscribe link that goes nowhere."""
     return {"greeting": "Hello,", "email": "you@example.org",
             "unsubscribe_url": f"{settings.web.base_url}/unsubscribe/preview"}
 

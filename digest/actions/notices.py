@@ -1,6 +1,6 @@
 """The editor hears from digest: a notice after every run (sent, nothing to send, failed,
 held for approval) to [editor] email through the configured mailer, and, optionally, the
-same as JSON to [editor] webhook_url (Slack's `text`, Discord's `content`). Readers never
+same as JSON to [editor] webhook_url (Slack's `text`, Discord's `content`). Subscribers never
 get these. A notice that cannot go is logged; it never stops a run."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..errors import DigestError
 from ..send.mailers import Mailer, make_mailer
 from ..send.signing import secret_key
 from ..write.letters import Letters
-from .readers import list_title, mail_one
+from .subscribers import list_title, mail_one
 
 log = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT = 5.0

@@ -16,15 +16,15 @@ from .. import crash
 from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import DigestError, LockedError
-from ..models import DeliveryStatus
+from ..models import DeliveryStatus, EditionStatus
 from ..send.deliver import AlreadySent, HeldForApproval, SendReport
 from ..write import periods
 from ..write.edition import NothingToSend
 from . import approval
 from .blog import fetch
 from .notices import Notice, notify
-from .readers import list_title
-from .sending import check_ready, finish_unfinished, send_edition
+from .sends import check_ready, finish_unfinished, send_edition
+from .subscribers import list_title
 
 log = logging.getLogger(__name__)
 FETCH_WAIT = timedelta(minutes=10)     # another run fetching: wait for it rather than skip
@@ -166,7 +166,7 @@ def tend(settings: Settings, db: Database, now: datetime, should_stop: Callable[
 def _timed_out(settings: Settings, db: Database, listed: MailingList, edition_id: int,
                decision: approval.Decision, now: datetime, should_stop: Callable[[], bool]) -> None:
     title = list_title(settings, listed)
-    if decision.status != "sending":
+    if decision.status != EditionStatus.RELEASED:
         notify(settings, listed, Notice("skipped", listed.name, f"{title}: the held edition was skipped",
                                         [f"Nobody approved edition {edition_id} within {listed.approve_within}, so "
                                          "it was skipped (on_timeout = \"skip\"); its picks wait for the next one."],

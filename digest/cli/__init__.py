@@ -1,9 +1,9 @@
 """The `digest` command: translates between the shell and `actions`, nothing more.
 
 Commands are grouped by what the person is doing: `blog` (init, fetch, sources),
-`editions` (preview, picks, the editor's voice, tune, send, editions), `readers`
-(subscribers ...) and `server` (serve, schedule, db). Each loads the settings, calls
-one action and prints what it returned.
+`editions` (preview, picks, the editor's voice, tune, send, editions), `subscribers`
+(subscribers ..., bounces), `live` (doctor) and `server` (serve, schedule, db). Each
+loads the settings, calls one action and prints what it returned.
 
 Library errors (DigestError and kin) become `Error: ...` on stderr with the error's
 exit code (2 for usage and configuration, 1 for run failures); a traceback only
@@ -153,4 +153,4 @@ def main() -> None:
     cli(prog_name="digest", auto_envvar_prefix=None)
 
 
-from . import blog, editions, live, readers, server  # noqa: E402,F401 - each adds its commands to `cli`
+from . import blog, editions, live, server, subscribers  # noqa: E402,F401 - each adds its commands to `cli`

@@ -186,7 +186,7 @@ def _voice(app: App, list_name: str, part: str, text: str | None, clear: bool, s
 @handles_errors
 def tune(app: App, list_name: str, write: bool) -> None:
     """Replay LIST's past editions: how well the [selection] weights agree with the editor's
-    pins and excludes and with the threads readers opened (clicks corrected for the place
+    pins and excludes and with the threads subscribers opened (clicks corrected for the place
     each thread was shown at), and weights that agree better (written only with --write)."""
     found = actions.tune(app.settings, app.db, app.list(list_name))
     click.echo(f"{list_name}: {found.editions} past edition{'s' if found.editions != 1 else ''} with picks, "
@@ -236,7 +236,7 @@ def _write_weights(app: App, found: actions.Tuning, changes: dict[str, tuple[flo
 @handles_errors
 def send(app: App, list_name: str, since: str | None, until: str | None, dry_run: bool, to: str | None,
          yes: bool, again: bool, retry_unknown: bool, hold: bool) -> None:
-    """Build (or resume) LIST's edition and deliver it to every member.
+    """Build (or resume) LIST's edition and deliver it to every subscriber.
 
     Re-running after a crash resumes from the ledger: nobody gets a second copy.
     """
@@ -251,7 +251,7 @@ def send(app: App, list_name: str, since: str | None, until: str | None, dry_run
             click.echo(f"Warning: {warning}", err=True)
         click.echo(f"Sent a test copy of \"{copy.subject}\" to {to}; nothing recorded for {list_name}")
         return
-    with actions.sending(app.db, listed):          # no other send or sync of the list meanwhile
+    with actions.holding_send_lock(app.db, listed):          # no other send or sync of the list meanwhile
         planned = actions.plan(app.settings, app.db, listed, *chosen.bounds, again, retry_unknown=retry_unknown)
         _announce(planned, chosen)
         if _go_ahead(dry_run, yes):
@@ -324,7 +324,7 @@ def _edition_line(app: App, row: dict) -> str:
     since, until = row["since"].astimezone(zone), row["until"].astimezone(zone)
     when = f"{row['finished_at'] or row['created_at']:%Y-%m-%d %H:%M} UTC"
     accepted, refused = counts.get(DeliveryStatus.ACCEPTED, 0), counts.get(DeliveryStatus.REFUSED, 0)
-    unknown = counts.get(DeliveryStatus.UNKNOWN, 0) + counts.get(DeliveryStatus.SENDING, 0)
+    unknown = counts.get(DeliveryStatus.UNKNOWN, 0) + counts.get(DeliveryStatus.IN_FLIGHT, 0)
     return (f"{row['id']}\t{row['list_name']}\t{since:%Y-%m-%d}..{until:%Y-%m-%d}\t"
             f"{row['status']} {when}\trecipients {sum(counts.values())}\t"
             f"delivered {accepted}\tfailed {refused}\tunknown {unknown}")
@@ -336,7 +336,7 @@ def _edition_line(app: App, row: dict) -> str:
 @click.pass_obj
 @handles_errors
 def approve(app: App, list_name: str, yes: bool) -> None:
-    """Send LIST's edition held for approval (approval = "required") to every reader, once.
+    """Send LIST's edition held for approval (approval = "required") to every subscriber, once.
 
     Again, or after a crash, it sends nothing twice: an approved edition cut off mid-send
     is resumed; with nothing held it says so.

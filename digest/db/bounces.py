@@ -1,5 +1,5 @@
 """The bounce mailbox's messages, each applied once: keyed by the message's own
-Message-ID, the "read" row, the suppression it causes and the ledger row's last word
+Message-ID, the "read" row, the suppression it causes and the delivery's last word
 are written in one transaction; a crash before the commit leaves the message to be
 read again, and one after it leaves a message already read (its Message-ID is known)."""
 
@@ -17,7 +17,7 @@ from .tables import bounce_messages, deliveries, editions
 from .upsert import insert_ignore
 
 SUPPRESSING = {"hard": Reason.BOUNCED, "complaint": Reason.COMPLAINED}
-# Anyone can mail the bounce address: a report tied to its reader only by the address it
+# Anyone can mail the bounce address: a report tied to its recipient only by the address it
 # names is weaker evidence. A hard bounce then counts as a soft one (several editions in
 # a row suppress); a complaint is kept for the editor and suppresses nothing.
 UNVERIFIED = {"hard": "soft", "complaint": "unverified"}
@@ -25,7 +25,7 @@ EVENTS = {"hard": "bounce", "complaint": "spamreport", "soft": "soft-bounce"}   
 
 
 @dataclass(frozen=True)
-class Reader:
+class Recipient:
     """Whom a bounce is about: the address and, when known, the edition it answers."""
 
     email_key: str
@@ -53,51 +53,51 @@ class BounceStore:
         with self.engine.connect() as db:
             return db.execute(query).first() is not None
 
-    def by_delivery(self, delivery_id: int) -> Reader | None:
-        return self._reader(deliveries.c.id == delivery_id)
+    def by_delivery(self, delivery_id: int) -> Recipient | None:
+        return self._recipient(deliveries.c.id == delivery_id)
 
-    def by_message_id(self, message_id: str) -> Reader | None:
-        return self._reader(deliveries.c.message_id == message_id[:250])
+    def by_message_id(self, message_id: str) -> Recipient | None:
+        return self._recipient(deliveries.c.message_id == message_id[:250])
 
-    def by_address(self, email_key: str, list_name: str | None = None) -> Reader | None:
+    def by_address(self, email_key: str, list_name: str | None = None) -> Recipient | None:
         """The latest edition that went to the address (on list_name, when given)."""
         where = [deliveries.c.email_key == email_key, deliveries.c.status == DeliveryStatus.ACCEPTED.value]
         if list_name:
             where.append(editions.c.list_name == list_name)
-        return self._reader(*where)
+        return self._recipient(*where)
 
-    def _reader(self, *where: sa.ColumnElement[bool]) -> Reader | None:
+    def _recipient(self, *where: sa.ColumnElement[bool]) -> Recipient | None:
         query = (sa.select(deliveries.c.id, deliveries.c.email_key, deliveries.c.edition_id, editions.c.list_name)
                  .join(editions, editions.c.id == deliveries.c.edition_id).where(*where)
                  .order_by(deliveries.c.edition_id.desc()).limit(1))
         with self.engine.connect() as db:
             row = db.execute(query).first()
-        return Reader(row.email_key, row.edition_id, row.id, row.list_name) if row else None
+        return Recipient(row.email_key, row.edition_id, row.id, row.list_name) if row else None
 
-    def apply(self, message_id: str, kind: str, reader: Reader | None, status: str, detail: str,
+    def apply(self, message_id: str, kind: str, recipient: Recipient | None, status: str, detail: str,
               soft_limit: int, now: datetime) -> Applied:
         """Record the message once and do what it means: a hard bounce or a complaint
         suppresses the address on every list; a soft bounce does when the last soft_limit
-        editions the address was sent all bounced softly. A reader found only by the
+        editions the address was sent all bounced softly. A recipient found only by the
         address the report names is not believed as far (UNVERIFIED). `Applied.kind`:
         what it was taken for."""
-        if reader is not None and not reader.verified:
+        if recipient is not None and not recipient.verified:
             kind = UNVERIFIED.get(kind, kind)
         row = {"message_id": message_id[:250], "kind": kind[:12], "status": status[:20], "detail": detail[:500],
-               "received_at": now, "email_key": reader.email_key if reader else None,
-               "edition_id": reader.edition_id if reader else None,
-               "delivery_id": reader.delivery_id if reader else None}
+               "received_at": now, "email_key": recipient.email_key if recipient else None,
+               "edition_id": recipient.edition_id if recipient else None,
+               "delivery_id": recipient.delivery_id if recipient else None}
         with self.engine.begin() as db:
             if insert_ignore(db, bounce_messages, row) == 0:
                 return Applied(False)
-            if reader is None:
+            if recipient is None:
                 return Applied(True, kind=kind)
-            _mark_delivery(db, reader, kind, now)
-            run = _soft_run(db, reader.email_key, soft_limit) if kind == "soft" else 0
+            _mark_delivery(db, recipient, kind, now)
+            run = _soft_run(db, recipient.email_key, soft_limit) if kind == "soft" else 0
             reason = SUPPRESSING.get(kind) or (Reason.BOUNCED if run >= soft_limit else None)
             if reason is not None:
                 words = f"soft bounces in {run} editions in a row" if kind == "soft" else f"{kind} {status}"
-                suppress_in(db, reader.email_key, EVERY_LIST, reason, f"bounce mailbox: {words} {detail}".strip(),
+                suppress_in(db, recipient.email_key, EVERY_LIST, reason, f"bounce mailbox: {words} {detail}".strip(),
                             now)
             return Applied(True, reason is not None, run, kind)
 
@@ -113,10 +113,11 @@ class BounceStore:
         return found
 
 
-def _mark_delivery(db: sa.Connection, reader: Reader, kind: str, now: datetime) -> None:
+def _mark_delivery(db: sa.Connection, recipient: Recipient, kind: str, now: datetime) -> None:
     event = EVENTS.get(kind)
-    if event and reader.delivery_id is not None:
-        db.execute(deliveries.update().where(deliveries.c.id == reader.delivery_id).values(event=event, event_at=now))
+    if event and recipient.delivery_id is not None:
+        db.execute(deliveries.update().where(deliveries.c.id == recipient.delivery_id)
+                   .values(event=event, event_at=now))
 
 
 def _soft_run(db: sa.Connection, email_key: str, limit: int) -> int:

@@ -24,10 +24,10 @@ from .lists import ListStore
 from .locks import LockStore
 from .orders import OrderStore
 from .picks import PickStore
-from .roster import RosterStore
 from .runs import RunStore
 from .sessions import SessionStore
 from .signups import SignupStore
+from .subscribers import SubscriberStore
 from .welcomes import WelcomeStore
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Database:
         self.checks = CheckStore(engine)
         self.orders = OrderStore(engine)
         self.signups = SignupStore(engine)
-        self.roster = RosterStore(engine)
+        self.subscribers = SubscriberStore(engine)
         self.bounces = BounceStore(engine)
 
     @property

@@ -19,7 +19,7 @@ from .upsert import insert_ignore
 
 @dataclass(frozen=True)
 class Effect:
-    """What one provider event changes: a suppression and/or a ledger row's last word."""
+    """What one provider event changes: a suppression and/or a delivery's last word."""
 
     email_key: str
     suppress_list: str | None = None       # a list name, EVERY_LIST, or None for no suppression

@@ -29,7 +29,7 @@ class PastEdition:
 
 @dataclass(frozen=True)
 class ClickedEdition:
-    """A sent edition's threads with what readers did: key -> (place shown, clicks)."""
+    """A sent edition's threads with what subscribers did: key -> (place shown, clicks)."""
 
     edition_id: int
     since: datetime

@@ -1,9 +1,11 @@
-"""Editions, frozen once built, and the ledger: one row per (edition, subscriber).
+"""Editions, frozen once built, and the ledger: one delivery (a row) per (edition,
+recipient).
 
-A row is `pending` until its batch goes out, `sending` while it is out (written and
-committed before the provider is called), then `accepted` (with the provider's id) or
-`refused` (with the reason). A row still `sending` when a run starts was cut off by a
-crash: its outcome is `unknown` and it is not sent again unless the operator asks.
+A delivery is `pending` until its batch goes out, in flight while it is out (written and
+committed before the provider is called; stored as `sending`), then `accepted` (with the
+provider's id) or `refused` (with the reason). A delivery still in flight when a run
+starts was cut off by a crash: its outcome is `unknown` and it is not sent again unless
+the operator asks.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..models import EVERY_LIST, DeliveryStatus, Edition, EditionStatus, Link, Outcome
-from .among import among
 from .drafts import take as take_draft
 from .guard import guarded
+from .in_chunks import in_chunks
 from .lists import suppressed
 from .locks import _dead
 from .tables import deliveries, editions, links, picks, subscribers, suppressions
@@ -42,8 +44,8 @@ class Ledger:
 
     def freeze(self, edition: Edition, now: datetime, picks_until: datetime | None = None,
                threads: Sequence[str] = (), hold: bool = False, tracked: Sequence[Link] = ()) -> tuple[int, int]:
-        """Store a built edition with one pending ledger row per active, unsuppressed
-        member, and mark the list's picks made up to picks_until (when it was built) used and
+        """Store a built edition with one pending delivery per active, unsuppressed
+        subscriber, and mark the list's picks made up to picks_until (when it was built) used and
         its draft (note, subject: frozen with the edition) taken: one transaction, so a crash
         leaves either all of it or nothing. A pick or draft made later waits for the next
         edition. With hold, the edition waits for the editor's approval instead: its picks
@@ -52,11 +54,11 @@ class Ledger:
         with self.engine.begin() as db:
             inserted = db.execute(editions.insert().values(
                 **_content(edition, threads), list_name=edition.list_name, since=edition.since, until=edition.until,
-                status=(EditionStatus.HELD if hold else EditionStatus.SENDING).value, created_at=now,
+                status=(EditionStatus.HELD if hold else EditionStatus.RELEASED).value, created_at=now,
                 built_at=picks_until or now, held_at=now if hold else None)).inserted_primary_key
             edition_id = int(inserted[0]) if inserted else 0
             filled = db.execute(deliveries.insert().from_select(
-                _LEDGER_COLUMNS, _members(edition_id, edition.list_name, now))).rowcount
+                _LEDGER_COLUMNS, _recipients(edition_id, edition.list_name, now))).rowcount
             if filled < 0:                              # psycopg cannot say for INSERT ... SELECT: count them
                 filled = int(db.execute(sa.select(sa.func.count()).where(
                     deliveries.c.edition_id == edition_id)).scalar() or 0)
@@ -136,7 +138,7 @@ class Ledger:
         return found
 
     def approve(self, edition_id: int, now: datetime, decision: str = "approved") -> bool:
-        """Held -> sending, and the picks and draft it was built with taken, in one
+        """Held -> released (going out), and the picks and draft it was built with taken, in one
         transaction; False (nothing changed) when it was not held: a second approval, or a
         skip that came first."""
         with self.engine.begin() as db:
@@ -144,7 +146,7 @@ class Ledger:
                              .where(editions.c.id == edition_id)).first()
             moved = db.execute(editions.update().where(editions.c.id == edition_id,
                                                        editions.c.status == EditionStatus.HELD.value)
-                               .values(status=EditionStatus.SENDING.value, decided_at=now, decision=decision))
+                               .values(status=EditionStatus.RELEASED.value, decided_at=now, decision=decision))
             if moved.rowcount != 1 or row is None:
                 return False
             _take_picks(db, row.list_name, row.built_at or now, now)
@@ -200,17 +202,17 @@ class Ledger:
                        tokens["html"], tokens["text"])
 
     def finish(self, edition_id: int, now: datetime) -> bool:
-        """Sending -> sent; False when another sender marked it first."""
+        """Released -> sent; False when another sender marked it first."""
         with self.engine.begin() as db:
             return db.execute(editions.update().where(
-                editions.c.id == edition_id, editions.c.status == EditionStatus.SENDING.value).values(
+                editions.c.id == edition_id, editions.c.status == EditionStatus.RELEASED.value).values(
                 status=EditionStatus.SENT.value, finished_at=now)).rowcount == 1
 
     def reopen(self, edition_id: int) -> None:
         """A sent edition is being sent again (its messages of unknown outcome)."""
         with self.engine.begin() as db:
             db.execute(editions.update().where(editions.c.id == edition_id)
-                       .values(status=EditionStatus.SENDING.value, finished_at=None))
+                       .values(status=EditionStatus.RELEASED.value, finished_at=None))
 
     def history(self, list_name: str | None = None) -> list[dict[str, Any]]:
         counts = (sa.select(deliveries.c.edition_id, deliveries.c.status, sa.func.count().label("n"))
@@ -262,7 +264,7 @@ class Ledger:
         return self.take_back(edition_id, now)[0]
 
     def take_back(self, edition_id: int, now: datetime) -> tuple[int, int]:
-        """(cut off, freed): rows a crashed sender left `sending` have an unknown outcome;
+        """(cut off, freed): rows a crashed sender left in flight have an unknown outcome;
         its `pending` ones are freed for the others. A row another sender still holds (its
         lease running, its process alive) is in flight, not cut off; one held by a process
         of this machine that is gone is taken back at once."""
@@ -270,7 +272,7 @@ class Ledger:
             gone = [holder for holder in _holders(db, edition_id, now) if _dead(holder)]
             cut = _free(now, gone)
             marked = db.execute(deliveries.update().where(
-                deliveries.c.edition_id == edition_id, deliveries.c.status == DeliveryStatus.SENDING.value, cut)
+                deliveries.c.edition_id == edition_id, deliveries.c.status == DeliveryStatus.IN_FLIGHT.value, cut)
                 .values(status=DeliveryStatus.UNKNOWN.value, updated_at=now, claimed_by=None,
                         claimed_until=None)).rowcount
             freed = db.execute(deliveries.update().where(
@@ -318,7 +320,7 @@ class Ledger:
         query = sa.select(sa.func.count()).where(
             deliveries.c.updated_at >= when,
             deliveries.c.status.in_([DeliveryStatus.ACCEPTED.value, DeliveryStatus.REFUSED.value,
-                                     DeliveryStatus.UNKNOWN.value, DeliveryStatus.SENDING.value]))
+                                     DeliveryStatus.UNKNOWN.value, DeliveryStatus.IN_FLIGHT.value]))
         with self.engine.connect() as db:
             return int(db.execute(query).scalar() or 0)
 
@@ -326,8 +328,8 @@ class Ledger:
         """A working sender keeps its batch (rows `ids`): their lease runs on to `until`."""
         if ids:
             with self.engine.begin() as db:
-                for ids_among in among(db, deliveries.c.id, list(ids)):
-                    db.execute(deliveries.update().where(ids_among, deliveries.c.claimed_by == holder,
+                for in_ids in in_chunks(db, deliveries.c.id, list(ids)):
+                    db.execute(deliveries.update().where(in_ids, deliveries.c.claimed_by == holder,
                                                          deliveries.c.status.in_(_HELD))
                                .values(claimed_until=until))
 
@@ -336,8 +338,8 @@ class Ledger:
         or the quota reached); the others were recorded with their outcome."""
         if ids:
             with self.engine.begin() as db:
-                for ids_among in among(db, deliveries.c.id, list(ids)):
-                    db.execute(deliveries.update().where(ids_among, deliveries.c.claimed_by == holder,
+                for in_ids in in_chunks(db, deliveries.c.id, list(ids)):
+                    db.execute(deliveries.update().where(in_ids, deliveries.c.claimed_by == holder,
                                                          deliveries.c.status == DeliveryStatus.PENDING.value)
                                .values(claimed_by=None, claimed_until=None))
 
@@ -374,15 +376,15 @@ class Ledger:
         """Set the rows' status; with holder, only the rows it still holds."""
         values = {"status": status.value, "updated_at": now, "claimed_by": None, "claimed_until": None}
         with self.engine.begin() as db:
-            for ids_among in among(db, deliveries.c.id, list(ids)):
+            for in_ids in in_chunks(db, deliveries.c.id, list(ids)):
                 held = [deliveries.c.claimed_by == holder] if holder is not None else []
-                db.execute(deliveries.update().where(ids_among, *held).values(**values))
+                db.execute(deliveries.update().where(in_ids, *held).values(**values))
 
-    def record(self, outcomes: list[Outcome], sending: list[int], now: datetime,
+    def record(self, outcomes: list[Outcome], in_flight: list[int], now: datetime,
                retry_at: dict[int, datetime] | None = None, holder: str | None = None) -> list[int]:
         """In one transaction: the outcomes so far, then the ids about to go out. A
         pending outcome ("try again later") counts an attempt and waits until retry_at.
-        Returns the ids marked `sending`: with `holder`, only rows still pending and still
+        Returns the ids marked in flight: with `holder`, only rows still pending and still
         held by it (a sender that stalled past its lease finds another took them: it must
         not send them too)."""
         groups: dict[tuple[DeliveryStatus, str | None, str | None], list[int]] = {}
@@ -395,12 +397,12 @@ class Ledger:
                 else:
                     _update(db, ids, status=status.value, message_id=message_id, error=error, updated_at=now,
                             claimed_by=None, claimed_until=None)
-            return _start_sending(db, sending, holder, now)
+            return _mark_in_flight(db, in_flight, holder, now)
 
     def unfinished(self, list_name: str) -> Sequence[sa.Row]:
         """Editions of the list still being sent (cut off, deferred or stopped), oldest first."""
         query = (sa.select(editions.c.id, editions.c.since, editions.c.until)
-                 .where(editions.c.list_name == list_name, editions.c.status == EditionStatus.SENDING.value)
+                 .where(editions.c.list_name == list_name, editions.c.status == EditionStatus.RELEASED.value)
                  .order_by(editions.c.id))
         with self.engine.connect() as db:
             return db.execute(query).all()
@@ -443,8 +445,8 @@ def _take_picks(db: sa.Connection, list_name: str, until: datetime, now: datetim
 _LEDGER_COLUMNS = ["edition_id", "subscriber_id", "email", "email_key", "name", "status", "updated_at"]
 
 
-def _members(edition_id: int, list_name: str, now: datetime) -> sa.Select:
-    """The ledger rows of a new edition, as a SELECT (filled in one statement, no memory)."""
+def _recipients(edition_id: int, list_name: str, now: datetime) -> sa.Select:
+    """The deliveries of a new edition, as a SELECT (filled in one statement, no memory)."""
     return sa.select(sa.literal(edition_id), subscribers.c.id, subscribers.c.email, subscribers.c.email_key,
                      subscribers.c.name, sa.literal(DeliveryStatus.PENDING.value),
                      sa.literal(now, UTCDateTime)).where(
@@ -460,12 +462,12 @@ def _defer(db: sa.Connection, ids: list[int], error: str | None, now: datetime,
     db.execute(statement, [{"b_id": i, "b_error": error, "b_at": retry_at.get(i, now)} for i in ids])
 
 
-_HELD = [DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value]
+_HELD = [DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value]
 
 
 @dataclass(frozen=True)
 class Taken:
-    """A ledger row taken into a sender's batch: what a send needs of it."""
+    """A delivery taken into a sender's batch: what a send needs of it."""
 
     id: int
     email: str
@@ -505,21 +507,21 @@ def _holders(db: sa.Connection, edition_id: int, now: datetime) -> list[str]:
     return [row.claimed_by for row in db.execute(query)]
 
 
-def _start_sending(db: sa.Connection, ids: list[int], holder: str | None, now: datetime) -> list[int]:
-    """Mark ids `sending` (the point of no return); with holder, only those still pending
+def _mark_in_flight(db: sa.Connection, ids: list[int], holder: str | None, now: datetime) -> list[int]:
+    """Mark ids in flight (the point of no return); with holder, only those still pending
     and held by it. The ids marked."""
     if holder is None:
-        _update(db, ids, status=DeliveryStatus.SENDING.value, updated_at=now)
+        _update(db, ids, status=DeliveryStatus.IN_FLIGHT.value, updated_at=now)
         return ids
     marked: list[int] = []
-    for ids_among in among(db, deliveries.c.id, ids):
-        statement = (deliveries.update().where(ids_among, deliveries.c.claimed_by == holder,
+    for in_ids in in_chunks(db, deliveries.c.id, ids):
+        statement = (deliveries.update().where(in_ids, deliveries.c.claimed_by == holder,
                                                deliveries.c.status == DeliveryStatus.PENDING.value)
-                     .values(status=DeliveryStatus.SENDING.value, updated_at=now).returning(deliveries.c.id))
+                     .values(status=DeliveryStatus.IN_FLIGHT.value, updated_at=now).returning(deliveries.c.id))
         marked += [row.id for row in db.execute(statement)]
     return marked
 
 
 def _update(db: sa.Connection, ids: list[int], **values: object) -> None:
-    for ids_among in among(db, deliveries.c.id, ids):
-        db.execute(deliveries.update().where(ids_among).values(**values))
+    for in_ids in in_chunks(db, deliveries.c.id, ids):
+        db.execute(deliveries.update().where(in_ids).values(**values))

@@ -1,4 +1,5 @@
-"""List membership and suppressions. Suppressions (unsubscribed, bounced, complained,
+"""Who is on each list (the subscribers, as the list files, the CLI and sign-ups add
+them), and suppressions. Suppressions (unsubscribed, bounced, complained,
 removed) always win over a list file; "*" suppresses on every list."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..models import EVERY_LIST, FileStamp, Member, Origin, Reason, SyncResult, email_key
+from ..models import EVERY_LIST, FileStamp, Origin, Reason, Subscriber, SyncResult, email_key
 from .guard import guarded
 from .tables import confirmations, list_files, subscribers, suppressions
 from .upsert import insert_counted, insert_ignore
@@ -44,13 +45,13 @@ class ListStore:
         with self.engine.begin() as db:
             yield ListSync(db, list_name)
 
-    # ---------------------------------------------------------------- members
+    # ---------------------------------------------------------------- subscribers
 
-    def merge(self, list_name: str, members: list[Member], origin: Origin, now: datetime,
+    def merge(self, list_name: str, incoming: list[Subscriber], origin: Origin, now: datetime,
               generation: int = 0) -> SyncResult:
-        """Add members that are new, reactivate retired ones, update names."""
+        """Add subscribers that are new, reactivate retired ones, update names."""
         with self.engine.begin() as db:
-            return _merge(db, list_name, members, origin, now, generation)
+            return _merge(db, list_name, incoming, origin, now, generation)
 
     def remove(self, list_name: str, address: str, now: datetime) -> bool:
         """Take an address off a list for good: it is suppressed for that list."""
@@ -114,8 +115,9 @@ class ListStore:
 
     # ---------------------------------------------------------------- reading
 
-    def members(self, list_name: str, batch: int = 1000) -> Iterator[sa.Row]:
-        """Active, unsuppressed members, streamed in batches by id."""
+    def active(self, list_name: str, batch: int = 1000) -> Iterator[sa.Row]:
+        """Active, unsuppressed subscribers (whom the next edition goes to), streamed in
+        batches by id."""
         last = 0
         while True:
             query = (sa.select(subscribers).where(subscribers.c.list_name == list_name,
@@ -170,8 +172,8 @@ class ListSync:
         self.generation = (db.execute(sa.select(sa.func.max(subscribers.c.synced))
                                       .where(subscribers.c.list_name == list_name)).scalar() or 0) + 1
 
-    def merge(self, members: list[Member], now: datetime) -> SyncResult:
-        done = _merge(self.db, self.list_name, members, Origin.FILE, now, self.generation, lookup=not self.empty)
+    def merge(self, incoming: list[Subscriber], now: datetime) -> SyncResult:
+        done = _merge(self.db, self.list_name, incoming, Origin.FILE, now, self.generation, lookup=not self.empty)
         self._grown(done.added)
         return done
 
@@ -184,30 +186,30 @@ class ListSync:
             self.db.execute(sa.text("ANALYZE subscribers"))
             self.analysed = self.added
 
-    def file_members(self) -> int:
-        """Active members from the file, as this sync has them so far."""
-        return self._count(_file_members(self.list_name))
+    def from_file(self) -> int:
+        """Active subscribers from the file, as this sync has them so far."""
+        return self._count(_from_file(self.list_name))
 
-    def has_file_member(self, keys: list[str]) -> bool:
-        """One of these addresses is already a member from the file."""
-        query = sa.select(subscribers.c.id).where(_file_members(self.list_name),
+    def has_from_file(self, keys: list[str]) -> bool:
+        """One of these addresses is already a subscriber from the file."""
+        query = sa.select(subscribers.c.id).where(_from_file(self.list_name),
                                                   subscribers.c.email_key.in_(keys)).limit(1)
         return bool(keys) and self.db.execute(query).first() is not None
 
     def stored_hashes(self) -> set[int]:
-        """The row hashes of the list's active file members: the rows a re-read may skip."""
-        query = sa.select(subscribers.c.row_hash).where(_file_members(self.list_name),
+        """The row hashes of the list's active subscribers from the file: the rows a re-read may skip."""
+        query = sa.select(subscribers.c.row_hash).where(_from_file(self.list_name),
                                                         subscribers.c.row_hash.is_not(None))
         return {h for (h,) in self.db.execute(query.execution_options(yield_per=10_000))}
 
     def leaving(self, gone: set[int] | None = None) -> int:
-        """File members this sync would retire: not merged by it and their row gone from
+        """Subscribers from the file this sync would retire: not merged by it and their row gone from
         the file (`gone`: stored hashes the file no longer has) or never hashed; with gone
-        None (every row was merged), every file member not merged."""
+        None (every row was merged), every one from the file not merged."""
         return sum(self._count(where) for where in self._leaving(gone))
 
     def finish(self, stamp: FileStamp | None, now: datetime, retire: bool = True, gone: set[int] | None = None) -> int:
-        """Retire the members `leaving(gone)` counts (unless not retire); remember the
+        """Retire the subscribers `leaving(gone)` counts (unless not retire); remember the
         file's stamp (None: read it whole again next time). Returns how many were retired."""
         retired = 0
         for where in self._leaving(gone) if retire else ():
@@ -219,7 +221,7 @@ class ListSync:
         return retired
 
     def _leaving(self, gone: set[int] | None) -> list[sa.ColumnElement[bool]]:
-        base = sa.and_(_file_members(self.list_name), subscribers.c.synced < self.generation)
+        base = sa.and_(_from_file(self.list_name), subscribers.c.synced < self.generation)
         if gone is None:
             return [base]
         hashed = [sa.and_(base, subscribers.c.row_hash.in_(chunk)) for chunk in _chunks(sorted(gone))]
@@ -233,26 +235,26 @@ def _chunks(items: list[int], size: int = 1000) -> list[list[int]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _file_members(list_name: str) -> sa.ColumnElement[bool]:
+def _from_file(list_name: str) -> sa.ColumnElement[bool]:
     return sa.and_(subscribers.c.list_name == list_name, subscribers.c.origin == Origin.FILE.value,
                    subscribers.c.active.is_(True))
 
 
-def _merge(db: sa.Connection, list_name: str, members: list[Member], origin: Origin, now: datetime,
+def _merge(db: sa.Connection, list_name: str, incoming: list[Subscriber], origin: Origin, now: datetime,
            generation: int, lookup: bool = True) -> SyncResult:
-    """Without lookup (a first import into an empty list), every member is inserted and
+    """Without lookup (a first import into an empty list), every subscriber is inserted and
     a later duplicate of an address is ignored: the first row of it wins, as in a read."""
-    unique: dict[str, Member] = {}
-    for member in members:
-        unique.setdefault(member.key, member)
+    unique: dict[str, Subscriber] = {}
+    for subscriber in incoming:
+        unique.setdefault(subscriber.key, subscriber)
     query = sa.select(subscribers).where(subscribers.c.list_name == list_name,
                                          subscribers.c.email_key.in_(list(unique)))
     known = {r.email_key: r for r in db.execute(query)} if lookup else {}
     new, changed, seen = [], [], []
-    for key, member in unique.items():
+    for key, subscriber in unique.items():
         row = known.get(key)
-        values = {"email": member.email, "name": member.name, "extra": json.dumps(member.extra, sort_keys=True),
-                  "row_hash": member.row_hash}
+        values = {"email": subscriber.email, "name": subscriber.name,
+                  "extra": json.dumps(subscriber.extra, sort_keys=True), "row_hash": subscriber.row_hash}
         if row is None:
             new.append({"list_name": list_name, "email_key": key, "origin": origin.value, "synced": generation,
                         "active": True, "created_at": now, **values})
@@ -276,23 +278,23 @@ COPIED = ("list_name", "email_key", "email", "name", "extra", "origin", "synced"
 
 
 def _insert_new(db: sa.Connection, rows: list[dict[str, Any]]) -> int:
-    """New members of a first import, counted exactly (a later duplicate of an address is
+    """New subscribers of a first import, counted exactly (a later duplicate of an address is
     ignored). PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT: several
     times faster than statements with parameters. SQLite: a batched INSERT ... RETURNING."""
     if not rows or db.dialect.name != "postgresql":
         return insert_counted(db, subscribers, rows)
     columns = ", ".join(COPIED)
-    db.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS new_members AS SELECT {columns} FROM subscribers "
+    db.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS new_subscribers AS SELECT {columns} FROM subscribers "
                        "WITH NO DATA")
     driver = db.connection.driver_connection                  # psycopg's own: COPY has no SQLAlchemy form
     assert driver is not None
     cursor = driver.cursor()
-    with cursor.copy(f"COPY new_members ({columns}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY new_subscribers ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([_plain(row[column]) for column in COPIED])
-    inserted = db.exec_driver_sql(f"INSERT INTO subscribers ({columns}) SELECT {columns} FROM new_members "
+    inserted = db.exec_driver_sql(f"INSERT INTO subscribers ({columns}) SELECT {columns} FROM new_subscribers "
                                   "ON CONFLICT (list_name, email_key) DO NOTHING").rowcount
-    db.exec_driver_sql("TRUNCATE new_members")
+    db.exec_driver_sql("TRUNCATE new_subscribers")
     return inserted
 
 
@@ -302,7 +304,7 @@ def _plain(value: Any) -> Any:
 
 
 def _differs(row: sa.Row, values: dict[str, Any], origin: Origin) -> bool:
-    """The stored member must change: retired, renamed, or now added on purpose."""
+    """The stored subscriber must change: retired, renamed, or now added on purpose."""
     explicit = origin != Origin.FILE and row.origin != origin.value
     return not row.active or explicit or (row.email, row.name, row.extra, row.row_hash) != tuple(values.values())
 

@@ -226,7 +226,7 @@ provider_events = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
 
-# ------------------------------------------------------------------ what readers did
+# ------------------------------------------------------------------ what subscribers did
 
 links = sa.Table(                                        # every link of a sent edition that leads away from digest
     "links", metadata,
@@ -243,7 +243,7 @@ bounce_messages = sa.Table(                              # each message of the b
     "bounce_messages", metadata,
     sa.Column("message_id", sa.String(250), primary_key=True),   # its Message-ID (a hash when long or absent)
     sa.Column("kind", sa.String(12), nullable=False),    # hard, soft, complaint, auto-reply, unknown
-    sa.Column("email_key", sa.String(320)),              # the reader it is about, when known
+    sa.Column("email_key", sa.String(320)),              # the recipient it is about, when known
     sa.Column("edition_id", sa.Integer),
     sa.Column("delivery_id", sa.Integer),
     sa.Column("status", sa.String(20)),                  # the DSN's Status (5.1.1) or the report's type

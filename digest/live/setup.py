@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .. import config
 from ..errors import ConfigError, DigestError, UsageError
-from ..names import unsafe_characters
+from ..oneline import unsafe_characters
 from ..read.errors import FeedError, FetchError
 from ..read.fetch import Fetcher, allowed_hosts_for
 from ..read.parse import detect_kind, read
@@ -108,7 +108,7 @@ def _as_feed(content: bytes, url: str, headers: dict[str, str], home: str | None
 def _site_url(links: list[object], feed_url: str) -> str | None:
     """The blog's home page from the feed's alternate links: the first http(s) link on the
     feed's own host (www. or not). A link elsewhere is dropped with a warning (a feed does
-    not get to point the digest's readers at another site); a broken or javascript: one
+    not get to point the digest's subscribers at another site); a broken or javascript: one
     quietly."""
     elsewhere = None
     for link in links:
@@ -265,7 +265,7 @@ backfill_days = 30                  # how far back the first fetch reads; 0 = ev
 
 [[lists]]
 name = {list}                       # the list's name in commands and URLs
-title = {list_title}                # what readers see
+title = {list_title}                # what subscribers see
 # description = "The best of the discussion, in one email a week."
 file = "subscribers/weekly.csv"      # columns: email, name (exports from Mailchimp, Substack, Buttondown work too)
 schedule = "0 7 * * mon"             # cron, in the list's time zone: Mondays at 07:00

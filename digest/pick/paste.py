@@ -1,6 +1,6 @@
 """Pasted text: how much of a comment is somebody else's words.
 
-Readers paste press articles, government statements and other comments into a thread
+Commenters paste press articles, government statements and other comments into a thread
 to discuss them. That is context, not a contribution: its words are not the commenter's
 own, and a comment that is mostly a paste is never the comment of the week. Read from
 the text alone, paragraph by paragraph:

@@ -22,7 +22,7 @@ from ..models import Comment, Post
 from .conversation import ANONYMOUS
 from .tags import untagged
 
-STAR_MIN_WORDS = 40            # the comment of the week says something a reader can take away
+STAR_MIN_WORDS = 40            # the comment of the week says something a subscriber can take away
 HOUSEKEEPING_MAX_WORDS = 80    # the owner's longer comments are contributions, whatever they mention
 THANKS_MAX_WORDS = 25          # a line of text; shorter than min_words is dropped as short anyway
 SHOUT_MIN_LETTERS = 30

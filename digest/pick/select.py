@@ -96,7 +96,7 @@ def select(discussions: Iterable[Discussion], since: datetime, until: datetime,
 def thread_scores(discussions: Iterable[Discussion], since: datetime, until: datetime, knobs: Knobs,
                   zone: tzinfo = UTC) -> dict[str, float]:
     """The score the weights give every thread of the period, shown or not, by the key of
-    its top comment (what `digest tune` compares with what readers clicked)."""
+    its top comment (what `digest tune` compares with what subscribers clicked)."""
     seen_texts: set[str] = set()
     scores: dict[str, float] = {}
     for discussion in sorted(discussions, key=lambda d: d.post.published):

@@ -1,12 +1,12 @@
-"""Learn from the editor and from readers: how well the selection weights agree with the
-pins and excludes of a list's past editions and with the threads readers opened, and
+"""Learn from the editor and from subscribers: how well the selection weights agree with the
+pins and excludes of a list's past editions and with the threads subscribers opened, and
 weights that agree better.
 
 Each past edition is selected again from the stored comments of its period, without
 the editor's picks: a pinned comment agrees when the weights alone would show it, an
-excluded one when they would not. Readers' clicks are corrected for position first (the
+excluded one when they would not. Subscribers' clicks are corrected for position first (the
 first thread of an edition is opened more for being first): a thread's clicks divided by
-what its place draws on average. Where readers clearly preferred one thread of an
+what its place draws on average. Where subscribers clearly preferred one thread of an
 edition to another (PREFERRED times the corrected clicks, at least MIN_CLICKS, in an
 edition whose threads drew MIN_EDITION_CLICKS), the
 weights agree when they score it higher. The search changes one weight at a time
@@ -56,7 +56,7 @@ class Agreement:
     pinned: int = 0
     excluded_hidden: int = 0
     excluded: int = 0
-    preferred_higher: int = 0       # readers' clear preferences the weights score the same way
+    preferred_higher: int = 0       # subscribers' clear preferences the weights score the same way
     preferred: int = 0
 
     @property
@@ -86,7 +86,7 @@ class Tuning:
 
 
 Case = tuple[PastEdition, list[Discussion]]
-Preference = tuple[str, str]                 # (the thread readers preferred, the one they opened less)
+Preference = tuple[str, str]                 # (the thread subscribers preferred, the one they opened less)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class ClickCase:
 
 
 def tune(db: Database, list_name: str, knobs: Knobs, zone: tzinfo) -> Tuning:
-    """Agreement of the current weights with the list's past picks and readers' clicks,
+    """Agreement of the current weights with the list's past picks and subscribers' clicks,
     and better weights."""
     history = EditorHistory(db.engine)
     cases = _cases(db, history, list_name)
@@ -154,7 +154,7 @@ def position_bias(clicked: list[ClickedEdition]) -> dict[int, float]:
 
 
 def preferences(edition: ClickedEdition, bias: dict[int, float]) -> list[Preference]:
-    """The pairs of the edition's threads where readers clearly preferred the first,
+    """The pairs of the edition's threads where subscribers clearly preferred the first,
     clicks corrected for the place each was shown at."""
     if sum(clicks for _, clicks in edition.threads.values()) < MIN_EDITION_CLICKS:
         return []

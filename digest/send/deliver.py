@@ -2,7 +2,7 @@
 
 `plan` syncs the list file and builds the edition once (or finds the unfinished one to
 resume); `send` freezes exactly that edition with its ledger in one transaction and
-delivers it, one send per list at a time (a lock row). Each batch is marked `sending`
+delivers it, one send per list at a time (a lock row). Each batch is marked in flight
 before it goes and `accepted`/`refused` after; a crash leaves at most the batch in
 flight of unknown outcome, which is reported and only re-sent on request.
 """
@@ -37,7 +37,7 @@ from .subscribers import ListFileError, MassRetireError, check_address, sync
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)     # unknown is reported, not retried unasked
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT)     # unknown is reported, not retried unasked
 
 
 def utc_now() -> datetime:
@@ -118,7 +118,7 @@ def plan(settings: SendSettings, db: Database, mailing_list: MailingList, since:
     if retry_unknown and existing is not None and counts.get(DeliveryStatus.UNKNOWN):
         return _resume(db, mailing_list, since, until, existing.id, counts[DeliveryStatus.UNKNOWN], again)
     _refuse_sent(existing, mailing_list.name, again)
-    if existing is not None and existing.status == EditionStatus.SENDING:
+    if existing is not None and existing.status == EditionStatus.RELEASED:
         return _resume(db, mailing_list, since, until, existing.id, counts.get(DeliveryStatus.PENDING, 0), again)
     problems = _sync(settings, db, mailing_list, clock())
     built_at = clock()
@@ -131,7 +131,7 @@ def plan(settings: SendSettings, db: Database, mailing_list: MailingList, since:
 def repeated_threads(db: Database, mailing_list: MailingList, since: datetime, until: datetime,
                      built: Built) -> list[str]:
     """A warning per sent edition whose period overlaps this one and that showed some of the
-    same threads, naming them: readers would get them twice."""
+    same threads, naming them: subscribers would get them twice."""
     shown = shown_threads(built)
     found = []
     for row, threads in db.ledger.sent_threads(mailing_list.name, since, until):
@@ -166,12 +166,12 @@ def sync_list(settings: SendSettings, db: Database, mailing_list: MailingList, n
 
 def _sync(settings: SendSettings, db: Database, mailing_list: MailingList, now: datetime) -> list[str]:
     """A file that cannot be applied (broken, or retiring too many) leaves the stored
-    members as they are: the send goes to them, and the problem is reported."""
+    subscribers as they are: the send goes to them, and the problem is reported."""
     try:
         return sync_list(settings, db, mailing_list, now).problems
     except (ListFileError, MassRetireError) as error:
         return [f"{error}; the list was not synced, so this edition goes to the "
-                f"{db.lists.count(mailing_list.name)} members stored"]
+                f"{db.lists.count(mailing_list.name)} subscribers stored"]
 
 
 def send_lock(list_name: str) -> str:
@@ -243,7 +243,7 @@ def _freeze(settings: SendSettings, db: Database, planned: Plan, existing: Any, 
     Refused when the period's edition was sent, is held, or is being sent."""
     name = planned.mailing_list.name
     _refuse_sent(existing, name, planned.again)
-    if existing is not None and existing.status == EditionStatus.SENDING:
+    if existing is not None and existing.status == EditionStatus.RELEASED:
         raise DigestError(BUSY[held].format(name=name))
     assert planned.built is not None
     frozen = db.ledger.freeze(planned.built.edition, clock(), planned.built_at, shown_threads(planned.built),
@@ -292,7 +292,7 @@ def _start(settings: SendSettings, db: Database, planned: Plan, clock: Clock) ->
         return SendReport(name, edition_id, planned.subject, problems=problems)
     if existing is not None and existing.id == planned.resume_id and existing.status == EditionStatus.SENT:
         db.ledger.reopen(existing.id)                 # --retry-unknown on an edition reported sent
-    elif existing is None or existing.id != planned.resume_id or existing.status != EditionStatus.SENDING:
+    elif existing is None or existing.id != planned.resume_id or existing.status != EditionStatus.RELEASED:
         raise DigestError(f"the edition of {name} being resumed changed meanwhile (another send finished it); "
                           "run `digest editions` to see where it stands")
     joining = db.ledger.in_flight(existing.id, clock()) is not None       # another sender is at it: share

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import SendSettings
 from ..errors import ConfigError, SendError
 from ..models import Mail, wire_address
-from ..names import clean_name
+from ..oneline import clean_name
 from .signing import return_path_token, unsubscribe_token
 
 

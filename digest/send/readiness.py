@@ -1,5 +1,5 @@
 """Safe first send: a real mail backend (smtp, sendgrid) only sends from a config that
-is ready for readers. Links in emails must reach them (no localhost or example
+is ready for subscribers. Links in emails must reach them (no localhost or example
 `web.base_url`), the From must be a real address, and links must be signed with a real
 secret (never the public key of `web.insecure_dev_mode`). Only a backend that declares
 it sends to nobody (the outbox: the demo, tests, a look at the .eml files) is never
@@ -42,7 +42,7 @@ PUBLIC_ADDRESS = "[web].base_url"
 
 def check_ready_to_send(settings: SendSettings) -> None:
     """Raise NotReady (one line: the setting, the config file, the fix) when a real
-    backend would send from a config that is not ready for readers."""
+    backend would send from a config that is not ready for subscribers."""
     if not backends.sends_to_people(settings.backend):
         return
     _refuse(settings, problems_for_real_mail(settings))

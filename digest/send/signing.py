@@ -3,7 +3,7 @@ keyed by the secret from the environment.
 
 A token is sealed with AES-SIV (deterministic authenticated encryption, keyed from the
 secret by HKDF, the token's purpose as associated data), then base64url: it names its
-list and reader to digest alone; a log, a proxy or a forwarded mail sees random
+list and subscriber to digest alone; a log, a proxy or a forwarded mail sees random
 characters. It still reads after a restart (only the secret is needed) and a token made
 for one purpose never opens as another. Tokens of earlier versions (the address in
 readable base64, signed) are still read, so links in mail already sent keep working.
@@ -92,7 +92,7 @@ def unseal(key: str, purpose: str, token: str) -> str | None:
 # ------------------------------------------------------------------ unsubscribe
 
 def unsubscribe_token(key: str, list_name: str, email_key: str) -> str:
-    """The list and the reader's address, sealed (the same token each time for them)."""
+    """The list and the subscriber's address, sealed (the same token each time for them)."""
     return seal(key, UNSUBSCRIBE, f"{list_name}\n{email_key}")
 
 
@@ -161,7 +161,7 @@ def instance_id(key: str, database_url: str) -> str:
 
 
 # ------------------------------------------------------------------ short signed ids (links, return paths)
-# A click's link and a bounce's reader are named by a number that is no secret; a MAC
+# A click's link and a bounce's recipient are named by a number that is no secret; a MAC
 # (HMAC-SHA256, keyed from the secret per purpose) makes it unforgeable and ties it to
 # this instance. Short, because each one is in a URL or an address.
 
@@ -180,7 +180,7 @@ def _mac(key: str, purpose: str, text: str, size: int) -> bytes:
 
 
 def click_token(key: str, edition_id: int, n: int) -> str:
-    """`EDITION.LINK.MAC`: the edition and its link number, signed; never a reader."""
+    """`EDITION.LINK.MAC`: the edition and its link number, signed; never a subscriber."""
     mac = base64.urlsafe_b64encode(_mac(key, CLICK, f"{edition_id}.{n}", 9)).decode("ascii")
     return f"{edition_id}.{n}.{mac}"
 

@@ -1,7 +1,7 @@
-"""Subscriber lists: the editor's CSV files and the membership held in the database.
+"""List files: the editor's CSV of a list's subscribers, read and synced into the database.
 
 The CSV (email, name, more columns kept) is what the editor edits; the database holds
-who is a member, and a suppression table (unsubscribed, bounced, complained) that
+who is subscribed, and a suppression table (unsubscribed, bounced, complained) that
 always wins over the file. Addresses are checked for syntax only (no DNS).
 """
 
@@ -28,8 +28,8 @@ from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from .. import crash
 from ..db.lists import ListStore, ListSync
 from ..errors import SendError
-from ..models import FileStamp, Member, SyncResult, email_key
-from ..names import name_problem
+from ..models import FileStamp, Subscriber, SyncResult, email_key
+from ..oneline import name_problem
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class ListFileError(SendError):
 
 @dataclass
 class ReadResult:
-    members: list[Member]
+    subscribers: list[Subscriber]
     problems: list[str]                 # one line each: file, line, what to do
 
 
@@ -69,7 +69,7 @@ FASTMAIL = ("fastmail.com", "fastmail.fm")    # subdomain addressing: any@user.f
 
 
 def mailbox(address: str) -> str:
-    """The mailbox an address reaches, for limits per reader: its email_key with the local
+    """The mailbox an address reaches, for limits per recipient: its email_key with the local
     part's `+tag` dropped and case folded, so `Victim+1@Gmail.com` and `victim+2@gmail.com`
     are one; at Gmail (and Googlemail, the same mailboxes) dots are dropped too, so
     `v.ictim@gmail.com` and `victim@googlemail.com` are that one as well; at Fastmail
@@ -110,12 +110,12 @@ CHUNK = 1000
 def read_csv(path: Path, smtputf8: bool = True) -> ReadResult:
     """Read a whole list file: bad rows are reported (file and line) and skipped; a
     file that cannot be read at all (encoding, no email column) raises ListFileError."""
-    members: dict[str, Member] = {}
+    found: dict[str, Subscriber] = {}
     problems: list[str] = []
     for chunk in read_chunks(path, problems, smtputf8=smtputf8):
-        for member in chunk:
-            members.setdefault(member.key, member)
-    return ReadResult(list(members.values()), problems)
+        for subscriber in chunk:
+            found.setdefault(subscriber.key, subscriber)
+    return ReadResult(list(found.values()), problems)
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,8 @@ class Tail:
 
 def read_chunks(path: Path, problems: list[str], known: Callable[[list[str]], set[str]] = lambda raw: set(),
                 size: int = CHUNK, smtputf8: bool = True, skip: set[int] | None = None,
-                tail: Tail | None = None) -> Iterator[list[Member]]:
-    """The file's members, CHUNK rows at a time; memory does not grow with the file.
+                tail: Tail | None = None) -> Iterator[list[Subscriber]]:
+    """The file's subscribers, CHUNK rows at a time; memory does not grow with the file.
     The whole file is checked first (encoding, CSV structure), so nothing is yielded
     from a file that breaks later. Addresses `known(raw)` says are already stored as
     written skip the syntax check. A row whose hash is in `skip` (read unchanged last
@@ -159,7 +159,7 @@ def _text_from(path: Path, tail: Tail) -> io.TextIOWrapper:
 
 
 def _chunks(path: Path, reader: csv.DictReader[str], lines_before: int, known: Callable[[list[str]], set[str]],
-            problems: list[str], size: int, smtputf8: bool, skip: set[int] | None) -> Iterator[list[Member]]:
+            problems: list[str], size: int, smtputf8: bool, skip: set[int] | None) -> Iterator[list[Subscriber]]:
     header = "\x1f".join(reader.fieldnames or ())
     rows: list[tuple[int, dict[str, str], int]] = []
     for row in reader:
@@ -169,10 +169,10 @@ def _chunks(path: Path, reader: csv.DictReader[str], lines_before: int, known: C
             continue
         rows.append((lines_before + reader.line_num, row, digest))
         if len(rows) == size:
-            yield _members(path, rows, known, problems, smtputf8)
+            yield _subscribers(path, rows, known, problems, smtputf8)
             rows = []
     if rows:
-        yield _members(path, rows, known, problems, smtputf8)
+        yield _subscribers(path, rows, known, problems, smtputf8)
 
 
 # Column names of the usual exports (Mailchimp, Substack, Buttondown, spreadsheets), compared
@@ -248,7 +248,7 @@ def row_hash(header: str, row: dict[str, Any]) -> int:
 
 
 # Columns in which an export (Buttondown, Substack, Mailchimp) says the person has left,
-# compared like the header aliases; a row that says so is not a member.
+# compared like the header aliases; a row that says so is not a subscriber.
 LEFT_VALUES = {"type": {"unsubscribed", "cleaned", "bounced", "removed", "complained", "spam"},
                "subscribertype": {"unsubscribed", "cleaned", "bounced", "removed", "complained", "spam"},
                "status": {"unsubscribed", "cleaned", "bounced", "removed", "complained", "spam", "inactive"},
@@ -276,11 +276,11 @@ def _left(row: dict[str, str], columns: list[tuple[str, set[str] | None]]) -> st
     return None
 
 
-def _members(path: Path, rows: list[tuple[int, dict[str, str], int]], known: Callable[[list[str]], set[str]],
-             problems: list[str], smtputf8: bool) -> list[Member]:
+def _subscribers(path: Path, rows: list[tuple[int, dict[str, str], int]], known: Callable[[list[str]], set[str]],
+             problems: list[str], smtputf8: bool) -> list[Subscriber]:
     gone_columns = _left_columns([c for c in rows[0][1] if isinstance(c, str)]) if rows else []
     stored = known([_unquoted(row.get("email")) for _, row, _ in rows])
-    members = []
+    subscribers = []
     left: dict[str, int] = {}
     for line, row, digest in rows:
         gone = _left(row, gone_columns) if gone_columns else None
@@ -299,12 +299,12 @@ def _members(path: Path, rows: list[tuple[int, dict[str, str], int]], known: Cal
         if problem:
             problems.append(f"{path} line {line}: {problem}; fix or remove the row")
             continue
-        members.append(Member(address, name,
+        subscribers.append(Subscriber(address, name,
                               {k: v for k, v in row.items() if k not in ("email", "name") and k and v}, digest))
     for column, count in left.items():
         log.warning("%s: %d row%s not taken: the export's %s column says they left", path, count,
                     "" if count == 1 else "s", column)
-    return members
+    return subscribers
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -412,16 +412,16 @@ class MassRetireError(SendError):
 
 def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_retire: bool = False,
          smtputf8: bool = True) -> SyncResult:
-    """Make the list's file members match the file: add new, retire removed.
+    """Make the list's subscribers from the file match it: add new, retire removed.
 
     One transaction: a sync that is refused or cut off changes nothing. Streams the file
     in chunks. By difference: each row is hashed, and rows whose hash is stored (read
     unchanged last time) are skipped; only new and changed rows are checked and merged,
-    and members whose row hash the file no longer has are the ones leaving. An unchanged
+    and subscribers whose row hash the file no longer has are the ones leaving. An unchanged
     file is not read; a file that only had rows appended since it was read whole (its
     first bytes are that file) has only those read, and nobody leaves. A file with a
     structural fault (an unterminated quote) is refused whole; a file with bad rows adds its good rows but
-    retires nobody; a sync that would retire more than RETIRE_SHARE of the members it
+    retires nobody; a sync that would retire more than RETIRE_SHARE of the subscribers it
     found (and at least RETIRE_MIN) is refused unless allow_retire. Run it under the
     list's send lock (see actions): syncs of one list never overlap."""
     check_file(path)
@@ -433,7 +433,7 @@ def sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_reti
         return SyncResult()
     try:
         return _sync(lists, list_name, path, now, allow_retire, smtputf8, found, tail)
-    except _NamedAgain:                       # an appended row repeats a member's address: read it all
+    except _NamedAgain:                       # an appended row repeats a subscriber's address: read it all
         return _sync(lists, list_name, path, now, allow_retire, smtputf8, found, None)
 
 
@@ -447,7 +447,7 @@ def _sync(lists: ListStore, list_name: str, path: Path, now: datetime, allow_ret
     with lists.syncing(list_name) as run:
         gone = None if tail else run.stored_hashes()     # rows read last time; those the file still has go
         for chunk in read_chunks(path, result.problems, smtputf8=smtputf8, skip=gone, tail=tail):
-            if tail is not None and run.has_file_member([m.key for m in chunk]):
+            if tail is not None and run.has_from_file([m.key for m in chunk]):
                 raise _NamedAgain                         # undone with the transaction
             done = run.merge(chunk, now)
             crash.point("sync.chunk")
@@ -474,7 +474,7 @@ def _check_retire(run: ListSync, gone: set[int], added: int, list_name: str, pat
         return
     leaving = run.leaving(gone)
     if leaving >= RETIRE_MIN:                     # counted only then: it costs a scan
-        _refuse_mass_retire(leaving, run.file_members() - added, list_name, path, allow)
+        _refuse_mass_retire(leaving, run.from_file() - added, list_name, path, allow)
 
 
 def _unchanged_since(path: Path, found: FileStamp) -> bool:
@@ -486,10 +486,10 @@ def _unchanged_since(path: Path, found: FileStamp) -> bool:
         return False
 
 
-def _refuse_mass_retire(leaving: int, members: int, list_name: str, path: Path, allow: bool) -> None:
-    if allow or leaving < RETIRE_MIN or leaving <= RETIRE_SHARE * members:
+def _refuse_mass_retire(leaving: int, on_file: int, list_name: str, path: Path, allow: bool) -> None:
+    if allow or leaving < RETIRE_MIN or leaving <= RETIRE_SHARE * on_file:
         return
-    raise MassRetireError(f"{path}: this sync would take {leaving} of the {members} subscribers from the file off "
+    raise MassRetireError(f"{path}: this sync would take {leaving} of the {on_file} subscribers from the file off "
                           f"{list_name} (more than {RETIRE_SHARE:.0%}); nothing was changed. If the file is right, "
                           f"run `digest subscribers list {list_name} --sync --allow-retire`, otherwise restore it")
 

@@ -8,7 +8,7 @@ until then, and the lease is renewed while the process works. So two workers nev
 the same row, in one process or (on PostgreSQL) in several: a second `digest send` on
 another machine joins the edition and takes the batches nobody holds. A sender that dies
 leaves its rows: `pending` ones are taken by another once the lease runs out (at once
-when it was a process on this machine), `sending` ones become `unknown` and are not sent
+when it was a process on this machine), those in flight become `unknown` and are not sent
 again, as after any crash. The pace (`send.pace.Gate`) is shared by the workers.
 """
 
@@ -262,7 +262,7 @@ class _InFlight:
         self.outcomes: list[Outcome] = []
 
     def commit(self, ids: list[int]) -> list[int]:
-        """Record the outcomes so far and mark `ids` sending; the ids that may go (the
+        """Record the outcomes so far and mark `ids` in flight; the ids that may go (the
         others were taken by another sender while this one stalled past its lease)."""
         if ids:
             self.run.gate.take(len(ids))        # may wait its turn, or raise QuotaReached (nothing of ids went)

@@ -8,7 +8,7 @@
   an SMTP reply and status in its text (`550 5.1.1`): hard or soft as that status says.
 - Anything else is `unknown`: kept for the editor.
 
-The reader is found by what the message carries, most trusted first: the signed VERP token
+The recipient is found by what the message carries, most trusted first: the signed VERP token
 of the address it was sent to (bounces+TOKEN@), the original's unsubscribe token, the
 original's Message-ID, then the address the report names. Nothing here touches a database.
 """

@@ -1,7 +1,7 @@
 """Which clicks count: the one rule, and its numbers, here.
 
 Inboxes click too. Outlook's Safe Links, corporate gateways and some mail apps fetch
-every link of a message within seconds of its arrival; a reader clicks a few, seconds
+every link of a message within seconds of its arrival; a subscriber clicks a few, seconds
 or minutes apart. So, per client (an IPv4 address or an IPv6 /56) and edition:
 
 - a HEAD request never counts (link checkers use it);

@@ -74,7 +74,7 @@ class Maildir:
             try:
                 with file.open("rb") as handle:
                     raw = handle.read(MAX_MESSAGE)
-            except FileNotFoundError:              # another reader took it meanwhile
+            except FileNotFoundError:              # another process took it meanwhile
                 continue
             except OSError as error:               # unreadable (another user's 0600 file): the rest still go
                 log.warning("bounce mailbox: %s cannot be read (%s); skipped, left where it is", file,

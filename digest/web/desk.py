@@ -1,4 +1,4 @@
-"""The editor's desk: the dashboard (how each list is doing), its readers page by page
+"""The editor's desk: the dashboard (how each list is doing), its subscribers page by page
 (search, filters, add, remove, export), and "send now", which records an order the
 running scheduler carries out (the page follows its progress)."""
 
@@ -33,24 +33,25 @@ def home() -> str:
                            complaint_line=actions.desk.COMPLAINT_LINE)
 
 
-# ------------------------------------------------------------------ readers
+# ------------------------------------------------------------------ subscribers
 
 @pages.get("/<name>/subscribers")
-def readers(name: str) -> str:
+def subscribers(name: str) -> str:
     listed = list_or_404(name)
     args = request.args
     after = int(args["after"]) if args.get("after", "").isdigit() else 0
-    rows, next_after = actions.desk.readers_page(services().db, listed, args.get("q", ""), args.get("state", ""),
-                                                 args.get("source", ""), after)
+    rows, next_after = actions.desk.subscribers_page(services().db, listed, args.get("q", ""),
+                                                     args.get("state", ""), args.get("source", ""), after)
     kept = {k: args[k] for k in ("q", "state", "source") if args.get(k)}
-    later = url_for("desk.readers", name=name, after=next_after, **kept) if next_after else None  # type: ignore[arg-type]
+    later = (url_for("desk.subscribers", name=name, after=next_after, **kept)  # type: ignore[arg-type]
+             if next_after else None)
     return render_template("web/subscribers.html", list=listed, rows=rows, filters=kept, states=actions.desk.STATES,
                            origins=[o.value for o in Origin], after=after, next_url=later,
                            counts=actions.desk.list_view(services().settings, services().db, listed, g.now).counts)
 
 
 @pages.post("/<name>/subscribers/add")
-def add_reader(name: str) -> ResponseReturnValue:
+def add_subscriber(name: str) -> ResponseReturnValue:
     check_csrf()
     listed = list_or_404(name)
     try:
@@ -61,11 +62,11 @@ def add_reader(name: str) -> ResponseReturnValue:
     else:
         flash(f"Added {added.address}" + (", but it is suppressed: it will not be mailed." if added.suppressed
                                           else "."), "ok")
-    return redirect(url_for("desk.readers", name=name), code=303)
+    return redirect(url_for("desk.subscribers", name=name), code=303)
 
 
 @pages.post("/<name>/subscribers/remove")
-def remove_reader(name: str) -> ResponseReturnValue:
+def remove_subscriber(name: str) -> ResponseReturnValue:
     check_csrf()
     listed = list_or_404(name)
     address = request.form.get("email", "")
@@ -77,12 +78,12 @@ def remove_reader(name: str) -> ResponseReturnValue:
         flash(f"Removed {address}: it gets nothing more from {actions.list_title(services().settings, listed)}"
               + ("." if found else " (it was not on the list; it is kept off it anyway)."), "ok")
     back = request.form.get("back", "")
-    return redirect(back if back.startswith(f"/editor/{name}/subscribers") else url_for("desk.readers", name=name),
-                    code=303)
+    here = url_for("desk.subscribers", name=name)
+    return redirect(back if back.startswith(f"/editor/{name}/subscribers") else here, code=303)
 
 
 @pages.get("/<name>/subscribers.csv")
-def export_readers(name: str) -> Response:
+def export_subscribers(name: str) -> Response:
     listed = list_or_404(name)
     response = Response(actions.export_subscribers(services().db, listed), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{listed.name}-{g.now:%Y-%m-%d}.csv"'
@@ -94,7 +95,7 @@ def export_readers(name: str) -> Response:
 @pages.get("/<name>/send")
 def send_form(name: str) -> str:
     """What would go: the same confirmation the CLI gives (subject, recipients, size), and
-    the threads readers would get twice."""
+    the threads subscribers would get twice."""
     listed, settings, db = list_or_404(name), services().settings, services().db
     period = _period(listed)
     problems = actions.desk.read_list_file(settings, db, listed, g.now)     # as the CLI does before its prompt

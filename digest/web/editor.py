@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from .. import actions
 from ..config import MailingList
 from ..errors import UsageError
-from ..models import PickAction
+from ..models import EditionStatus, PickAction
 from . import check_csrf, list_or_404, services
 from .login import editors_only
 
@@ -111,7 +111,7 @@ def as_sent(listed: MailingList, wanted: str) -> str:
     """A past edition exactly as it went out: subject, results, the frozen email; no forms
     of the next edition (its period picker stays, to go elsewhere)."""
     record = actions.desk.edition_record(services().db, listed, int(wanted)) if wanted.isdigit() else None
-    if record is None or record["status"] not in ("sent", "sending"):
+    if record is None or record["status"] not in (EditionStatus.SENT, EditionStatus.RELEASED):
         abort(404, f"{listed.name} has no sent edition {wanted[:20]!r}; choose one from the period picker.")
     period = actions.of_edition(listed, record["since"], record["until"])
     shown = Shown(period, actions.next_edition(listed, g.now), (("edition", str(record["id"])),))

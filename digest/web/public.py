@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from .. import actions
 from ..config import MailingList
 from ..errors import StoreError, UsageError
-from ..names import clean_name
+from ..oneline import clean_name
 from . import busy, check_csrf, client_address, list_or_404, services
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ SIGNUP_GLOBAL = 200                    # confirmation emails an hour in all, fro
 
 
 def list_title(listed: MailingList) -> str:
-    """What readers see as the list's name: its title, or one made from the site's title."""
+    """What subscribers see as the list's name: its title, or one made from the site's title."""
     return actions.list_title(services().settings, listed)
 
 

@@ -1,4 +1,4 @@
-"""The review page of an edition held for approval: the edition as readers will get it,
+"""The review page of an edition held for approval: the edition as subscribers will get it,
 who gets it and by when the editor must answer; pin, exclude, note and subject (each
 builds the held edition again); Approve and send, or Skip. Open to a logged-in editor,
 or to the sealed, expiring link the review mail carries (for that edition only)."""

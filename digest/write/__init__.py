@@ -2,10 +2,10 @@
 
 In: a `pick.select.Selection`, the list, the period and the write settings
 (`config.WriteSettings`: templates, size budget, the site and the public address).
-Out: a `models.Edition` whose per-reader values are tokens, filled in per subscriber
+Out: a `models.Edition` whose per-recipient values are tokens, filled in per recipient
 at send time, and a `Built` with what was trimmed to fit the size budget.
 
 `periods` says which days an edition covers; `view` turns the selection into what the
-reader sees; `render` runs the templates and premailer; `edition` fits the result
+subscriber sees; `render` runs the templates and premailer; `edition` fits the result
 into Gmail's clipping budget and gives the JSON shape scripts read.
 """

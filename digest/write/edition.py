@@ -150,7 +150,8 @@ TEMPLATE_ONLY = ("paragraphs", "when", "meta", "in_reply_to", "anchor", "day")
 
 
 def as_json(built: Built) -> dict:
-    """The shape scripts read (see CONTRACT.md): what the reader sees, with the reasons."""
+    """The shape scripts read (docs/editor.md, "The JSON shape"): what the subscriber sees,
+    with the reasons."""
     edition, context = built.edition, built.edition.context
     star = context["star"]
     return {

@@ -1,4 +1,4 @@
-"""The short mails one reader gets outside an edition (the confirmation, the welcome),
+"""The short mails one subscriber gets outside an edition (the confirmation, the welcome),
 and later the editor's notices: the edition's look (templates/mail/), written once per
 mail. In: a letter's name and what it says. Out: a models.Letter (a subject, an inlined
 HTML part and a text part)."""

@@ -1,4 +1,4 @@
-"""How a list presents itself to readers: its title, its one-line description, and when
+"""How a list presents itself to subscribers: its title, its one-line description, and when
 its editions arrive, said the way a person would ("Mondays at 07:00, London time")."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ RUNS_LOOKED_AT = 4
 
 
 def title(listed: MailingList, site_title: str) -> str:
-    """What readers see as the list's name: its title, or one made from the site's title."""
+    """What subscribers see as the list's name: its title, or one made from the site's title."""
     return listed.title or f"The {site_title} digest"
 
 

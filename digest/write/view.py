@@ -1,4 +1,4 @@
-"""A Selection as the reader sees it: plain dicts for the templates and for JSON.
+"""A Selection as the subscriber sees it: plain dicts for the templates and for JSON.
 
 Everything here is plain text (templates escape it) and every link is http(s) or
 replaced. `max_words` shortens long comments at a sentence boundary; `keep` limits

@@ -1,12 +1,12 @@
 """Mailers behind one small interface: send a batch, say what happened to each message.
 
-`send(edition, recipients, sending)` yields an Outcome per recipient it sends. It calls
-`sending(ids)` just before the point of no return for those ids (the ledger marks them
-`sending` and commits), so that after a crash only messages that may really have gone
-are of unknown outcome; it sends only the ids `sending` returns (another sender may
+`send(edition, recipients, in_flight)` yields an Outcome per recipient it sends. It calls
+`in_flight(ids)` just before the point of no return for those ids (the ledger marks them
+in flight and commits), so that after a crash only messages that may really have gone
+are of unknown outcome; it sends only the ids `in_flight` returns (another sender may
 have taken the others from a sender that stalled past its lease) and says nothing of
 the rest. A fault that stops the whole send raises MailerError naming
-the setting to fix; `unsent` are ids marked sending that certainly did not go.
+the setting to fix; `unsent` are ids marked in flight that certainly did not go.
 
 Each module here is one backend: its mailer, and at its end `backends.register(...)`
 declaring all that differs (real or not, SMTPUTF8, workers, the doctor's checks, an
@@ -24,7 +24,7 @@ from ...errors import SendError
 from ...models import Mail, Outcome
 from ..message import Recipient
 
-Sending = Callable[[list[int]], list[int]]
+MarkInFlight = Callable[[list[int]], list[int]]   # ids about to go -> those this sender may send
 
 
 class MailerError(SendError):
@@ -37,7 +37,7 @@ class Mailer(Protocol):
     batch_size: int
     record_each: bool       # True: each outcome is committed before the next message starts
 
-    def send(self, edition: Mail, recipients: list[Recipient], sending: Sending,
+    def send(self, edition: Mail, recipients: list[Recipient], in_flight: MarkInFlight,
              folder: str) -> Iterator[Outcome]: ...
 
     def close(self) -> None: ...

@@ -12,7 +12,7 @@ from ...backends import Backend, register
 from ...config import SendSettings
 from ...models import DeliveryStatus, Mail, Outcome
 from ..message import HeaderInjection, Recipient, sender, wire
-from . import MailerError, Sending
+from . import MailerError, MarkInFlight
 
 
 class OutboxMailer:
@@ -24,14 +24,14 @@ class OutboxMailer:
         self.origin = sender(settings)
         self.clock = clock
 
-    def send(self, edition: Mail, recipients: list[Recipient], sending: Sending,
+    def send(self, edition: Mail, recipients: list[Recipient], in_flight: MarkInFlight,
              folder: str) -> Iterator[Outcome]:
         target = self.root / folder
         try:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise MailerError(f"cannot create {target} ({error.strerror}); check [sending.outbox].dir") from None
-        going = set(sending([r.delivery_id for r in recipients]))
+        going = set(in_flight([r.delivery_id for r in recipients]))
         recipients = [r for r in recipients if r.delivery_id in going]
         for number, to in enumerate(recipients):
             try:

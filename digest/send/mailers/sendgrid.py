@@ -29,7 +29,7 @@ from ...backends import Backend, Events, Relay, register
 from ...config import SendSettings
 from ...models import DeliveryStatus, Mail, Outcome
 from ..message import HeaderInjection, Recipient, check_headers, list_id, sender
-from . import MailerError, Sending
+from . import MailerError, MarkInFlight
 
 log = logging.getLogger(__name__)
 MAX_DELAY = 60.0
@@ -60,7 +60,7 @@ class SendGridMailer:
         self.requests = 0
         self.gate: Any = None           # the send's pace (send.pace.Gate): a 429 slows every worker
 
-    def send(self, edition: Mail, recipients: list[Recipient], sending: Sending,
+    def send(self, edition: Mail, recipients: list[Recipient], in_flight: MarkInFlight,
              folder: str) -> Iterator[Outcome]:
         """One request per batch. A recipient SendGrid cannot take (a non-ASCII local part:
         SendGrid has no SMTPUTF8) or whose headers would break is refused alone, first."""
@@ -71,7 +71,7 @@ class SendGridMailer:
                 yield Outcome(to.delivery_id, DeliveryStatus.REFUSED, error=problem)
             else:
                 fit.append(to)
-        going = set(sending([r.delivery_id for r in fit])) if fit else set()
+        going = set(in_flight([r.delivery_id for r in fit])) if fit else set()
         fit = [r for r in fit if r.delivery_id in going]
         if fit:
             yield from self._send(edition, fit)

@@ -21,7 +21,7 @@ from ...backends import Backend, Relay, register
 from ...config import SendSettings
 from ...models import DeliveryStatus, Mail, Outcome
 from ..message import HeaderInjection, Recipient, sender, wire
-from . import MailerError, Sending
+from . import MailerError, MarkInFlight
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +49,18 @@ class SmtpMailer:
         self.context = tls_context(settings) if self.settings.security != "none" else None
         self.connection: smtplib.SMTP | None = None
 
-    def send(self, edition: Mail, recipients: list[Recipient], sending: Sending,
+    def send(self, edition: Mail, recipients: list[Recipient], in_flight: MarkInFlight,
              folder: str) -> Iterator[Outcome]:
         for number, to in enumerate(recipients):
             try:
-                outcome = self._one(edition, to, sending)
+                outcome = self._one(edition, to, in_flight)
             except MailerError as error:
                 error.unsent = [to.delivery_id, *(r.delivery_id for r in recipients[number + 1:])]
                 raise
             if outcome is not None:
                 yield outcome
 
-    def _one(self, edition: Mail, to: Recipient, sending: Sending) -> Outcome | None:
+    def _one(self, edition: Mail, to: Recipient, in_flight: MarkInFlight) -> Outcome | None:
         try:
             data, message_id = wire(edition, self.origin, to, self.clock())
         except HeaderInjection as error:
@@ -68,7 +68,7 @@ class SmtpMailer:
         for attempt in range(1, CONNECTIONS_PER_MESSAGE + 1):
             connection = self._connect()
             try:
-                return self._transaction(connection, to, data, message_id, sending)
+                return self._transaction(connection, to, data, message_id, in_flight)
             except _Dropped as error:
                 self._drop()
                 if attempt == CONNECTIONS_PER_MESSAGE:
@@ -78,7 +78,7 @@ class SmtpMailer:
         raise AssertionError("unreachable")
 
     def _transaction(self, connection: smtplib.SMTP, to: Recipient, data: bytes, message_id: str,
-                     sending: Sending) -> Outcome | None:
+                     in_flight: MarkInFlight) -> Outcome | None:
         """MAIL, RCPT, then (past the point of no return) DATA, on an open connection;
         None when the message is no longer this sender's to send."""
         options = []
@@ -109,7 +109,7 @@ class SmtpMailer:
                 return self._later(connection, to, "RCPT TO", code, answer)
             self._reset(connection)
             return Outcome(to.delivery_id, DeliveryStatus.REFUSED, error=_reply(code, answer))
-        if not sending([to.delivery_id]):              # taken by another sender while this one stalled
+        if not in_flight([to.delivery_id]):            # taken by another sender while this one stalled
             self._reset(connection)
             return None
         return self._data(connection, to, data, message_id)

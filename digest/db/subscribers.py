@@ -1,5 +1,6 @@
-"""The editor's view of a list's readers: who is on it now and how that changed, and a
-page of them at a time (search, filters, keyset pages that stay fast at a million rows)."""
+"""A list's subscribers as the editor sees them (read only): how many are on it now and
+how that changed, and a page of them at a time (search, filters, keyset pages that stay
+fast at a million rows). What changes them is ListStore's (lists.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class Counts:
 
 
 @guarded
-class RosterStore:
+class SubscriberStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
@@ -46,7 +47,7 @@ class RosterStore:
         """How many were on the list (joined, not yet left or suppressed) at each moment:
         one pass over the list, whatever the number of moments."""
         reason = _first_reason(list_name)
-        columns = [sa.func.sum(sa.case((_member_at(reason, moment), 1), else_=0)).label(f"m{n}")
+        columns = [sa.func.sum(sa.case((_subscribed_at(reason, moment), 1), else_=0)).label(f"m{n}")
                    for n, moment in enumerate(moments)]
         query = (sa.select(*columns)
                  .select_from(subscribers.outerjoin(reason, reason.c.email_key == subscribers.c.email_key))
@@ -57,7 +58,7 @@ class RosterStore:
 
     def page(self, list_name: str, words: str = "", state: str = "", origin: str = "", after: int = 0,
              size: int = 50) -> list[dict[str, Any]]:
-        """Up to `size` readers after id `after` (keyset), oldest first, matching the words
+        """Up to `size` subscribers after id `after` (keyset), oldest first, matching the words
         (in the address or the name), the state and where they came from."""
         reason = _first_reason(list_name)
         query = (sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.origin,
@@ -91,7 +92,7 @@ def _first_reason(list_name: str) -> sa.Subquery:
             .group_by(suppressions.c.email_key, earliest.c.at).subquery())
 
 
-def _member_at(reason: sa.Subquery, moment: datetime) -> sa.ColumnElement[bool]:
+def _subscribed_at(reason: sa.Subquery, moment: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(subscribers.c.created_at <= moment,
                    sa.or_(subscribers.c.retired_at.is_(None), subscribers.c.retired_at > moment),
                    sa.or_(reason.c.at.is_(None), reason.c.at > moment))

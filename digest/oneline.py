@@ -1,5 +1,6 @@
-"""People's names and other one-line text from strangers (the subscribe form, list
-files, the CLI): one line, no control characters, a sane length."""
+"""One-line text from strangers: a subscriber's name (the subscribe form, list files,
+the CLI) and settings that end up in a header. One line, no control characters or bidi
+overrides, a sane length."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Commands for the readers: `digest subscribers add|remove|import|export|list`, and what
+"""Commands for the subscribers: `digest subscribers add|remove|import|export|list`, and what
 comes back from them: `digest bounces`."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from . import App, cli, err, handles_errors, now
 
 @cli.group()
 def subscribers() -> None:
-    """Manage list members: add, remove, import, export, list."""
+    """Manage a list's subscribers: add, remove, import, export, list."""
 
 
 @subscribers.command("add")
@@ -40,7 +40,7 @@ def subscribers_add(app: App, list_name: str, email: str, name: str) -> None:
 def subscribers_remove(app: App, list_name: str, email: str) -> None:
     """Take EMAIL off LIST for good (it stays off even if the list file names it)."""
     found = actions.remove_subscriber(app.db, app.list(list_name), email, now())
-    click.echo(f"{list_name}: removed {email}" + ("" if found else " (it was not a member; suppressed anyway)"))
+    click.echo(f"{list_name}: removed {email}" + ("" if found else " (it was not subscribed; suppressed anyway)"))
 
 
 @subscribers.command("import")
@@ -49,7 +49,7 @@ def subscribers_remove(app: App, list_name: str, email: str) -> None:
 @click.pass_obj
 @handles_errors
 def subscribers_import(app: App, list_name: str, file: Path) -> None:
-    """Add the members of a CSV FILE (email, name, ...) to LIST; bad rows are reported and skipped."""
+    """Add the subscribers of a CSV FILE (email, name, ...) to LIST; bad rows are reported and skipped."""
     result = actions.import_subscribers(app.settings, app.db, app.list(list_name), file, now())
     for problem in result.problems:
         click.echo(f"Warning: {problem}", err=True)
@@ -62,7 +62,7 @@ def subscribers_import(app: App, list_name: str, file: Path) -> None:
 @click.pass_obj
 @handles_errors
 def subscribers_export(app: App, list_name: str, out: Path | None) -> None:
-    """Write LIST's members who will get the next edition as CSV (email, name)."""
+    """Write LIST's subscribers who will get the next edition as CSV (email, name)."""
     text = actions.export_subscribers(app.db, app.list(list_name))
     if out is None:
         click.echo(text, nl=False)

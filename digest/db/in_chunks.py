@@ -1,4 +1,5 @@
-"""`column IN (values)` for many values, as few statements as the database allows."""
+"""`column IN (values)` for many values, cut into the chunks a statement can take (on
+PostgreSQL one `= ANY(array)`): as few statements as the database allows."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy.dialects import postgresql
 CHUNK = 500         # well within SQLite's bound on parameters per statement (999 before 3.32)
 
 
-def among(db: sa.Connection, column: sa.ColumnElement[Any], values: Sequence[Any]) -> Iterator[sa.ColumnElement[bool]]:
+def in_chunks(db: sa.Connection, column: sa.ColumnElement[Any],
+              values: Sequence[Any]) -> Iterator[sa.ColumnElement[bool]]:
     """The conditions that together pick the rows whose column is one of the values: on
     PostgreSQL one `= ANY(array)` (one parameter: nothing to expand or re-plan per size),
     elsewhere one IN per chunk of 500."""

@@ -1,5 +1,5 @@
-"""Readers: adding and removing subscribers, a reader's own sign-up, confirmation and
-unsubscribe, list files (import, export, sync), and the few mails one reader gets
+"""Subscribers: adding and removing them, a subscriber's own sign-up, confirmation and
+unsubscribe, list files (import, export, sync), and the few mails one subscriber gets
 outside an edition (confirmation, welcome)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import DigestError, UsageError
-from ..models import DeliveryStatus, Letter, Member, Origin, Reason, SyncResult, email_key
-from ..names import clean_name, name_problem
+from ..models import DeliveryStatus, Letter, Origin, Reason, Subscriber, SyncResult, email_key
+from ..oneline import clean_name, name_problem
 from ..send import deliver, readiness
 from ..send.mailers import Mailer, MailerError
 from ..send.message import recipient
@@ -36,7 +36,7 @@ class Added:
 
 
 class SubscribeRefused(DigestError):
-    """A reader's confirmation cannot (or can no longer) subscribe them; says why."""
+    """A subscriber's confirmation cannot (or can no longer) subscribe them; says why."""
 
     http_status = 409
 
@@ -67,25 +67,25 @@ def valid_name(name: str) -> str:
 def add_subscriber(settings: Settings, db: Database, listed: MailingList, email: str, name: str, origin: Origin,
                    now: datetime) -> Added:
     """Put an address on a list (kept even if the list file does not name it). An
-    operator's add never lifts a reader's unsubscribe; only the reader can (`subscribe`)."""
+    operator's add never lifts a subscriber's unsubscribe; only the subscriber can (`subscribe`)."""
     address = valid_address(settings, email)
-    db.lists.merge(listed.name, [Member(address, valid_name(name))], origin, now)
+    db.lists.merge(listed.name, [Subscriber(address, valid_name(name))], origin, now)
     return Added(address, db.lists.is_suppressed(listed.name, address))
 
 
 def subscribe(settings: Settings, db: Database, listed: MailingList, email: str, name: str,
               now: datetime) -> Added:
-    """A reader confirmed their own subscription: it lifts their earlier unsubscribe
+    """A subscriber confirmed their own subscription: it lifts their earlier unsubscribe
     from this list (never a bounce, a complaint or an operator's removal)."""
     address = valid_address(settings, email)
     db.lists.unsuppress(email_key(address), listed.name, Reason.UNSUBSCRIBED)
-    db.lists.merge(listed.name, [Member(address, clean_name(name))], Origin.WEB, now)
+    db.lists.merge(listed.name, [Subscriber(address, clean_name(name))], Origin.WEB, now)
     return Added(address, db.lists.is_suppressed(listed.name, address))
 
 
 def confirm_subscription(settings: Settings, db: Database, listed: MailingList, email: str, name: str,
                          asked_at: datetime, link: str, now: datetime) -> Added:
-    """The reader clicked their confirmation link (asked for at asked_at). Each link works
+    """The subscriber clicked their confirmation link (asked for at asked_at). Each link works
     once; an unsubscribe made after the link was asked for is never lifted by it; an
     address blocked for another reason is told so."""
     key, token = email_key(email), hashlib.sha256(link.encode()).hexdigest()
@@ -116,7 +116,7 @@ def unsubscribe(db: Database, listed: MailingList, address: str, detail: str, no
 
 
 def remove_subscriber(db: Database, listed: MailingList, email: str, now: datetime) -> bool:
-    """Take an address off a list for good; False when it was not a member (suppressed anyway).
+    """Take an address off a list for good; False when it was not subscribed (suppressed anyway).
     The address may be pasted as a mail client shows it ("Bob <bob@x>", "mailto:bob@x"): it is
     read out and checked, so the suppression is of the mailbox meant, or the command refuses."""
     return db.lists.remove(listed.name, _pasted_address(email), now)
@@ -133,23 +133,23 @@ def _pasted_address(text: str) -> str:
 
 def import_subscribers(settings: Settings, db: Database, listed: MailingList, path: Path,
                        now: datetime) -> SyncResult:
-    """Add the members of a CSV file; bad rows are reported in problems and skipped."""
+    """Add the subscribers of a CSV file; bad rows are reported in problems and skipped."""
     if not path.exists():
         raise UsageError(f"{path}: no such file; give the CSV file to import (columns email, name)")
     check_file(path, "the file given to import")      # a folder, a pipe, a device: one line each
     read = read_csv(path, settings.sending.smtputf8)
-    result = db.lists.merge(listed.name, read.members, Origin.IMPORT, now)
+    result = db.lists.merge(listed.name, read.subscribers, Origin.IMPORT, now)
     result.problems = read.problems
     return result
 
 
 def export_subscribers(db: Database, listed: MailingList) -> str:
-    """The members who will get the next edition as CSV (email, name), safe to open in a
+    """The subscribers who will get the next edition as CSV (email, name), safe to open in a
     spreadsheet."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["email", "name"])
-    for row in db.lists.members(listed.name):
+    for row in db.lists.active(listed.name):
         writer.writerow([spreadsheet_safe(row.email), spreadsheet_safe(row.name)])
     return buffer.getvalue()
 
@@ -168,7 +168,7 @@ def sync_list(settings: Settings, db: Database, listed: MailingList, now: dateti
 
 
 def signup_address(settings: Settings, address: str) -> str:
-    """A reader's address from a sign-up form, normalised, or ValueError saying what is wrong."""
+    """An address from a sign-up form, normalised, or ValueError saying what is wrong."""
     return check_address(address, settings.sending.smtputf8)
 
 
@@ -189,10 +189,10 @@ def read_unsubscribe(key: str, token: str) -> tuple[str, str] | None:
     return read_unsubscribe_token(key, token)
 
 
-# ------------------------------------------------------------------ one reader, one mail
+# ------------------------------------------------------------------ one subscriber, one mail
 
 def list_title(settings: Settings, listed: MailingList) -> str:
-    """What readers see as the list's name."""
+    """What subscribers see as the list's name."""
     return presented.title(listed, settings.site.title)
 
 
@@ -225,7 +225,7 @@ def send_confirmation(settings: Settings, db: Database, mailer: Mailer, key: str
 def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, listed: MailingList, address: str,
                  person: str, now: datetime) -> bool:
     """The welcome, once per list and address: when editions arrive, the latest one, and the
-    reader's own unsubscribe link. False when it went before (or could not go now: MailerError
+    subscriber's own unsubscribe link. False when it went before (or could not go now: MailerError
     lets a later click of the confirmation link try again)."""
     if not db.welcomes.claim(listed.name, email_key(address), now):
         return False
@@ -247,9 +247,9 @@ def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, lis
 
 def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str, person: str,
              letter: Letter, kind: str, now: datetime, unsubscribe: bool = True) -> None:
-    """One message (a confirmation, a welcome) to one reader through the configured mailer;
+    """One message (a confirmation, a welcome) to one subscriber through the configured mailer;
     MailerError unless it was accepted. The mailer is closed after. With unsubscribe, it
-    carries List-Unsubscribe (RFC 8058) for the reader's list. A real backend refuses
+    carries List-Unsubscribe (RFC 8058) for the subscriber's list. A real backend refuses
     (NotReady) to send links anyone could forge ([web].insecure_dev_mode, a weak secret)."""
     try:
         readiness.check_signed_links(settings.send_settings())

@@ -1,4 +1,4 @@
-"""Sending: plan an edition and deliver it (the operator's send, the scheduler's run,
+"""Sends: plan an edition and deliver it (the operator's send, the scheduler's run,
 a test copy), resume what a crash or a deferral left, and the signing key and mailer
 the fronts hand on."""
 
@@ -36,7 +36,7 @@ def mailer(settings: Settings) -> Mailer:
 
 def check_ready(settings: Settings) -> None:
     """NotReady (one line: the setting, the file, the fix) when a real backend would send
-    from a config that is not ready for readers."""
+    from a config that is not ready for subscribers."""
     check_ready_to_send(settings.send_settings())
 
 
@@ -70,7 +70,7 @@ def send_test(settings: Settings, db: Database, listed: MailingList, since: date
                              edition_builder(settings, db, listed, since, until), mailer)
 
 
-def sending(db: Database, listed: MailingList) -> AbstractContextManager[None]:
+def holding_send_lock(db: Database, listed: MailingList) -> AbstractContextManager[None]:
     """Hold the list's send lock around a plan, the operator's prompt and the send (on
     PostgreSQL waiting for it: the send gives it up once its edition is frozen, and this
     one then joins it)."""
@@ -82,7 +82,7 @@ def finish_unfinished(settings: Settings, db: Database, listed: MailingList, mai
     """Resume every edition of the list that a crash, a stop or a deferral left unfinished,
     oldest first (the scheduler does this before each run and when it starts)."""
     reports = []
-    with sending(db, listed):
+    with holding_send_lock(db, listed):
         for row in db.ledger.unfinished(listed.name):
             if should_stop():
                 break
@@ -94,5 +94,5 @@ def finish_unfinished(settings: Settings, db: Database, listed: MailingList, mai
 def send_edition(settings: Settings, db: Database, listed: MailingList, since: datetime, until: datetime,
                  mailer: Mailer | None = None, should_stop: Callable[[], bool] = lambda: False) -> SendReport:
     """Plan and send without asking (the scheduler's way)."""
-    with sending(db, listed):
+    with holding_send_lock(db, listed):
         return send(settings, db, plan(settings, db, listed, since, until), mailer=mailer, should_stop=should_stop)
