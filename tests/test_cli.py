@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -139,3 +140,33 @@ def test_server_error_exits_1_with_the_reason(blog: Blog, tmp_path):
     path = write_config(tmp_path, blog.posts_url)
     result = CliRunner().invoke(cli, ["--config", str(path), "fetch"])
     assert result.exit_code == 1 and "HTTP 500 after 1 attempts" in result.output
+
+
+PHASES = ("digest.db", "digest.read", "digest.pick", "digest.write", "digest.send", "digest.signals",
+          "digest.live", "digest.web", "digest.schedule")
+
+
+def loaded_by(code: str) -> set[str]:
+    """digest's packages a fresh interpreter has imported after running code."""
+    done = subprocess.run([sys.executable, "-c", f"{code}; import sys; print(' '.join(sys.modules))"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    return {phase for phase in PHASES for name in done.stdout.split() if name == phase or name.startswith(phase + ".")}
+
+
+def test_the_command_loads_only_what_its_command_runs(tmp_path):
+    """`digest --help` loads no phase; a command loads its own (actions import on first use)."""
+    assert loaded_by("import digest.cli") == set()
+    config = tmp_path / "config.toml"
+    config.write_text('[[sources]]\nname = "b"\nurl = "https://b.example.org"\n[database]\n'
+                      f'url = "sqlite:///{tmp_path / "d.db"}"\n', encoding="utf-8")
+    sources = loaded_by(f"from digest.cli import cli; cli.main(['--config', {str(config)!r}, 'sources'], "
+                        "standalone_mode=False)")
+    assert "digest.read" in sources and "digest.db" in sources
+    assert not sources & {"digest.web", "digest.signals", "digest.schedule"}, sources
+
+
+def test_every_action_is_named_once_and_found():
+    """The actions package lists its names once (in its TYPE_CHECKING block) and finds each."""
+    import digest.actions as actions
+    assert set(actions.__all__) == set(actions._origins())
+    assert all(getattr(actions, name) is not None for name in actions.__all__)

@@ -18,15 +18,17 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from .. import __version__, actions, config
 from ..config import MailingList, Settings
-from ..db import Database
 from ..errors import DigestError, UsageError
+
+if TYPE_CHECKING:
+    from ..db import Database
 
 log = logging.getLogger("digest")
 err = Console(stderr=True)
@@ -51,6 +53,7 @@ class App:
     @property
     def db(self) -> Database:
         if self._db is None:
+            from ..db import Database  # here, not above: `digest --help` needs no database
             self._db = Database.open(self.settings.database_url())
         return self._db
 
