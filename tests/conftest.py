@@ -19,7 +19,7 @@ from digest.db import Database
 from .support.blog import Blog, onprobation
 from .support.feedserver import FeedServer
 from .support.templates import PG_URL, REUSE, TEMPLATES, Templates, migrate
-from .support.world import World
+from .support.world import ROOT, World
 
 BUILDERS = {"migrated": migrate, "empty": lambda _url: None}
 
@@ -140,6 +140,42 @@ def make_settings(tmp_path: Path, sources: list[dict], **sections: dict) -> conf
     return config.from_dict(data, root=tmp_path)
 
 
+@pytest.fixture(scope="session")
+def editorial(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """`bench/editorial.py --json` run once per test run (it takes seconds): what it printed,
+    and its figures. Under xdist the first worker to ask runs it, holding a lock in the run's
+    shared temporary folder; the others read what it wrote."""
+    import fcntl
+    import json
+    import subprocess
+    import sys
+    here = tmp_path_factory.getbasetemp()
+    shared = here.parent if os.environ.get("PYTEST_XDIST_WORKER") else here     # this run's, not every run's
+    with open(shared / "editorial.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        kept = shared / "editorial.out"
+        if not kept.exists():
+            done = subprocess.run([sys.executable, "bench/editorial.py", "--json"], cwd=ROOT, capture_output=True,
+                                  text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-3000:]
+            kept.write_text(done.stdout, encoding="utf-8")
+        out = kept.read_text(encoding="utf-8")
+    return out, json.loads(out[out.index("\n{") + 1:])
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> str:
+    """`make demo`'s start in this test's folder: the examples copied and fetched; the
+    path of their config."""
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    path = str(tmp_path / "examples" / "config.toml")
+    assert CliRunner().invoke(cli, ["--config", path, "fetch"]).exit_code == 0
+    return path
+
+
 @pytest.fixture
 def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
     """`make_world(url, readers, **sending)`: a World in this test's folder (the sample
@@ -156,8 +192,15 @@ def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
 
 @pytest.fixture
 def world(make_world: Callable[..., World], db_url: str) -> World:
-    """The sample world with three readers, on SQLite and on PostgreSQL."""
+    """The sample world with three subscribers, on SQLite and on PostgreSQL."""
     return make_world(db_url)
+
+
+@pytest.fixture
+def client(world: World) -> Any:
+    """The web app of the test's `world` (a module's own `world` fixture, where it has one)."""
+    from digest.web import create_app
+    return create_app(world.settings, world.db).test_client()
 
 
 @pytest.fixture(scope="session")

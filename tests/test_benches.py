@@ -44,12 +44,10 @@ def test_bench_sync_imports_then_adds_one_line(store: str, request: pytest.Fixtu
     assert re.search(r"one line added .*added 1, updated 0, retired 0, members 501", out), out
 
 
-def test_bench_editorial_measures_each_post_left_out():
+def test_bench_editorial_measures_each_post_left_out(editorial: tuple[str, dict]):
     """Tuned on three labelled posts, measured on the fourth, for each: every post is there,
     with the shipped weights, the weights tuned on the others and those tuned on all."""
-    import json
-    out = bench("bench/editorial.py", "--json")
-    figures = json.loads(out[out.index("\n{") + 1:])
+    out, figures = editorial
     loo = figures["leave_one_out"]
     assert set(loo["posts"]) == {"Reaction To Panorama", "Napo Responds To Panorama", "Damning Probation Report 3",
                                  "A Fantasy World"}

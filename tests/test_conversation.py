@@ -179,18 +179,10 @@ def test_the_stars_thread_shows_more_than_other_threads():
     assert all(len(t.replies) <= 3 for t in selection.posts[0].threads)
 
 
-def test_the_sample_week_napo_post_shows_the_editors_picks():
+def test_the_sample_week_napo_post_shows_the_editors_picks(editorial: tuple[str, dict]):
     """Issue 13's measure on real comments: at least five of the editor's six picks on the
     Napo post, at most nine comments there (bench/editorial.py prints the whole table)."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, "bench/editorial.py", "--json"], cwd=root, check=True,
-                         capture_output=True, text=True).stdout
-    found = json.loads(out[out.index("\n{") + 1:])
+    found = editorial[1]
     assert found["napo_picks_shown"] >= 5 and found["napo_comments_shown"] <= 9, found
     assert found["cotw_editor_pick"] is True
     before = {"Reaction To Panorama": (4, 9, 1), "Napo Responds To Panorama": (3, 6, 0)}   # issue 13's baseline

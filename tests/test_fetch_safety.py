@@ -146,10 +146,9 @@ def silent() -> Iterator[Drip]:
 
 
 @pytest.fixture
-def blog() -> Iterator[FeedServer]:
-    server = FeedServer().start()
-    yield server
-    server.stop()
+def blog(feed_server: FeedServer) -> FeedServer:
+    """Here the blog is the bare feed server (conftest's `blog` wraps it in the sample)."""
+    return feed_server
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from digest.actions import send_edition
 from digest.web import create_app, public
 
 from .support import smtp_server
-from .support.world import World
+from .support.world import World, sent
 
 PASSWORD = "growth editor password"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -31,14 +31,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 def world(make_world, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "growth-7Gq2-VxP9-mN4t-wR8k-hZ3c")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
-    made = make_world(db_url, 3)
-    send_edition(made.settings, made.db, made.weekly, made.since, made.until)
-    return made
-
-
-@pytest.fixture
-def client(world):
-    return create_app(world.settings, world.db).test_client()
+    return sent(make_world(db_url))
 
 
 def outbox(world: World, pattern: str) -> list[email.message.EmailMessage]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -14,14 +13,6 @@ from digest.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEK = ["--since", "2017-10-25", "--until", "2017-11-01"]
-
-
-@pytest.fixture
-def demo(tmp_path) -> str:
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    path = str(tmp_path / "examples" / "config.toml")
-    assert CliRunner().invoke(cli, ["--config", path, "fetch"]).exit_code == 0
-    return path
 
 
 def run(config: str, *args: str):

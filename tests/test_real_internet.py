@@ -23,6 +23,7 @@ from .conftest import NOW, make_settings
 from .support import wordpress
 from .support.blog import Blog, onprobation
 from .support.feedserver import Fault, FeedServer
+from .support.templates import TEMPLATES, migrate
 
 
 def fetch(db, tmp_path, url, **source):  # noqa: ANN001, ANN201
@@ -167,13 +168,15 @@ def test_a_comment_feed_cut_by_max_pages_deletes_nothing_and_a_comment_seen_agai
 
 
 def test_two_lists_due_at_the_same_minute_both_send_twenty_times_out_of_twenty(tmp_path: Path) -> None:
-    """Each trial: a new database, two scheduled runs started together at a barrier; both
-    fetch (one waits for the other's fetch lock), neither dies on a duplicate row."""
+    """Each trial: a new database (migrated: tests/test_db.py races two processes on an empty
+    one), two scheduled runs started together at a barrier; both fetch (one waits for the
+    other's fetch lock), neither dies on a duplicate row."""
     from digest import schedule as scheduling
     root = Path(__file__).resolve().parent.parent / "examples"
     outcomes = []
     for trial in range(20):
         folder = tmp_path / f"trial{trial}"
+        TEMPLATES.copy_sqlite("migrated", migrate, folder / "digest.db")       # a new database, at the head
         data = _two_lists(root, folder)
         settings = config.from_dict(data, root=root)
         barrier, results = threading.Barrier(2), {}

@@ -40,11 +40,6 @@ def world(make_world, db_url, monkeypatch):
     return make_world(db_url, 3)
 
 
-@pytest.fixture
-def client(world):
-    return create_app(world.settings, world.db).test_client()
-
-
 def outbox_files(world: World, pattern: str) -> list[Path]:
     return sorted((world.folder / ".." / "demo" / "outbox").resolve().glob(pattern))
 

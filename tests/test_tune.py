@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 WEEK = ["--since", "2017-10-25", "--until", "2017-11-01"]
 STAR = "2074382365275527439"        # the editor's real star of that week, a reply digest does not show by itself
 SHOWN = "3655535858664589543"       # a long reply digest shows, which the editor leaves out
-
-
-@pytest.fixture
-def demo(tmp_path) -> str:
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    path = str(tmp_path / "examples" / "config.toml")
-    assert CliRunner().invoke(cli, ["--config", path, "fetch"]).exit_code == 0
-    return path
 
 
 def run(config_path: str, *args: str):

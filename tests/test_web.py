@@ -14,10 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from digest.actions import plan, send, send_edition
+from digest.actions import plan, send
 from digest.web import create_app
 
-from .support.world import World
+from .support.world import World, sent
 
 PASSWORD = "correct horse battery staple"
 
@@ -26,14 +26,7 @@ PASSWORD = "correct horse battery staple"
 def world(make_world, db_url, monkeypatch):
     monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-for-the-web")
     monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", PASSWORD)
-    made = make_world(db_url, 3)
-    send_edition(made.settings, made.db, made.weekly, made.since, made.until)
-    return made
-
-
-@pytest.fixture
-def client(world):
-    return create_app(world.settings, world.db).test_client()
+    return sent(make_world(db_url))
 
 
 def outbox_files(world: World, pattern: str) -> list[Path]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from digest import backends, config
+from digest.actions import send_edition
 from digest.db import Database
 from digest.read.ingest import ingest
 from digest.write.edition import period
@@ -82,6 +83,12 @@ class World:
 
     def close(self) -> None:
         self.db.close()
+
+
+def sent(world: World) -> World:
+    """The world with the sample week's edition sent to its list (the outbox has it)."""
+    send_edition(world.settings, world.db, world.weekly, world.since, world.until)
+    return world
 
 
 def store_sample(settings: config.Settings, db: Database, folder: Path) -> None:
