@@ -38,7 +38,7 @@ demo: $(VENV)/.installed
 	@echo "       $(BIN)/digest doctor"
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=25
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=25
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check digest tests bench

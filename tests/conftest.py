@@ -18,7 +18,7 @@ from digest.db import Database
 
 from .support.blog import Blog, onprobation
 from .support.feedserver import FeedServer
-from .support.templates import PG_URL, REUSE, TEMPLATES, Templates, migrate
+from .support.templates import PG_URL, REUSE, TEMPLATES, Templates, migrate, unsynced
 from .support.world import ROOT, World
 
 BUILDERS = {"migrated": migrate, "empty": lambda _url: None}
@@ -66,7 +66,8 @@ def pg_url(pg_server: str) -> Iterator[str]:
     name = f"digest_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
     with admin.connect() as db:
-        db.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        for statement in (f'CREATE DATABASE "{name}"', *unsynced(name)):
+            db.execute(sa.text(statement))
     yield sa.engine.make_url(pg_server).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as db:
         db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -54,7 +54,7 @@ class Templates:
         key = (kind, server)
         if key not in self.made:
             name = f"digest_tpl_{kind}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            _admin(server, f'CREATE DATABASE "{name}"')
+            _admin(server, f'CREATE DATABASE "{name}"', *unsynced(name))
             build(with_database(server, name))
             self.made[key] = name
         return self.made[key]
@@ -70,7 +70,7 @@ class Templates:
         template = self.postgres(kind, server, build)
         name = name or f"digest_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-               f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+               f'CREATE DATABASE "{name}" TEMPLATE "{template}"', *unsynced(name))
         self.copies.add((server, name))
         return with_database(server, name)
 
@@ -161,6 +161,13 @@ def _advance_sequence(db: sa.Connection, table: sa.Table) -> None:
     if "id" in table.c and table.c.id.autoincrement in (True, "auto") and table.c.id.primary_key:
         db.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
                            f'(SELECT max(id) FROM "{table.name}"))'))
+
+
+def unsynced(name: str) -> list[str]:
+    """A test database's commits do not wait for the disk (`synchronous_commit = off`:
+    only a crash of the server itself could lose one, and no test crashes the server; the
+    processes tests kill are its clients). Set on that database alone, never the server."""
+    return [f'ALTER DATABASE "{name}" SET synchronous_commit TO off']
 
 
 def with_database(url: str, name: str) -> str:
