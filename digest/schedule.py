@@ -41,6 +41,7 @@ JOB_PREFIX = "list:"
 RETRY_PREFIX = "retry:"
 STOP = threading.Event()               # set by SIGTERM/SIGINT: finish the batch in flight, then stop
 SIGNALLED: list[int] = []               # the signals that set it
+DOCTOR_JOIN_SECONDS = 30                # how long a stopping scheduler waits for the checks it started
 
 
 def trigger(mailing_list: config.MailingList) -> CronTrigger:
@@ -84,6 +85,7 @@ class Scheduler:
     settings: config.Settings
     db: Database
     me: str
+    doctor: threading.Thread | None = None       # the checks at start, in the background
 
     def start(self) -> None:
         """Start (blocking for BlockingScheduler) until stopped."""
@@ -105,6 +107,8 @@ class Scheduler:
         STOP.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if self.doctor is not None:       # its look-ups are bounded: it says what it found before we go
+            self.doctor.join(timeout=DOCTOR_JOIN_SECONDS)
         record.release_lock(self.db, self.me)
 
 
@@ -139,7 +143,8 @@ def build(settings: config.Settings, config_path: Path, db: Database,
     _sync_jobs(scheduler, settings, config_path, db)
     running = Scheduler(scheduler, settings, db, me)
     resume_on_start(running, config_path, now or datetime.now(UTC))
-    threading.Thread(target=check_at_start, args=(settings,), daemon=True, name="doctor").start()
+    running.doctor = threading.Thread(target=check_at_start, args=(settings,), daemon=True, name="doctor")
+    running.doctor.start()
     return running
 
 
