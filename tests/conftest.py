@@ -18,7 +18,7 @@ from digest.db import Database
 
 from .support.blog import Blog, onprobation
 from .support.feedserver import FeedServer
-from .support.templates import PG_URL, REUSE, TEMPLATES, Templates, migrate, unsynced
+from .support.templates import PG_URL, REUSE, TEMPLATES, Templates, migrate, sweep, unsynced
 from .support.world import ROOT, World
 
 BUILDERS = {"migrated": migrate, "empty": lambda _url: None}
@@ -56,6 +56,7 @@ def pg_server() -> str:
         engine.dispose()
     except Exception as error:  # noqa: BLE001 - any failure means no server to test against
         _unavailable(f"PostgreSQL not reachable at {PG_URL}: {str(error).splitlines()[0]}")
+    sweep(PG_URL)                      # what interrupted runs left behind
     return PG_URL
 
 

@@ -304,7 +304,7 @@ def _serve(world: World, env: dict[str, str], crash_at: str | None = None) -> tu
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
     process = start_digest(["--config", str(world.config_path), "serve",
                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**clean, "PYTHONPATH": str(PACKAGE.parent), **env, **extra})
+                               env={**clean, **env, **extra})
     deadline = time.time() + 30
     while time.time() < deadline:
         with socket.socket() as probe:
@@ -356,7 +356,7 @@ def _schedule(world: World) -> subprocess.Popen:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_CRASH")}
     return start_digest(["--config", str(world.config_path), "schedule"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**clean, "PYTHONPATH": str(PACKAGE.parent)})
+                            env={**clean})
 
 
 def _wait_for(condition, what: str, seconds: float = 60) -> None:  # noqa: ANN001 - a predicate

@@ -14,12 +14,33 @@ import pytest
 from .support.processes import run_digest, start_python
 
 
-def test_a_forked_digest_answers_like_the_command(tmp_path):
-    forked = run_digest(["--config", str(tmp_path / "missing.toml"), "sources"], capture_output=True, text=True)
-    real = subprocess.run([sys.executable, "-m", "digest.cli", "--config", str(tmp_path / "missing.toml"),
-                           "sources"], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("name", ["missing.toml", os.fsdecode(b"bad-\xff-name.toml")])
+def test_a_forked_digest_answers_like_the_command(tmp_path, name):
+    args = ["--config", str(tmp_path / name), "sources"]
+    forked = run_digest(args, capture_output=True)
+    real = subprocess.run([sys.executable, "-m", "digest.cli", *args], capture_output=True, timeout=120)
     assert (forked.returncode, forked.stdout, forked.stderr) == (real.returncode, real.stdout, real.stderr)
-    assert forked.returncode == 2 and forked.stderr.startswith("Error: ")
+    assert forked.returncode == 2 and forked.stderr.startswith(b"Error: ")
+
+
+@pytest.mark.parametrize("code", [
+    "print('lost unless flushed'); import os, signal; os.kill(os.getpid(), signal.SIGKILL)",   # stdout buffered
+    "import sys; print('\\udcff', file=sys.stderr); raise SystemExit(4)",                    # backslashreplace
+    "import sys; print(repr(sys.stdin.read()))",                                              # surrogateescape
+    "import atexit; atexit.register(print, 'bye'); raise KeyboardInterrupt",                  # -SIGINT, atexit
+])
+def test_its_streams_and_exits_are_python_s(code):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    forked = start_python(code, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = forked.communicate(b"caf\xe9", timeout=60)
+    real = subprocess.run([sys.executable, "-c", code], env=env, input=b"caf\xe9", capture_output=True, timeout=60)
+    assert (forked.returncode, out) == (real.returncode, real.stdout)
+    assert err.splitlines()[-1:] == real.stderr.splitlines()[-1:]
+
+
+def test_an_option_it_does_not_honour_is_refused():
+    with pytest.raises(TypeError):
+        start_python("pass", start_new_session=True)
 
 
 def test_it_has_its_own_pid_environment_folder_and_streams(tmp_path):

@@ -201,7 +201,7 @@ def test_run_killed_mid_send_is_resumed_by_the_next_run_without_duplicates(tmp_p
 def test_sigterm_stops_the_scheduler_cleanly_and_frees_the_lock(tmp_path, db_url):
     world = World(tmp_path, db_url, 1)
     process = start_digest(["--config", str(world.config_path), "schedule"],
-                               env={**os.environ, "PYTHONPATH": os.getcwd()}, stderr=subprocess.PIPE, text=True)
+                               env=dict(os.environ), stderr=subprocess.PIPE, text=True)
     line = process.stderr.readline()
     assert "Scheduler running for 1 lists" in line
     process.send_signal(signal.SIGTERM)

@@ -329,7 +329,7 @@ def test_digest_serve_answers_over_http(world):
     from .support.smtp_server import free_port
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "digest.cli", "--config", str(world.config_path), "serve",
-                                "--port", str(port)], env={**os.environ, "PYTHONPATH": os.getcwd()},
+                                "--port", str(port)], env=dict(os.environ),
                                stderr=subprocess.PIPE, text=True)
     try:
         assert "Serving on http://127.0.0.1:" in process.stderr.readline()

@@ -10,29 +10,43 @@ arguments `subprocess.run` and `subprocess.Popen` take and give back what they g
 its clock may be set (`clock=`: the moment it starts at, running on at the real pace from
 there), so that a scheduler reaches its cron minute in seconds.
 
-What it does not give, a test that needs it starts a real interpreter: the installed
-command itself (tests/test_wheel.py), the same answer as a fresh interpreter
-(tests/test_processes.py), the deploy files' commands (tests/test_deploy.py).
+Its streams are made as Python makes them (stdout buffered unless a terminal or
+PYTHONUNBUFFERED, stderr by lines with backslashreplace, stdin with surrogateescape), its
+atexit functions run, Ctrl-C ends it by SIGINT; tests/test_processes.py holds it to a
+fresh interpreter. What it cannot give: what the interpreter and digest read once, at
+start or import, it has as the server read them (PYTHON* variables, the locale, rich's
+look at the terminal); an option of Popen it does not honour is refused (TypeError).
+Where that matters a test starts a real interpreter: the installed command itself
+(tests/test_wheel.py), the deploy files' commands (tests/test_deploy.py).
 """
 
 from __future__ import annotations
 
+import atexit
 import io
+import logging
 import multiprocessing
 import os
+import pkgutil
 import signal
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from multiprocessing import reduction, spawn
 from pathlib import Path
 from typing import IO, Any
 
+import digest.actions
+
 PIPE, DEVNULL, STDOUT = subprocess.PIPE, subprocess.DEVNULL, subprocess.STDOUT
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["digest.cli", __name__])
+# What a command may import: the CLI, every action (digest.actions imports them on first
+# use), the scheduler and the web app; a forked child has them all already.
+_ACTIONS = [f"digest.actions.{m.name}" for m in pkgutil.iter_modules(digest.actions.__path__)]
+_CONTEXT.set_forkserver_preload(["digest.cli", *_ACTIONS, "digest.schedule", "digest.web", __name__])
 
 
 class _Fd:
@@ -62,13 +76,24 @@ def _child(argv: list[str], env: dict[str, str], cwd: str, fds: list[int], code:
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding="utf-8")
-    sys.stdout = io.TextIOWrapper(open(1, "wb", closefd=False), encoding="utf-8", line_buffering=True)
-    sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), encoding="utf-8", line_buffering=True)
+    _standard_streams(unbuffered=bool(env.get("PYTHONUNBUFFERED")))
+    atexit._clear()                       # the server's own; the command's run when it ends, as Python runs them
     if clock is not None:
         import time_machine
         time_machine.travel(clock, tick=True).start()
     sys.argv = ["digest", *argv] if code is None else ["-c"]
+    try:
+        _run(code)
+    except KeyboardInterrupt:             # as Python ends on Ctrl-C: the traceback, then killed by SIGINT
+        traceback.print_exc()
+        _at_exit()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        _at_exit()
+
+
+def _run(code: str | None) -> None:
     if code is not None:
         exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
         return
@@ -76,12 +101,33 @@ def _child(argv: list[str], env: dict[str, str], cwd: str, fds: list[int], code:
     main()
 
 
+def _at_exit() -> None:
+    """What Python does as it ends: the atexit functions, logging shut down, stdio flushed."""
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+
+
+def _standard_streams(unbuffered: bool) -> None:
+    """sys.stdin, stdout and stderr as Python makes them for a process whose streams are
+    these descriptors: stdout buffered unless a terminal, stderr by lines with
+    backslashreplace, stdin with surrogateescape (PYTHONUNBUFFERED: written through)."""
+    def stream(fd: int, mode: str, errors: str, lines: bool) -> io.TextIOWrapper:
+        raw = open(fd, mode + "b", buffering=0 if unbuffered and mode == "w" else -1, closefd=False)
+        return io.TextIOWrapper(raw, encoding="utf-8", errors=errors, line_buffering=lines,
+                                write_through=unbuffered and mode == "w")
+    sys.stdin = stream(0, "r", "surrogateescape", False)
+    sys.stdout = stream(1, "w", "strict", os.isatty(1))
+    sys.stderr = stream(2, "w", "backslashreplace", True)
+
+
 class DigestProcess:
     """A `digest` process, with the attributes and methods of `subprocess.Popen` that tests use."""
 
     def __init__(self, argv: Sequence[str | Path], *, stdin: Any = None, stdout: Any = None, stderr: Any = None,
                  env: Mapping[str, str] | None = None, cwd: str | Path | None = None, text: bool = False,
-                 code: str | None = None, clock: datetime | None = None, **_ignored: Any) -> None:
+                 code: str | None = None, clock: datetime | None = None) -> None:
         self.args = [str(a) for a in argv]
         self.text = text
         self.returncode: int | None = None
@@ -141,9 +187,7 @@ class DigestProcess:
     def communicate(self, input: str | bytes | None = None, timeout: float | None = None) -> tuple[Any, Any]:
         readers = {name: _Reader(stream) for name, stream in (("out", self.stdout), ("err", self.stderr)) if stream}
         if self.stdin is not None:
-            if input:
-                self.stdin.write(input)
-            self.stdin.close()
+            threading.Thread(target=_feed, args=(self.stdin, input), daemon=True).start()
         self.wait(timeout)
         return tuple(readers[n].result() if n in readers else None for n in ("out", "err"))  # type: ignore[return-value]
 
@@ -189,6 +233,16 @@ class _Reader(threading.Thread):
     def result(self) -> Any:
         self.join()
         return self.data
+
+
+def _feed(stdin: IO[Any], data: str | bytes | None) -> None:
+    """Write what the child is to read, then close its input (it may have ended first)."""
+    try:
+        if data:
+            stdin.write(data)
+        stdin.close()
+    except BrokenPipeError:
+        pass
 
 
 def _open(fd: int, mode: str, text: bool) -> IO[Any]:

@@ -16,7 +16,9 @@ The migration and upgrade tests still run every revision, on an empty database e
 
 from __future__ import annotations
 
+import atexit
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -37,9 +39,17 @@ class Templates:
     """The templates of one test process, made on first use and removed by `close`."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="digest-templates-"))
+        self.owner = os.getpid()                         # a forked child must not remove its parent's
+        self._folder: Path | None = None
         self.made: dict[tuple[str, str], str] = {}      # (kind, server or "sqlite") -> file or database name
         self.copies: set[tuple[str, str]] = set()        # (server, database) made from a template
+
+    @property
+    def folder(self) -> Path:
+        """Made on first use (a process that imports this and copies nothing leaves nothing)."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="digest-templates-"))
+        return self._folder
 
     def sqlite(self, kind: str, build: Builder) -> Path:
         key = (kind, "sqlite")
@@ -79,13 +89,17 @@ class Templates:
         _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
+        if os.getpid() != self.owner:
+            return
         for (_kind, server), name in self.made.items():
             if server != "sqlite":
                 _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         for server, name in list(self.copies):
             self.drop(server, name)
         self.made.clear()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
 
 class Reuse:
@@ -98,12 +112,17 @@ class Reuse:
     def reset(self, url: str) -> None:
         """Make the database at url as a migrated one is: no rows, sequences at 1."""
         with _engine(url).begin() as db:
+            db.execute(sa.text("SET LOCAL lock_timeout = '20s'"))       # a session that will not let go: an error
             _end_other_sessions(db)
             db.execute(sa.text("DROP TABLE IF EXISTS apscheduler_jobs"))     # APScheduler's own table
             if self.shapes.get(url) == _shape(db):
                 _empty(db)
                 return
             db.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            name = db.execute(sa.text("SELECT current_database()")).scalar_one()
+            db.execute(sa.text(f'ALTER DATABASE "{name}" RESET ALL'))
+            for statement in unsynced(name):
+                db.execute(sa.text(statement))
         migrate(url)
         with _engine(url).begin() as db:
             self.shapes[url] = _shape(db)
@@ -137,16 +156,32 @@ def _end_other_sessions(db: sa.Connection) -> None:
                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
 
 
+SHAPE = """
+SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
+  SELECT 'column ' || table_name || '.' || column_name || ':' || data_type || ':' ||
+         coalesce(character_maximum_length::text, '') || ':' || is_nullable || ':' || coalesce(column_default, '') AS x
+    FROM information_schema.columns WHERE table_schema = 'public'
+  UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+  UNION ALL SELECT 'constraint ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+    WHERE connamespace = 'public'::regnamespace
+  UNION ALL SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
+  UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+  UNION ALL SELECT 'type ' || typname FROM pg_type WHERE typnamespace = 'public'::regnamespace AND typtype <> 'c'
+    AND typname NOT LIKE '\\_%'
+  UNION ALL SELECT 'options ' || relname || ' ' || array_to_string(reloptions, ',') FROM pg_class
+    WHERE relnamespace = 'public'::regnamespace AND reloptions IS NOT NULL
+  UNION ALL SELECT 'setting ' || array_to_string(setconfig, ',') FROM pg_db_role_setting
+    WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+  UNION ALL SELECT 'revision ' || version_num FROM alembic_version
+) AS parts
+"""
+
+
 def _shape(db: sa.Connection) -> str:
-    """Everything a test could change of the schema, as one hash (tables, columns, indexes,
-    the revision recorded)."""
-    return db.execute(sa.text(
-        "SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM ("
-        " SELECT table_name || '.' || column_name || ':' || data_type || ':' || is_nullable || ':' ||"
-        "  coalesce(column_default, '') AS x FROM information_schema.columns WHERE table_schema = 'public'"
-        " UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'"
-        " UNION ALL SELECT 'revision ' || version_num FROM alembic_version) AS parts")).scalar_one() \
-        if sa.inspect(db).has_table("alembic_version") else ""
+    """Everything a test could change of the schema, as one hash: tables and columns,
+    indexes, constraints, triggers, functions and types, storage options, the database's
+    own settings, the revision recorded."""
+    return db.execute(sa.text(SHAPE)).scalar_one() if sa.inspect(db).has_table("alembic_version") else ""
 
 
 def _empty(db: sa.Connection) -> None:
@@ -161,6 +196,35 @@ def _advance_sequence(db: sa.Connection, table: sa.Table) -> None:
     if "id" in table.c and table.c.id.autoincrement in (True, "auto") and table.c.id.primary_key:
         db.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
                            f'(SELECT max(id) FROM "{table.name}"))'))
+
+
+def sweep(server: str) -> list[str]:
+    """Drop the test databases of test processes that are gone (a run interrupted before
+    it could drop its own): their names carry the process id."""
+    engine = _engine(server)
+    with engine.connect() as db:
+        names = db.execute(sa.text("SELECT datname FROM pg_database WHERE datname ~ '^digest_t(est|pl)_'")).scalars()
+        gone = [name for name in names if not _alive(_pid_in(name))]
+    for name in gone:
+        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return gone
+
+
+def _pid_in(name: str) -> int:
+    found = re.search(r"_(\d+)_[0-9a-f]+$", name)
+    return int(found.group(1)) if found else 0
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return True                   # not one of ours to judge
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def unsynced(name: str) -> list[str]:
@@ -189,4 +253,5 @@ def migrate(url: str) -> None:
 
 
 TEMPLATES = Templates()
+atexit.register(TEMPLATES.close)          # the benches use it too; pytest closes it at the session's end
 REUSE = Reuse()
