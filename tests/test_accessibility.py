@@ -38,7 +38,8 @@ def test_the_edition_has_no_violations_light_or_dark(world, browser, width):  # 
         page.close()
 
 
-def test_every_page_has_no_violations_light_or_dark(site, browser):  # noqa: F811
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_every_page_has_no_violations_in_light_and_in_dark(site, browser, scheme):  # noqa: F811
     _, base = site
     context = browser.new_context(bypass_csp=True)           # the pages allow no inline script: axe is one
     login = context.new_page()
@@ -47,14 +48,13 @@ def test_every_page_has_no_violations_light_or_dark(site, browser):  # noqa: F81
     login.click("button[type=submit]")
     found = {}
     for path in PUBLIC + EDITOR:
-        for scheme in SCHEMES:
-            for width in (390, 1280):
-                page = context.new_page()
-                page.set_viewport_size({"width": width, "height": 900})
-                page.emulate_media(color_scheme=scheme)
-                page.goto(base + path)
-                if path in EDITOR:
-                    assert "/login" not in page.url, path                   # really the editor's page
-                found[(path, scheme, width)] = violations(page)
-                page.close()
+        for width in (390, 1280):
+            page = context.new_page()
+            page.set_viewport_size({"width": width, "height": 900})
+            page.emulate_media(color_scheme=scheme)
+            page.goto(base + path)
+            if path in EDITOR:
+                assert "/login" not in page.url, path                   # really the editor's page
+            found[(path, width)] = violations(page)
+            page.close()
     assert {key: found_ for key, found_ in found.items() if found_} == {}

@@ -198,19 +198,18 @@ def _mail(world: World, pattern: str) -> list[email.message.EmailMessage]:
     return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in paths]
 
 
-def test_caddy_serves_digest_over_https_and_a_browser_subscribes_and_unsubscribes(behind_caddy, monkeypatch):
+def test_caddy_serves_digest_over_https_and_a_browser_subscribes_and_unsubscribes(behind_caddy, chromium, monkeypatch):
     world, base, https, root = behind_caddy
     with httpx.Client(verify=ssl.create_default_context(cafile=str(root)), timeout=10) as client:   # Caddy's CA
         answer = client.get(f"https://127.0.0.1:{https}/health", headers={"Host": NAME},
                             extensions={"sni_hostname": NAME})
     assert answer.status_code == 200 and answer.json()["ok"] is True
 
-    from playwright.sync_api import sync_playwright
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}") if IN_CI else pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=[*FLAGS, f"--host-resolver-rules=MAP {NAME} 127.0.0.1"])
+    # A Chromium of its own (its host resolver maps the public name to loopback), from the
+    # run's Playwright: two Playwrights in one process cannot be.
+    browser = chromium.browser_type.launch(executable_path=CHROMIUM,
+                                           args=[*FLAGS, f"--host-resolver-rules=MAP {NAME} 127.0.0.1"])
+    try:
         page = browser.new_page(ignore_https_errors=True, viewport={"width": 390, "height": 844})
         page.goto(f"{base}/subscribe/weekly")
         page.fill("input[name=email]", "through.caddy@example.net")
@@ -230,6 +229,7 @@ def test_caddy_serves_digest_over_https_and_a_browser_subscribes_and_unsubscribe
         assert "will get no more editions" in page.content()
         cookies = {c["name"]: c for c in page.context.cookies()}
         assert cookies["session"]["secure"] and cookies["session"]["httpOnly"]
+    finally:
         browser.close()
     with world.db.engine.connect():
         assert world.db.lists.is_suppressed("weekly", "through.caddy@example.net")
