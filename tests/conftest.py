@@ -18,7 +18,7 @@ from digest.db import Database
 
 from .support.blog import Blog, onprobation
 from .support.feedserver import FeedServer
-from .support.templates import PG_URL, REUSE, TEMPLATES, Templates, migrate, sweep, unsynced
+from .support.templates import PG_URL, REUSE, TEMPLATES, Templates, admin, migrate, sweep, unsynced, with_database
 from .support.world import ROOT, World
 
 BUILDERS = {"migrated": migrate, "empty": lambda _url: None}
@@ -65,14 +65,9 @@ def pg_url(pg_server: str) -> Iterator[str]:
     """A database of this test session's own on that server, so that two test runs (or
     a run and a developer's demo) never share tables; dropped at the end."""
     name = f"digest_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as db:
-        for statement in (f'CREATE DATABASE "{name}"', *unsynced(name)):
-            db.execute(sa.text(statement))
-    yield sa.engine.make_url(pg_server).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as db:
-        db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    admin(pg_server, f'CREATE DATABASE "{name}"', *unsynced(name))
+    yield with_database(pg_server, name)
+    admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", autouse=True)

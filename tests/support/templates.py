@@ -64,7 +64,7 @@ class Templates:
         key = (kind, server)
         if key not in self.made:
             name = f"digest_tpl_{kind}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            _admin(server, f'CREATE DATABASE "{name}"', *unsynced(name))
+            admin(server, f'CREATE DATABASE "{name}"', *unsynced(name))
             build(with_database(server, name))
             self.made[key] = name
         return self.made[key]
@@ -75,25 +75,24 @@ class Templates:
             to.with_name(to.name + suffix).unlink(missing_ok=True)
         shutil.copyfile(self.sqlite(kind, build), to)
 
-    def copy_postgres(self, kind: str, server: str, build: Builder, name: str | None = None) -> str:
-        """A new database (or `name`, replaced) copied from the template; its URL."""
+    def copy_postgres(self, kind: str, server: str, build: Builder) -> str:
+        """A new database copied from the template; its URL."""
         template = self.postgres(kind, server, build)
-        name = name or f"digest_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-               f'CREATE DATABASE "{name}" TEMPLATE "{template}"', *unsynced(name))
+        name = f"digest_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"', *unsynced(name))
         self.copies.add((server, name))
         return with_database(server, name)
 
     def drop(self, server: str, name: str) -> None:
         self.copies.discard((server, name))
-        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
         if os.getpid() != self.owner:
             return
         for (_kind, server), name in self.made.items():
             if server != "sqlite":
-                _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         for server, name in list(self.copies):
             self.drop(server, name)
         self.made.clear()
@@ -206,7 +205,7 @@ def sweep(server: str) -> list[str]:
         names = db.execute(sa.text("SELECT datname FROM pg_database WHERE datname ~ '^digest_t(est|pl)_'")).scalars()
         gone = [name for name in names if not _alive(_pid_in(name))]
     for name in gone:
-        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return gone
 
 
@@ -238,7 +237,7 @@ def with_database(url: str, name: str) -> str:
     return sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def _admin(server: str, *statements: str) -> None:
+def admin(server: str, *statements: str) -> None:
     engine = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as db:
