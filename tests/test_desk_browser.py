@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from digest import actions
@@ -49,7 +50,7 @@ def login(browser_, base: str, width: int):  # noqa: ANN001, ANN201 - Playwright
     page.goto(f"{base}/editor/")                           # logged out: the login form, then back here
     page.fill("input[name=password]", PASSWORD)
     page.click("form.signup button[type=submit]")
-    assert page.url == f"{base}/editor/"
+    page.wait_for_url(f"{base}/editor/")
     return page
 
 
@@ -74,15 +75,15 @@ def test_the_dashboard_and_the_readers_page(desk, browser, width):
     actions.sync_list(world.settings, world.db, world.weekly, RUN_AT)
     page = login(browser, base, width)
     assert page.inner_text("#confirmed-weekly") == "5" and "Bounced" in page.inner_text("#list-weekly")
-    assert page.locator("svg.growth polyline").count() == 1
+    expect(page.locator("svg.growth polyline")).to_have_count(1)
     fits(page, width, "dashboard")
     page.click("#list-weekly a.button:has-text('Readers')")
     page.fill("#filters input[name=q]", "reader0000")
     page.click("#filters button")
-    assert page.locator("#readers tbody tr").count() == 6
+    expect(page.locator("#readers tbody tr")).to_have_count(6)
     page.select_option("#filters select[name=state]", "bounced")
     page.click("#filters button")
-    assert page.locator("#readers tbody tr").count() == 1
+    expect(page.locator("#readers tbody tr")).to_have_count(1)
     fits(page, width, "readers")
     page.goto(f"{base}/editor/weekly/subscribers")
     page.click("button[aria-label='Remove reader00002@example.org']")
@@ -141,6 +142,7 @@ def test_send_now(desk, browser, width):
     assert page.get_attribute("#order-status", "data-status") == "done"
     assert sum(readers_got(world).values()) == 6
     page.click("text=The edition as it went out")
-    assert "past edition" in page.inner_text("h1") and page.locator("#voice").count() == 0
+    assert "past edition" in page.inner_text("h1")
+    expect(page.locator("#voice")).to_have_count(0)
     fits(page, width, "edition-as-sent")
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from digest import cli as cli_module
@@ -304,7 +305,7 @@ def test_period_picker_in_the_browser(desk, browser):
     page.click("#period-picker >> text=Next edition")
     assert page.inner_text("#period-label") == "30 Oct \u2013 5 Nov 2017 (so far)"
     assert "Why:" not in _frame_text(page)
-    assert page.locator("#side dd[data-part=words]").count() >= 1
+    expect(page.locator("#side dd[data-part=words]").first).to_be_attached()
 
 
 def test_pin_by_search_then_unpick_in_the_browser(desk, browser):
@@ -315,7 +316,7 @@ def test_pin_by_search_then_unpick_in_the_browser(desk, browser):
     assert "devonlive" not in _frame_text(page)                          # a bare link: the algorithm drops it
     page.fill("#search input[name=q]", "Getafix devonlive")
     page.click("#search button")
-    assert page.locator("#found li").count() == 1
+    expect(page.locator("#found li")).to_have_count(1)          # waits for the answer page
     page.click(f"#found li[data-found='{LINK_ONLY}'] button[data-action=pin]")
     assert page.get_attribute("#star .thread", "data-thread") == LINK_ONLY
     assert "pinned" in page.inner_text("#star") and "devonlive" in _frame_text(page)
