@@ -88,7 +88,7 @@ class Backend:
     relay: Relay = field(default_factory=Relay)
     events: Events | None = None
     bounce_mailbox: bool = False
-    """bounces come back by mail to the return path, which `[bounces]` can read"""
+    """bounces come back by mail to the return path, which `[mailbox]` can read"""
 
 
 _registered: dict[str, Backend] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import logging
 import re
 import tomllib
 from dataclasses import dataclass
@@ -32,10 +33,11 @@ from pydantic import (
     model_validator,
 )
 
-from . import backends
+from . import backends, hosts
 from .errors import ConfigError
 from .oneline import one_line
 
+log = logging.getLogger(__name__)
 DEFAULT_PATH = Path("config.toml")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
@@ -372,12 +374,23 @@ class Tracking(Section):
     tracked"""
 
 
-class Bounces(Section):
+class Mailbox(Section):
+    """The one mailbox digest reads ([bounces] before: the same keys, still read): bounces,
+    complaints, and in mail mode sign-ups, confirmations, unsubscribes and approvals."""
+
+    address: str = Field("", max_length=254)
+    """the mailbox's own address, e.g. `pickoftheweek@gmail.com`: readers and the editor write to
+    plus addresses on it (`pickoftheweek+subscribe-weekly@gmail.com`, tokened ones to unsubscribe,
+    confirm and approve); empty: nothing is done by mail but reading bounces"""
+    plus_addresses: bool = True
+    """whether the provider delivers `local+anything@domain` to `local@domain` (`digest doctor`
+    mails one to itself to find out); false: the token travels in the subject of a mail to the
+    plain address instead"""
     maildir: str = ""
-    """a Maildir folder the bounce mailbox is delivered to (its `new/` is read); or the `imap_`
-    settings; neither: no bounce mailbox is read"""
+    """a Maildir folder the mailbox is delivered to (its `new/` is read); or the `imap_`
+    settings; neither: no mailbox is read"""
     imap_host: str = ""
-    """the IMAP server of the bounce mailbox (TLS, always verified)"""
+    """the IMAP server of the mailbox (TLS, always verified)"""
     imap_port: int = Field(993, gt=0, lt=65536)
     """its port (993: IMAP over TLS)"""
     imap_user: str = ""
@@ -385,7 +398,7 @@ class Bounces(Section):
     imap_password_env: str = "DIGEST_IMAP_PASSWORD"
     """environment variable holding the mailbox's password"""
     imap_folder: str = Field("INBOX", min_length=1, max_length=200)
-    """the folder bounces arrive in"""
+    """the folder mail to the address arrives in"""
     imap_ca_file: str = ""
     """PEM file of the CA that signs the IMAP server's certificate; empty: the system's trust store"""
     return_path: str = Field("", max_length=254)
@@ -395,8 +408,8 @@ class Bounces(Section):
     soft_limit: int = Field(3, ge=1, le=100)
     """soft bounces (a full mailbox, a server down) in this many editions in a row suppress the
     subscriber; a hard bounce or a complaint suppresses at once"""
-    every_minutes: int = Field(5, ge=1, le=1440)
-    """how often `digest schedule` reads the bounce mailbox"""
+    poll_minutes: int = Field(5, ge=1, le=1440)
+    """how often `digest schedule` reads the mailbox (and once after each send)"""
 
     @field_validator("return_path")
     @classmethod
@@ -412,23 +425,60 @@ class Bounces(Section):
                              "it would pass the 64 an address may have")
         return value.lower()
 
+    @field_validator("address")
+    @classmethod
+    def _plain_address(cls, value: str) -> str:
+        if not value:
+            return value
+        local, at, domain = value.rpartition("@")
+        if not at or not RETURN_LOCAL.fullmatch(local) or not RETURN_DOMAIN.fullmatch(domain):
+            raise ValueError("not a plain address; use the mailbox's own, like pickoftheweek@gmail.com (letters, "
+                             "digits, . _ -; no name, no +)")
+        if len(local) > MAX_PLUS_LOCAL:
+            raise ValueError(f"the part before the @ is over {MAX_PLUS_LOCAL} characters; with +unsubscribe-TOKEN "
+                             "it would pass the 64 an address may have")
+        return value.lower()
+
     @model_validator(mode="after")
-    def _one_mailbox(self) -> Bounces:
+    def _one_mailbox(self) -> Mailbox:
         if self.maildir and self.imap_host:
-            raise ValueError("set maildir or imap_host, not both: digest reads one bounce mailbox")
+            raise ValueError("set maildir or imap_host, not both: digest reads one mailbox")
         if self.imap_host and not self.imap_user:
             raise ValueError("imap_host is set without imap_user; set the mailbox's user name")
         return self
 
     @property
-    def mailbox(self) -> str:
+    def kind(self) -> str:
         """"maildir", "imap" or "" (none configured)."""
         return "maildir" if self.maildir else "imap" if self.imap_host else ""
 
 
 MAX_RETURN_LOCAL = 44       # bounces+TOKEN: TOKEN takes at most 19 characters and the +, of 64
+MAX_PLUS_LOCAL = 30         # LOCAL+unsubscribe-TOKEN: the longest tag takes 12 + 20 characters and the +, of 64
 RETURN_LOCAL = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")                      # a dot-atom, without +
 RETURN_DOMAIN = re.compile(r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+
+
+class Publish(Section):
+    mail_to: str = Field("", max_length=254)
+    """the blog's post-by-email address (Blogger's "Posting using email" secret address, or WordPress'
+    post-by-email address): each edition goes there once after its list send, as a post with
+    nothing personal in it; empty: nothing is posted"""
+    url: str = ""
+    """where the posted editions are read on the blog (e.g. its "Pick of the Week" label page): in
+    mail mode the mail's "view in a browser" link; empty: the digest's own archive"""
+
+    @field_validator("mail_to")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        if value and ("@" not in parseaddr(value)[1] or len(getaddresses([value])) > 1 or value != parseaddr(value)[1]):
+            raise ValueError("not an address; give the post-by-email address alone, e.g. name.secret@blogger.com")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _page(cls, value: str) -> str:
+        return _check_http_url(value) if value else value
 
 
 class Schedule(Section):
@@ -501,9 +551,26 @@ class Settings(Section):
     web: Web = Web()
     editor: Editor = Editor()
     tracking: Tracking = Tracking()
-    bounces: Bounces = Bounces()
+    mailbox: Mailbox = Mailbox()
+    publish: Publish = Publish()
     root: Path = Field(Path("."), exclude=True)
     origin: str = Field("config.toml", exclude=True)     # the settings file's name, for messages
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounces_is_mailbox(cls, data: Any) -> Any:
+        """[bounces] (the name before [mailbox]) is read as [mailbox], with one deprecation line."""
+        if not isinstance(data, dict) or "bounces" not in data:
+            return data
+        if "mailbox" in data:
+            raise ValueError("[bounces] and [mailbox] are both set; [bounces] is the old name of [mailbox]: "
+                             "move its keys there")
+        old = data["bounces"]
+        moved = {("poll_minutes" if k == "every_minutes" else k): v for k, v in old.items()} \
+            if isinstance(old, dict) else old
+        log.warning("%s: [bounces] is now called [mailbox] (the same keys; every_minutes is poll_minutes); "
+                    "rename it", data.get("origin", "config.toml"))
+        return {**{k: v for k, v in data.items() if k != "bounces"}, "mailbox": moved}
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
@@ -513,6 +580,12 @@ class Settings(Section):
             if repeated:
                 raise ValueError(f"[[{key}]] name {repeated[0]!r} is used twice; names must differ")
         return self
+
+    @property
+    def mail_mode(self) -> bool:
+        """Whether digest runs by mail: [mailbox].address is set and [web].base_url is not a public
+        address (nobody outside can reach `digest serve`), so readers and the editor act by mail."""
+        return bool(self.mailbox.address) and not hosts.public(self.web.base_url)
 
     def path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -526,11 +599,15 @@ class Settings(Section):
     def write_settings(self) -> WriteSettings:
         return WriteSettings(self.selection, self.path(self.email.templates), self.email.templates,
                              self.email.max_html_bytes, self.email.max_comment_words, self.site.title,
-                             self.site.url, self.web.base_url, self.tracking.clicks != "off")
+                             self.site.url, self.web.base_url,
+                             self.tracking.clicks != "off" and not self.mail_mode)
 
     def send_settings(self) -> SendSettings:
+        """[sending] and what it needs; in mail mode clicks are not counted (nothing can reach
+        `digest serve` to count them): links go straight to the blog."""
         return SendSettings(self.sending, self.web.base_url, self.web.secret_key_env, self.web.insecure_dev_mode,
-                            self.root, self.config_file, self.tracking, self.bounces)
+                            self.root, self.config_file,
+                            Tracking(clicks="off") if self.mail_mode else self.tracking, self.mailbox)
 
     def database_url(self) -> str:
         """The database URL, with a relative SQLite path made relative to `root`."""
@@ -577,7 +654,7 @@ class SendSettings:
     root: Path
     config_file: str                # the settings file read, for messages
     tracking: Tracking = Tracking()
-    bounces: Bounces = Bounces()
+    mailbox: Mailbox = Mailbox()
 
     @property
     def backend(self) -> str:
@@ -618,7 +695,10 @@ def from_dict(data: dict[str, Any], root: Path = Path("."), origin: str = "confi
     try:
         return Settings.model_validate({**data, "root": root, "origin": origin})
     except ValidationError as error:
-        raise ConfigError([f"{origin} {_describe(e, data)}" for e in error.errors()]) from None
+        old = "bounces" in data and "mailbox" not in data          # said in the old section's name, as written
+        seen = {**data, "mailbox": data["bounces"]} if old else data
+        problems = [f"{origin} {_describe(e, seen)}" for e in error.errors()]
+        raise ConfigError([p.replace(" [mailbox]", " [bounces]", 1) if old else p for p in problems]) from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -34,6 +34,8 @@ POINTS: dict[str, str] = {
     "order.claimed": "an order from the web is marked running by the scheduler carrying it out",
     "bounce.recorded": "a message of the bounce mailbox, its suppression and its ledger word are stored together",
     "bounce.marked": "that message is marked read in the mailbox (moved to cur/, or given the IMAP keyword)",
+    "mail.applied": "a request by mail (sign-up, confirmation, unsubscribe, approval) is applied, not yet recorded",
+    "mail.marked": "that request is recorded and marked read in the mailbox",
 }
 _hits: Counter[str] = Counter()
 _dying = threading.Lock()    # the workers of a send pass points at once: one of them counts, marks and kills

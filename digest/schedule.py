@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 LOCK_TTL = timedelta(minutes=5)        # a scheduler that stopped beating for this long is dead
 HEARTBEAT_SECONDS = 60
 DESK_SECONDS = 5                       # how often the web's orders are looked for
+MAILBOX_JOB = "mailbox"                # the job that reads [mailbox] (in memory: each start adds it)
 JOB_PREFIX = "list:"
 RETRY_PREFIX = "retry:"
 STOP = threading.Event()               # set by SIGTERM/SIGINT: finish the batch in flight, then stop
@@ -137,9 +138,9 @@ def build(settings: config.Settings, config_path: Path, db: Database,
     record.requeue_orders(db)                  # orders a dead scheduler was carrying out: resumed from the ledger
     scheduler.add_job(tend, "interval", seconds=DESK_SECONDS, args=[settings, db], id="desk", jobstore="memory",
                       replace_existing=True, next_run_time=datetime.now(UTC))
-    if settings.bounces.mailbox:
-        scheduler.add_job(read_bounces, "interval", minutes=settings.bounces.every_minutes, args=[settings, db],
-                          id="bounces", jobstore="memory", replace_existing=True, next_run_time=datetime.now(UTC))
+    if settings.mailbox.kind:
+        scheduler.add_job(read_mailbox, "interval", minutes=settings.mailbox.poll_minutes, args=[settings, db],
+                          id=MAILBOX_JOB, jobstore="memory", replace_existing=True, next_run_time=datetime.now(UTC))
     _sync_jobs(scheduler, settings, config_path, db)
     running = Scheduler(scheduler, settings, db, me)
     resume_on_start(running, config_path, now or datetime.now(UTC))
@@ -156,15 +157,23 @@ def tend(settings: config.Settings, db: Database) -> list[str]:
     return done
 
 
-def read_bounces(settings: config.Settings, db: Database) -> str:
-    """The bounce mailbox, every [bounces].every_minutes: a mailbox that cannot be read is
-    a warning in the log (the next read tries again), never a stopped scheduler."""
+def read_mailbox(settings: config.Settings, db: Database) -> str:
+    """The mailbox, every [mailbox].poll_minutes and after each run of a list: a mailbox
+    that cannot be read is a warning in the log (the next read tries again), never a
+    stopped scheduler."""
     try:
-        report = actions.bounces.read_bounces(settings, db, datetime.now(UTC))
+        report = actions.inbox.read_mailbox(settings, db, datetime.now(UTC))
     except DigestError as error:
-        log.warning("bounce mailbox not read: %s", error)
+        log.warning("mailbox not read: %s", error)
         return str(error)
     return report.summary()
+
+
+def _read_mailbox_soon(scheduler: BaseScheduler) -> None:
+    """After a list's run: the mailbox is read now (its bounces, and an approval by reply,
+    come soonest after a send), not at the next interval."""
+    if scheduler.get_job(MAILBOX_JOB, jobstore="memory") is not None:
+        scheduler.modify_job(MAILBOX_JOB, jobstore="memory", next_run_time=datetime.now(UTC))
 
 
 def check_at_start(settings: config.Settings) -> list[actions.Check]:
@@ -231,6 +240,7 @@ def _recorder(db: Database, scheduler: BaseScheduler, settings: config.Settings,
             outcome = str(event.retval) + _retry_if_unfinished(list_name, now)
         record.record_run(db, list_name, event.scheduled_run_time, outcome, now)
         crash.point("schedule.recorded")
+        _read_mailbox_soon(scheduler)
 
     def _retry_after_failure(list_name: str, failed: int, now: datetime) -> str:
         if failed > settings.schedule.retries:

@@ -75,7 +75,7 @@ def test_each_message_does_what_it_says_and_the_next_edition_skips_the_dead(mail
     assert any(re.match(rf"\s+hard bounce\s+5\.1\.1\s+{reader(4)}.*suppressed", line) for line in lines)
     assert any(re.match(rf"\s+auto-reply\s+-\s+{reader(3)}.*change nothing", line) for line in lines)
     assert any(re.match(r"\s+unknown\s+-\s+-.*keep it for the editor", line) for line in lines)
-    assert lines[-1] == (f"bounce mailbox {mailbox.maildir}: 6 new message(s): auto-reply 1, complaint 1, "
+    assert lines[-1] == (f"mailbox {mailbox.maildir}: 6 new message(s): auto-reply 1, complaint 1, "
                          "hard bounce 2, soft bounce 1, unknown 1"), result.output
     assert suppressed(world) == {reader(0): "bounced", reader(2): "complained", reader(4): "bounced"}
     assert sorted(os.listdir(mailbox.maildir / "new")) == []
@@ -175,11 +175,11 @@ def test_without_a_mailbox_the_command_says_what_to_set(mailbox, tmp_path):
     mailbox.world.reload()
     result = run(mailbox.world, "bounces")
     assert result.exit_code == 2 and result.output.strip().splitlines()[-1].startswith(
-        "Error: no bounce mailbox is set; set [bounces] maildir")
+        "Error: no mailbox is set; set [mailbox] maildir")
     mailbox.world.data["bounces"] = {"maildir": str(tmp_path / "nowhere")}
     mailbox.world.reload()
     missing = run(mailbox.world, "bounces")
-    assert missing.exit_code == 1 and "not a Maildir (no new/ folder); check [bounces].maildir" in missing.output
+    assert missing.exit_code == 1 and "not a Maildir (no new/ folder); check [mailbox].maildir" in missing.output
 
 
 def test_the_classifier_reads_what_servers_send():
@@ -240,7 +240,7 @@ def test_the_imap_mailbox_is_read_over_tls_once_and_flagged(mailbox, dovecot, mo
     assert "0 new message(s)" in again.output
     monkeypatch.setenv("DIGEST_IMAP_PASSWORD", "wrong")
     refused = run(world, "bounces")
-    assert refused.exit_code == 1 and "the login was refused; check [bounces].imap_user and DIGEST_IMAP_PASSWORD" \
+    assert refused.exit_code == 1 and "the login was refused; check [mailbox].imap_user and DIGEST_IMAP_PASSWORD" \
         in refused.output
 
 

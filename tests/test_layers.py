@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 # Lower layers never import higher ones; a module may import its own layer and below
 # (but a phase never imports a sibling phase of its layer: see below).
 LAYERS = [
-    {"errors", "models", "resources", "crash", "oneline", "sanitize"},     # the ground
+    {"errors", "models", "resources", "crash", "oneline", "sanitize", "hosts"},     # the ground
     {"db", "config", "backends"},     # backends: the mail backends' declarations, by name
     {"read", "pick"},                 # sources -> database; database -> picks
     {"write"},                        # picks -> edition
@@ -116,7 +116,7 @@ PHASES = ("read", "pick", "write", "send", "signals", "live")
 FRONTS = ("cli", "web", "schedule")
 WHOLE_SETTINGS = {"config", "actions", "live", *FRONTS}      # live: init and doctor read or write the whole file
 STORES = {"content", "picks", "drafts", "lists", "ledger", "locks", "runs", "events", "sessions", "welcomes",
-          "checks", "orders", "signups", "subscribers", "bounces"}
+          "checks", "orders", "signups", "subscribers", "bounces", "inbox"}
 
 
 def test_a_phase_never_imports_a_sibling_of_its_layer() -> None:

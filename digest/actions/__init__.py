@@ -18,6 +18,8 @@ wrong request) with one line saying what to do. Grouped by what the person is do
 - `approval`: editions held for the editor's approval, reviewed, approved or skipped;
 - `desk`: the web editor's dashboard, editions as sent, subscribers page by page, send now;
 - `notices`: a notice to the editor after every run (mail, and a webhook);
+- `inbox` and `by_mail`: the mailbox read once (`digest mailbox`), and what readers and the
+  editor do by mail in mail mode (subscribe, confirm, unsubscribe, approve);
 - `runs`: the scheduled run of a list, and the desk's errands every few seconds.
 """
 
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:   # imported on first use, by __getattr__ below: a command loads only the phases it runs
     # (the same names stand in _FROM; tests/test_cli.py keeps the two lists the same)
     from ..send.readiness import NotReady
-    from . import approval, bounces, clicks, desk, notices, runs, scheduling
+    from . import approval, bounces, by_mail, clicks, desk, inbox, notices, runs, scheduling
     from .blog import FETCH_LOCK, Blog, Written, fetch, init, next_commands, source_overview
     from .editions import (
         FEW_PICKS,
@@ -115,7 +117,7 @@ if TYPE_CHECKING:   # imported on first use, by __getattr__ below: a command loa
 
 _FROM: dict[str, tuple[str, ...]] = {    # module -> the names taken from it (".": submodules)
     "..send.readiness": ("NotReady",),
-    ".": ("approval", "bounces", "clicks", "desk", "notices", "runs", "scheduling"),
+    ".": ("approval", "bounces", "by_mail", "clicks", "desk", "inbox", "notices", "runs", "scheduling"),
     ".blog": ("FETCH_LOCK", "Blog", "Written", "fetch", "init", "next_commands", "source_overview"),
     ".editions": ("FEW_PICKS", "MAX_NOTE", "MAX_SUBJECT", "Built", "Period", "Tuning", "archive_html", "as_json",
                   "comment_key", "dates", "draft", "exclude", "find_comments", "first_view", "first_words",

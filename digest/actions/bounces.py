@@ -1,6 +1,6 @@
 """`digest bounces`: read the bounce mailbox once. Each new message is classified
 (signals.bounces), tied to its recipient, applied once (db.bounces: a hard bounce or a
-complaint suppresses at once, soft bounces after [bounces].soft_limit editions in a
+complaint suppresses at once, soft bounces after [mailbox].soft_limit editions in a
 row, an auto-reply changes nothing) and only then marked read in the mailbox, so a crash
 anywhere loses nothing and doubles nothing. What cannot be classified stays for the editor.
 """
@@ -8,7 +8,6 @@ anywhere loses nothing and doubles nothing. What cannot be classified stays for 
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,17 +17,16 @@ from .. import crash
 from ..config import Settings
 from ..db import Database
 from ..db.bounces import Applied, Recipient
-from ..errors import UsageError
 from ..models import email_key
 from ..send.signing import read_return_path_token, read_unsubscribe_token
 from ..signals.bounces import UNKNOWN, Bounce, classify
-from ..signals.mailbox import Mailbox, MailboxError, open_mailbox
-from .sends import signing_key
+from ..signals.mailbox import Mailbox, MailboxError
 
 log = logging.getLogger(__name__)
 
 SHOWN = {"hard": "hard bounce", "soft": "soft bounce", "complaint": "complaint", "auto-reply": "auto-reply",
-         "notice": "notice", "unknown": "unknown", "unverified": "unverified"}
+         "notice": "notice", "unknown": "unknown", "unverified": "unverified", "subscribe": "subscribe",
+         "unsubscribe": "unsubscribe", "confirm": "confirm", "approve": "approve"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class Line:
 
 
 @dataclass
-class BounceReport:
+class MailboxReport:
     where: str
     dry_run: bool = False
     lines: list[Line] = field(default_factory=list)
@@ -55,37 +53,28 @@ class BounceReport:
     def summary(self) -> str:
         counts = ", ".join(f"{SHOWN[kind]} {n}" for kind, n in sorted(self.counts.items())) or "nothing new"
         would = " (dry run: nothing changed)" if self.dry_run else ""
-        return f"bounce mailbox {self.where}: {len(self.lines)} new message(s): {counts}{would}"
+        return f"mailbox {self.where}: {len(self.lines)} new message(s): {counts}{would}"
+
+
+BounceReport = MailboxReport            # its name when the mailbox was read for bounces only
 
 
 def read_bounces(settings: Settings, db: Database, now: datetime, dry_run: bool = False,
-                 progress: Callable[[int], None] = lambda n: None) -> BounceReport:
-    """Read every new message of the bounce mailbox once (with dry_run: say what each
-    would do, change nothing, mark nothing)."""
-    if not settings.bounces.mailbox:
-        raise UsageError("no bounce mailbox is set; set [bounces] maildir (a local Maildir) or imap_host and "
-                         "imap_user in the config file")
-    box = open_mailbox(settings.bounces, settings.root, os.environ.get(settings.bounces.imap_password_env, ""))
-    report, key = BounceReport(box.where, dry_run), signing_key(settings)
-    try:
-        for number, (handle, raw) in enumerate(box.messages(), 1):
-            _one(settings, db, box, report, key, handle, raw, now)
-            progress(number)
-    finally:
-        box.close()
-    log.info("%s", report.summary())
-    return report
+                 progress: Callable[[int], None] = lambda n: None) -> MailboxReport:
+    """The mailbox read once: `actions.inbox.read_mailbox` (its name when it read bounces only)."""
+    from .inbox import read_mailbox
+    return read_mailbox(settings, db, now, dry_run, progress)
 
 
-def _one(settings: Settings, db: Database, box: Mailbox, report: BounceReport, key: str, handle: str,
-         raw: bytes, now: datetime) -> None:
-    bounce = classify(raw, settings.bounces.return_path, settings.web.base_url)
+def apply_bounce(settings: Settings, db: Database, box: Mailbox, report: MailboxReport, key: str, handle: str,
+                 raw: bytes, now: datetime) -> None:
+    bounce = classify(raw, settings.mailbox.return_path, settings.web.base_url)
     recipient = None if bounce.kind == UNKNOWN else find_recipient(db, key, bounce)
     if report.dry_run:
         report.lines.append(_line(bounce, recipient, "dry run: would " + _effect(bounce, recipient)))
         return
     applied = None if db.bounces.seen(bounce.message_id) else db.bounces.apply(
-        bounce.message_id, bounce.kind, recipient, bounce.status, bounce.detail, settings.bounces.soft_limit, now)
+        bounce.message_id, bounce.kind, recipient, bounce.status, bounce.detail, settings.mailbox.soft_limit, now)
     if applied is None or not applied.new:                # read before (or by another process just now)
         report.already += 1
     else:
@@ -106,7 +95,7 @@ def _outcome(settings: Settings, bounce: Bounce, recipient: Recipient | None, ap
         return "not verified (no token of ours, only the address it names): kept for the editor"
     if applied.kind == "soft" and recipient is not None:
         said = " (a hard bounce not verified: counted as soft)" if unverified and bounce.kind == "hard" else ""
-        return f"{applied.soft_in_a_row} of {settings.bounces.soft_limit} in a row{said}"
+        return f"{applied.soft_in_a_row} of {settings.mailbox.soft_limit} in a row{said}"
     return _effect(bounce, recipient)
 
 
@@ -134,7 +123,7 @@ def _effect(bounce: Bounce, recipient: Recipient | None) -> str:
     if recipient is None and bounce.kind in ("hard", "soft", "complaint"):
         return "change nothing: no subscriber of ours matches it"
     return {"hard": "suppress the address", "complaint": "suppress the address",
-            "soft": "count it; suppress after [bounces].soft_limit editions in a row"}.get(bounce.kind,
+            "soft": "count it; suppress after [mailbox].soft_limit editions in a row"}.get(bounce.kind,
                                                                                       "change nothing")
 
 
@@ -144,4 +133,4 @@ def _line(bounce: Bounce, recipient: Recipient | None, outcome: str) -> Line:
                 recipient.list_name if recipient else None, outcome)
 
 
-__all__ = ["BounceReport", "Line", "MailboxError", "find_recipient", "read_bounces"]
+__all__ = ["BounceReport", "Line", "MailboxError", "MailboxReport", "apply_bounce", "find_recipient", "read_bounces"]

@@ -1,5 +1,5 @@
 """Commands for the subscribers: `digest subscribers add|remove|import|export|list`, and what
-comes back from them: `digest bounces`."""
+comes back from them and what they ask by mail: `digest mailbox` (`digest bounces`)."""
 
 from __future__ import annotations
 
@@ -101,16 +101,31 @@ def subscribers_list(app: App, list_name: str, sync: bool, allow_retire: bool) -
 @click.option("--dry-run", is_flag=True, help="Say what each new message would do; change nothing, mark nothing.")
 @click.pass_obj
 @handles_errors
+def mailbox(app: App, dry_run: bool) -> None:
+    """Read the mailbox ([mailbox]: a Maildir or IMAP) once and act on each new message
+    once: a hard bounce or a complaint suppresses the address on every list, soft bounces
+    do after [mailbox].soft_limit editions in a row, auto-replies change nothing; in mail
+    mode, sign-ups, confirmations, unsubscribes and approvals by mail are applied. What
+    cannot be classified stays in the mailbox, flagged, for you. Reading it again changes
+    nothing."""
+    _read_mailbox(app, dry_run)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Say what each new message would do; change nothing, mark nothing.")
+@click.pass_obj
+@handles_errors
 def bounces(app: App, dry_run: bool) -> None:
-    """Read the bounce mailbox ([bounces]: a Maildir or IMAP) once. A hard bounce or a
-    complaint suppresses the address on every list; soft bounces do after
-    [bounces].soft_limit editions in a row; auto-replies change nothing; what cannot be
-    classified stays in the mailbox, flagged, for you. Reading it again changes nothing."""
+    """The older name of `digest mailbox`: read the mailbox once."""
+    _read_mailbox(app, dry_run)
+
+
+def _read_mailbox(app: App, dry_run: bool) -> None:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
-        task = bar.add_task("reading the bounce mailbox", total=None)
-        report = actions.bounces.read_bounces(
+        task = bar.add_task("reading the mailbox", total=None)
+        report = actions.inbox.read_mailbox(
             app.settings, app.db, now(), dry_run,
-            progress=lambda n: bar.update(task, description=f"reading the bounce mailbox: {n} message(s)"))
+            progress=lambda n: bar.update(task, description=f"reading the mailbox: {n} message(s)"))
     for line in report.lines:
         where = f"edition {line.edition_id} ({line.list_name})" if line.edition_id else line.list_name or "-"
         click.echo(f"  {actions.bounces.SHOWN[line.kind]:<12} {line.status or '-':<6} {line.address or '-':<32} "

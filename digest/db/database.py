@@ -19,6 +19,7 @@ from .content import Content
 from .drafts import DraftStore
 from .events import EventStore
 from .guard import describe, first_line
+from .inbox import InboxStore
 from .ledger import Ledger
 from .lists import ListStore
 from .locks import LockStore
@@ -59,6 +60,7 @@ class Database:
         self.signups = SignupStore(engine)
         self.subscribers = SubscriberStore(engine)
         self.bounces = BounceStore(engine)
+        self.inbox = InboxStore(engine)
 
     @property
     def shares_sends(self) -> bool:

@@ -164,6 +164,7 @@ editions = sa.Table(
     sa.Column("decided_at", UTCDateTime),                # approved or skipped then
     sa.Column("decision", sa.String(30)),                # approved, skipped, timed out: sent, timed out: skipped
     sa.Column("review_sent_at", UTCDateTime),            # the editor was sent the held edition to review
+    sa.Column("posted_at", UTCDateTime),                 # mailed to the blog's [publish].mail_to as a post
     sa.Index("ix_editions_list", "list_name", "since", "until"),
 )
 
@@ -308,4 +309,26 @@ signups = sa.Table(                                      # confirmation mails se
     sa.Column("list_name", sa.String(100), primary_key=True),
     sa.Column("email_key", sa.String(320), primary_key=True),
     sa.Column("asked_at", UTCDateTime, nullable=False),
+)
+
+mail_messages = sa.Table(                                # each message of the mailbox read in mail mode, applied once
+    "mail_messages", metadata,
+    sa.Column("message_id", sa.String(250), primary_key=True),   # its Message-ID (a hash when long or absent)
+    sa.Column("kind", sa.String(12), nullable=False),    # subscribe, unsubscribe, confirm, approve
+    sa.Column("outcome", sa.Text, nullable=False, server_default=""),   # what it did, one line
+    sa.Column("kept", sa.Boolean, nullable=False, server_default=sa.false()),   # left flagged for the editor
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+mail_signups = sa.Table(                                 # a request to subscribe by mail, until confirmed by reply
+    "mail_signups", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),      # the confirm token names it
+    sa.Column("list_name", sa.String(100), nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("message_id", sa.String(250), nullable=False, unique=True),   # the request's own: one row per mail
+    sa.Column("asked_at", UTCDateTime, nullable=False),
+    sa.Column("confirm_sent_at", UTCDateTime),          # the confirmation went (NULL: still to send)
+    sa.Column("confirmed_at", UTCDateTime),
+    sa.Index("ix_mail_signups_asker", "email_key", "asked_at"),
 )

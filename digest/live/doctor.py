@@ -423,16 +423,16 @@ def _why(error: BaseException) -> str:
 
 def _bounces(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Check) -> Check:
     """Something reads the backend's bounces and complaints: its event route, or the bounce
-    mailbox ([bounces]) of a backend whose bounces come back by mail."""
+    mailbox ([mailbox]) of a backend whose bounces come back by mail."""
     backend = backends.get(settings.sending.backend)
-    if backend.bounce_mailbox and settings.bounces.mailbox:
+    if backend.bounce_mailbox and settings.mailbox.kind:
         return _bounce_mailbox(settings, env, lookups)
     if backend.events is not None:
         return _webhook(settings, env, backend, backend.events)
     if backend.bounce_mailbox:
         return Check("bounces", False, f"bounces and complaints from the relay go to {settings.sending.from_} "
                                        "and nobody reads them for digest",
-                     "give digest a bounce mailbox: in [bounces] set return_path = \"bounces@yourdomain\" and "
+                     "give digest a bounce mailbox: in [mailbox] set return_path = \"bounces@yourdomain\" and "
                      "maildir = \"PATH\" (or imap_host, imap_user and export DIGEST_IMAP_PASSWORD)")
     if not backend.real:
         return Check("bounces", False, f"the {backend.name} backend sends nothing, so nothing bounces",
@@ -454,14 +454,14 @@ def _webhook(settings: Settings, env: Mapping[str, str], backend: Backend, event
 
 def _bounce_mailbox(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Check) -> Check:
     """SMTP with a bounce mailbox: it opens, and the return path's domain takes mail."""
-    bounces = settings.bounces
+    bounces = settings.mailbox
     try:
         open_mailbox(bounces, settings.root, env.get(bounces.imap_password_env, "")).close()
     except MailboxError as error:
         return Check("bounces", False, f"the bounce mailbox cannot be read: {error}",
-                     "fix [bounces], then run `digest bounces --dry-run`")
+                     "fix [mailbox], then run `digest bounces --dry-run`")
     if not bounces.return_path:
-        return Check("bounces", True, f"the bounce mailbox opens; without [bounces].return_path bounces go to "
+        return Check("bounces", True, f"the bounce mailbox opens; without [mailbox].return_path bounces go to "
                                       f"{from_domain(settings)}'s From address and are matched by the address "
                                       "they name (set return_path for VERP)")
     domain = bounces.return_path.rpartition("@")[2]
@@ -477,4 +477,4 @@ def _bounce_mailbox(settings: Settings, env: Mapping[str, str], lookups: DnsChec
                                        f"{bounces.return_path} cannot arrive",
                      f"publish an MX record for {domain} that delivers to the bounce mailbox")
     return Check("bounces", True, f"bounces go to {bounces.return_path.replace('@', '+TOKEN@')} (VERP; {domain} "
-                                  f"takes mail at {hosts[0]}) and the mailbox {bounces.mailbox} is read")
+                                  f"takes mail at {hosts[0]}) and the mailbox {bounces.kind} is read")

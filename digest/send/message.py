@@ -66,11 +66,11 @@ def recipient(settings: SendSettings, *, key: str, list_name: str, delivery_id: 
 
 
 def envelope_from(settings: SendSettings, key: str, delivery_id: int) -> str:
-    """[bounces].return_path with the delivery's signed token (VERP) for a message of an
+    """[mailbox].return_path with the delivery's signed token (VERP) for a message of an
     edition; as it is for any other message; "" (the From) when it is not set."""
-    local, _, domain = settings.bounces.return_path.rpartition("@")
+    local, _, domain = settings.mailbox.return_path.rpartition("@")
     if not local or not delivery_id:
-        return settings.bounces.return_path
+        return settings.mailbox.return_path
     return f"{local}+{return_path_token(key, delivery_id)}@{domain}"
 
 

@@ -8,27 +8,21 @@ refused; any other, and a name nobody registered, gets every check (digest/backe
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
-import socket
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from .. import backends
 from ..config import SendSettings
 from ..errors import SendError
+from ..hosts import example, local, private
 from .signing import INSECURE_KEY
 
-EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net")
-RESERVED_SUFFIXES = ("example", "test", "invalid", "localhost", "local")     # RFC 2606, RFC 6762
-PRIVATE_SUFFIXES = ("lan", "internal", "intranet", "home.arpa", "localdomain", "home", "corp")  # RFC 8375, ICANN
 PLACEHOLDER_WORDS = ("change", "replace", "placeholder", "secret-key", "your-", "todo")   # xxxx…: too few characters
 GUESSABLE_WORDS = ("password", "passw0rd", "qwerty", "azerty", "letmein", "iloveyou", "admin", "welcome")
 MIN_SECRET = 16
 MIN_DISTINCT = 10          # a secret uses at least this many different characters...
 MIN_UNGUESSABLE = 10       # ...and this many remain once runs (abcd, 4321, aaaa) and common words are taken out
-_LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
 
 
 class NotReady(SendError):
@@ -83,17 +77,17 @@ def problems_for_real_mail(settings: SendSettings) -> list[tuple[str, str]]:
     """(setting, what is wrong and the fix) for each setting not ready for real mail."""
     web, found = settings, []
     host = (urlsplit(web.base_url).hostname or "").lower()
-    if _local(host):
+    if local(host):
         found.append((PUBLIC_ADDRESS, f"{web.base_url} is a local address readers cannot open; set it to "
                                         "the public address of `digest serve` (e.g. https://digest.yourblog.org)"))
-    elif _private(host):
+    elif private(host):
         found.append((PUBLIC_ADDRESS, f"{web.base_url} is a private-network address readers cannot open; set "
                                         "it to the public address of `digest serve` (e.g. https://digest.yourblog.org)"))
-    elif _example(host):
+    elif example(host):
         found.append((PUBLIC_ADDRESS, f"{web.base_url} is an example address; set it to the public address "
                                         "of `digest serve` (e.g. https://digest.yourblog.org)"))
     domain = parseaddr(settings.sending.from_)[1].rpartition("@")[2].lower()
-    if _example(domain) or _local(domain):
+    if example(domain) or local(domain):
         found.append(("[sending].from", f"{settings.sending.from_!r} is an example address; use your own, "
                                         "e.g. 'Your Blog <digest@yourblog.org>'"))
     if web.insecure_dev_mode:
@@ -142,45 +136,3 @@ def _unguessable(secret: str) -> str:
             kept.append(secret[i])
             i += 1
     return "".join(kept).replace("\0", "")
-
-
-def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The IP address a host names, in any spelling a browser accepts: 127.0.0.1, 127.1,
-    2130706433, 0x7f.1, 0, a trailing dot, [::ffff:127.0.0.1] (read as its IPv4 address)."""
-    host = host.strip("[]").rstrip(".").lower()
-    try:
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
-    except ValueError:
-        if not _LEGACY_IPV4.match(host):
-            return None
-        try:
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _local(host: str) -> bool:
-    host = host.rstrip(".").lower()
-    if host in ("localhost", "") or host.endswith(".localhost"):
-        return True
-    address = _address(host)
-    return address is not None and (address.is_loopback or address.is_unspecified or address.is_link_local)
-
-
-def _private(host: str) -> bool:
-    """A private network's address (10/8, 192.168/16, 172.16/12, fc00::/7, any IP address
-    that is not global), a name with no dot (`http://digest`) or a private-use suffix."""
-    host = host.rstrip(".").lower()
-    address = _address(host)
-    if address is not None:
-        return not address.is_global
-    return "." not in host or any(host.endswith("." + suffix) for suffix in PRIVATE_SUFFIXES)
-
-
-def _example(host: str) -> bool:
-    host = host.rstrip(".")
-    return (any(host == d or host.endswith("." + d) for d in EXAMPLE_DOMAINS)
-            or host.rpartition(".")[2] in RESERVED_SUFFIXES)

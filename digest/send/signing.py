@@ -199,18 +199,37 @@ def read_click_token(key: str, token: str) -> tuple[int, int] | None:
 def return_path_token(key: str, delivery_id: int) -> str:
     """`ID-MAC` for a VERP address: lower-case letters and digits only (a mail server may
     fold the case of an address), at most 19 characters."""
-    mac = base64.b32encode(_mac(key, RETURN_PATH, str(delivery_id), 8)).decode("ascii").rstrip("=").lower()
-    return f"{_base36(delivery_id)}-{mac[:12]}"
+    return address_token(key, RETURN_PATH, delivery_id)
 
 
 def read_return_path_token(key: str, token: str) -> int | None:
     """The delivery id of a return-path token this instance made (any case), else None."""
+    return read_address_token(key, RETURN_PATH, token)
+
+
+# The tokens of mail mode's plus addresses (LOCAL+unsubscribe-TOKEN@DOMAIN): each names a
+# row by its number (a subscriber, a sign-up by mail, a held edition) and is signed for
+# its purpose, so an address reveals nobody and a token for one purpose never opens another.
+MAIL_UNSUBSCRIBE = "digest-mail-unsubscribe"     # a subscribers row: that reader, on that list
+MAIL_CONFIRM = "digest-mail-confirm"             # a mail_signups row: that request to subscribe
+MAIL_APPROVE = "digest-mail-approve"             # an editions row held for approval
+
+
+def address_token(key: str, purpose: str, number: int) -> str:
+    """`ID-MAC` for purpose: lower-case letters and digits (a server may fold an address's
+    case), at most 20 characters."""
+    mac = base64.b32encode(_mac(key, purpose, str(number), 8)).decode("ascii").rstrip("=").lower()
+    return f"{_base36(number)}-{mac[:12]}"
+
+
+def read_address_token(key: str, purpose: str, token: str) -> int | None:
+    """The number in a token this instance made for purpose (any case), else None."""
     token = token.lower()
     number, _, mac = token.partition("-")
     if not number or len(number) > 7 or any(c not in _BASE36 for c in number) or len(mac) != 12:
         return None
-    delivery_id = int(number, 36)
-    return delivery_id if hmac.compare_digest(return_path_token(key, delivery_id), token) else None
+    value = int(number, 36)
+    return value if hmac.compare_digest(address_token(key, purpose, value), token) else None
 
 
 def _base36(number: int) -> str:

@@ -68,7 +68,7 @@ def _classify(raw: bytes, return_path: str, base_url: str) -> Bounce:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     kind, status, address, detail, original = _meaning(message)
     headers = _headers_text(original)
-    return Bounce(_own_id(message, raw), kind, _clean(status)[:20], _clean(address)[:320],
+    return Bounce(message_key(message, raw), kind, _clean(status)[:20], _clean(address)[:320],
                   _verp(raw[:MAX_SEARCH].decode("latin-1"), return_path), _unsubscribe(headers, base_url),
                   _clean(_original_id(original)), _one_line(detail))
 
@@ -198,7 +198,7 @@ def _original_id(original: Message | None) -> str:
     return found[:250] if found.startswith("<") and found.endswith(">") else ""
 
 
-def _own_id(message: EmailMessage, raw: bytes) -> str:
+def message_key(message: EmailMessage, raw: bytes) -> str:
     found = str(message.get("Message-ID", "")).strip()
     if found and len(found) <= 200 and found.isascii() and found.isprintable():
         return found

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..config import Bounces
+from ..config import Mailbox as MailboxSettings
 from ..errors import DigestError
 
 log = logging.getLogger(__name__)
@@ -43,19 +43,19 @@ class Mailbox(Protocol):
     def close(self) -> None: ...
 
 
-def open_mailbox(settings: Bounces, root: Path, password: str = "") -> Mailbox:
+def open_mailbox(settings: MailboxSettings, root: Path, password: str = "") -> Mailbox:
     if settings.maildir:
         return Maildir(_resolve(root, settings.maildir))
     if settings.imap_host:
         return Imap(settings, root, password)
-    raise MailboxError("no bounce mailbox is set; set [bounces] maildir, or imap_host and imap_user")
+    raise MailboxError("no bounce mailbox is set; set [mailbox] maildir, or imap_host and imap_user")
 
 
 def _resolve(root: Path, value: str) -> Path:
     try:
         path = Path(value).expanduser()
     except RuntimeError:                       # ~someone who has no home here
-        raise MailboxError(f"{value}: no such home folder; give [bounces] paths in full") from None
+        raise MailboxError(f"{value}: no such home folder; give [mailbox] paths in full") from None
     return path if path.is_absolute() else root / path
 
 
@@ -64,7 +64,7 @@ class Maildir:
         self.path, self.where = path, str(path)
         for sub in ("new", "cur", "tmp"):
             if not (path / sub).is_dir():
-                raise MailboxError(f"{path}: not a Maildir (no {sub}/ folder); check [bounces].maildir")
+                raise MailboxError(f"{path}: not a Maildir (no {sub}/ folder); check [mailbox].maildir")
 
     def messages(self) -> Iterator[tuple[str, bytes]]:
         for name in sorted(os.listdir(self.path / "new")):
@@ -94,7 +94,7 @@ class Maildir:
 
 
 class Imap:
-    def __init__(self, settings: Bounces, root: Path, password: str) -> None:
+    def __init__(self, settings: MailboxSettings, root: Path, password: str) -> None:
         from imapclient import IMAPClient
         from imapclient.exceptions import IMAPClientError, LoginError
         self.where = f"imaps://{settings.imap_user}@{settings.imap_host}:{settings.imap_port}/{settings.imap_folder}"
@@ -102,27 +102,27 @@ class Imap:
             context = ssl.create_default_context(cafile=str(_resolve(root, settings.imap_ca_file))
                                                  if settings.imap_ca_file else None)
         except (OSError, ssl.SSLError) as error:
-            raise MailboxError(f"[bounces].imap_ca_file {settings.imap_ca_file}: not a PEM file of certificates "
+            raise MailboxError(f"[mailbox].imap_ca_file {settings.imap_ca_file}: not a PEM file of certificates "
                                f"({getattr(error, 'strerror', None) or error}); give the CA's certificate") from None
         try:
             self.client = IMAPClient(settings.imap_host, settings.imap_port, ssl=True, ssl_context=context,
                                      timeout=TIMEOUT)
         except ssl.SSLCertVerificationError as error:
             raise MailboxError(f"the TLS certificate of {settings.imap_host} did not verify ({error.verify_message});"
-                               " set [bounces].imap_ca_file to the PEM of the CA that signs it") from None
+                               " set [mailbox].imap_ca_file to the PEM of the CA that signs it") from None
         except (TimeoutError, OSError, IMAPClientError) as error:
-            raise MailboxError(f"cannot reach {self.where} ({error}); check [bounces] imap_host and imap_port "
+            raise MailboxError(f"cannot reach {self.where} ({error}); check [mailbox] imap_host and imap_port "
                                "(993: IMAP over TLS)") from None
         try:
             self.client.login(settings.imap_user, password)
             self.client.select_folder(settings.imap_folder)
         except LoginError:
             self.close()
-            raise MailboxError(f"{self.where}: the login was refused; check [bounces].imap_user and "
+            raise MailboxError(f"{self.where}: the login was refused; check [mailbox].imap_user and "
                                f"{settings.imap_password_env}") from None
         except IMAPClientError as error:
             self.close()
-            raise MailboxError(f"{self.where}: {error}; check [bounces].imap_folder") from None
+            raise MailboxError(f"{self.where}: {error}; check [mailbox].imap_folder") from None
 
     def messages(self) -> Iterator[tuple[str, bytes]]:
         """Each new message, one at a time and at most MAX_MESSAGE bytes of it (a partial

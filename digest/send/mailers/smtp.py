@@ -99,7 +99,7 @@ class SmtpMailer:
                                   f"({_reply(code, answer)}); check [sending.smtp] security and username")
             if to.envelope_from:
                 raise MailerError(f"SMTP server refused the envelope sender {to.envelope_from} "
-                                  f"({_reply(code, answer)}); check [bounces].return_path: the relay must "
+                                  f"({_reply(code, answer)}); check [mailbox].return_path: the relay must "
                                   "accept its domain (and + addresses) as a sender")
             raise MailerError(f"SMTP server refused the sender {self.origin.addr_spec} ({_reply(code, answer)}); "
                               "check [sending].from")

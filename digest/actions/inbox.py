@@ -1,0 +1,132 @@
+"""`digest mailbox`: read the mailbox ([mailbox]) once and act on each new message once.
+
+A message is routed by the plus address it was delivered to (signals/addresses.py): a
+sign-up, a confirmation, an unsubscribe or an approval goes to its handler (actions/by_mail);
+anything else is a bounce, a complaint or an auto-reply (actions/bounces.py), or, when it is
+none of those, stays flagged and unread for the editor. A handler applies its effect (each
+may be applied twice and changes nothing the second time), the message is recorded by its
+Message-ID, and only then marked read in the mailbox: a crash at any point loses nothing
+and doubles nothing. `--dry-run` says what each would do and changes nothing.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+from .. import crash
+from ..config import Settings
+from ..db import Database
+from ..errors import UsageError
+from ..signals.addresses import Route, route
+from ..signals.bounces import message_key
+from ..signals.mailbox import MAX_MESSAGE, Mailbox, open_mailbox
+from .bounces import Line, MailboxReport, apply_bounce
+from .sends import signing_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message that arrived, as a handler sees it."""
+
+    raw: bytes                  # at most MAX_MESSAGE bytes
+    message: EmailMessage
+    message_id: str             # its own Message-ID (a hash when absent or long): the key it is applied once by
+    route: Route
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What a handler did (with dry_run: would do), one line, and to whom."""
+
+    outcome: str
+    kept: bool = False          # left flagged and unread in the mailbox, for the editor
+    address: str = ""           # the reader (or the editor) it was about
+    list_name: str | None = None
+    edition_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Desk:
+    """What a handler works with."""
+
+    settings: Settings
+    db: Database
+    key: str                    # the signing secret: tokens are read and made with it
+    now: datetime
+    dry_run: bool = False
+
+
+Handler = Callable[[Desk, Inbound], Handled]
+
+
+def read_mailbox(settings: Settings, db: Database, now: datetime, dry_run: bool = False,
+                 progress: Callable[[int], None] = lambda n: None) -> MailboxReport:
+    """Read every new message of the mailbox once (with dry_run: say what each would do,
+    change nothing, mark nothing)."""
+    if not settings.mailbox.kind:
+        raise UsageError("no mailbox is set; set [mailbox] maildir (a local Maildir) or imap_host and "
+                         "imap_user in the config file")
+    box = open_mailbox(settings.mailbox, settings.root, os.environ.get(settings.mailbox.imap_password_env, ""))
+    report, desk = MailboxReport(box.where, dry_run), Desk(settings, db, signing_key(settings), now, dry_run)
+    try:
+        for number, (handle, raw) in enumerate(box.messages(), 1):
+            _one(desk, box, report, handle, raw)
+            progress(number)
+    finally:
+        box.close()
+    log.info("%s", report.summary())
+    return report
+
+
+def _one(desk: Desk, box: Mailbox, report: MailboxReport, handle: str, raw: bytes) -> None:
+    message = parse(raw)
+    found = route(message, desk.settings.mailbox) if message is not None else None
+    if found is None or message is None:
+        apply_bounce(desk.settings, desk.db, box, report, desk.key, handle, raw, desk.now)
+        return
+    _by_mail(desk, box, report, handle, Inbound(raw[:MAX_MESSAGE], message, message_key(message, raw), found))
+
+
+def _by_mail(desk: Desk, box: Mailbox, report: MailboxReport, handle: str, inbound: Inbound) -> None:
+    kept = desk.db.inbox.seen(inbound.message_id)
+    if kept is not None:                                  # applied before a crash, or by another reader just now
+        if not desk.dry_run:
+            report.already += 1
+            box.done(handle, kept=kept)
+        return
+    handled = handler(inbound.route.kind)(desk, inbound)
+    report.lines.append(Line(inbound.route.kind, "", handled.address, handled.edition_id, handled.list_name,
+                             handled.outcome))
+    if desk.dry_run:
+        return
+    crash.point("mail.applied")
+    desk.db.inbox.record(inbound.message_id, inbound.route.kind, handled.outcome, handled.kept, desk.now)
+    box.done(handle, kept=handled.kept)
+    crash.point("mail.marked")
+
+
+def handler(kind: str) -> Handler:
+    from .by_mail import HANDLERS
+    return HANDLERS[kind]
+
+
+def parse(raw: bytes) -> EmailMessage | None:
+    """The message (at most MAX_MESSAGE bytes of it), or None when the email package
+    cannot take it apart (it is then read as a bounce: unknown, kept for the editor)."""
+    try:
+        parsed = email.message_from_bytes(raw[:MAX_MESSAGE], policy=email.policy.default)
+    except Exception:  # noqa: BLE001 - a stranger's message: whatever breaks, it is one message for the editor
+        return None
+    return parsed if isinstance(parsed, EmailMessage) else None
+
+
+__all__ = ["Desk", "Handled", "Handler", "Inbound", "parse", "read_mailbox"]

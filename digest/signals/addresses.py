@@ -1,0 +1,141 @@
+"""Mail mode's addresses: the plus addresses on `[mailbox] address` that readers and the
+editor write to, and how a message that arrives is routed by them.
+
+`LOCAL+subscribe-LIST@DOMAIN` asks to join a list; `LOCAL+unsubscribe-TOKEN@`,
+`+confirm-TOKEN@` and `+approve-TOKEN@` carry a signed token (send/signing.py's address
+tokens) that names a subscriber, a sign-up or a held edition. A provider without plus
+addressing gets the same words in the subject of a mail to the plain address
+(`unsubscribe TOKEN`, `subscribe LIST`), which replies and Gmail's unsubscribe button keep.
+A message is routed by the address it was delivered to, never by its From: anyone can
+write a From, only our own mail carries a token. Nothing here touches a database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
+from urllib.parse import quote
+
+from ..config import Mailbox
+
+SUBSCRIBE, UNSUBSCRIBE, CONFIRM, APPROVE = "subscribe", "unsubscribe", "confirm", "approve"
+KINDS = (SUBSCRIBE, UNSUBSCRIBE, CONFIRM, APPROVE)
+DELIVERED = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "X-Delivered-To")
+ADDRESSED = ("To", "Cc")
+MAX_ADDRESSES = 50              # addresses of one header looked at
+TOKEN = r"[0-9a-z]{1,7}-[a-z2-7]{12}"
+LIST = r"[a-z0-9][a-z0-9_-]{0,99}"
+SUBJECT = re.compile(rf"(?:^|[\s:\[(])(unsubscribe|confirm|approve)\s+({TOKEN})\b|"
+                     rf"^\s*(?:\w{{1,3}}\s*:\s*)*(subscribe)\s+({LIST})\s*$", re.IGNORECASE)
+MAX_SUBJECT = 500
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: str           # subscribe, unsubscribe, confirm or approve
+    value: str          # the list (subscribe) or the token (the others), lower-case
+    via: str            # "address" (a plus address) or "subject" (the plain address, words in the subject)
+
+
+def plus_address(mailbox: Mailbox, kind: str, value: str) -> str:
+    """LOCAL+kind-value@DOMAIN on the mailbox's address."""
+    local, _, domain = mailbox.address.rpartition("@")
+    return f"{local}+{kind}-{value}@{domain}"
+
+
+def reply_to(mailbox: Mailbox, kind: str, value: str) -> str:
+    """Where a reply acting as kind goes: the plus address, or the plain one when the
+    provider has no plus addressing (then the subject carries the words: `subject_for`)."""
+    return plus_address(mailbox, kind, value) if mailbox.plus_addresses else mailbox.address
+
+
+def subject_for(kind: str, value: str) -> str:
+    """The words a mail to the plain address says what it is for with."""
+    return f"{kind} {value}"
+
+
+def mailto(mailbox: Mailbox, kind: str, value: str) -> str:
+    """A mailto: URL that does kind when the mail it opens is sent, as is."""
+    if mailbox.plus_addresses:
+        return f"mailto:{plus_address(mailbox, kind, value)}?subject={kind}"
+    return f"mailto:{mailbox.address}?subject={quote(subject_for(kind, value))}"
+
+
+def route(message: EmailMessage, mailbox: Mailbox) -> Route | None:
+    """What a message is for, from the plus address it was delivered to (the receiving
+    server's Delivered-To first, then To and Cc), else from the words of its subject; None:
+    a bounce, a complaint, or mail for the editor."""
+    if not mailbox.address:
+        return None
+    for header in (*DELIVERED, *ADDRESSED):
+        for address in _addresses(message, header):
+            found = _by_address(address, mailbox.address)
+            if found is not None:
+                return found
+    return _by_subject(_header(message, "Subject")[:MAX_SUBJECT])
+
+
+def _addresses(message: EmailMessage, header: str) -> list[str]:
+    values = [_header_value(value) for value in (message.get_all(header) or [])[:MAX_ADDRESSES]]
+    return [address for _, address in getaddresses(values)[:MAX_ADDRESSES] if "@" in address]
+
+
+def _by_address(address: str, own: str) -> Route | None:
+    local, _, domain = address.lower().rpartition("@")
+    base, _, own_domain = own.rpartition("@")
+    head, plus, tag = local.partition("+")
+    if not plus or head != base or domain != own_domain:
+        return None
+    kind, _, value = tag.partition("-")
+    if kind not in KINDS or not value:
+        return None
+    pattern = LIST if kind == SUBSCRIBE else TOKEN
+    return Route(kind, value, "address") if re.fullmatch(pattern, value) else None
+
+
+def _by_subject(subject: str) -> Route | None:
+    found = SUBJECT.search(subject)
+    if found is None:
+        return None
+    kind, value = (found.group(1), found.group(2)) if found.group(1) else (found.group(3), found.group(4))
+    return Route(kind.lower(), value.lower(), "subject")
+
+
+def automatic(message: EmailMessage) -> str:
+    """Why a message must never be answered nor acted on as a person's request (RFC 3834:
+    no mail loops, ever), or "" for a message a person sent."""
+    auto = _header(message, "Auto-Submitted").lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto[:40]}"
+    precedence = _header(message, "Precedence").lower()
+    if precedence in ("bulk", "list", "junk", "auto_reply"):
+        return f"Precedence: {precedence}"
+    for header in ("List-Id", "List-Post", "X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress"):
+        if message.get(header) is not None:
+            return f"{header} present"
+    if message.get("Return-Path") is not None and _header(message, "Return-Path").strip() in ("<>", ""):
+        return "an empty Return-Path (a bounce, or a robot's message)"
+    sender = parseaddr(_header(message, "From"))[1].lower()
+    if sender.partition("@")[0] in ("mailer-daemon", "postmaster", "mail-daemon", "noreply", "no-reply"):
+        return f"from {sender}"
+    return ""
+
+
+def sender(message: EmailMessage) -> tuple[str, str]:
+    """(name, address) of the From."""
+    return parseaddr(_header(message, "From"))
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    value = message.get(name)
+    return _header_value(value) if value is not None else ""
+
+
+def _header_value(value: object) -> str:
+    """A header as text, whatever the email package made of it (never an exception)."""
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - a stranger's header the email package cannot render
+        return ""
