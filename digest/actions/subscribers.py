@@ -246,10 +246,11 @@ def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, lis
 
 
 def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str, person: str,
-             letter: Letter, kind: str, now: datetime, unsubscribe: bool = True) -> None:
+             letter: Letter, kind: str, now: datetime, unsubscribe: bool = True, reply_to: str = "") -> None:
     """One message (a confirmation, a welcome) to one subscriber through the configured mailer;
     MailerError unless it was accepted. The mailer is closed after. With unsubscribe, it
-    carries List-Unsubscribe (RFC 8058) for the subscriber's list. A real backend refuses
+    carries List-Unsubscribe (RFC 8058) for the subscriber's list; with reply_to, a Reply-To
+    (mail mode: a tokened plus address, so that a reply acts). A real backend refuses
     (NotReady) to send links anyone could forge ([web].insecure_dev_mode, a weak secret)."""
     try:
         readiness.check_signed_links(settings.send_settings())
@@ -260,6 +261,8 @@ def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, 
                    email_key=email_key(address), name=person)
     if not unsubscribe:
         to.headers = {}
+    if reply_to:
+        to.headers["Reply-To"] = reply_to
     try:
         for outcome in mailer.send(letter, [to], lambda ids: ids, f"{kind}-{now:%Y%m%d-%H%M%S-%f}"):
             if outcome.status != DeliveryStatus.ACCEPTED:

@@ -89,6 +89,10 @@ class SendGridStandIn:
         return 202, {"X-Message-Id": message_id}, b"", fault.delay if fault else 0.0
 
 
+RESERVED_HEADERS = {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
+                    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc"}
+
+
 def contract_problem(body: dict) -> str | None:
     people = body.get("personalizations")
     if not isinstance(people, list) or not 1 <= len(people) <= 1000:
@@ -106,6 +110,9 @@ def contract_problem(body: dict) -> str | None:
         for key in ("substitutions", "headers", "custom_args"):
             if key in person and not all(isinstance(v, str) for v in person[key].values()):
                 return f"{key} values must be strings."
+        reserved = {h.lower() for h in person.get("headers", {})} & RESERVED_HEADERS
+        if reserved:
+            return f"The header {sorted(reserved)[0]} is reserved and cannot be set in headers."
     if "@" not in body.get("from", {}).get("email", ""):
         return "The from object must be provided for every email send."
     if not body.get("subject"):

@@ -162,8 +162,10 @@ class SendGridMailer:
         return min(MAX_DELAY, base + random.uniform(0, base / 2))
 
     def _body(self, edition: Mail, recipients: list[Recipient]) -> dict[str, Any]:
+        replies = {r.headers["Reply-To"] for r in recipients if "Reply-To" in r.headers}
         return {
             "personalizations": [self._personalization(edition, r) for r in recipients],
+            **({"reply_to": {"email": replies.pop()}} if len(replies) == 1 else {}),   # a header SendGrid reserves
             "from": {"email": self.origin.addr_spec, **({"name": self.origin.display_name}
                                                           if self.origin.display_name else {})},
             "subject": edition.subject,
@@ -176,7 +178,8 @@ class SendGridMailer:
     def _personalization(edition: Mail, to: Recipient) -> dict[str, Any]:
         person = {"email": to.email, **({"name": to.name} if to.name else {})}
         return {"to": [person], "substitutions": edition.substitutions(to.values),
-                "headers": dict(to.headers), "custom_args": dict(to.custom_args)}
+                "headers": {k: v for k, v in to.headers.items() if k != "Reply-To"},
+                "custom_args": dict(to.custom_args)}
 
     def close(self) -> None:
         return None
