@@ -265,3 +265,30 @@ def test_0011_and_0012_free_the_ledger_and_read_a_list_file_synced_before_sizes_
         assert connection.execute(sa.text("SELECT count(*) FROM deliveries")).scalar_one() == 1
     schema.upgrade(engine)
     engine.dispose()
+
+
+def test_0013_adds_mail_mode_and_never_posts_an_edition_sent_before_it(empty_db_url: str) -> None:
+    """An edition sent before mail mode has no posted_at (it is not posted late); the mailbox's
+    requests and the sign-ups by mail start empty. And back down to 0012, and up again."""
+    engine = _at(empty_db_url, "0012")
+    _insert(engine, "editions", [{"list_name": "weekly", "since": NOW, "until": NOW, "subject": "s", "html": "h",
+                                  "text": "t", "tokens": '{"html": {}, "text": {}}', "web_url": "u", "status": "sent",
+                                  "created_at": NOW, "finished_at": NOW}])
+    engine.dispose()
+    with Database.open(empty_db_url) as db:
+        assert db.schema_state().up_to_date
+        with db.engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT posted_at FROM editions")).scalar_one() is None
+            assert connection.execute(sa.text("SELECT count(*) FROM mail_signups")).scalar_one() == 0
+        assert db.inbox.seen("<a@b>") is None
+        assert db.inbox.record("<a@b>", "unsubscribe", "unsubscribed", False, NOW)
+        assert not db.inbox.record("<a@b>", "unsubscribe", "again", True, NOW)      # once
+        assert db.inbox.seen("<a@b>") is False
+    engine = _down(empty_db_url, "0012")
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        assert not inspector.has_table("mail_messages") and not inspector.has_table("mail_signups")
+        assert "posted_at" not in {c["name"] for c in inspector.get_columns("editions")}
+        assert connection.execute(sa.text("SELECT subject FROM editions")).scalar_one() == "s"
+    schema.upgrade(engine)
+    engine.dispose()

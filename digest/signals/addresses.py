@@ -78,7 +78,10 @@ def route(message: EmailMessage, mailbox: Mailbox) -> Route | None:
 
 
 def _addresses(message: EmailMessage, header: str) -> list[str]:
-    values = [_header_value(value) for value in (message.get_all(header) or [])[:MAX_ADDRESSES]]
+    """The addresses of a header as written (raw: the email package's parser is never asked
+    to take a stranger's address header apart, and an encoded word cannot hide one)."""
+    wanted = header.lower()
+    values = [str(value) for name, value in message.raw_items() if name.lower() == wanted][:MAX_ADDRESSES]
     return [address for _, address in getaddresses(values)[:MAX_ADDRESSES] if "@" in address]
 
 
@@ -113,9 +116,9 @@ def automatic(message: EmailMessage) -> str:
     if precedence in ("bulk", "list", "junk", "auto_reply"):
         return f"Precedence: {precedence}"
     for header in ("List-Id", "List-Post", "X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress"):
-        if message.get(header) is not None:
+        if _has(message, header):
             return f"{header} present"
-    if message.get("Return-Path") is not None and _header(message, "Return-Path").strip() in ("<>", ""):
+    if _has(message, "Return-Path") and _header(message, "Return-Path").strip() in ("<>", ""):
         return "an empty Return-Path (a bounce, or a robot's message)"
     sender = parseaddr(_header(message, "From"))[1].lower()
     if sender.partition("@")[0] in ("mailer-daemon", "postmaster", "mail-daemon", "noreply", "no-reply"):
@@ -128,14 +131,16 @@ def sender(message: EmailMessage) -> tuple[str, str]:
     return parseaddr(_header(message, "From"))
 
 
+def _has(message: EmailMessage, name: str) -> bool:
+    wanted = name.lower()
+    return any(key.lower() == wanted for key, _ in message.raw_items())
+
+
 def _header(message: EmailMessage, name: str) -> str:
-    value = message.get(name)
-    return _header_value(value) if value is not None else ""
-
-
-def _header_value(value: object) -> str:
-    """A header as text, whatever the email package made of it (never an exception)."""
+    """A header as text (its first), whatever the email package makes of it: never an exception."""
     try:
-        return str(value)
-    except Exception:  # noqa: BLE001 - a stranger's header the email package cannot render
-        return ""
+        value = message.get(name)
+        return str(value) if value is not None else ""
+    except Exception:  # noqa: BLE001 - a stranger's header the email package cannot take apart
+        wanted = name.lower()
+        return next((str(raw) for key, raw in message.raw_items() if key.lower() == wanted), "")
