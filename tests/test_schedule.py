@@ -209,3 +209,34 @@ def test_sigterm_stops_the_scheduler_cleanly_and_frees_the_lock(tmp_path, db_url
     running = scheduling.build(world.settings, world.config_path, world.db, ManualScheduler, executor="debug")
     running.stop()                                    # the lock was released: a new one starts
     world.close()
+
+
+MAILBOX_READS: list[datetime] = []
+
+
+def record_read(*_: object) -> str:
+    MAILBOX_READS.append(Clock.now)
+    return "read"
+
+
+def test_the_mailbox_is_read_every_poll_minutes_and_right_after_a_lists_run(tmp_path, db_url, clock):
+    """Bounces and an approval by reply come soonest after a send: the run of a list makes
+    the mailbox's next read now, not at the end of its interval."""
+    world = World(tmp_path, db_url, 1)
+    (world.folder / "maildir").mkdir()
+    for sub in ("new", "cur", "tmp"):
+        (world.folder / "maildir" / sub).mkdir()
+    world.data["mailbox"] = {"maildir": "maildir", "poll_minutes": 45}
+    world.reload()
+    MAILBOX_READS.clear()
+    start = datetime(2017, 10, 30, 6, 30, tzinfo=UTC)             # the weekly run is due at 07:00 (GMT)
+    running = scheduler_at(world, start)
+    running.scheduler.modify_job(scheduling.MAILBOX_JOB, jobstore="memory", func=record_read)
+    running.scheduler.modify_job("list:weekly", func=record_fire, kwargs={})
+    for minute in range(0, 61, 5):
+        tick(running, start + timedelta(minutes=minute))
+        tick(running, start + timedelta(minutes=minute, seconds=1))     # what the run made due now
+    running.stop()
+    assert [f"{m:%H:%M}" for m in FIRED] == ["07:00"]
+    assert [f"{m:%H:%M}" for m in MAILBOX_READS] == ["06:30", "07:00"]            # not 07:15: after the run
+    world.close()
