@@ -82,7 +82,7 @@ def handle(desk: Desk, inbound: Inbound) -> Handled:
         return _handled(inbound, found, f"edition {found.edition_id} was {found.marker} already (this message): "
                                         "nothing more")
     if desk.dry_run:
-        return _handled(inbound, found, f"would {_verb(found)}")
+        return _handled(inbound, found, _verb(found, would=True))
     return _act(desk, inbound, found)
 
 
@@ -220,11 +220,18 @@ def _approve(desk: Desk, inbound: Inbound, asked: Asked) -> Handled:
     return outcome
 
 
-def _verb(asked: Asked, done: bool = True) -> str:
-    noted = "set the note, " if asked.note is not None and asked.action != "note" else ""
-    what = {"approve": "approved (sending it to every reader once)", "skip": "skipped",
-            "note": "set the note and built it again (not approved: no approving word)"}[asked.action]
-    return f"edition {asked.edition_id}: {noted}{what}" if done else f"edition {asked.edition_id}: decided before"
+def _verb(asked: Asked, done: bool = True, would: bool = False) -> str:
+    """What was done (or, with would, what a dry run would do) to the edition, in words."""
+    if not done:
+        return f"edition {asked.edition_id}: decided before, nothing changed"
+    noted = asked.note is not None and asked.action != "note"
+    what = {"approve": ("approved (sent to every reader once)", "approve it (send it to every reader once)"),
+            "skip": ("skipped", "skip it"),
+            "note": ("set the note and built it again (not approved: no approving word)",
+                     "set the note and build it again (not approve it: no approving word)")}[asked.action]
+    if would:
+        return f"would {'set the note, then ' if noted else ''}{what[1]}: edition {asked.edition_id}"
+    return f"edition {asked.edition_id}: {'set the note, ' if noted else ''}{what[0]}"
 
 
 def _handled(inbound: Inbound, asked: Asked, outcome: str) -> Handled:
@@ -272,7 +279,7 @@ def _mail_refusal(desk: Desk, inbound: Inbound, refused: Refused) -> None:
         first_line=_shown(said.line), what_to_do=refused.what_to_do, command=f"digest approve {listed.name}",
         list_title=list_title(settings, listed))
     mail_one(settings, make_mailer(settings.send_settings()), desk.key, listed, settings.editor.email, "", letter,
-             "approve-refused", desk.now, unsubscribe=False)
+             f"approve-refused-{_mark(inbound.message_id)}", desk.now, unsubscribe=False)
 
 
 def _quietly(mail: Callable[[], object]) -> None:
