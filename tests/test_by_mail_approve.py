@@ -478,7 +478,8 @@ def test_many_parts_and_an_attached_message_are_not_read():
 # ------------------------------------------------------------------ Authentication-Results from strangers
 
 DOMAIN = "onprobation-digest.org"
-_comment_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=80).map(lambda t: t.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)"))
+_comment_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=80).map(
+    lambda t: t.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)"))     # escaped as a comment holds them
 
 
 def _with(*values: str) -> EmailMessage:

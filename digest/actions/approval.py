@@ -3,7 +3,9 @@ fetches, builds and freezes its edition exactly as it would send it, held: nobod
 anything. The editor is mailed the edition with a sealed, expiring link to its review
 page; there (or with `digest approve`) they may still pin, exclude, change the note and
 subject (the held edition is built again), then approve it, which sends it to every
-subscriber once, or skip it. `approve_within` with `on_timeout` decides when nobody answers.
+subscriber once, or skip it. With a [mailbox] address the review mail's Reply-To is the
+edition's tokened approve address, so a reply does the same (actions/by_mail/approve.py).
+`approve_within` with `on_timeout` decides when nobody answers.
 
 Every step is a commit the ledger can resume from: held (`hold.frozen`), the review mailed
 (`review.sent`), approved (`approve.approved`, the edition now released), then the
