@@ -49,8 +49,19 @@ SECRET = "approve-by-reply-secret-0123456789"
 
 @pytest.fixture
 def world(make_world, db_url, monkeypatch, tmp_path):
+    return mail_world(make_world, db_url, monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def sqlite_world(make_world, monkeypatch, tmp_path):
+    """The same world on SQLite alone (the browser test runs once)."""
+    return mail_world(make_world, None, monkeypatch, tmp_path)
+
+
+def mail_world(make_world, url, monkeypatch, tmp_path) -> World:
+    """The sample world with approval required, an [editor] email and a Maildir mailbox with an address."""
     monkeypatch.setenv("DIGEST_SECRET_KEY", SECRET)
-    made = make_world(db_url, 4)
+    made = make_world(url, 4)
     for sub in ("new", "cur", "tmp"):
         (tmp_path / "maildir" / sub).mkdir(parents=True)
     made.data["lists"][0].update({"approval": "required"})
@@ -253,23 +264,23 @@ def test_an_html_only_reply_is_read_as_text_and_its_quote_left_out(world):
     assert sum(readers_got(world).values()) == 4
 
 
-@pytest.mark.parametrize("style", ["quoted", "html", "outlook"])
-def test_a_reply_whose_only_approve_is_in_the_quoted_review_approves_nothing(world, style):
+def test_a_reply_whose_only_approve_is_in_the_quoted_review_approves_nothing(world):
     edition_id, review = hold(world)
     plain = review.get_body(("plain",)).get_content()
     bodies = {
-        "quoted": answer(review, "\n" + quoted(review).replace("> HELD", "> approve\n> HELD", 1)),
+        "quoted": answer(review, "\n" + quoted(review).replace("> HELD", "> approve\n> HELD", 1), name="q"),
         "html": answer(review, html=f'<div><br></div><blockquote type="cite"><p>approve</p>'
-                                    f'{review.get_body(("html",)).get_content()}</blockquote>'),
+                                    f'{review.get_body(("html",)).get_content()}</blockquote>', name="h"),
         "outlook": answer(review, "\n\n________________________________\nFrom: On Probation digest\n"
-                                  f"Sent: Wednesday, 1 November 2017 07:00\n\napprove\n{plain}"),
+                                  f"Sent: Wednesday, 1 November 2017 07:00\n\napprove\n{plain}", name="o"),
     }
-    deliver(world, bodies[style], "1")
+    for name, message in bodies.items():
+        deliver(world, message, name)
     said = read_mailbox(world)
-    assert "refused: its first line (nothing) says neither approve nor skip" in said, said
+    assert said.count("refused: its first line (nothing) says neither approve nor skip") == 3, said
     assert status(world, edition_id) == "held" and readers_got(world) == Counter()
-    [letter] = refusals(world)
-    assert "Reply with approve" in letter.get_body(("plain",)).get_content()
+    letters = refusals(world)
+    assert len(letters) == 3 and all("Reply with approve" in m.get_body(("plain",)).get_content() for m in letters)
 
 
 # ------------------------------------------------------------------ who may
@@ -291,22 +302,27 @@ def test_a_forged_from_is_refused_and_the_editor_told_not_the_forger(world):
     assert len(refusals(world)) == 1
 
 
-@pytest.mark.parametrize("results", [
-    (FAIL,),                                                          # the server says it failed
-    (),                                                               # no Authentication-Results at all
-    (FAIL, PASS),                                                     # only a lower (the sender's own) one passes
-    ("mx.example.net; dkim=pass header.d=evil.example; spf=pass smtp.mailfrom=bounce@evil.example",),
-    ("mx.example.net; dkim=pass header.d=onprobation-digest.org.evil.example; spf=none",),
-    ("mx.example.net; spf=pass smtp.helo=onprobation-digest.org; dkim=neutral header.d=onprobation-digest.org",),
-], ids=["failing", "absent", "lower-only", "other-domain", "lookalike", "helo-only"])
-def test_the_editors_from_without_a_passing_authentication_is_refused(world, results):
+UNVOUCHED = {
+    "failing": (FAIL,),                                               # the server says it failed
+    "absent": (),                                                     # no Authentication-Results at all
+    "lower-only": (FAIL, PASS),                                       # only a lower (the sender's own) one passes
+    "other-domain": ("mx.example.net; dkim=pass header.d=evil.example; spf=pass smtp.mailfrom=bounce@evil.example",),
+    "lookalike": ("mx.example.net; dkim=pass header.d=onprobation-digest.org.evil.example; spf=none",),
+    "helo-only": ("mx.example.net; spf=pass smtp.helo=onprobation-digest.org; dkim=neutral "
+                  "header.d=onprobation-digest.org",),
+}
+
+
+def test_the_editors_from_without_a_passing_authentication_is_refused(world):
     edition_id, review = hold(world)
-    deliver(world, answer(review, "approve", results=results), "1")
+    for name, results in UNVOUCHED.items():
+        deliver(world, answer(review, "approve", results=results, name=name), name)
     said = read_mailbox(world)
-    assert "refused: its From is yours, but" in said
+    assert said.count("refused: its From is yours, but") == len(UNVOUCHED), said
+    assert "no Authentication-Results header" in said and "(dkim=fail, spf=softfail)" in said
     assert status(world, edition_id) == "held" and readers_got(world) == Counter()
-    [letter] = refusals(world)
-    assert "DKIM" in letter.get_body(("plain",)).get_content()
+    letters = refusals(world)
+    assert len(letters) == 5 and all("DKIM" in m.get_body(("plain",)).get_content() for m in letters)   # an hour
 
 
 def test_spf_alone_or_dkim_by_header_i_pass(world):
@@ -342,15 +358,6 @@ def test_an_automatic_reply_is_never_acted_on_nor_answered(world):
     deliver(world, away, "1")
     assert "refused: it is automatic mail (Auto-Submitted: auto-replied)" in read_mailbox(world)
     assert status(world, edition_id) == "held" and refusals(world) == []
-
-
-def test_a_flood_of_forged_replies_mails_the_editor_a_few_letters_only(world):
-    _, review = hold(world)
-    for n in range(8):
-        deliver(world, answer(review, "approve", sender=f"mallory{n}@example.com", name=f"f{n}"), f"{n}")
-    said = read_mailbox(world)
-    assert said.count("refused: it came from mallory") == 8
-    assert len(refusals(world)) == 5
 
 
 def test_a_dry_run_says_what_it_would_do_and_changes_nothing(world):
@@ -399,8 +406,8 @@ def test_killed_after_the_approval_a_second_read_sends_it_once(world):
 
 # ------------------------------------------------------------------ the review mail on a phone
 
-def test_the_review_mail_fits_a_phone_and_shows_how_to_reply(world, browser):
-    _, review = hold(world)
+def test_the_review_mail_fits_a_phone_and_shows_how_to_reply(sqlite_world, browser):
+    _, review = hold(sqlite_world)
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.set_content(review.get_body(("html",)).get_content(), wait_until="load")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390          # no sideways scrolling

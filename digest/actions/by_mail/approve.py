@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
+from typing import Any
 
 from ...config import MailingList, Settings
 from ...errors import DigestError, LockedError, UsageError
@@ -127,7 +128,7 @@ def _who(settings: Settings, message: EmailMessage, edition_id: int, listed: Mai
     return None
 
 
-def _what(desk: Desk, inbound: Inbound, listed: MailingList, edition_id: int, row: object) -> Asked | Refused:
+def _what(desk: Desk, inbound: Inbound, listed: MailingList, edition_id: int, row: Any) -> Asked | Refused:
     said = replies.read(inbound.message)
     marker = ""
     if said.word in APPROVE_WORDS:
@@ -142,12 +143,11 @@ def _what(desk: Desk, inbound: Inbound, listed: MailingList, edition_id: int, ro
                        "note: and your note to set the note first.", edition_id, listed)
     if action != "note":
         marker = f"{'approved' if action == 'approve' else 'skipped'} by reply {_mark(inbound.message_id)}"
-    status, decision = getattr(row, "status", None), getattr(row, "decision", None)
-    if status != EditionStatus.HELD:
-        if marker and decision == marker:
+    if row.status != EditionStatus.HELD:
+        if marker and row.decision == marker:
             return Asked(listed, edition_id, action, said.note, marker, True)
-        when = getattr(row, "decided_at", None)
-        return Refused(f"edition {edition_id} is not held any more: it was {decision or status}"
+        when = row.decided_at
+        return Refused(f"edition {edition_id} is not held any more: it was {row.decision or row.status}"
                        f"{f' at {when:%Y-%m-%d %H:%M} UTC' if when else ''}; a token works once, for its edition",
                        "Nothing more to do for this edition; the next one's review mail has its own address.",
                        edition_id, listed)
