@@ -203,6 +203,7 @@ def test_approve_by_reply_sends_once_to_every_reader_and_a_second_reply_is_told_
     assert letter["To"].addresses[0].addr_spec == EDITOR
     body = letter.get_body(("plain",)).get_content()
     assert "not held any more: it was approved by reply" in body and "a token works once" in body
+    assert "digest approve weekly" not in body                       # nothing left to approve
     assert route(letter, world.settings.mailbox) is None             # back in the mailbox, it acts on nothing
 
 

@@ -276,7 +276,8 @@ def _mail_refusal(desk: Desk, inbound: Inbound, refused: Refused) -> None:
         "approve_refused", listed.name, f"[digest] {subject}", f"Nothing was changed: {refused.reason}",
         headline=subject, reason=f"A message to the approve address of {about} changed nothing: {refused.reason}.",
         sender=_shown(_from(inbound.message)), their_subject=_shown(_header(inbound.message, "Subject")),
-        first_line=_shown(said.line), what_to_do=refused.what_to_do, command=f"digest approve {listed.name}",
+        first_line=_shown(said.line), what_to_do=refused.what_to_do,
+        command=f"digest approve {listed.name}" if row is not None and row.status == EditionStatus.HELD else "",
         list_title=list_title(settings, listed))
     mail_one(settings, make_mailer(settings.send_settings()), desk.key, listed, settings.editor.email, "", letter,
              f"approve-refused-{_mark(inbound.message_id)}", desk.now, unsubscribe=False)
