@@ -405,6 +405,37 @@ def test_killed_after_the_approval_a_second_read_sends_it_once(world):
     assert len(outbox(world, "notice-sent-*/*.eml")) == 1
 
 
+def test_a_note_too_long_is_refused_and_nothing_changes(sqlite_world):
+    world = sqlite_world
+    actions.set_note(world.db, world.weekly, "Written before.", RUN_AT)
+    edition_id, review = hold(world)
+    deliver(world, answer(review, "note: " + "far too long " * 500 + "\n\napprove"), "1")
+    assert "refused: its note could not be used: the note is 6499 characters" in read_mailbox(world)
+    assert status(world, edition_id) == "held" and actions.draft(world.db, world.weekly).note == "Written before."
+    assert readers_got(world) == Counter() and len(refusals(world)) == 1
+
+
+def test_approved_but_its_send_cut_short_the_scheduler_finishes_it(sqlite_world):
+    world = sqlite_world
+    edition_id, review = hold(world)
+    outbox_dir = world.data["sending"]["outbox"]["dir"]
+    (world.folder / "not-a-folder").write_text("the relay is down")
+    world.data["sending"]["outbox"]["dir"] = str(world.folder / "not-a-folder")
+    world.reload()
+    deliver(world, answer(review, "approve"), "1")
+    said = read_mailbox(world)
+    assert f"edition {edition_id}: approved: its send stopped (cannot create" in said
+    assert "the scheduler sends it (or `digest approve weekly`)" in said
+    assert status(world, edition_id) == "sending" and readers_got(world) == Counter()
+    world.data["sending"]["outbox"]["dir"] = outbox_dir                # the relay is back
+    world.reload()
+    done = actions.tend(world.settings, world.db, datetime.now(UTC))
+    assert any("accepted 4" in line for line in done), done
+    assert readers_got(world) == Counter({f"reader{n:05d}@example.org": 1 for n in range(4)})
+    read_mailbox(world)
+    assert sum(readers_got(world).values()) == 4
+
+
 # ------------------------------------------------------------------ the review mail on a phone
 
 def test_the_review_mail_fits_a_phone_and_shows_how_to_reply(sqlite_world, browser):
@@ -533,3 +564,4 @@ def test_hostile_header_shapes():
     assert authresults.passes(_with(f"mx; dkim=pass header.d=\"{DOMAIN}\""), DOMAIN)
     assert not authresults.passes(_with(f"mx; dkim=pass header.d=({DOMAIN})"), DOMAIN)   # a comment is no value
     assert not authresults.passes(_with("mx; dkim=pass header.d=" + " " * 9000 + DOMAIN), DOMAIN)  # past the bound
+

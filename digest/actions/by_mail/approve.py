@@ -41,7 +41,7 @@ from ...write.letters import Letters
 from ...write.periods import of_edition
 from .. import approval
 from .. import desk as desks
-from ..editions import set_note
+from ..editions import draft, set_note
 from ..inbox import Desk, Handled, Inbound
 from ..notices import Notice, notify
 from ..runs import dashboard, sent_notice
@@ -180,13 +180,9 @@ def _mark(message_id: str) -> str:
 def _act(desk: Desk, inbound: Inbound, asked: Asked) -> Handled:
     settings, db, listed = desk.settings, desk.db, asked.listed
     if asked.note is not None and not asked.replayed:       # read again: the note went with the edition
-        try:
-            set_note(db, listed, asked.note, desk.now)
-        except UsageError as error:
-            return _refuse(desk, inbound, Refused(f"its note could not be set: {error}", "Send a shorter note.",
-                                                  asked.edition_id, listed))
-        if asked.action != "skip":
-            approval.rebuild_held(settings, db, listed, asked.edition_id, desk.now)
+        refused = _noted(desk, asked)
+        if refused is not None:
+            return _refuse(desk, inbound, refused)
     if asked.action == "note":
         outcome = _handled(inbound, asked, f"{_verb(asked)}; the review mailed again")
         if _record(desk, inbound, outcome):
@@ -204,19 +200,47 @@ def _act(desk: Desk, inbound: Inbound, asked: Asked) -> Handled:
     return _approve(desk, inbound, asked)
 
 
+def _noted(desk: Desk, asked: Asked) -> Refused | None:
+    """The note set and (unless skipping) the held edition built again with it; when that
+    cannot be done, the note as it was and why not."""
+    settings, db, listed = desk.settings, desk.db, asked.listed
+    before = draft(db, listed).note
+    try:
+        set_note(db, listed, asked.note, desk.now)
+        if asked.action != "skip":
+            approval.rebuild_held(settings, db, listed, asked.edition_id, desk.now)
+    except DigestError as error:
+        if not isinstance(error, UsageError):                   # set, but the edition cannot be built with it
+            set_note(db, listed, before, desk.now)
+        return Refused(f"its note could not be used: {error}", "Send a shorter or simpler note, or none.",
+                       asked.edition_id, listed)
+    return None
+
+
 def _approve(desk: Desk, inbound: Inbound, asked: Asked) -> Handled:
     settings, db, listed = desk.settings, desk.db, asked.listed
     try:
         decided = approval.approve(settings, db, listed, asked.edition_id, desk.now, decision=asked.marker)
         reports, waiting, done = decided.reports, "", decided.done
-    except LockedError:                      # approved; another send of the list holds its lock
+    except DigestError as error:             # approved, its send stopped (another send holds the list, the relay)
+        row = db.ledger.info(asked.edition_id)
+        if row is None or row.status == EditionStatus.HELD:
+            raise                            # not even approved: nothing changed, the message is read again
         desks.deliver_later(db, listed, asked.edition_id, desk.now)
-        reports, waiting, done = (), "; another send of the list is running: the scheduler sends it after", True
-    said = "; ".join(report.summary() for report in reports)
-    outcome = _handled(inbound, asked, f"{_verb(asked, done)}{f': {said}' if said else ''}{waiting}")
+        busy = ("another send of the list is running" if isinstance(error, LockedError) else
+                f"its send stopped ({error})")
+        reports, done = (), True
+        waiting = f"{busy}: the scheduler sends it (or `digest approve {listed.name}`)"
+    said = "; ".join(report.summary() for report in reports) or waiting
+    outcome = _handled(inbound, asked, f"{_verb(asked, done)}{f': {said}' if said else ''}")
     if _record(desk, inbound, outcome):
         for report in reports:
             notify(settings, listed, sent_notice(settings, db, listed, report), desk.now)
+        if waiting:
+            notify(settings, listed, Notice("failed", listed.name, f"{list_title(settings, listed)}: approved, "
+                                            "not sent yet", [f"Edition {asked.edition_id} is approved by your "
+                                                             f"reply; {waiting}."], f"digest approve {listed.name}",
+                                            dashboard(settings)), desk.now)
     return outcome
 
 
@@ -225,7 +249,7 @@ def _verb(asked: Asked, done: bool = True, would: bool = False) -> str:
     if not done:
         return f"edition {asked.edition_id}: decided before, nothing changed"
     noted = asked.note is not None and asked.action != "note"
-    what = {"approve": ("approved (sent to every reader once)", "approve it (send it to every reader once)"),
+    what = {"approve": ("approved", "approve it (send it to every reader once)"),
             "skip": ("skipped", "skip it"),
             "note": ("set the note and built it again (not approved: no approving word)",
                      "set the note and build it again (not approve it: no approving word)")}[asked.action]
