@@ -3,7 +3,9 @@ fetches, builds and freezes its edition exactly as it would send it, held: nobod
 anything. The editor is mailed the edition with a sealed, expiring link to its review
 page; there (or with `digest approve`) they may still pin, exclude, change the note and
 subject (the held edition is built again), then approve it, which sends it to every
-subscriber once, or skip it. `approve_within` with `on_timeout` decides when nobody answers.
+subscriber once, or skip it. With a [mailbox] address the review mail's Reply-To is the
+edition's tokened approve address, so a reply does the same (actions/by_mail/approve.py).
+`approve_within` with `on_timeout` decides when nobody answers.
 
 Every step is a commit the ledger can resume from: held (`hold.frozen`), the review mailed
 (`review.sent`), approved (`approve.approved`, the edition now released), then the
@@ -19,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
-from .. import crash
+from .. import crash, hosts
 from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import NotFound
@@ -28,7 +31,8 @@ from ..models import EditionStatus, Letter
 from ..send import deliver
 from ..send.deliver import AlreadySent, SendReport
 from ..send.mailers import Mailer, make_mailer
-from ..send.signing import BadLink, ExpiredLink, seal, secret_key, unseal
+from ..send.signing import MAIL_APPROVE, BadLink, ExpiredLink, address_token, seal, secret_key, unseal
+from ..signals import addresses
 from ..write.edition import build, shown_threads
 from ..write.periods import of_edition
 from ..write.render import Renderer, template
@@ -133,17 +137,35 @@ def read_review_key(settings: Settings, listed: MailingList, edition_id: int, to
 
 
 def send_review(settings: Settings, db: Database, listed: MailingList, edition_id: int, now: datetime,
-                mailer: Mailer | None = None) -> None:
+                mailer: Mailer | None = None, again: bool = False) -> None:
     """Mail the editor the held edition itself, a banner on top with the link to review it
-    (once: a run tried again does not mail it twice)."""
+    and, with a [mailbox] address, how to answer by reply (its Reply-To the edition's tokened
+    approve address). Once: a run tried again does not mail it twice; `again` mails it anew
+    (the edition was built again after a note came by mail)."""
     row = db.ledger.info(edition_id)
-    if row is None or row.status != EditionStatus.HELD or row.review_sent_at or not settings.editor.email:
+    if row is None or row.status != EditionStatus.HELD or (row.review_sent_at and not again) or \
+            not settings.editor.email:
         return
     letter = review_letter(settings, db, listed, edition_id, now)
     mail_one(settings, mailer or make_mailer(settings.send_settings()), secret_key(settings.send_settings()),
-             listed, settings.editor.email, "", letter, "review", now, unsubscribe=False)
+             listed, settings.editor.email, "", letter, "review", now, unsubscribe=False,
+             reply_to=approve_address(settings, edition_id))
     db.ledger.reviewed(edition_id, now)
     crash.point("review.sent")
+
+
+def approve_token(settings: Settings, edition_id: int) -> str:
+    """The sealed token of a held edition's approve address (it names that edition only)."""
+    return address_token(secret_key(settings.send_settings()), MAIL_APPROVE, edition_id)
+
+
+def approve_address(settings: Settings, edition_id: int) -> str:
+    """Where the editor's reply to the review goes: LOCAL+approve-TOKEN@DOMAIN (or, without
+    plus addressing, the plain address: the subject then carries `approve TOKEN`); "" with
+    no [mailbox] address."""
+    if not settings.mailbox.address:
+        return ""
+    return addresses.reply_to(settings.mailbox, addresses.APPROVE, approve_token(settings, edition_id))
 
 
 def review_letter(settings: Settings, db: Database, listed: MailingList, edition_id: int, now: datetime) -> Letter:
@@ -152,21 +174,47 @@ def review_letter(settings: Settings, db: Database, listed: MailingList, edition
     assert row is not None
     html, text = db.ledger.edition(edition_id).personalise(sample_values(settings))
     link = review_link(settings, listed, edition_id, row.held_at)
+    public = hosts.public(settings.web.base_url)
     period = of_edition(listed, row.since, row.until).label()
     due = deadline(listed, row.held_at)
     expires = due or row.held_at + timedelta(hours=REVIEW_LINK_HOURS)
     said = (f"If nobody answers by {due.astimezone(listed.timezone):%a %d %b %H:%M %Z}, it is "
             f"{'sent as it is' if listed.on_timeout == 'send' else 'skipped'}." if due else "")
     recipients = sum(db.ledger.counts(edition_id).values())
+    subject = f"[Review] {row.subject}"
+    by_mail = _by_mail(settings, edition_id, subject)
+    if by_mail and not settings.mailbox.plus_addresses:
+        subject = f"{subject} ({by_mail['subject_words']})"            # a reply keeps the token in its subject
     banner = template(Renderer(settings.write_settings()).env, "mail/review_banner.html",
                       settings.email.templates).render(
         list_title=list_title(settings, listed), period=period, recipients=recipients, deadline=said, link=link,
-        list_name=listed.name, expires=f"{expires.astimezone(listed.timezone):%a %d %b %H:%M %Z}")
+        public=public, list_name=listed.name, by_mail=by_mail,
+        expires=f"{expires.astimezone(listed.timezone):%a %d %b %H:%M %Z}")
     body = re.search(r"<body[^>]*>", html, re.IGNORECASE)
     html = html[:body.end()] + banner + html[body.end():] if body else banner + html
+    how = [f"Review, approve or skip: {link}"] if public or not by_mail else []
+    if by_mail:
+        how += [REPLY_HOW, f"On the machine digest runs on, the review page: {link}"] if not public else [REPLY_HOW]
     text = (f"HELD FOR YOUR APPROVAL: {list_title(settings, listed)}, {period}. Nothing goes until you approve. "
-            f"{said}\nReview, approve or skip: {link}\nOr: digest approve {listed.name}\n\n{text}")
-    return Letter(listed.name, f"[Review] {row.subject}", html, text)
+            f"{said}\n" + "\n".join(how) + f"\nOr: digest approve {listed.name}\n\n{text}")
+    return Letter(listed.name, subject, html, text)
+
+
+REPLY_HOW = ("Reply approve to send it, skip to skip it, or note: and your note to set the note first "
+             "(then approve on the line after it to send it too).")
+
+
+def _by_mail(settings: Settings, edition_id: int, subject: str) -> dict[str, str]:
+    """What the banner needs to offer answering by mail: the reply address, one-tap mailto
+    links that approve or skip; {} without a [mailbox] address."""
+    address = approve_address(settings, edition_id)
+    if not address:
+        return {}
+    words = addresses.subject_for(addresses.APPROVE, approve_token(settings, edition_id))
+    said = f"Re: {subject}" if settings.mailbox.plus_addresses else f"Re: {subject} ({words})"
+    return {"address": address, "subject_words": words,
+            "approve": f"mailto:{address}?subject={quote(said)}&body=approve",
+            "skip": f"mailto:{address}?subject={quote(said)}&body=skip"}
 
 
 def send_reviews_due(settings: Settings, db: Database, now: datetime) -> list[int]:
