@@ -47,6 +47,7 @@ from .support.unsubscribe_mail import (
     mailto_parts,
 )
 from .support.world import World
+from .test_spam_score import score, spamassassin  # noqa: F401 - the fixture
 
 TOKENED = re.compile(r"mailto:pickoftheweek\+unsubscribe-([0-9a-z]{1,7}-[a-z2-7]{12})@gmail\.com\?subject=unsubscribe")
 
@@ -293,6 +294,20 @@ def _sent(smtp, sendgrid, address: str) -> tuple[dict[str, str], str]:
     person = next(p for p in sendgrid.accepted if p["to"][0]["email"] == address)
     footer = next(value for value in person["substitutions"].values() if value.startswith(("mailto:", "http")))
     return person["headers"], footer
+
+
+def test_a_copy_in_mail_mode_still_scores_nothing(tmp_path, spamassassin):  # noqa: F811
+    """SpamAssassin (as tests/test_spam_score.py runs it) on a copy whose only unsubscribe is the mailto."""
+    made = mail_world(tmp_path, f"sqlite:///{tmp_path / 'digest.db'}", 1)
+    try:
+        actions.send_edition(made.world.settings, made.world.db, made.world.weekly, made.world.since,
+                             made.world.until)
+        [sent] = made.outbox.glob("weekly-*/*.eml")
+        assert b"List-Unsubscribe: <mailto:pickoftheweek+unsubscribe-" in sent.read_bytes()
+        points, rules = score(spamassassin, sent.read_bytes())
+    finally:
+        made.world.close()
+    assert points <= 0.0, rules
 
 
 def test_the_welcome_letter_carries_the_mailto_of_its_reader(made: MailWorld):
