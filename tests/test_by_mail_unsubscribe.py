@@ -212,6 +212,8 @@ def test_a_plain_unsubscribe_is_kept_with_the_one_command_that_applies_it(made: 
     made.deliver(answer(f"mailto:{MAILBOX}?subject=Re:%20Unsubscribe%20me", "stranger@example.net"), "2.stranger")
     made.deliver(answer(f"mailto:{MAILBOX}?subject=unsubscribe", reader(2)).replace(
         b"Subject:", b"Auto-Submitted: auto-replied\r\nSubject:"), "3.robot")
+    made.deliver(answer(f"mailto:{MAILBOX}?subject=UNSUBSCRIBE", "Reader Three <READER00003@Example.ORG>"),
+                 "4.shouting")
     result = run(world, "mailbox")
     assert result.exit_code == 0, result.output
     assert suppressed(world) == {}
@@ -221,7 +223,8 @@ def test_a_plain_unsubscribe_is_kept_with_the_one_command_that_applies_it(made: 
            "`digest subscribers remove weekly reader00001@example.org`" in line
     assert "its From is on no list" in result.output
     assert re.search(rf"auto-reply\s+-\s+{re.escape(reader(2))}.*change nothing", result.output)   # not a request
-    assert made.flags() == {"1.plain": "F", "2.stranger": "F", "3.robot": "S"}
+    assert "run `digest subscribers remove weekly reader00003@example.org`" in result.output    # as the list has it
+    assert made.flags() == {"1.plain": "F", "2.stranger": "F", "3.robot": "S", "4.shouting": "F"}
     command = re.search(r"`digest (subscribers remove weekly \S+)`", line).group(1).split()
     assert run(world, *command).exit_code == 0                                # the one command
     assert suppressed(world) == {reader(1): "removed"}

@@ -79,15 +79,26 @@ def _kept(desk: Desk, inbound: Inbound) -> Handled:
     """No valid token: nobody is unsubscribed; the editor gets the command that would."""
     why = ("a plain unsubscribe with no token of ours" if inbound.route.via == PLAIN or not inbound.route.value
            else "its token is not one of ours (forged, cut, or another digest's)")
-    address = _from(inbound.message)
-    lists = [listed.name for listed in desk.settings.lists if "@" in address
-             and desk.db.lists.is_active(listed.name, address)] if len(address) <= 320 else []
-    if lists:
-        commands = " or ".join(f"`digest subscribers remove {shlex.quote(name)} {shlex.quote(address)}`"
-                               for name in lists)
-        advice = f"anyone can write its From; if {address} asked, run {commands}"
-    else:
-        advice, address = "its From is on no list", ""
     would = "dry run: would keep it for you" if desk.dry_run else "kept for you (flagged, unread)"
-    return Handled(f"{why}: nobody unsubscribed; {would}; {advice}", kept=True, address=address,
-                   list_name=lists[0] if len(lists) == 1 else None)
+    found = _on_lists(desk, _from(inbound.message))
+    if not found:
+        return Handled(f"{why}: nobody unsubscribed; {would}; its From is on no list", kept=True)
+    address = found[0][1]
+    commands = " or ".join(f"`digest subscribers remove {shlex.quote(name)} {shlex.quote(email)}`"
+                           for name, email in found)
+    return Handled(f"{why}: nobody unsubscribed; {would}; anyone can write its From; if {address} asked, run "
+                   f"{commands}", kept=True, address=address, list_name=found[0][0] if len(found) == 1 else None)
+
+
+def _on_lists(desk: Desk, address: str) -> list[tuple[str, str]]:
+    """(list, the address as stored) for each list the From's address is on: the command
+    names what the editor's list holds, never a stranger's spelling of it."""
+    if "@" not in address or len(address) > 320:
+        return []
+    found = []
+    for listed in desk.settings.lists:
+        number = desk.db.lists.subscriber_id(listed.name, address)
+        row = desk.db.lists.subscriber(number) if number is not None else None
+        if row is not None and desk.db.lists.is_active(listed.name, row.email):
+            found.append((listed.name, row.email))
+    return found
