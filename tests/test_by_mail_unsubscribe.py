@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from digest import actions, config
-from digest.actions.by_mail.unsubscribe import plain_request, unsubscribe
+from digest.actions.by_mail.unsubscribe import handle, plain_request
 from digest.actions.inbox import Desk, Inbound
 from digest.cli import cli
 from digest.db.tables import mail_messages, suppressions
@@ -397,7 +397,7 @@ def test_no_token_a_stranger_can_write_unsubscribes_anyone(made: MailWorld, toke
     for route_ in (Route("unsubscribe", token.lower(), "address"), plain_request(message, world.settings.mailbox)):
         if route_ is None:
             continue
-        handled = unsubscribe(desk, Inbound(b"", message, f"<{uuid.uuid4().hex}@x>", route_))
+        handled = handle(desk, Inbound(b"", message, f"<{uuid.uuid4().hex}@x>", route_))
         assert handled.kept and "nobody unsubscribed" in handled.outcome
         assert "\n" not in handled.outcome and "\r" not in handled.outcome
     assert suppressed(world) == {}

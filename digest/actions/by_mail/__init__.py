@@ -7,6 +7,6 @@ time (a crash between applying and recording reads the message again); with
 from __future__ import annotations
 
 from ..inbox import Handler
-from .unsubscribe import unsubscribe
+from . import unsubscribe
 
-HANDLERS: dict[str, Handler] = {"unsubscribe": unsubscribe}
+HANDLERS: dict[str, Handler] = {"unsubscribe": unsubscribe.handle}

@@ -29,7 +29,7 @@ PLAIN = "plain"             # Route.via of a plain "unsubscribe" to the plain ad
 _PLAIN_SUBJECT = re.compile(r"^\s*(?:(?:re|fwd?|aw|sv|tr)\s*:\s*)*unsubscribe\b", re.IGNORECASE)
 
 
-def unsubscribe(desk: Desk, inbound: Inbound) -> Handled:
+def handle(desk: Desk, inbound: Inbound) -> Handled:
     """Take the reader the token names off their list (once: again, nothing changes)."""
     number = read_address_token(desk.key, MAIL_UNSUBSCRIBE, inbound.route.value) if inbound.route.value else None
     if number is None:
