@@ -46,7 +46,9 @@ FETCH_POINTS = {"fetch.posts": 1, "fetch.comments": 2, "fetch.threaded": 1, "fet
 OTHER_POINTS = {"schedule.recorded", "webhook.applied"}
 APPROVAL_POINTS = {"hold.frozen", "review.sent", "approve.approved", "order.claimed"}
 BOUNCE_POINTS = {"bounce.recorded", "bounce.marked"}
-EXERCISED = {*SEND_POINTS, *SYNC_POINTS, *FETCH_POINTS, *OTHER_POINTS, *APPROVAL_POINTS, *BOUNCE_POINTS}
+MAIL_POINTS = {"mail.applied", "mail.marked"}
+EXERCISED = {*SEND_POINTS, *SYNC_POINTS, *FETCH_POINTS, *OTHER_POINTS, *APPROVAL_POINTS, *BOUNCE_POINTS,
+             *MAIL_POINTS}
 
 
 def test_every_crash_point_is_exercised() -> None:
@@ -492,3 +494,46 @@ def test_a_bounce_read_killed_at_any_point_loses_nothing_and_doubles_nothing(tmp
         assert "0 new message(s)" in again.stdout and "recorded before" not in again.stdout
     finally:
         made.close()
+
+
+# ------------------------------------------------------------------ requests by mail
+
+@pytest.mark.parametrize("hits", [1, 3])
+@pytest.mark.parametrize("point", sorted(MAIL_POINTS))
+def test_a_mailbox_read_killed_at_any_point_applies_each_request_once(tmp_path: Path, db_url: str, point: str,
+                                                                      hits: int) -> None:
+    """Four readers unsubscribe by mail (the List-Unsubscribe mailto of the copies really
+    sent); `digest mailbox` is killed after applying (or recording and marking) the first
+    or the third; run again, each is applied once, recorded once and marked read, and the
+    fifth reader, who asked nothing, is still on the list."""
+    import sqlalchemy as sa
+
+    from digest import actions
+    from digest.db.tables import mail_messages, suppressions
+
+    from .support.unsubscribe_mail import answer, list_unsubscribe_mailto, mail_world
+    made = mail_world(tmp_path, db_url, readers=5)
+    world = made.world
+    try:
+        actions.send_edition(world.settings, world.db, world.weekly, world.since, world.until)
+        copies = made.copies()
+        leaving = [f"reader{n:05d}@example.org" for n in range(4)]
+        for n, address in enumerate(leaving):
+            made.deliver(answer(list_unsubscribe_mailto(copies[address]), address), f"{n}.unsubscribe")
+        crash_then(world, ("mailbox",), point, hits, {})
+        done = digest_cli(world, "mailbox")
+        assert done.returncode == 0, done.stderr
+        with Database.open(world.settings.database_url()) as db, db.engine.connect() as connection:
+            requests = connection.execute(sa.select(mail_messages.c.kind, mail_messages.c.kept)).all()
+            gone = connection.execute(sa.select(suppressions.c.email_key, suppressions.c.reason)).all()
+        assert sorted(requests) == [("unsubscribe", False)] * 4
+        assert sorted(gone) == [(address, "unsubscribed") for address in leaving]
+        assert os.listdir(made.maildir / "new") == []
+        assert sorted(os.listdir(made.maildir / "cur")) == [f"{n}.unsubscribe:2,S" for n in range(4)]
+        left = 4 - hits + (point == "mail.applied")          # the one applied but not recorded is read again
+        assert done.stdout.splitlines()[-1].endswith(f": {left} new message(s): unsubscribe {left}"), done.stdout
+        assert done.stdout.count("already off the list (unsubscribed): nothing changed") == (point == "mail.applied")
+        again = digest_cli(world, "mailbox")
+        assert "0 new message(s)" in again.stdout and "recorded before" not in again.stdout
+    finally:
+        world.close()

@@ -1,12 +1,14 @@
 """`digest mailbox`: read the mailbox ([mailbox]) once and act on each new message once.
 
 A message is routed by the plus address it was delivered to (signals/addresses.py): a
-sign-up, a confirmation, an unsubscribe or an approval goes to its handler (actions/by_mail);
-anything else is a bounce, a complaint or an auto-reply (actions/bounces.py), or, when it is
-none of those, stays flagged and unread for the editor. A handler applies its effect (each
-may be applied twice and changes nothing the second time), the message is recorded by its
-Message-ID, and only then marked read in the mailbox: a crash at any point loses nothing
-and doubles nothing. `--dry-run` says what each would do and changes nothing.
+sign-up, a confirmation, an unsubscribe or an approval goes to its handler (actions/by_mail),
+and so does a person's plain "unsubscribe" with no token (kept for the editor, with the
+command that applies it); anything else is a bounce, a complaint or an auto-reply
+(actions/bounces.py), or, when it is none of those, stays flagged and unread for the
+editor. A handler applies its effect (each may be applied twice and changes nothing the
+second time), the message is recorded by its Message-ID, and only then marked read in the
+mailbox: a crash at any point loses nothing and doubles nothing. `--dry-run` says what
+each would do and changes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import datetime
 from email.message import EmailMessage
 
 from .. import crash
+from ..config import Mailbox as MailboxSettings
 from ..config import Settings
 from ..db import Database
 from ..errors import UsageError
@@ -90,6 +93,8 @@ def read_mailbox(settings: Settings, db: Database, now: datetime, dry_run: bool 
 def _one(desk: Desk, box: Mailbox, report: MailboxReport, handle: str, raw: bytes) -> None:
     message = parse(raw)
     found = route(message, desk.settings.mailbox) if message is not None else None
+    if found is None and message is not None:
+        found = plain_request(message, desk.settings.mailbox)
     if found is None or message is None:
         apply_bounce(desk.settings, desk.db, box, report, desk.key, handle, raw, desk.now)
         return
@@ -117,6 +122,13 @@ def _by_mail(desk: Desk, box: Mailbox, report: MailboxReport, handle: str, inbou
 def handler(kind: str) -> Handler:
     from .by_mail import HANDLERS
     return HANDLERS[kind]
+
+
+def plain_request(message: EmailMessage, mailbox: MailboxSettings) -> Route | None:
+    """A plain "unsubscribe" to the plain address (no token): kept for the editor by its
+    handler, with the command that applies it (by_mail/unsubscribe.py)."""
+    from .by_mail.unsubscribe import plain_request as plain
+    return plain(message, mailbox)
 
 
 def parse(raw: bytes) -> EmailMessage | None:

@@ -230,15 +230,16 @@ def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, lis
     if not db.welcomes.claim(listed.name, email_key(address), now):
         return False
     title, latest = list_title(settings, listed), latest_edition_url(settings, db, listed)
+    row = db.lists.subscriber_id(listed.name, address)
     to = recipient(settings.send_settings(), key=key, list_name=listed.name, delivery_id=0, email=address,
-                   email_key=email_key(address), name=person)
+                   email_key=email_key(address), name=person, subscriber_id=row)
     letter = Letters(settings.write_settings()).write(
         "welcome", listed.name, f"Welcome to {title}", f"Your first edition arrives {presented.arrives(listed, now)}.",
         list_title=title, description=list_description(settings, listed), arrives=presented.arrives(listed, now),
         latest=latest, archive=f"{settings.web.base_url}/archive/{listed.name}/", address=address,
         unsubscribe_url=to.values["unsubscribe_url"])
     try:
-        mail_one(settings, mailer, key, listed, address, person, letter, "welcome", now)
+        mail_one(settings, mailer, key, listed, address, person, letter, "welcome", now, subscriber_id=row)
     except (MailerError, readiness.NotReady):
         db.welcomes.release(listed.name, email_key(address))
         raise
@@ -246,10 +247,12 @@ def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, lis
 
 
 def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str, person: str,
-             letter: Letter, kind: str, now: datetime, unsubscribe: bool = True, reply_to: str = "") -> None:
+             letter: Letter, kind: str, now: datetime, unsubscribe: bool = True, reply_to: str = "",
+             subscriber_id: int | None = None) -> None:
     """One message (a confirmation, a welcome) to one subscriber through the configured mailer;
     MailerError unless it was accepted. The mailer is closed after. With unsubscribe, it
-    carries List-Unsubscribe (RFC 8058) for the subscriber's list; with reply_to, a Reply-To
+    carries List-Unsubscribe (RFC 8058; with [mailbox] address, also the mailto naming the
+    subscribers row subscriber_id) for the subscriber's list; with reply_to, a Reply-To
     (mail mode: a tokened plus address, so that a reply acts). A real backend refuses
     (NotReady) to send links anyone could forge ([web].insecure_dev_mode, a weak secret)."""
     try:
@@ -258,7 +261,7 @@ def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, 
         mailer.close()
         raise
     to = recipient(settings.send_settings(), key=key, list_name=listed.name, delivery_id=0, email=address,
-                   email_key=email_key(address), name=person)
+                   email_key=email_key(address), name=person, subscriber_id=subscriber_id)
     if not unsubscribe:
         to.headers = {}
     if reply_to:

@@ -294,7 +294,8 @@ class Ledger:
                  deliveries.c.status == DeliveryStatus.PENDING.value, due, _free(now))
         wanted = sa.select(deliveries.c.id).where(*batch).order_by(deliveries.c.id).limit(size)
         taking = deliveries.update().values(claimed_by=holder, claimed_until=until).returning(
-            deliveries.c.id, deliveries.c.email, deliveries.c.email_key, deliveries.c.name, deliveries.c.attempts)
+            deliveries.c.id, deliveries.c.email, deliveries.c.email_key, deliveries.c.name, deliveries.c.attempts,
+            deliveries.c.subscriber_id)
         with self.engine.begin() as db:
             if db.dialect.name == "postgresql":           # one statement; rows others are taking are skipped
                 found = db.execute(taking.where(deliveries.c.id.in_(
@@ -304,8 +305,8 @@ class Ledger:
                 last = db.execute(sa.select(sa.func.max(wanted.subquery().c.id))).scalar()    # statement, no
                 found = db.execute(taking.where(*batch, deliveries.c.id <= last)).all() if last else []   # IN list)
             gone = _suppressed_since(db, edition_id) if found else set()
-        return sorted((Taken(row_id, email, key, name, attempts, key in gone)
-                       for row_id, email, key, name, attempts in found), key=lambda row: row.id)
+        return sorted((Taken(row_id, email, key, name, attempts, key in gone, subscriber)
+                       for row_id, email, key, name, attempts, subscriber in found), key=lambda row: row.id)
 
     def defer_open(self, edition_id: int, until: datetime) -> None:
         """Every pending row of the edition waits until `until` (the hourly quota)."""
@@ -475,6 +476,7 @@ class Taken:
     name: str
     attempts: int
     suppressed: bool                 # the address was suppressed since the ledger was filled
+    subscriber_id: int = 0           # its subscribers row (mail mode's unsubscribe token names it)
 
 
 def _write_lock(db: sa.Connection) -> None:

@@ -107,6 +107,21 @@ class ListStore:
         with self.engine.connect() as db:
             return db.execute(query).first() is not None
 
+    def subscriber(self, subscriber_id: int) -> sa.Row | None:
+        """The subscribers row (list_name, email_key, email) of that id, or None (mail mode's
+        unsubscribe tokens name a row by its id)."""
+        query = sa.select(subscribers.c.list_name, subscribers.c.email_key, subscribers.c.email).where(
+            subscribers.c.id == subscriber_id)
+        with self.engine.connect() as db:
+            return db.execute(query).first()
+
+    def subscriber_id(self, list_name: str, address: str) -> int | None:
+        """The id of the address's row on the list, or None when it was never on it."""
+        query = sa.select(subscribers.c.id).where(subscribers.c.list_name == list_name,
+                                                  subscribers.c.email_key == email_key(address))
+        with self.engine.connect() as db:
+            return db.execute(query).scalar()
+
     def is_suppressed(self, list_name: str, address: str) -> bool:
         query = sa.select(suppressions.c.id).where(suppressions.c.email_key == email_key(address),
                                                    suppressions.c.list_name.in_([list_name, EVERY_LIST]))

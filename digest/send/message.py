@@ -12,12 +12,14 @@ from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
+from .. import hosts
 from ..config import SendSettings
 from ..errors import ConfigError, SendError
 from ..models import Mail, wire_address
 from ..oneline import clean_name
-from .signing import return_path_token, unsubscribe_token
+from .signing import MAIL_UNSUBSCRIBE, address_token, return_path_token, unsubscribe_token
 
 
 class HeaderInjection(SendError):
@@ -49,20 +51,59 @@ def sender(settings: SendSettings) -> Address:
 
 
 def recipient(settings: SendSettings, *, key: str, list_name: str, delivery_id: int, email: str, email_key: str,
-              name: str = "", edition_id: int | None = None) -> Recipient:
+              name: str = "", edition_id: int | None = None, subscriber_id: int | None = None) -> Recipient:
     """One subscriber's values and headers (delivery_id 0 and no edition_id: a single mail,
     such as a test copy or a confirmation). The name is cleaned again here (it may come
-    from a database written before names were checked at input)."""
-    url = f"{settings.base_url}/unsubscribe/{unsubscribe_token(key, list_name, email_key)}"
+    from a database written before names were checked at input). subscriber_id is the
+    subscribers row mail mode's unsubscribe address names (None: no row, as for a test
+    copy; its address then names nobody)."""
+    url, headers = unsubscribe_headers(settings, key, list_name, email_key, subscriber_id)
     name = clean_name(name)
     greeting = f"Hello {name}," if name else "Hello,"
-    headers = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     args = {"list": list_name, "subscriber": email_key}
     if edition_id is not None:
         args["edition"] = str(edition_id)
     address, smtputf8 = wire_address(email)
     return Recipient(delivery_id, address, name, {"greeting": greeting, "email": email, "unsubscribe_url": url},
                      headers, args, smtputf8, envelope_from(settings, key, delivery_id if edition_id else 0))
+
+
+def mail_mode(settings: SendSettings) -> bool:
+    """Readers act by mail: [mailbox] address is set and [web].base_url is not public (as
+    config.Settings.mail_mode says, from what the send phase is given)."""
+    return bool(settings.mailbox.address) and not _public(settings.base_url)
+
+
+@lru_cache(maxsize=8)
+def _public(base_url: str) -> bool:
+    return hosts.public(base_url)
+
+
+def unsubscribe_headers(settings: SendSettings, key: str, list_name: str, email_key: str,
+                        subscriber_id: int | None) -> tuple[str, dict[str, str]]:
+    """(the footer's unsubscribe address, the List-Unsubscribe headers). With [mailbox]
+    address set, List-Unsubscribe carries a mailto that unsubscribes by mail; the https link
+    (one-click, RFC 8058) stands beside it only where base_url is public. In mail mode the
+    footer's link is the mailto, else the https link."""
+    if mail_mode(settings):
+        by_mail = unsubscribe_mailto(settings, key, subscriber_id or 0)
+        return by_mail, {"List-Unsubscribe": f"<{by_mail}>"}
+    link = f"{settings.base_url}/unsubscribe/{unsubscribe_token(key, list_name, email_key)}"
+    listed = f"<{link}>, <{unsubscribe_mailto(settings, key, subscriber_id or 0)}>" if settings.mailbox.address \
+        else f"<{link}>"
+    return link, {"List-Unsubscribe": listed, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def unsubscribe_mailto(settings: SendSettings, key: str, subscriber_id: int) -> str:
+    """mailto:LOCAL+unsubscribe-TOKEN@DOMAIN?subject=unsubscribe, or without plus addressing
+    mailto:LOCAL@DOMAIN?subject=unsubscribe%20TOKEN: what signals.addresses.mailto writes
+    (the send phase sits below signals, so it is written here for the send phase; the
+    mailbox reads it back with signals.addresses.route)."""
+    token = address_token(key, MAIL_UNSUBSCRIBE, subscriber_id)
+    local, _, domain = settings.mailbox.address.rpartition("@")
+    if settings.mailbox.plus_addresses:
+        return f"mailto:{local}+unsubscribe-{token}@{domain}?subject=unsubscribe"
+    return f"mailto:{local}@{domain}?subject={quote(f'unsubscribe {token}')}"
 
 
 def envelope_from(settings: SendSettings, key: str, delivery_id: int) -> str:

@@ -1,7 +1,9 @@
 """Safe first send: a real mail backend (smtp, sendgrid) only sends from a config that
 is ready for subscribers. Links in emails must reach them (no localhost or example
-`web.base_url`), the From must be a real address, and links must be signed with a real
-secret (never the public key of `web.insecure_dev_mode`). Only a backend that declares
+`web.base_url`) unless digest runs in mail mode (a `[mailbox] address` and no public
+base_url: readers unsubscribe by mail, and the mailbox must then be read); the From must
+be a real address, and links must be signed with a real secret (never the public key of
+`web.insecure_dev_mode`). Only a backend that declares
 it sends to nobody (the outbox: the demo, tests, a look at the .eml files) is never
 refused; any other, and a name nobody registered, gets every check (digest/backends.py).
 """
@@ -16,6 +18,7 @@ from .. import backends
 from ..config import SendSettings
 from ..errors import SendError
 from ..hosts import example, local, private
+from .message import mail_mode
 from .signing import INSECURE_KEY
 
 PLACEHOLDER_WORDS = ("change", "replace", "placeholder", "secret-key", "your-", "todo")   # xxxx…: too few characters
@@ -32,27 +35,33 @@ class NotReady(SendError):
 
 
 PUBLIC_ADDRESS = "[web].base_url"
+MAILBOX_READ = "[mailbox]"
 
 
 def check_ready_to_send(settings: SendSettings) -> None:
     """Raise NotReady (one line: the setting, the config file, the fix) when a real
-    backend would send from a config that is not ready for subscribers."""
+    backend would send from a config that is not ready for subscribers. In mail mode a
+    local or private base_url is no reason to refuse: readers unsubscribe by mail (the
+    List-Unsubscribe mailto and the footer's link), so no link needs to reach digest."""
     if not backends.sends_to_people(settings.backend):
         return
-    _refuse(settings, problems_for_real_mail(settings))
+    _refuse(settings, _for_this_mode(settings, problems_for_real_mail(settings)))
 
 
 def check_ready_for_a_test(settings: SendSettings) -> list[str]:
-    """A test copy to the editor's own address may go before the public address exists:
-    NotReady only for what would make it unsafe (an example sender, a weak secret); what
-    only makes its links local is returned as warnings."""
+    """A test copy to the editor's own address may go before the public address exists
+    (or, in mail mode, before the mailbox is read): NotReady only for what would make it
+    unsafe (an example sender, a weak secret); what only leaves its unsubscribe unanswered
+    is returned as warnings."""
     if not backends.sends_to_people(settings.backend):
         return []
-    found = problems_for_real_mail(settings)
-    _refuse(settings, [(key, fix) for key, fix in found if key != PUBLIC_ADDRESS])
+    found = _for_this_mode(settings, problems_for_real_mail(settings))
+    _refuse(settings, [(key, fix) for key, fix in found if key not in (PUBLIC_ADDRESS, MAILBOX_READ)])
     return [f"{settings.config_file} {key}: {fix.split(';')[0]}: this test copy's links (unsubscribe, view on the "
             "web) point at it; a send to the list is refused until it is public" for key, fix in found
-            if key == PUBLIC_ADDRESS]
+            if key == PUBLIC_ADDRESS] + \
+        [f"{settings.config_file} {key}: {fix.split(';')[0]}; a send to the list is refused until it is"
+         for key, fix in found if key == MAILBOX_READ]
 
 
 def check_signed_links(settings: SendSettings) -> None:
@@ -63,6 +72,11 @@ def check_signed_links(settings: SendSettings) -> None:
         return
     unsafe = ("[web].insecure_dev_mode", "[web].secret_key_env")
     _refuse(settings, [(key, fix) for key, fix in problems_for_real_mail(settings) if key in unsafe])
+
+
+def _for_this_mode(settings: SendSettings, problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The problems that matter for a send: in mail mode, not the public address."""
+    return [(key, fix) for key, fix in problems if key != PUBLIC_ADDRESS] if mail_mode(settings) else problems
 
 
 def _refuse(settings: SendSettings, problems: list[tuple[str, str]]) -> None:
@@ -86,6 +100,10 @@ def problems_for_real_mail(settings: SendSettings) -> list[tuple[str, str]]:
     elif example(host):
         found.append((PUBLIC_ADDRESS, f"{web.base_url} is an example address; set it to the public address "
                                         "of `digest serve` (e.g. https://digest.yourblog.org)"))
+    if mail_mode(settings) and not settings.mailbox.kind:
+        found.append((MAILBOX_READ, f"readers unsubscribe by mail to {settings.mailbox.address}, but no mailbox "
+                                    "is read; set [mailbox] imap_host and imap_user (or maildir), so that "
+                                    "`digest mailbox` applies what they ask"))
     domain = parseaddr(settings.sending.from_)[1].rpartition("@")[2].lower()
     if example(domain) or local(domain):
         found.append(("[sending].from", f"{settings.sending.from_!r} is an example address; use your own, "

@@ -232,7 +232,8 @@ def _batch(run: Run, mailer: Mailer, edition: Edition, rows: Sequence[Any], hold
     with run.writes:
         ledger.mark([r.id for r in rows if r.suppressed], DeliveryStatus.SUPPRESSED, run.clock(), holder)
     batch = [recipient(run.settings, key=run.key, list_name=run.list_name, delivery_id=r.id, email=r.email,
-                       email_key=r.email_key, name=r.name, edition_id=run.edition_id)
+                       email_key=r.email_key, name=r.name, edition_id=run.edition_id,
+                       subscriber_id=r.subscriber_id)
              for r in rows if not r.suppressed]
     flight = _InFlight(run, {r.id: r.attempts for r in rows}, holder)
     try:

@@ -7,6 +7,6 @@ time (a crash between applying and recording reads the message again); with
 from __future__ import annotations
 
 from ..inbox import Handler
-from . import approve
+from . import approve, unsubscribe
 
-HANDLERS: dict[str, Handler] = {"approve": approve.handle}
+HANDLERS: dict[str, Handler] = {"approve": approve.handle, "unsubscribe": unsubscribe.handle}
