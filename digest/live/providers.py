@@ -48,7 +48,7 @@ class Provider:
     def limit_line(self) -> str:
         if self.daily_limit is None:
             return f"{self.name} publishes no daily sending limit ({self.limit_source})"
-        return f"{self.name} sends {self.daily_limit:,} messages a day ({self.limit_source})"
+        return f"{self.name}'s limit of {self.daily_limit:,} messages a day ({self.limit_source})"
 
 
 GMAIL = Provider(
