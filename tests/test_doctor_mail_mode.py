@@ -279,8 +279,11 @@ def test_subscribers_who_signed_up_count_as_well_as_the_list_file(tmp_path):
 
 def test_a_workspace_account_has_its_own_limit_and_gmails_domain_needs_no_records(tmp_path, zones):
     settings = gmail_settings(tmp_path, 600)
-    workspace = settings.model_copy(update={"sending": settings.sending.model_copy(
-        update={"from_": f"Pick <pick@{DOMAIN}>"})})
+    alias = settings.model_copy(update={"sending": settings.sending.model_copy(
+        update={"from_": f"Pick <pick@{DOMAIN}>"})})                     # a Gmail account, From an alias
+    assert not mail_checks.limits(alias).ok
+    workspace = alias.model_copy(update={"sending": alias.sending.model_copy(
+        update={"smtp": alias.sending.smtp.model_copy(update={"username": f"pick@{DOMAIN}"})})})
     found = mail_checks.limits(workspace)
     assert found.ok and "within Google Workspace's limit of 2,000 messages a day" in found.detail
     from digest.live import dns

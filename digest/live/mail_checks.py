@@ -32,11 +32,13 @@ def approval(settings: Settings) -> Check:
     waiting = [listed.name for listed in settings.lists if listed.approval == "required"]
     if not waiting:
         return Check("approval", True, "no list waits for approval: each edition goes at its time")
-    names = f"{'list' if len(waiting) == 1 else 'lists'} {', '.join(waiting)}"
+    one = len(waiting) == 1
+    names = f"{'list' if one else 'lists'} {', '.join(waiting)}"
     editor = parseaddr(settings.editor.email)[1].lower()
     if not editor:
-        return Check("approval", False, f"{names} wait(s) for your approval, but [editor] email is empty: nobody is "
-                                        "asked, and every edition waits", "set [editor] email to your own address")
+        return Check("approval", False, f"{names} {'waits' if one else 'wait'} for your approval, but [editor] email "
+                                        "is empty: nobody is asked, and every edition waits",
+                     "set [editor] email to your own address")
     if not settings.mail_mode:
         return Check("approval", True, f"{names}: each edition waits; the review goes to {editor} (approve on the "
                                        "desk or with `digest approve`)")
@@ -134,10 +136,14 @@ def _lost(opened: Mailbox, plain: probing.Probe, before: str = "") -> Check:
 
 def provider_of(settings: Settings) -> Provider | None:
     """The provider whose SMTP submission server the relay is (None: another relay, or one
-    that names no host), told apart by the From address where one host serves two."""
+    that names no host), told apart by the account (the login, else the From address) where
+    one host serves two: smtp.gmail.com is Gmail's for a gmail.com login, Workspace's else."""
     sending = settings.sending
     host = backends.get(sending.backend).relay.host
-    return providers.by_relay(host(sending), parseaddr(sending.from_)[1]) if host is not None else None
+    if host is None:
+        return None
+    login = sending.smtp.username if "@" in sending.smtp.username else parseaddr(sending.from_)[1]
+    return providers.by_relay(host(sending), login)
 
 
 def limits(settings: Settings) -> Check:
