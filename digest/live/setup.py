@@ -34,8 +34,7 @@ from ..oneline import unsafe_characters
 from ..read.errors import FeedError, FetchError
 from ..read.fetch import Fetcher, allowed_hosts_for
 from ..read.parse import detect_kind, read
-from ..signals.addresses import SUBSCRIBE, mailto
-from . import dns, providers
+from . import providers
 from .providers import Provider
 
 log = logging.getLogger(__name__)
@@ -93,6 +92,7 @@ class Written:
     @property
     def signup_link(self) -> str:
         """The mailto: link that signs a reader up by mail ("" without a mailbox)."""
+        from ..signals.addresses import SUBSCRIBE, mailto  # here: `digest fetch` needs no signals
         if not self.way.mailbox:
             return ""
         plus = not (self.way.provider and self.way.provider.plus_addresses is False)
@@ -141,6 +141,7 @@ def _mailbox_address(address: str) -> str:
 def _provider(address: str, nameserver: str | None) -> Provider | None:
     """The provider of address: by its domain, else by the domain's MX hosts (a Google
     Workspace or Fastmail domain of one's own); None when neither says."""
+    from . import dns  # here: dnspython only for a domain of one's own
     found = providers.by_address(address)
     domain = providers.domain_of(address)
     if found is not None or hosts.example(domain) or hosts.local(domain) or hosts.private(domain):
