@@ -98,7 +98,7 @@ def _answers(settings: Settings, opened: Mailbox, probe: bool) -> Check:
         plus = probing.probe(send, opened, probing.plus_address(box, probing.token()), probing.WAIT_SECONDS)
         if plus.arrived:
             return Check("mailbox", True, f"{opened.where} opens; a message to {plus.address} came back in "
-                                          f"{plus.seconds:.0f} s: plus addresses arrive")
+                                          f"{plus.seconds:.1f} s: plus addresses arrive")
         plain = probing.probe(send, opened, box.address, probing.WAIT_SECONDS)
     except (MailerError, MailboxError) as error:
         return Check("mailbox", False, f"the probe could not be sent or read back: {error}",
@@ -109,13 +109,13 @@ def _answers(settings: Settings, opened: Mailbox, probe: bool) -> Check:
 def _plain_only(opened: Mailbox, plain: probing.Probe) -> Check:
     if plain.arrived:
         return Check("mailbox", True, f"{opened.where} opens; a message to {plain.address} came back in "
-                                      f"{plain.seconds:.0f} s (plus_addresses = false: the subject carries the words)")
+                                      f"{plain.seconds:.1f} s (plus_addresses = false: the subject carries the words)")
     return _lost(opened, plain)
 
 
 def _no_plus(opened: Mailbox, plus: probing.Probe, plain: probing.Probe) -> Check:
     why = (f"the relay refused {plus.address} ({plus.refused})" if plus.refused else
-           f"a message to {plus.address} did not come back within {plus.seconds:.0f} s")
+           f"a message to {plus.address} did not come back within {plus.seconds:g} s")
     if plain.arrived:
         return Check("mailbox", False, f"{why}, while one to {plain.address} did: this provider does not deliver "
                                        "plus addresses",
@@ -126,7 +126,7 @@ def _no_plus(opened: Mailbox, plus: probing.Probe, plain: probing.Probe) -> Chec
 
 def _lost(opened: Mailbox, plain: probing.Probe, before: str = "") -> Check:
     what = (f"the relay refused {plain.address} ({plain.refused})" if plain.refused else
-            f"a message to {plain.address} did not come back within {plain.seconds:.0f} s")
+            f"a message to {plain.address} did not come back within {plain.seconds:g} s")
     return Check("mailbox", False, f"{before}{what}: {opened.where} is not where mail to the address goes",
                  "check that [mailbox] reads the mailbox [mailbox] address is delivered to (imap_folder: a filter "
                  "may move mail elsewhere), then run `digest doctor` again")
