@@ -276,8 +276,8 @@ def test_a_whole_setup_reaches_a_green_doctor(tmp_path, monkeypatch):
                 time.sleep(0.1)
             result = CliRunner().invoke(cli, ["--config", str(world.config_path), "doctor"])
             assert result.exit_code == 0, result.output
-            assert result.output.splitlines()[-1] == "11 of 11 checks pass."
-            assert [line[0] for line in result.output.splitlines()[:-1]] == ["✓"] * 11
+            assert result.output.splitlines()[-1] == "14 of 14 checks pass."
+            assert [line[0] for line in result.output.splitlines()[:-1]] == ["✓"] * 14
     finally:
         sendgrid.stop()
         world.close()

@@ -219,7 +219,7 @@ def test_the_one_line_output_the_exit_code_and_the_last_result_kept(tmp_path, en
     lines = result.output.splitlines()
     assert lines[0].startswith("✓ config: ") and any(line.startswith("✗ spf: ") for line in lines)
     assert lines[lines.index(next(line for line in lines if line.startswith("✗ spf: "))) + 1].startswith("    fix: ")
-    assert lines[-1] == "5 of 11 checks pass; fix the ones marked ✗."
+    assert lines[-1] == "8 of 14 checks pass; fix the ones marked ✗."
     with Database.open(f"sqlite:///{tmp_path / 'digest.db'}") as db:
         when, by, results = db.checks.latest()
     assert by == "doctor" and [r["check"] for r in results] == list(doctor.NAMES)

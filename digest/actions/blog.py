@@ -17,9 +17,12 @@ from ..read.ingest import ingest
 FETCH_LOCK = "fetch"
 
 
-def init(url: str, config_path: Path, force: bool = False) -> Written:
-    """Find the blog's feed at url; write a commented config file and an empty list beside it."""
-    return setup.write(setup.discover(url, Fetch()), config_path, force=force)
+def init(url: str, config_path: Path, force: bool = False, public_url: str | None = None,
+         mailbox: str = "") -> Written:
+    """Find the blog's feed at url; write a commented config file and an empty list beside it,
+    for digest serve at public_url, or run by mail through mailbox (public_url "none")."""
+    way = setup.choose(public_url, mailbox)
+    return setup.write(setup.discover(url, Fetch()), config_path, force=force, way=way)
 
 
 def next_commands(written: Written, default_config: bool) -> list[str]:

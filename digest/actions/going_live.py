@@ -29,9 +29,11 @@ def doctor(config_path: Path, ran_by: str = "doctor", environ: Mapping[str, str]
 
 
 def doctor_of(settings: Settings, ran_by: str, environ: Mapping[str, str] | None = None) -> list[Check]:
-    """The checks of settings already loaded (the scheduler's, at its start), kept as above."""
+    """The checks of settings already loaded (the scheduler's, at its start), kept as above;
+    the mailbox is opened but mails itself nothing (each start of the scheduler would cost a
+    message of the provider's daily limit)."""
     moment = datetime.now(UTC)
-    found = checks.run(settings, environ, moment)
+    found = checks.run(settings, environ, moment, probe=False)
     keep_checks(settings, found, ran_by, moment)
     return found
 

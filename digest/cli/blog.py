@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import click
@@ -10,27 +11,49 @@ from .. import actions, config
 from ..config import Source
 from . import App, cli, count, err, handles_errors, now
 
+QUESTION = "A public web address for digest serve (e.g. https://news.example.org), or none: run everything by mail"
+MAILBOX = "The mailbox digest reads and sends from, which readers write to (e.g. pickoftheweek@gmail.com)"
+
 
 @cli.command()
 @click.argument("url")
 @click.option("--force", is_flag=True, help="Replace an existing config file.")
+@click.option("--public-url", metavar="URL|none", help="The public https address of digest serve, or none: run "
+                                                         "everything by mail (asked when run in a terminal).")
+@click.option("--mailbox", default="", metavar="ADDRESS", help="By mail: the mailbox digest reads and sends from, "
+                                                                "e.g. pickoftheweek@gmail.com.")
 @click.pass_obj
 @handles_errors
-def init(app: App, url: str, force: bool) -> None:
+def init(app: App, url: str, force: bool, public_url: str | None, mailbox: str) -> None:
     """Find the blog's feed at URL and write a commented config file and an empty list.
 
     URL is the blog's address (Blogger, WordPress or any site with an RSS or Atom
     feed) or its feed. Writes --config (default ./config.toml; an existing one only
     with --force) and subscribers/weekly.csv beside it, then prints what to run next.
+    With --public-url none digest runs by mail: the mailbox's provider (Gmail, Fastmail,
+    Outlook.com, iCloud, Yahoo) gets its SMTP and IMAP servers written in.
     """
-    written = actions.init(url, app.config_path, force=force)
-    blog = written.blog
+    if public_url is None and not mailbox and sys.stdin.isatty():
+        public_url = click.prompt(QUESTION, default="none")
+    if (public_url or "").strip().lower() == "none" and not mailbox and sys.stdin.isatty():
+        mailbox = click.prompt(MAILBOX)
+    written = actions.init(url, app.config_path, force=force, public_url=public_url, mailbox=mailbox)
+    _report(written, app.config_path == config.DEFAULT_PATH)
+
+
+def _report(written: actions.Written, default_config: bool) -> None:
+    blog, way = written.blog, written.way
     click.echo(f"Found the {blog.kind} feed of {blog.title or blog.site_url}: {blog.feed_url}")
-    click.echo(f"Wrote {written.config_path}")
+    by = f" (mail mode: {way.mailbox}, {way.provider.name if way.provider else 'a provider digest does not know'})"
+    click.echo(f"Wrote {written.config_path}" + (by if way.mail_mode else ""))
     click.echo(f"{'Wrote' if written.list_created else 'Kept'} {written.list_path}")
     click.echo("Next:")
-    for command in actions.next_commands(written, app.config_path == config.DEFAULT_PATH):
+    for command in actions.next_commands(written, default_config):
         click.echo(f"  {command}")
+    if written.signup_html:
+        click.echo("The sign-up link for the blog (Blogger: Layout > Add a Gadget > HTML/JavaScript; WordPress: a "
+                   "Custom HTML widget):")
+        click.echo(f"  {written.signup_html}")
 
 
 @cli.command()

@@ -18,8 +18,10 @@ from . import App, cli, handles_errors
 def doctor(app: App, as_json: bool) -> None:
     """Run every check a real send depends on: the config, the secret, the editor's
     password, the database, the sender domain's SPF, DKIM and DMARC, the relay, the public
-    address, bounce handling and the scheduler. One line each, with the fix; exits 1 when
-    any check fails. DIGEST_NAMESERVER=HOST:PORT makes the DNS look-ups ask that server."""
+    address, bounce handling, the scheduler, who approves, the mailbox (in mail mode it
+    mails its own plus address and reads it back) and the provider's daily limits. One line
+    each, with the fix; exits 1 when any check fails. DIGEST_NAMESERVER=HOST:PORT makes the
+    DNS look-ups ask that server."""
     found = actions.doctor(app.config_path)
     if as_json:
         click.echo(json.dumps([c.as_json() for c in found], indent=2, ensure_ascii=False))

@@ -3,7 +3,8 @@
 The checks run side by side, each with its own few seconds for the network, and every
 one runs whatever the others find: an unreachable relay never hides the DNS records.
 The names (`config`, `secret`, `editor`, `database`, `spf`, `dkim`, `dmarc`, `relay`,
-`public_url`, `bounces`, `scheduler`) are part of the interface scripts rely on.
+`public_url`, `bounces`, `scheduler`, `approval`, `mailbox`, `limits`) are part of the
+interface scripts rely on. The checks of mail mode and approval are in mail_checks.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from functools import partial
@@ -33,10 +33,12 @@ from ..send.mailers import MailerError
 from ..send.readiness import PUBLIC_ADDRESS, problems_for_real_mail, secret_problem
 from ..send.signing import instance_id
 from ..signals.mailbox import MailboxError, open_mailbox
-from . import dns
+from . import dns, mail_checks
+from . import probe as probing
+from .check import Check
 
 NAMES = ("config", "secret", "editor", "database", "spf", "dkim", "dmarc", "relay", "public_url", "bounces",
-         "scheduler")
+         "scheduler", "approval", "mailbox", "limits")
 TIMEOUT = 5.0                    # seconds for one network operation (a connection, a read)
 CHECK_SECONDS = 15.0             # the most one check may take in all
 MAX_BODY = 64 * 1024             # bytes read of an answer (/health)
@@ -45,19 +47,8 @@ HEARTBEAT_FRESH = timedelta(minutes=5)
 MIN_PASSWORD = 12
 
 
-@dataclass(frozen=True)
-class Check:
-    check: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def examine(config_path: Path, environ: Mapping[str, str] | None = None,
-            now: datetime | None = None) -> tuple[Settings | None, list[Check]]:
+            now: datetime | None = None, probe: bool = True) -> tuple[Settings | None, list[Check]]:
     """Load the settings, then run every check: (the settings, or None, and the checks in order)."""
     try:
         settings = config.load(config_path)
@@ -66,13 +57,16 @@ def examine(config_path: Path, environ: Mapping[str, str] | None = None,
                f"fix what is named in {config_path}, then run `digest doctor` again")
         first = Check("config", False, "; ".join(error.problems), fix)
         return None, [first] + [Check(name, False, "not checked: the config does not load", fix) for name in NAMES[1:]]
-    return settings, run(settings, environ, now)
+    return settings, run(settings, environ, now, probe)
 
 
-def run(settings: Settings, environ: Mapping[str, str] | None = None, now: datetime | None = None) -> list[Check]:
+def run(settings: Settings, environ: Mapping[str, str] | None = None, now: datetime | None = None,
+        probe: bool = True) -> list[Check]:
     """Every check of the settings (the config loaded), side by side, each in a thread of
     its own that the doctor waits for CHECK_SECONDS at most (a server that trickles one
-    byte a second under every socket timeout is a failed check, not a hung doctor)."""
+    byte a second under every socket timeout is a failed check, not a hung doctor); the
+    mailbox's probe, when it runs (probe: the scheduler's check at its start mails nothing),
+    has its waits for the message besides."""
     env = dict(os.environ if environ is None else environ)
     moment = now or datetime.now(UTC)
     try:
@@ -84,18 +78,25 @@ def run(settings: Settings, environ: Mapping[str, str] | None = None, now: datet
         lambda: _config(settings), lambda: _secret(settings, env), lambda: _editor(settings, env),
         lambda: _database(settings), *_dns_steps(lookups), lambda: _relay(settings, env),
         lambda: _public_url(settings, env, lookups), lambda: _bounces(settings, env, lookups),
-        lambda: _scheduler(settings, moment)]
+        lambda: _scheduler(settings, moment), lambda: mail_checks.approval(settings),
+        lambda: mail_checks.mailbox(settings, env, probe), lambda: mail_checks.limits(settings)]
+    budget = {name: CHECK_SECONDS + (2 * probing.WAIT_SECONDS if name == "mailbox" and probe else 0) for name in NAMES}
+    return _side_by_side(dict(zip(NAMES, steps, strict=True)), budget)
+
+
+def _side_by_side(steps: dict[str, Callable[[], Check]], budget: dict[str, float]) -> list[Check]:
+    """Each step in a thread of its own, waited for its budget (in seconds from the start)."""
     found: dict[str, Check] = {}
-    threads = [threading.Thread(target=lambda n=name, s=step: found.__setitem__(n, _guarded(n, s)),
-                                daemon=True, name=f"doctor {name}") for name, step in zip(NAMES, steps, strict=True)]
-    for thread in threads:
+    threads = {name: threading.Thread(target=lambda n=name, s=step: found.__setitem__(n, _guarded(n, s)),
+                                      daemon=True, name=f"doctor {name}") for name, step in steps.items()}
+    for thread in threads.values():
         thread.start()
-    ends = time.monotonic() + CHECK_SECONDS
-    for thread in threads:
-        thread.join(max(0.0, ends - time.monotonic()))
-    return [found.get(name) or Check(name, False, f"no answer within {CHECK_SECONDS:g} s (a server that hangs or "
+    started = time.monotonic()
+    for name, thread in threads.items():
+        thread.join(max(0.0, started + budget[name] - time.monotonic()))
+    return [found.get(name) or Check(name, False, f"no answer within {budget[name]:g} s (a server that hangs or "
                                                   "trickles)", "check the server this looks at, then run "
-                                                               "`digest doctor` again") for name in NAMES]
+                                                               "`digest doctor` again") for name in steps]
 
 
 def _dns_steps(lookups: DnsChecks | Check) -> list[Callable[[], Check]]:
@@ -144,6 +145,9 @@ def _editor(settings: Settings, env: Mapping[str, str]) -> Check:
     name = settings.web.editor_password_env
     password = env.get(name, "")
     fix = f"export {name}=<a password of at least {MIN_PASSWORD} characters> where `digest serve` runs"
+    if not password and settings.mail_mode:
+        return Check("editor", True, f"{name} is not set: the web desk (for this machine only, in mail mode) "
+                                     "refuses every login until it is; approvals and all else go by mail")
     if not password:
         return Check("editor", False, f"{name} is not set: nobody can log in to the web editor", fix)
     if len(password) < MIN_PASSWORD:
@@ -201,11 +205,25 @@ class DnsChecks:
         self.domain = from_domain(settings)
         self.backend = settings.sending.backend
         self.declared = backends.get(self.backend)
+        self.provider = mail_checks.provider_of(settings)
 
     def lookups(self) -> dns.Lookups:
         return dns.Lookups(self.resolver)
 
+    def _providers_own(self, name: str) -> Check | None:
+        """The From domain is the relay provider's own (gmail.com through smtp.gmail.com):
+        the provider publishes its SPF and DMARC and signs as it; nothing to publish."""
+        if self.provider is None or not self.provider.owns(self.domain):
+            return None
+        said = {"spf": f"{self.provider.name} publishes the SPF record of its own domain",
+                "dkim": f"{self.provider.name} signs mail of its own domain with DKIM",
+                "dmarc": f"the DMARC record of its own domain is {self.provider.name}'s"}[name]
+        return Check(name, True, f"{self.domain}: {said}; nothing to publish")
+
     def spf(self) -> Check:
+        own = self._providers_own("spf")
+        if own is not None:
+            return own
         try:
             return self._spf(self.lookups())
         except dns.LookupFailed as error:
@@ -234,7 +252,7 @@ class DnsChecks:
         if not self.declared.real:
             return Check("spf", False, f"the {self.backend} backend sends nothing, so there is no relay to allow",
                          choose_a_relay())
-        include = relay.spf_include(sending)
+        include = relay.spf_include(sending) or (self.provider.spf_include if self.provider else "")
         if include:
             return f"include:{include}", lambda record: self._includes(include, record)
         if relay.host is None:
@@ -265,8 +283,12 @@ class DnsChecks:
         return None
 
     def dkim(self) -> Check:
+        own = self._providers_own("dkim")
+        if own is not None:
+            return own
         selectors = ([self.settings.sending.dkim_selector] if self.settings.sending.dkim_selector else
-                     list(self.declared.relay.dkim_selectors))
+                     list(self.declared.relay.dkim_selectors or (self.provider.dkim_selectors if self.provider
+                                                                 else ())))
         if not selectors:
             return Check("dkim", False, "no DKIM selector to look up",
                          "set [sending].dkim_selector to the selector your relay signs with (the s= of a "
@@ -291,6 +313,9 @@ class DnsChecks:
         return f'publish at {names}: TXT "v=DKIM1; k=rsa; p=<the public key your relay gives you>"'
 
     def dmarc(self) -> Check:
+        own = self._providers_own("dmarc")
+        if own is not None:
+            return own
         try:
             lookups = self.lookups()
             where, record = dns.dmarc_record(lookups, self.domain)
@@ -351,6 +376,8 @@ def _relay(settings: Settings, env: Mapping[str, str]) -> Check:
 
 
 def _public_url(settings: Settings, env: Mapping[str, str], lookups: DnsChecks | Check) -> Check:
+    if settings.mail_mode:
+        return mail_checks.public_url_by_mail(settings)
     base = settings.web.base_url
     problems = [fix for key, fix in problems_for_real_mail(settings.send_settings()) if key == PUBLIC_ADDRESS]
     if problems:

@@ -6,6 +6,11 @@ the URL itself when that is a feed, else the page's `<link rel="alternate"
 type="application/atom+xml|rss+xml">` (the posts feed, not the comments feed), else
 the usual place of a Blogger or WordPress feed. Nothing from the blog reaches the file
 unescaped: titles are cut to one line and written as TOML strings.
+
+It asks once how digest is reached (`Way`): at a public address for `digest serve`, or
+by mail only (mail mode): then the mailbox's own address, and the provider's documented
+SMTP and IMAP servers are written for it (providers.py; a domain of one's own is told by
+its MX hosts), or commented placeholders for a provider digest does not know.
 """
 
 from __future__ import annotations
@@ -16,22 +21,30 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from .. import config
+from pydantic import ValidationError
+
+from .. import config, hosts
 from ..errors import ConfigError, DigestError, UsageError
 from ..oneline import unsafe_characters
 from ..read.errors import FeedError, FetchError
 from ..read.fetch import Fetcher, allowed_hosts_for
 from ..read.parse import detect_kind, read
+from . import providers
+from .providers import Provider
 
 log = logging.getLogger(__name__)
 
 FEED_TYPES = ("application/atom+xml", "application/rss+xml")
 GUESSES = ("/feeds/posts/default", "/feed/")          # Blogger's posts feed, WordPress's
 LIST_NAME = "weekly"
+LOCAL_URL = "http://localhost:8000"
+NONE = "none"
+PASSWORD_ENV = "DIGEST_MAILBOX_PASSWORD"       # the app password: IMAP and SMTP take the same one
 
 
 class SetupError(DigestError):
@@ -51,11 +64,93 @@ class Blog:
 
 
 @dataclass(frozen=True)
+class Way:
+    """How digest is reached: at a public address for `digest serve`, or by mail (a mailbox,
+    and no public address: mail mode); neither given: a local address, as for a first look."""
+
+    public_url: str = ""
+    mailbox: str = ""                     # the mailbox's own address
+    provider: Provider | None = None      # its provider, when digest knows it
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or LOCAL_URL
+
+    @property
+    def mail_mode(self) -> bool:
+        return bool(self.mailbox) and not hosts.public(self.base_url)
+
+
+@dataclass(frozen=True)
 class Written:
     config_path: Path
     list_path: Path
     list_created: bool        # False: a list file was there already and is kept
     blog: Blog
+    way: Way = Way()
+
+    @property
+    def signup_link(self) -> str:
+        """The mailto: link that signs a reader up by mail ("" without a mailbox)."""
+        from ..signals.addresses import SUBSCRIBE, mailto  # here: `digest fetch` needs no signals
+        if not self.way.mailbox:
+            return ""
+        plus = not (self.way.provider and self.way.provider.plus_addresses is False)
+        return mailto(config.Mailbox(address=self.way.mailbox, plus_addresses=plus), SUBSCRIBE, LIST_NAME)
+
+    @property
+    def signup_html(self) -> str:
+        """The sign-up link as HTML for the blog's sidebar (a Blogger HTML/JavaScript gadget,
+        a WordPress Custom HTML widget)."""
+        if not self.signup_link:
+            return ""
+        return (f'<a href="{escape(self.signup_link)}">Get {escape(_list_title(self.blog))} by email</a>')
+
+
+def choose(public_url: str | None, mailbox: str = "", nameserver: str | None = None) -> Way:
+    """The Way from init's answers: public_url an http(s) address, "none" (mail mode: then
+    mailbox is needed) or None (not asked); the provider of the mailbox found by its domain,
+    or by the MX hosts of a domain of one's own (through DIGEST_NAMESERVER when set)."""
+    given = (public_url or "").strip()
+    if given.lower() == NONE or (not given and mailbox):
+        if not mailbox.strip():
+            raise UsageError("with no public address digest runs by mail; give the mailbox's address: "
+                             "--mailbox pickoftheweek@gmail.com")
+        given = ""
+    address = _mailbox_address(mailbox) if mailbox.strip() else ""
+    return Way(_public_url(given) if given else "", address, _provider(address, nameserver) if address else None)
+
+
+def _public_url(url: str) -> str:
+    try:
+        return config.Web(base_url=url).base_url
+    except ValidationError as error:
+        reason = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"{url!r}: {reason}; give the address of digest serve, e.g. https://news.example.org, "
+                         "or none") from None
+
+
+def _mailbox_address(address: str) -> str:
+    try:
+        return config.Mailbox(address=address.strip()).address
+    except ValidationError as error:
+        reason = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"{address.strip()!r}: {reason}") from None
+
+
+def _provider(address: str, nameserver: str | None) -> Provider | None:
+    """The provider of address: by its domain, else by the domain's MX hosts (a Google
+    Workspace or Fastmail domain of one's own); None when neither says."""
+    from . import dns  # here: dnspython only for a domain of one's own
+    found = providers.by_address(address)
+    domain = providers.domain_of(address)
+    if found is not None or hosts.example(domain) or hosts.local(domain) or hosts.private(domain):
+        return found
+    try:
+        return providers.by_mx(dns.Lookups(dns.resolver(nameserver)).mx(domain))
+    except dns.LookupFailed as error:
+        log.info("the MX hosts of %s are unknown (%s): its provider is not known", domain, error)
+        return None
 
 
 def discover(url: str, fetch: config.Fetch) -> Blog:
@@ -192,13 +287,13 @@ def _one_line(text: str, most: int = 200) -> str:
 
 # ------------------------------------------------------------------ writing
 
-def write(blog: Blog, config_path: Path, force: bool = False) -> Written:
+def write(blog: Blog, config_path: Path, force: bool = False, way: Way = Way()) -> Written:
     """Write config.toml (refused when it exists, unless force) and an empty list file
     (kept when it exists); the config is checked with digest's own loader first."""
     if config_path.exists() and not force:
         raise SetupError(f"{config_path} exists already; nothing was written. Run `digest init URL --force` "
                          "to replace it, or use --config to write another file")
-    text = config_text(blog)
+    text = config_text(blog, way)
     folder = config_path.resolve().parent
     try:
         config.from_dict(tomllib.loads(text), root=folder, origin=str(config_path))
@@ -214,18 +309,50 @@ def write(blog: Blog, config_path: Path, force: bool = False) -> Written:
             list_path.write_text("email,name\n", encoding="utf-8")
     except OSError as error:
         raise SetupError(f"cannot write {error.filename}: {error.strerror}; check the folder's permissions") from None
-    return Written(config_path, list_path, created, blog)
+    return Written(config_path, list_path, created, blog, way)
 
 
-def config_text(blog: Blog) -> str:
+def config_text(blog: Blog, way: Way = Way()) -> str:
     """config.toml for the blog, with a comment for each setting an editor changes first."""
-    title = blog.title or urlsplit(blog.site_url).netloc
+    title = _title(blog)
     source = _source_name(blog.site_url)
-    return TEMPLATE.format(
+    head = TEMPLATE.format(
         title=_toml(title), site_url=_toml(blog.site_url), source=_toml(source), feed_url=_toml(blog.feed_url),
-        kind=_toml(blog.kind), list=_toml(LIST_NAME), list_title=_toml(f"The {title} digest"),
-        sender=_toml(f"{_sender_name(title)} digest <digest@example.org>"),
+        kind=_toml(blog.kind), list=_toml(LIST_NAME), list_title=_toml(_list_title(blog)),
+        editor=EDITOR_BY_MAIL if way.mailbox else EDITOR,
     )
+    if not way.mailbox:
+        sending = OUTBOX.format(sender=_toml(f"{_sender_name(title)} digest <digest@example.org>"))
+    else:
+        sending = _by_mail(way, f"{_sender_name(title)} digest <{way.mailbox}>")
+    return head + sending + WEB.format(base_url=_toml(way.base_url), where=_where(way))
+
+
+def _title(blog: Blog) -> str:
+    return blog.title or urlsplit(blog.site_url).netloc
+
+
+def _list_title(blog: Blog) -> str:
+    return f"The {_title(blog)} digest"
+
+
+def _where(way: Way) -> str:
+    if way.mail_mode:
+        return "no public address: mail mode (readers and you act by mail; the desk runs here only)"
+    return "the public address of `digest serve`: links in emails use it"
+
+
+def _by_mail(way: Way, sender: str) -> str:
+    """[sending] through the mailbox's provider, [mailbox] read over IMAP, [publish]."""
+    provider, address = way.provider, _toml(way.mailbox)
+    if provider is None:
+        return (SMTP_UNKNOWN + MAILBOX_UNKNOWN).format(sender=_toml(sender), address=address,
+                                                       password_env=_toml(PASSWORD_ENV)) + PUBLISH
+    plus = {True: "", None: PLUS_UNKNOWN, False: PLUS_NONE}[provider.plus_addresses].format(name=provider.name)
+    return (SMTP_KNOWN + MAILBOX_KNOWN).format(
+        sender=_toml(sender), address=address, password_env=_toml(PASSWORD_ENV), name=provider.name,
+        smtp_host=_toml(provider.smtp_host), smtp_port=provider.smtp_port, security=_toml(provider.smtp_security),
+        imap_host=_toml(provider.imap_host), imap_port=provider.imap_port, plus=plus) + PUBLISH
 
 
 def _toml(value: str) -> str:
@@ -276,11 +403,23 @@ approval = "required"                # the scheduled run holds the edition until
 # approve_within = "24h"             # and if nobody answers in time:
 # on_timeout = "skip"                # "skip" it, or "send" it as it is
 
-[editor]
+{editor}"""
+
+
+EDITOR = """[editor]
 email = ""                           # your address: the held edition to review, and a notice after every run
 # webhook_url = "https://hooks.slack.com/..."   # the same notices as JSON (Slack, Discord)
 
-[sending]
+"""
+
+EDITOR_BY_MAIL = """[editor]
+email = ""                           # YOUR own address (not the mailbox's): the held edition comes there to
+                                     # review; reply "approve" (or "skip") from it. A notice after every run too
+# webhook_url = "https://hooks.slack.com/..."   # the same notices as JSON (Slack, Discord)
+
+"""
+
+OUTBOX = """[sending]
 backend = "outbox"                   # .eml files to look at; "smtp" or "sendgrid" to send for real
 from = {sender}   # put your own address here before real mail
 
@@ -293,16 +432,102 @@ dir = "outbox"
 # security = "starttls"
 # username = "digest"                # the password goes in $DIGEST_SMTP_PASSWORD
 
-[web]
-base_url = "http://localhost:8000"   # the public address of `digest serve`: links in emails use it
+"""
+
+SMTP_KNOWN = """[sending]
+backend = "smtp"                     # through the mailbox's own provider ({name})
+from = {sender}
+
+[sending.smtp]
+host = {smtp_host}
+port = {smtp_port}
+security = {security}
+username = {address}
+password_env = {password_env}   # the app password (see `digest init`'s summary), IMAP's too
+
+"""
+
+SMTP_UNKNOWN = """[sending]
+backend = "smtp"                     # through the mailbox's own provider: fill in its SMTP submission server
+from = {sender}
+
+[sending.smtp]
+# host = "smtp.yourprovider.example"   # your provider's SMTP submission server (its help pages name it)
+# port = 587                         # 587 with "starttls", or 465 with "tls"
+# security = "starttls"
+username = {address}
+password_env = {password_env}   # the password (or app password) of the mailbox, IMAP's too
+
+"""
+
+MAILBOX_KNOWN = """\
+[mailbox]                            # the mailbox digest reads: sign-ups, unsubscribes, approvals, bounces
+address = {address}
+imap_host = {imap_host}
+imap_port = {imap_port}
+imap_user = {address}
+imap_password_env = {password_env}
+{plus}poll_minutes = 5                     # how often `digest schedule` reads it
+
+"""
+
+MAILBOX_UNKNOWN = """\
+[mailbox]                            # the mailbox digest reads: sign-ups, unsubscribes, approvals, bounces
+address = {address}
+# imap_host = "imap.yourprovider.example"   # your provider's IMAP server (TLS, port 993)
+# imap_port = 993
+# imap_user = {address}
+# imap_password_env = {password_env}
+# plus_addresses = true              # `digest doctor` mails itself to find out; false: the subject carries the words
+poll_minutes = 5                     # how often `digest schedule` reads it
+
+"""
+
+PLUS_UNKNOWN = """\
+# plus_addresses = true              # {name} does not document them: `digest doctor` mails itself to find out
+"""
+
+PLUS_NONE = """\
+plus_addresses = false               # {name} has no plus addresses: the subject of a mail carries the words
+"""
+
+PUBLISH = """[publish]                            # optional: each edition once, as a post on the blog
+# mail_to = "yourname.secretwords@blogger.com"   # Blogger: Settings > Email > Posting using email; choose
+#                                    # "Save emails as draft posts" and publish each with one click
+# url = "https://yourblog.blogspot.com/search/label/Pick%20of%20the%20Week"   # "view in a browser" goes there
+
+"""
+
+WEB = """[web]
+base_url = {base_url}   # {where}
 # secret_key_env = "DIGEST_SECRET_KEY"            # set it before real mail: it signs unsubscribe links
 # editor_password_env = "DIGEST_EDITOR_PASSWORD"
 """
 
 
 def next_commands(written: Written, default_config: bool) -> list[str]:
-    """The three commands to run next."""
+    """What to run next: three commands; by mail, the password to create and export, the
+    secret, the editor's address, then fetch, doctor and schedule (shell comments say why)."""
     where = "" if default_config else f" --config {written.config_path}"
+    if written.way.mailbox:
+        return _by_mail_steps(written, where)
     return [f"digest{where} fetch",
             f"digest{where} subscribers add {LIST_NAME} you@example.org",
             f"digest{where} preview {LIST_NAME} --out preview.html"]
+
+
+def _by_mail_steps(written: Written, where: str) -> list[str]:
+    provider = written.way.provider
+    if provider is None:
+        first = ["# fill in [sending.smtp] host and [mailbox] imap_host in the config: your provider's SMTP "
+                 "submission and IMAP servers (its help pages name them)"]
+    else:
+        first = ([f"# WARNING: {provider.caveat}"] if provider.caveat else []) + [f"# {provider.name}: "
+                                                                               f"{provider.password}"]
+    return [*first,
+            f"export {PASSWORD_ENV}='the app password'",
+            "export DIGEST_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')",
+            "# put your own address (the one you approve from) in [editor] email",
+            f"digest{where} fetch",
+            f"digest{where} doctor",
+            f"digest{where} schedule          # on a machine that is on now and then: a laptop, a Raspberry Pi"]
