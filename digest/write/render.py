@@ -125,15 +125,18 @@ class Renderer:
             "period_label": label,
             "star_label": star_label,
             "intro": _intro(selection),
-            "web_url": web_url(self.settings.base_url, mailing_list, selection.since),
+            "web_url": web_url(self.settings.base_url, mailing_list, selection.since, self.settings.view_url),
             "tokens": tokens,
             "lang": "en-GB",
             "show_why": self.show_why,
         }
 
 
-def web_url(base_url: str, mailing_list: MailingList, since: datetime) -> str:
-    """The edition's stable public address in the archive."""
+def web_url(base_url: str, mailing_list: MailingList, since: datetime, view_url: str = "") -> str:
+    """The edition's stable public address in the archive; in mail mode with [publish].url,
+    that page of the blog instead (digest's own archive is on a machine nobody can reach)."""
+    if view_url:
+        return view_url
     day = since.astimezone(mailing_list.timezone).date().isoformat()
     return f"{base_url}/archive/{mailing_list.name}/{day}"
 
