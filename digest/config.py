@@ -600,7 +600,8 @@ class Settings(Section):
         return WriteSettings(self.selection, self.path(self.email.templates), self.email.templates,
                              self.email.max_html_bytes, self.email.max_comment_words, self.site.title,
                              self.site.url, self.web.base_url,
-                             self.tracking.clicks != "off" and not self.mail_mode)
+                             self.tracking.clicks != "off" and not self.mail_mode,
+                             self.publish.url if self.mail_mode else "")
 
     def send_settings(self) -> SendSettings:
         """[sending] and what it needs; in mail mode clicks are not counted (nothing can reach
@@ -640,6 +641,7 @@ class WriteSettings:
     site_url: str | None
     base_url: str
     track_clicks: bool = True       # links will go through base_url (the size budget counts them so)
+    view_url: str = ""              # "view in a browser" ([publish].url in mail mode); "": the archive
 
 
 @dataclass(frozen=True)

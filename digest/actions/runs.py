@@ -20,7 +20,7 @@ from ..models import DeliveryStatus, EditionStatus
 from ..send.deliver import AlreadySent, HeldForApproval, SendReport
 from ..write import periods
 from ..write.edition import NothingToSend
-from . import approval
+from . import approval, publish
 from .blog import fetch
 from .notices import Notice, notify
 from .sends import check_ready, finish_unfinished, send_edition
@@ -94,12 +94,25 @@ def sent_notice(settings: Settings, db: Database, listed: MailingList, report: S
              f"{counts.get(DeliveryStatus.ACCEPTED, 0):,} accepted, {counts.get(DeliveryStatus.REFUSED, 0):,} failed, "
              f"{counts.get(DeliveryStatus.SUPPRESSED, 0):,} suppressed."]
     command = ""
+    lines += _post_lines(settings, report, row.posted_at if row is not None else None)
     if not report.finished:
         lines.append(f"{counts.get(DeliveryStatus.PENDING, 0):,} are not sent yet (deferred by the server or "
                      "stopped early): the scheduler sends them on its next try.")
         command = _resume_command(listed, since, until) if since and until else f"digest send {listed.name}"
     return Notice("sent", listed.name, f"{title}: the edition of {days} went out", lines, command,
                   dashboard(settings), "Open the dashboard")
+
+
+def _post_lines(settings: Settings, report: SendReport, posted_at: datetime | None) -> list[str]:
+    """What became of the edition's post to the blog ([publish].mail_to), for the notice."""
+    mail_to = settings.publish.mail_to
+    if not mail_to or not report.finished:
+        return []
+    said = [line for line in report.problems if f"to the blog ({mail_to})" in line]
+    if said:
+        return [said[0][0].upper() + said[0][1:] + "."]
+    return [f"It was posted to the blog ({mail_to}): where the blog keeps mailed posts as drafts, "
+            "publish it there."] if posted_at else []
 
 
 def failed_notice(settings: Settings, listed: MailingList, scheduled: datetime, error: str, retry: str) -> Notice:
@@ -148,9 +161,11 @@ def counts_line(report: SendReport) -> str:
 # ------------------------------------------------------------------ the desk's errands
 
 def tend(settings: Settings, db: Database, now: datetime, should_stop: Callable[[], bool] = lambda: False) -> list[str]:
-    """Every few seconds in the scheduler: mail reviews not yet mailed, decide approvals that
-    timed out, and carry out the web's orders. What was done, one line each."""
+    """Every few seconds in the scheduler: mail reviews not yet mailed, post to the blog the
+    editions whose post did not go, decide approvals that timed out, and carry out the web's
+    orders. What was done, one line each."""
     done = [f"review of edition {n} mailed" for n in approval.send_reviews_due(settings, db, now)]
+    done += [posted.line(settings.publish.mail_to) for posted in publish.retry_refused(settings, db, now)]
     for listed, edition_id, decision in approval.decide_timeouts(settings, db, now):
         done.append(f"{listed.name}: edition {edition_id} {decision.decision}")
         _timed_out(settings, db, listed, edition_id, decision, now, should_stop)

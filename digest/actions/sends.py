@@ -12,12 +12,14 @@ from datetime import datetime
 
 from ..config import MailingList, Settings
 from ..db import Database
+from ..errors import DigestError
 from ..send import deliver
 from ..send.deliver import AlreadySent, Plan, SendReport, TestCopy, send_lock
 from ..send.mailers import Mailer, MailerError, make_mailer
 from ..send.readiness import check_ready_to_send
 from ..send.signing import INSECURE_KEY, secret_key
 from ..write.edition import Built, NothingToSend, build_or_refuse
+from . import publish
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,24 @@ def send(settings: Settings, db: Database, planned: Plan, mailer: Mailer | None 
          progress: Callable[[int, int], None] = lambda done, total: None,
          should_stop: Callable[[], bool] = lambda: False,
          sleep: Callable[[float], None] = time.sleep) -> SendReport:
-    """Freeze the planned edition (or resume the unfinished one) and deliver it."""
-    return deliver.send(settings.send_settings(), db, planned, mailer, clock, retry_unknown, progress, should_stop,
-                        sleep)
+    """Freeze the planned edition (or resume the unfinished one) and deliver it; once it is
+    finished, post it to the blog ([publish].mail_to: actions/publish.py). Every send passes
+    here: `digest send`, a scheduled run, an approval's, a desk order."""
+    report = deliver.send(settings.send_settings(), db, planned, mailer, clock, retry_unknown, progress, should_stop,
+                          sleep)
+    if report.finished:
+        report.problems += _post(settings, db, clock())
+    return report
+
+
+def _post(settings: Settings, db: Database, now: datetime) -> list[str]:
+    """The finished edition posted to the blog (and any other whose post did not go): what
+    went wrong, one line each (a post never fails the send that came before it)."""
+    try:
+        posted = publish.after_send(settings, db, now)
+    except DigestError as error:
+        return [f"the edition was not posted to the blog ({error}); `digest schedule` tries again within the day"]
+    return [p.line(settings.publish.mail_to) for p in posted if p.outcome != publish.POSTED]
 
 
 def send_test(settings: Settings, db: Database, listed: MailingList, since: datetime, until: datetime,

@@ -190,7 +190,8 @@ class Ledger:
         query = sa.select(editions.c.id, editions.c.list_name, editions.c.since, editions.c.until,
                           editions.c.subject, editions.c.status, editions.c.created_at, editions.c.finished_at,
                           editions.c.held_at, editions.c.decided_at, editions.c.decision, editions.c.note,
-                          editions.c.threads, editions.c.review_sent_at).where(editions.c.id == edition_id)
+                          editions.c.threads, editions.c.review_sent_at, editions.c.posted_at).where(
+            editions.c.id == edition_id)
         with self.engine.connect() as db:
             return db.execute(query).first()
 
@@ -214,12 +215,38 @@ class Ledger:
             db.execute(editions.update().where(editions.c.id == edition_id)
                        .values(status=EditionStatus.RELEASED.value, finished_at=None))
 
+    # ---------------------------------------------------------------- posted to the blog
+
+    def to_post(self, finished_after: datetime, finished_before: datetime) -> list[tuple[int, datetime]]:
+        """(id, finished_at) of the editions sent between the two moments and not yet posted
+        to the blog, oldest first."""
+        query = (sa.select(editions.c.id, editions.c.finished_at)
+                 .where(*_postable(finished_after), editions.c.finished_at <= finished_before)
+                 .order_by(editions.c.id))
+        with self.engine.connect() as db:
+            return [(int(row.id), row.finished_at) for row in db.execute(query)]
+
+    def claim_post(self, edition_id: int, now: datetime, finished_after: datetime) -> bool:
+        """Record that the sent edition is being posted to the blog, at `now`; False when it
+        was posted (or is being posted) already, is not sent, or finished before
+        `finished_after`: only the caller that gets True posts it."""
+        with self.engine.begin() as db:
+            return db.execute(editions.update().where(editions.c.id == edition_id, *_postable(finished_after))
+                              .values(posted_at=now)).rowcount == 1
+
+    def release_post(self, edition_id: int, claimed: datetime) -> None:
+        """The post claimed at `claimed` did not go (the relay refused it): it may be tried again."""
+        with self.engine.begin() as db:
+            db.execute(editions.update().where(editions.c.id == edition_id, editions.c.posted_at == claimed)
+                       .values(posted_at=None))
+
     def history(self, list_name: str | None = None) -> list[dict[str, Any]]:
         counts = (sa.select(deliveries.c.edition_id, deliveries.c.status, sa.func.count().label("n"))
                   .group_by(deliveries.c.edition_id, deliveries.c.status))
         query = sa.select(editions.c.id, editions.c.list_name, editions.c.since, editions.c.until,
                           editions.c.subject, editions.c.status, editions.c.created_at, editions.c.finished_at,
-                          editions.c.held_at, editions.c.decided_at, editions.c.decision).order_by(editions.c.id)
+                          editions.c.held_at, editions.c.decided_at, editions.c.decision,
+                          editions.c.posted_at).order_by(editions.c.id)
         if list_name:
             query = query.where(editions.c.list_name == list_name)
             counts = counts.join(editions, editions.c.id == deliveries.c.edition_id).where(
@@ -434,6 +461,13 @@ def _store_links(db: sa.Connection, edition_id: int, tracked: Sequence[Link]) ->
     if tracked:
         db.execute(links.insert(), [{"edition_id": edition_id, "n": link.n, "url": link.url, "thread": link.thread,
                                      "post": link.post, "position": link.position} for link in tracked])
+
+
+def _postable(finished_after: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    """A sent edition not posted to the blog yet, finished after `finished_after` (one sent
+    long ago, before posting existed, is never posted late)."""
+    return (editions.c.status == EditionStatus.SENT.value, editions.c.posted_at.is_(None),
+            editions.c.finished_at >= finished_after)
 
 
 def _take_picks(db: sa.Connection, list_name: str, until: datetime, now: datetime) -> None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from premailer import Premailer
 
 from ..config import MailingList, WriteSettings
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 TOKEN_NAMES = ("greeting", "email", "unsubscribe_url")
 PERSONAL = re.compile(r"<!--digest:personal-->.*?<!--/digest:personal-->", re.DOTALL)
+HEAD = re.compile(r"<head\b.*?</head\s*>", re.DOTALL | re.IGNORECASE)
+STYLE = re.compile(r"<style\b.*?</style\s*>", re.DOTALL | re.IGNORECASE)
+PREHEADER = re.compile(r'<div class="preheader"[^>]*>.*?</div>', re.DOTALL)
+BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.DOTALL | re.IGNORECASE)
 MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 BUNDLED_TEMPLATES = templates_dir()
 
@@ -125,15 +129,18 @@ class Renderer:
             "period_label": label,
             "star_label": star_label,
             "intro": _intro(selection),
-            "web_url": web_url(self.settings.base_url, mailing_list, selection.since),
+            "web_url": web_url(self.settings.base_url, mailing_list, selection.since, self.settings.view_url),
             "tokens": tokens,
             "lang": "en-GB",
             "show_why": self.show_why,
         }
 
 
-def web_url(base_url: str, mailing_list: MailingList, since: datetime) -> str:
-    """The edition's stable public address in the archive."""
+def web_url(base_url: str, mailing_list: MailingList, since: datetime, view_url: str = "") -> str:
+    """The edition's stable public address in the archive; in mail mode with [publish].url,
+    that page of the blog instead (digest's own archive is on a machine nobody can reach)."""
+    if view_url:
+        return view_url
     day = since.astimezone(mailing_list.timezone).date().isoformat()
     return f"{base_url}/archive/{mailing_list.name}/{day}"
 
@@ -201,6 +208,33 @@ def archive_html(edition_html: str, tokens: dict[str, str]) -> str:
     for token in tokens.values():
         html = html.replace(token, "")
     return html
+
+
+def post_copy(edition: Edition) -> tuple[str, str]:
+    """(HTML, text) of a frozen edition as the blog's own post ([publish].mail_to): the
+    archive copy (nothing personal; the links direct, as frozen: only the copies sent went
+    through digest's click address) without the head, whose stylesheet's rules on `body` and
+    `td` (the dark palette) would restyle the whole blog page, nor the hidden inbox line.
+    The text part loses the lines that were for one subscriber: its footer after the last
+    `--` line when that holds a token, any other line holding one, and the line that points
+    at the edition on the web."""
+    html = HEAD.sub("", archive_copy(edition))
+    found = BODY.search(html)
+    body = STYLE.sub("", PREHEADER.sub("", found.group(1) if found else html)).strip()
+    page = (f"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{escape(edition.subject)}</title>\n"
+            f"</head>\n<body>\n{body}\n</body>\n</html>\n")
+    return page, _post_text(edition)
+
+
+def _post_text(edition: Edition) -> str:
+    tokens = list(edition.text_tokens.values())
+    lines = edition.text.split("\n")
+    rules = [n for n, line in enumerate(lines) if line.strip() == "--"]
+    if rules and any(token in "\n".join(lines[rules[-1]:]) for token in tokens):
+        lines = lines[:rules[-1]]
+    itself = re.compile(rf"(?<!\S){re.escape(edition.web_url)}(?!\S)") if edition.web_url else None
+    return tidy("\n".join(line for line in lines if not any(token in line for token in tokens)
+                          and not (itself and itself.search(line))))
 
 
 def _wrap(text: str, indent: str = "", width: int = 72) -> str:
