@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from digest.actions import finish_unfinished, pin, send_edition, send_test, set_note, tend
+from digest.actions.desk import editions_json
 from digest.actions.publish import after_send
 from digest.actions.runs import sent_notice
 from digest.cli import cli
@@ -275,6 +276,8 @@ def test_the_outbox_keeps_the_post_and_the_notice_says_so(make_world, db_url):
     assert "reader0000" not in message.get_body(("html",)).get_content()
     notice = sent_notice(world.settings, world.db, world.weekly, report)
     assert any(line.startswith(f"It was posted to the blog ({MAIL_TO})") for line in notice.lines)
+    [listed] = editions_json(world.settings, world.db, "weekly")                  # `digest editions --format json`
+    assert listed["posted_at"] == posted_at(world, listed["id"]).isoformat()
 
 
 @pytest.mark.parametrize(("mailbox", "base_url", "expected"), [

@@ -81,7 +81,8 @@ def editions_json(settings: Settings, db: Database, list_name: str | None = None
     rows = [row for listed in chosen for row in reversed(editions_table(db, listed))]
     return [{"id": r["id"], "list": r["list_name"], "since": r["since"].isoformat(), "until": r["until"].isoformat(),
              "subject": r["subject"], "status": r["status"], "decision": r["decision"],
-             "sent_at": r["finished_at"].isoformat() if r["finished_at"] else None, "recipients": r["recipients"],
+             "sent_at": r["finished_at"].isoformat() if r["finished_at"] else None,
+             "posted_at": r["posted_at"].isoformat() if r.get("posted_at") else None, "recipients": r["recipients"],
              "accepted": r["accepted"], "failed": r["failed"], "bounced": r["bounced"],
              "complaints": r["complaints"], "unsubscribes": r["unsubscribes"], "soft_bounces": r["soft_bounces"],
              "complaint_rate": round(r["complaint_rate"], 5), "clicks": r["clicks"],
