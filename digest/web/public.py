@@ -20,10 +20,11 @@ from . import busy, check_csrf, client_address, list_or_404, services
 log = logging.getLogger(__name__)
 pages = Blueprint("public", __name__)
 FEED_ENTRIES = 20                      # the newest editions in the Atom feed
-PER_CLIENT, PER_ADDRESS = 20, 3        # sign-ups an hour from one client, to one mailbox (both forms)
-PER_ADDRESS_DAY, DAY = 5, 86_400.0     # confirmation mails a day to one mailbox, however it is spelled
+PER_CLIENT, PER_ADDRESS = 20, actions.PER_MAILBOX_HOUR   # sign-ups an hour from one client, to one mailbox (both forms)
+PER_ADDRESS_DAY, DAY = actions.PER_MAILBOX_DAY, 86_400.0  # confirmation mails a day to one mailbox, however spelled
 EMBED_PER_CLIENT, EMBED_GLOBAL = 10, 200   # the form on the blog (no CSRF token): an hour, per client and in all
-SIGNUP_GLOBAL = 200                    # confirmation emails an hour in all, from both forms together
+SIGNUP_GLOBAL = actions.SIGNUPS_AN_HOUR    # confirmation emails an hour in all, from both forms together
+# (sign-ups by mail have the same limits, counted in the database: actions/by_mail/subscribe.py)
 
 
 def list_title(listed: MailingList) -> str:

@@ -7,5 +7,7 @@ time (a crash between applying and recording reads the message again); with
 from __future__ import annotations
 
 from ..inbox import Handler
+from .confirm import confirm
+from .subscribe import subscribe
 
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {"subscribe": subscribe, "confirm": confirm}
