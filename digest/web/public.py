@@ -158,10 +158,15 @@ def subscribe(name: str) -> tuple[str, int] | str:
 @pages.get("/subscribe/<name>/embed")
 def embed(name: str) -> str:
     """The HTML to paste into the blog (a Blogger HTML/JavaScript gadget, a WordPress
-    Custom HTML widget), shown as text to copy and as it will look."""
-    mailing_list = list_or_404(name)
-    snippet = render_template("web/embed_snippet.html", list=mailing_list, base=services().settings.web.base_url)
-    return render_template("web/embed.html", list=mailing_list, snippet=snippet)
+    Custom HTML widget), shown as text to copy and as it will look: the form, and the
+    mailto sign-up beside it when a mailbox has an address; in mail mode only the mailto
+    (nobody outside can reach the form's address)."""
+    mailing_list, settings = list_or_404(name), services().settings
+    snippet = None if settings.mail_mode else render_template("web/embed_snippet.html", list=mailing_list,
+                                                              base=settings.web.base_url)
+    by_mail = actions.signup_snippet(settings, mailing_list) if settings.mailbox.address else None
+    mailto = actions.signup_mailto(settings, mailing_list) if settings.mailbox.address else None
+    return render_template("web/embed.html", list=mailing_list, snippet=snippet, by_mail=by_mail, mailto=mailto)
 
 
 @pages.post("/subscribe/<name>/from-blog")
