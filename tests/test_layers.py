@@ -116,7 +116,8 @@ PHASES = ("read", "pick", "write", "send", "signals", "live")
 FRONTS = ("cli", "web", "schedule")
 WHOLE_SETTINGS = {"config", "actions", "live", *FRONTS}      # live: init and doctor read or write the whole file
 STORES = {"content", "picks", "drafts", "lists", "ledger", "locks", "runs", "events", "sessions", "welcomes",
-          "checks", "orders", "signups", "subscribers", "bounces", "inbox"}
+          "checks", "orders", "signups", "subscribers", "bounces", "inbox",
+          "mail_signups"}
 
 
 def test_a_phase_never_imports_a_sibling_of_its_layer() -> None:

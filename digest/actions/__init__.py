@@ -87,6 +87,9 @@ if TYPE_CHECKING:   # imported on first use, by __getattr__ below: a command loa
     )
     from .site import end_session, provider_events, schema_status, session_live, start_session, upgrade
     from .subscribers import (
+        PER_MAILBOX_DAY,
+        PER_MAILBOX_HOUR,
+        SIGNUPS_AN_HOUR,
         WHY_BLOCKED,
         Added,
         SubscribeRefused,
@@ -107,6 +110,8 @@ if TYPE_CHECKING:   # imported on first use, by __getattr__ below: a command loa
         send_confirmation,
         send_welcome,
         signup_address,
+        signup_mailto,
+        signup_snippet,
         subscribe,
         sync_list,
         unsubscribe,
@@ -130,11 +135,13 @@ _FROM: dict[str, tuple[str, ...]] = {    # module -> the names taken from it (".
                "check_ready", "finish_unfinished", "holding_send_lock", "mailer", "plan", "send", "send_edition",
                "send_test", "signing_key"),
     ".site": ("end_session", "provider_events", "schema_status", "session_live", "start_session", "upgrade"),
-    ".subscribers": ("WHY_BLOCKED", "Added", "SubscribeRefused", "add_subscriber", "confirm_subscription",
+    ".subscribers": ("PER_MAILBOX_DAY", "PER_MAILBOX_HOUR", "SIGNUPS_AN_HOUR", "WHY_BLOCKED", "Added",
+                     "SubscribeRefused", "add_subscriber", "confirm_subscription",
                      "confirmation_link", "export_subscribers", "import_subscribers", "latest_edition_url",
                      "list_description", "list_title", "listing", "mail_one", "mailbox", "read_confirmation",
                      "read_unsubscribe", "remove_subscriber", "send_confirmation", "send_welcome", "signup_address",
-                     "subscribe", "sync_list", "unsubscribe", "valid_address", "valid_name"),
+                     "signup_mailto", "signup_snippet", "subscribe", "sync_list", "unsubscribe", "valid_address",
+                     "valid_name"),
 }
 __all__ = [name for names in _FROM.values() for name in names]
 _ORIGIN = {name: module for module, names in _FROM.items() for name in names}

@@ -1,4 +1,5 @@
-"""Subscribers: adding and removing them, a subscriber's own sign-up, confirmation and
+"""Subscribers: adding and removing them, a subscriber's own sign-up (by the web form, or
+by mail in mail mode: the mailto link and the blog's snippet for it), confirmation and
 unsubscribe, list files (import, export, sync), and the few mails one subscriber gets
 outside an edition (confirmation, welcome)."""
 
@@ -13,6 +14,8 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 
+from markupsafe import Markup
+
 from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import DigestError, UsageError
@@ -21,18 +24,40 @@ from ..oneline import clean_name, name_problem
 from ..send import deliver, readiness
 from ..send.mailers import Mailer, MailerError
 from ..send.message import recipient
-from ..send.signing import confirmation_token, read_confirmation_token, read_unsubscribe_token
+from ..send.signing import (
+    MAIL_CONFIRM,
+    address_token,
+    confirmation_token,
+    read_confirmation_token,
+    read_unsubscribe_token,
+)
 from ..send.subscribers import check_address, check_file, mailbox, read_csv, spreadsheet_safe
+from ..signals import addresses
 from ..write import listing as presented
 from ..write.letters import Letters
 
 __all__ = ["mailbox"]
+
+# The sign-up limits, the web form's and mail's alike (web/public.py counts the form's in
+# memory, by_mail/subscribe.py counts mail's confirmations in the database): confirmation
+# mails to one mailbox (every spelling of it: `mailbox()`) an hour and a day, and to anyone
+# an hour.
+PER_MAILBOX_HOUR, PER_MAILBOX_DAY, SIGNUPS_AN_HOUR = 3, 5, 200
 
 
 @dataclass(frozen=True)
 class Added:
     address: str
     suppressed: bool            # on the list, but suppressed: it will not be mailed
+
+
+class LetterNotTaken(MailerError):
+    """The relay did not take a letter for its one recipient (refused it, deferred it, or
+    left it unknown); the relay itself works (a MailerError of its own says it does not)."""
+
+    def __init__(self, message: str, status: DeliveryStatus) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SubscribeRefused(DigestError):
@@ -248,13 +273,16 @@ def send_welcome(settings: Settings, db: Database, mailer: Mailer, key: str, lis
 
 def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str, person: str,
              letter: Letter, kind: str, now: datetime, unsubscribe: bool = True, reply_to: str = "",
-             subscriber_id: int | None = None) -> None:
+             subscriber_id: int | None = None, folder: str = "") -> None:
     """One message (a confirmation, a welcome) to one subscriber through the configured mailer;
     MailerError unless it was accepted. The mailer is closed after. With unsubscribe, it
     carries List-Unsubscribe (RFC 8058; with [mailbox] address, also the mailto naming the
     subscribers row subscriber_id) for the subscriber's list; with reply_to, a Reply-To
     (mail mode: a tokened plus address, so that a reply acts). A real backend refuses
-    (NotReady) to send links anyone could forge ([web].insecure_dev_mode, a weak secret)."""
+    (NotReady) to send links anyone could forge ([web].insecure_dev_mode, a weak secret).
+    folder names the letter for the mailer (the outbox's folder): by default its kind, the
+    moment and its list and recipient, so that the letters of one mailbox read (one moment)
+    are each their own."""
     try:
         readiness.check_signed_links(settings.send_settings())
     except readiness.NotReady:
@@ -267,8 +295,68 @@ def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, 
     if reply_to:
         to.headers["Reply-To"] = reply_to
     try:
-        for outcome in mailer.send(letter, [to], lambda ids: ids, f"{kind}-{now:%Y%m%d-%H%M%S-%f}"):
+        for outcome in mailer.send(letter, [to], lambda ids: ids, folder or _folder(kind, listed, address, now)):
             if outcome.status != DeliveryStatus.ACCEPTED:
-                raise MailerError(f"{kind} to {address}: {outcome.status} {outcome.error}")
+                raise LetterNotTaken(f"{kind} to {address}: {outcome.status} {outcome.error}", outcome.status)
     finally:
         mailer.close()
+
+
+def _folder(kind: str, listed: MailingList, address: str, now: datetime) -> str:
+    mark = hashlib.sha256(f"{listed.name} {email_key(address)}".encode()).hexdigest()[:10]
+    return f"{kind}-{now:%Y%m%d-%H%M%S-%f}-{mark}"
+
+
+# ------------------------------------------------------------------ sign-up by mail (mail mode)
+
+def signup_mailto(settings: Settings, listed: MailingList) -> str:
+    """The mailto: link that asks to join the list by mail: `LOCAL+subscribe-LIST@DOMAIN`
+    (or, without plus addressing, the plain address with `subscribe LIST` as its subject)."""
+    if not settings.mailbox.address:
+        raise UsageError("no mailbox address to subscribe by mail; set [mailbox] address in the config file")
+    return addresses.mailto(settings.mailbox, addresses.SUBSCRIBE, listed.name)
+
+
+def signup_snippet(settings: Settings, listed: MailingList) -> str:
+    """HTML for the blog (a Blogger HTML/JavaScript gadget, a WordPress Custom HTML block):
+    the list's title and description and a button that opens the sign-up mail. Every value
+    is escaped; nothing in it runs or posts anywhere."""
+    link = signup_mailto(settings, listed)
+    shown = addresses.reply_to(settings.mailbox, addresses.SUBSCRIBE, listed.name)
+    if not settings.mailbox.plus_addresses:
+        shown = f"{shown} (subject: {addresses.subject_for(addresses.SUBSCRIBE, listed.name)})"
+    return str(Markup(SNIPPET).format(title=list_title(settings, listed),
+                                      description=list_description(settings, listed), link=link, address=shown))
+
+
+SNIPPET = """<div style="max-width:360px;font-family:Arial,sans-serif">
+<p style="margin:0 0 8px;font-size:16px;font-weight:bold">{title}</p>
+<p style="margin:0 0 12px;font-size:14px">{description}</p>
+<p style="margin:0"><a href="{link}" style="display:inline-block;min-height:24px;padding:10px 20px;\
+font-size:16px;line-height:24px;background:#0b5394;color:#ffffff;text-decoration:none;border-radius:4px">\
+Subscribe by email</a></p>
+<p style="margin:8px 0 0;font-size:13px">The button opens a message to {address}: send it, then \
+reply to the message that comes back.</p>
+</div>
+"""
+
+
+def send_mail_confirmation(settings: Settings, mailer: Mailer, key: str, listed: MailingList, address: str,
+                           signup_id: int, now: datetime) -> None:
+    """The mail that asks whoever asked by mail to confirm: its Reply-To is the sign-up's
+    tokened confirm address (without plus addressing the plain address, and the token in
+    the subject a reply keeps), and it offers the same as a mailto. No name (whoever wrote
+    the request's From chose it) and no List-Unsubscribe (nobody is subscribed yet)."""
+    token, box = address_token(key, MAIL_CONFIRM, signup_id), settings.mailbox
+    title = list_title(settings, listed)
+    subject = f"Confirm your subscription to {title}"
+    if not box.plus_addresses:
+        subject += f" ({addresses.subject_for(addresses.CONFIRM, token)})"
+    confirm_to = addresses.reply_to(box, addresses.CONFIRM, token)
+    letter = Letters(settings.write_settings()).write(
+        "confirm_by_mail", listed.name, subject, f"Reply to this message and {title} starts coming to you.",
+        list_title=title, address=address, mailto=addresses.mailto(box, addresses.CONFIRM, token),
+        confirm_to=confirm_to, confirm_subject="" if box.plus_addresses else addresses.subject_for(
+            addresses.CONFIRM, token), hours=settings.web.confirm_max_age_hours)
+    mail_one(settings, mailer, key, listed, address, "", letter, "confirm", now, unsubscribe=False,
+             reply_to=confirm_to, folder=f"confirm-{now:%Y%m%d-%H%M%S-%f}-mail-{signup_id}")

@@ -23,6 +23,7 @@ from .inbox import InboxStore
 from .ledger import Ledger
 from .lists import ListStore
 from .locks import LockStore
+from .mail_signups import MailSignupStore
 from .orders import OrderStore
 from .picks import PickStore
 from .runs import RunStore
@@ -61,6 +62,7 @@ class Database:
         self.subscribers = SubscriberStore(engine)
         self.bounces = BounceStore(engine)
         self.inbox = InboxStore(engine)
+        self.mail_signups = MailSignupStore(engine)
 
     @property
     def shares_sends(self) -> bool:

@@ -20,10 +20,11 @@ from . import busy, check_csrf, client_address, list_or_404, services
 log = logging.getLogger(__name__)
 pages = Blueprint("public", __name__)
 FEED_ENTRIES = 20                      # the newest editions in the Atom feed
-PER_CLIENT, PER_ADDRESS = 20, 3        # sign-ups an hour from one client, to one mailbox (both forms)
-PER_ADDRESS_DAY, DAY = 5, 86_400.0     # confirmation mails a day to one mailbox, however it is spelled
+PER_CLIENT, PER_ADDRESS = 20, actions.PER_MAILBOX_HOUR   # sign-ups an hour from one client, to one mailbox (both forms)
+PER_ADDRESS_DAY, DAY = actions.PER_MAILBOX_DAY, 86_400.0  # confirmation mails a day to one mailbox, however spelled
 EMBED_PER_CLIENT, EMBED_GLOBAL = 10, 200   # the form on the blog (no CSRF token): an hour, per client and in all
-SIGNUP_GLOBAL = 200                    # confirmation emails an hour in all, from both forms together
+SIGNUP_GLOBAL = actions.SIGNUPS_AN_HOUR    # confirmation emails an hour in all, from both forms together
+# (sign-ups by mail have the same limits, counted in the database: actions/by_mail/subscribe.py)
 
 
 def list_title(listed: MailingList) -> str:
@@ -157,10 +158,15 @@ def subscribe(name: str) -> tuple[str, int] | str:
 @pages.get("/subscribe/<name>/embed")
 def embed(name: str) -> str:
     """The HTML to paste into the blog (a Blogger HTML/JavaScript gadget, a WordPress
-    Custom HTML widget), shown as text to copy and as it will look."""
-    mailing_list = list_or_404(name)
-    snippet = render_template("web/embed_snippet.html", list=mailing_list, base=services().settings.web.base_url)
-    return render_template("web/embed.html", list=mailing_list, snippet=snippet)
+    Custom HTML widget), shown as text to copy and as it will look: the form, and the
+    mailto sign-up beside it when a mailbox has an address; in mail mode only the mailto
+    (nobody outside can reach the form's address)."""
+    mailing_list, settings = list_or_404(name), services().settings
+    snippet = None if settings.mail_mode else render_template("web/embed_snippet.html", list=mailing_list,
+                                                              base=settings.web.base_url)
+    by_mail = actions.signup_snippet(settings, mailing_list) if settings.mailbox.address else None
+    mailto = actions.signup_mailto(settings, mailing_list) if settings.mailbox.address else None
+    return render_template("web/embed.html", list=mailing_list, snippet=snippet, by_mail=by_mail, mailto=mailto)
 
 
 @pages.post("/subscribe/<name>/from-blog")
