@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest import config
+from digest import actions, config
 from digest.cli import cli
 from digest.errors import UsageError
 from digest.live import providers, setup
@@ -69,12 +69,10 @@ def test_none_writes_mail_mode_through_gmail_and_says_what_to_do_next(blog, feed
     assert "  export DIGEST_MAILBOX_PASSWORD='the app password'" in lines
     assert f"  digest --config {path} doctor" in lines
     assert any(line.startswith(f"  digest --config {path} schedule") for line in lines)
-    snippet = ('  <a href="mailto:pickoftheweek+subscribe-weekly@gmail.com?subject=subscribe">'
-               "Get The On Probation digest by email</a>")
-    assert lines[-1] == snippet
-    link = setup.choose("none", "pickoftheweek@gmail.com")
-    written = setup.Written(path, tmp_path / "x.csv", False, setup.Blog("", "", "On Probation", ""), link)
-    assert route(mail_to(written.signup_link), settings.mailbox) == Route("subscribe", "weekly", "address")
+    assert 'href="mailto:pickoftheweek+subscribe-weekly@gmail.com?subject=subscribe"' in result.output
+    assert result.output.rstrip().endswith("</div>")                        # the snippet, last, whole
+    link = actions.signup_mailto(settings, settings.lists[0])               # what the blog's button opens
+    assert route(mail_to(link), settings.mailbox) == Route("subscribe", "weekly", "address")
 
 
 @pytest.mark.parametrize(("address", "provider", "host", "port", "security", "imap"), [
@@ -99,8 +97,8 @@ def test_each_provider_gets_its_documented_servers(blog, feed_server, tmp_path, 
         assert "# plus_addresses = true" in text and settings.mailbox.plus_addresses
     if provider == "Yahoo Mail":                  # none: the words travel in the subject to the plain address
         assert not settings.mailbox.plus_addresses
-        link = result.output.splitlines()[-1].split('"')[1]
-        assert link == "mailto:editor@ymail.com?subject=subscribe%20weekly"
+        link = "mailto:editor@ymail.com?subject=subscribe%20weekly"
+        assert f'href="{link}"' in result.output                             # the blog's button
         assert route(mail_to(link), settings.mailbox) == Route("subscribe", "weekly", "subject")
 
 

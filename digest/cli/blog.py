@@ -50,10 +50,11 @@ def _report(written: actions.Written, default_config: bool) -> None:
     click.echo("Next:")
     for command in actions.next_commands(written, default_config):
         click.echo(f"  {command}")
-    if written.signup_html:
-        click.echo("The sign-up link for the blog (Blogger: Layout > Add a Gadget > HTML/JavaScript; WordPress: a "
-                   "Custom HTML widget):")
-        click.echo(f"  {written.signup_html}")
+    if way.mail_mode:
+        settings = config.load(written.config_path)
+        click.echo("The sign-up button for the blog (Blogger: Layout > Add a Gadget > HTML/JavaScript; WordPress: "
+                   "a Custom HTML widget):")
+        click.echo(actions.signup_snippet(settings, settings.lists[0]))
 
 
 @cli.command()

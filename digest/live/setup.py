@@ -21,7 +21,6 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
-from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -88,23 +87,6 @@ class Written:
     list_created: bool        # False: a list file was there already and is kept
     blog: Blog
     way: Way = Way()
-
-    @property
-    def signup_link(self) -> str:
-        """The mailto: link that signs a reader up by mail ("" without a mailbox)."""
-        from ..signals.addresses import SUBSCRIBE, mailto  # here: `digest fetch` needs no signals
-        if not self.way.mailbox:
-            return ""
-        plus = not (self.way.provider and self.way.provider.plus_addresses is False)
-        return mailto(config.Mailbox(address=self.way.mailbox, plus_addresses=plus), SUBSCRIBE, LIST_NAME)
-
-    @property
-    def signup_html(self) -> str:
-        """The sign-up link as HTML for the blog's sidebar (a Blogger HTML/JavaScript gadget,
-        a WordPress Custom HTML widget)."""
-        if not self.signup_link:
-            return ""
-        return (f'<a href="{escape(self.signup_link)}">Get {escape(_list_title(self.blog))} by email</a>')
 
 
 def choose(public_url: str | None, mailbox: str = "", nameserver: str | None = None) -> Way:
