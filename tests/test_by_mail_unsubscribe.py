@@ -230,6 +230,27 @@ def test_a_plain_unsubscribe_is_kept_with_the_one_command_that_applies_it(made: 
     assert suppressed(world) == {reader(1): "removed"}
 
 
+def test_the_editors_desk_lists_a_plain_unsubscribe_with_one_click_to_apply_it(made: MailWorld, monkeypatch):
+    """One click on the dashboard (the desk runs on the editor's own machine in mail mode)."""
+    from digest.web import create_app
+    world = made.world
+    monkeypatch.setenv("DIGEST_EDITOR_PASSWORD", "a-desk-password-for-this-test")
+    made.deliver(answer(f"mailto:{MAILBOX}?subject=unsubscribe", f"Reader One <{reader(1)}>"), "1.plain")
+    made.deliver(answer(f"mailto:{MAILBOX}?subject=unsubscribe", "stranger@example.net"), "2.stranger")
+    assert run(world, "mailbox").exit_code == 0 and suppressed(world) == {}
+    client = create_app(world.settings, world.db).test_client()
+    login = client.get("/editor/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login).group(1)
+    assert client.post("/editor/login", data={"csrf": csrf, "password": "a-desk-password-for-this-test"}
+                       ).status_code == 303
+    home = client.get("/editor/").get_data(as_text=True)
+    assert f'data-asked="{reader(1)}"' in home and "stranger@example.net" not in home      # only who is on a list
+    csrf = re.search(r'name="csrf" value="([^"]+)"', home).group(1)
+    done = client.post("/editor/weekly/subscribers/remove", data={"csrf": csrf, "email": reader(1)})
+    assert done.status_code == 303 and suppressed(world) == {reader(1): "removed"}
+    assert "Asked to leave by mail" not in client.get("/editor/").get_data(as_text=True)    # done: gone from the list
+
+
 def test_a_copy_without_a_subscriber_row_names_nobody(made: MailWorld):
     """A test copy (no subscribers row) carries the same kind of address; it leads nowhere."""
     world = made.world

@@ -20,7 +20,7 @@ from ..write.edition import Built
 from . import clicks
 from .approval import Held, held
 from .scheduling import LOCK as SCHEDULER_LOCK
-from .subscribers import sync_list
+from .subscribers import list_title, sync_list
 
 WEEKS = 12
 PAGE = 50
@@ -186,3 +186,33 @@ def order(db: Database, listed: MailingList, order_id: int, now: datetime) -> Or
     stuck = row.status == "waiting" and not scheduler_alive(db, now)
     return OrderView(row.id, row.kind, row.status, row.requested_at, row.outcome, counts, edition_id, stuck)
 
+
+
+# ------------------------------------------------------------------ asked by mail, kept for the editor
+
+ASKED_WITHIN = timedelta(days=30)       # how far back the dashboard lists plain "unsubscribe" mails
+
+
+@dataclass(frozen=True)
+class AskedToLeave:
+    """A plain "unsubscribe" by mail (no token: anyone could have written its From) from an
+    address still on a list: the editor removes it with one click, or lets it be."""
+
+    list_name: str
+    title: str                  # the list's title, as readers see it
+    address: str
+    received_at: datetime
+
+
+def asked_to_leave(settings: Settings, db: Database, now: datetime) -> list[AskedToLeave]:
+    """The plain unsubscribes of the last 30 days whose From is still on a list, one per
+    list and address, newest first."""
+    found: dict[tuple[str, str], AskedToLeave] = {}
+    for list_name, address, when in db.inbox.kept("unsubscribe", now - ASKED_WITHIN):
+        names = [list_name] if list_name else [item.name for item in settings.lists]
+        for name in names:
+            if (name, address) not in found and db.lists.is_active(name, address):
+                listed = settings.mailing_list(name)
+                title = list_title(settings, listed) if listed else name
+                found[name, address] = AskedToLeave(name, title, address, when)
+    return list(found.values())

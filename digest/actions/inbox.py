@@ -114,7 +114,8 @@ def _by_mail(desk: Desk, box: Mailbox, report: MailboxReport, handle: str, inbou
     if desk.dry_run:
         return
     crash.point("mail.applied")
-    desk.db.inbox.record(inbound.message_id, inbound.route.kind, handled.outcome, handled.kept, desk.now)
+    desk.db.inbox.record(inbound.message_id, inbound.route.kind, handled.outcome, handled.kept, desk.now,
+                         handled.address, handled.list_name)
     box.done(handle, kept=handled.kept)
     crash.point("mail.marked")
 

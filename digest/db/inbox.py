@@ -27,9 +27,11 @@ class InboxStore:
             row = db.execute(query).first()
         return None if row is None else bool(row.kept)
 
-    def record(self, message_id: str, kind: str, outcome: str, kept: bool, now: datetime) -> bool:
+    def record(self, message_id: str, kind: str, outcome: str, kept: bool, now: datetime, address: str = "",
+               list_name: str | None = None) -> bool:
         """Note the message as applied; False when it was already (another reader just now)."""
-        row = {"message_id": message_id[:250], "kind": kind, "outcome": outcome, "kept": kept, "received_at": now}
+        row = {"message_id": message_id[:250], "kind": kind, "outcome": outcome, "kept": kept,
+               "address": address[:320] or None, "list_name": list_name, "received_at": now}
         with self.engine.begin() as db:
             return insert_ignore(db, mail_messages, row) == 1
 
@@ -39,3 +41,16 @@ class InboxStore:
                  .where(mail_messages.c.received_at >= since).order_by(mail_messages.c.received_at))
         with self.engine.connect() as db:
             return [(row.kind, row.outcome, row.received_at) for row in db.execute(query)]
+
+    def kept(self, kind: str, since: datetime) -> list[tuple[str | None, str, datetime]]:
+        """(list, address, received at) of the messages of kind kept for the editor since then
+        that name someone, newest first (a plain "unsubscribe" whose From is on a list)."""
+        query = (sa.select(mail_messages.c.list_name, mail_messages.c.address, mail_messages.c.received_at)
+                 .where(mail_messages.c.kind == kind, mail_messages.c.kept.is_(True),
+                        mail_messages.c.received_at >= since, mail_messages.c.address.is_not(None))
+                 .order_by(mail_messages.c.received_at.desc()).limit(KEPT_SHOWN))
+        with self.engine.connect() as db:
+            return [(row.list_name, row.address, row.received_at) for row in db.execute(query)]
+
+
+KEPT_SHOWN = 200          # requests kept for the editor that the desk lists at most

@@ -317,7 +317,10 @@ mail_messages = sa.Table(                                # each message of the m
     sa.Column("kind", sa.String(12), nullable=False),    # subscribe, unsubscribe, confirm, approve
     sa.Column("outcome", sa.Text, nullable=False, server_default=""),   # what it did, one line
     sa.Column("kept", sa.Boolean, nullable=False, server_default=sa.false()),   # left flagged for the editor
+    sa.Column("address", sa.String(320)),                # the reader (or the editor) it was about, when known
+    sa.Column("list_name", sa.String(100)),
     sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index("ix_mail_messages_kept", "kind", "kept", "received_at"),
 )
 mail_signups = sa.Table(                                 # a request to subscribe by mail, until confirmed by reply
     "mail_signups", metadata,

@@ -30,7 +30,8 @@ def home() -> str:
     views = [actions.desk.list_view(settings, db, listed, g.now) for listed in settings.lists]
     tables = {listed.name: actions.desk.editions_table(db, listed) for listed in settings.lists}
     return render_template("web/dashboard.html", views=views, tables=tables, checks=actions.last_checks(db),
-                           complaint_line=actions.desk.COMPLAINT_LINE)
+                           complaint_line=actions.desk.COMPLAINT_LINE,
+                           asked=actions.desk.asked_to_leave(settings, db, g.now))
 
 
 # ------------------------------------------------------------------ subscribers

@@ -28,8 +28,11 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(12), nullable=False),
         sa.Column("outcome", sa.Text, nullable=False, server_default=""),
         sa.Column("kept", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("address", sa.String(320)),
+        sa.Column("list_name", sa.String(100)),
         sa.Column("received_at", UTCDateTime, nullable=False),
     )
+    op.create_index("ix_mail_messages_kept", "mail_messages", ["kind", "kept", "received_at"])
     op.create_table(
         "mail_signups",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -52,4 +55,5 @@ def downgrade() -> None:
         batch.drop_column("posted_at")
     op.drop_index("ix_mail_signups_asker", "mail_signups")
     op.drop_table("mail_signups")
+    op.drop_index("ix_mail_messages_kept", "mail_messages")
     op.drop_table("mail_messages")
