@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from digest import config
-from digest.actions import doctor_of
+from digest.actions import doctor_of, plan
 from digest.cli import cli
 from digest.db import Database
 from digest.live import doctor, mail_checks, probe
@@ -266,6 +266,19 @@ def test_a_list_past_gmails_daily_limit_is_told_where_to_move_before_a_send(tmp_
     assert "near" not in within.detail
     near = mail_checks.limits(gmail_settings(tmp_path, 450))
     assert near.ok and "(near it" in near.detail
+
+
+def test_a_send_past_the_mailboxs_daily_limit_says_so_before_it_goes(make_world):
+    """`digest send`'s plan (and the scheduled run's) warns before anything goes out."""
+    world = make_world(None, 501, backend="smtp", smtp={"host": "smtp.gmail.com", "port": 587,
+                                                        "security": "starttls", "username": "pickoftheweek@gmail.com"})
+    planned = plan(world.settings, world.db, world.weekly, world.since, world.until)
+    assert planned.recipients == 501
+    assert any(problem.startswith("501 recipients is more than Gmail's limit of 500 messages a day")
+               and "move to Google Workspace" in problem for problem in planned.problems)
+    world.write_list([f"reader{n:05d}@example.org" for n in range(500)])
+    planned = plan(world.settings, world.db, world.weekly, world.since, world.until)
+    assert planned.recipients == 500 and not any("limit" in problem for problem in planned.problems)
 
 
 def test_subscribers_who_signed_up_count_as_well_as_the_list_file(tmp_path):

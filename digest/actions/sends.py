@@ -13,6 +13,7 @@ from datetime import datetime
 from ..config import MailingList, Settings
 from ..db import Database
 from ..errors import DigestError
+from ..live import mail_checks
 from ..send import deliver
 from ..send.deliver import AlreadySent, Plan, SendReport, TestCopy, send_lock
 from ..send.mailers import Mailer, MailerError, make_mailer
@@ -52,7 +53,19 @@ def plan(settings: Settings, db: Database, listed: MailingList, since: datetime,
     """What a send of the period would do: the list file synced, the edition built (or the
     unfinished one found to resume)."""
     build = edition_builder(settings, db, listed, since, until)
-    return deliver.plan(settings.send_settings(), db, listed, since, until, build, again, clock, retry_unknown)
+    planned = deliver.plan(settings.send_settings(), db, listed, since, until, build, again, clock, retry_unknown)
+    planned.problems.extend(over_the_relays_limit(settings, planned.recipients))
+    return planned
+
+
+def over_the_relays_limit(settings: Settings, recipients: int) -> list[str]:
+    """Before a send: a list past the daily limit of the mailbox's provider it is sent
+    through (Gmail 500 a day...) would stop part way; said, with the relay to move to."""
+    provider = mail_checks.provider_of(settings)
+    if provider is None or provider.daily_limit is None or recipients <= provider.daily_limit:
+        return []
+    return [f"{recipients:,} recipients is more than {provider.limit_line()}: the relay will refuse the rest "
+            f"part way; before the next send, move to {provider.move_to}"]
 
 
 def send(settings: Settings, db: Database, planned: Plan, mailer: Mailer | None = None,
