@@ -414,30 +414,13 @@ class Mailbox(Section):
     @field_validator("return_path")
     @classmethod
     def _verp_address(cls, value: str) -> str:
-        if not value:
-            return value
-        local, at, domain = value.rpartition("@")
-        if not at or not RETURN_LOCAL.fullmatch(local) or not RETURN_DOMAIN.fullmatch(domain):
-            raise ValueError("not a plain address; use one like bounces@yourblog.org (letters, digits, . _ -; "
-                             "no name, no +)")
-        if len(local) > MAX_RETURN_LOCAL:
-            raise ValueError(f"the part before the @ is over {MAX_RETURN_LOCAL} characters; with +TOKEN "
-                             "it would pass the 64 an address may have")
-        return value.lower()
+        return _plus_able(value, "one like bounces@yourblog.org", MAX_RETURN_LOCAL, "+TOKEN")
 
     @field_validator("address")
     @classmethod
     def _plain_address(cls, value: str) -> str:
-        if not value:
-            return value
-        local, at, domain = value.rpartition("@")
-        if not at or not RETURN_LOCAL.fullmatch(local) or not RETURN_DOMAIN.fullmatch(domain):
-            raise ValueError("not a plain address; use the mailbox's own, like pickoftheweek@gmail.com (letters, "
-                             "digits, . _ -; no name, no +)")
-        if len(local) > MAX_PLUS_LOCAL:
-            raise ValueError(f"the part before the @ is over {MAX_PLUS_LOCAL} characters; with +unsubscribe-TOKEN "
-                             "it would pass the 64 an address may have")
-        return value.lower()
+        return _plus_able(value, "the mailbox's own, like pickoftheweek@gmail.com", MAX_PLUS_LOCAL,
+                          "+unsubscribe-TOKEN")
 
     @model_validator(mode="after")
     def _one_mailbox(self) -> Mailbox:
@@ -451,6 +434,20 @@ class Mailbox(Section):
     def kind(self) -> str:
         """"maildir", "imap" or "" (none configured)."""
         return "maildir" if self.maildir else "imap" if self.imap_host else ""
+
+
+def _plus_able(value: str, example: str, longest: int, tag: str) -> str:
+    """A plain address digest adds `+tag` to (lower-cased), or "" (not set)."""
+    if not value:
+        return value
+    local, at, domain = value.rpartition("@")
+    if not at or not RETURN_LOCAL.fullmatch(local) or not RETURN_DOMAIN.fullmatch(domain):
+        raise ValueError(f"not a plain address; use {example} "
+                         "(letters, digits, . _ -; no name, no +)")
+    if len(local) > longest:
+        raise ValueError(f"the part before the @ is over {longest} characters; with {tag} it would pass the 64 "
+                         "an address may have")
+    return value.lower()
 
 
 MAX_RETURN_LOCAL = 44       # bounces+TOKEN: TOKEN takes at most 19 characters and the +, of 64

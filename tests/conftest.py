@@ -227,3 +227,28 @@ def browser(chromium):
     yield chromium
     for context in chromium.contexts:
         context.close()
+
+
+@pytest.fixture
+def imap() -> Iterator[Callable[..., Any]]:
+    """`imap(user=..., password=...)`: a real IMAP server over TLS (dovecot,
+    tests/support/imap_server.py), stopped after the test. CI=true: dovecot must be there."""
+    from .support import imap_server
+    if not imap_server.available():
+        if IN_CI:
+            pytest.fail("dovecot is not installed (CI=true: this test must run; .ci/run installs dovecot-imapd)")
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
+    started: list[imap_server.ImapServer] = []
+
+    def start(**options: str) -> imap_server.ImapServer:
+        started.append(imap_server.start(**options))
+        return started[-1]
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def dovecot(imap: Callable[..., Any]) -> Any:
+    """One IMAP server over TLS with its default user (see `imap`)."""
+    return imap()

@@ -22,8 +22,6 @@ from digest.errors import ConfigError
 from digest.send.signing import read_return_path_token, return_path_token
 from digest.signals.bounces import classify
 
-from .conftest import IN_CI
-from .support import imap_server
 from .support.bounce_mail import (
     RETURN_PATH,
     a_person_writing,
@@ -197,17 +195,6 @@ def test_the_classifier_reads_what_servers_send():
 
 
 # ------------------------------------------------------------------ IMAP, against dovecot
-
-@pytest.fixture
-def dovecot():
-    if not imap_server.available():
-        if IN_CI:
-            pytest.fail("dovecot is not installed (CI=true: this test must run; .ci/run installs dovecot-imapd)")
-        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
-    server = imap_server.start()
-    yield server
-    server.stop()
-
 
 def test_the_imap_mailbox_is_read_over_tls_once_and_flagged(mailbox, dovecot, monkeypatch):
     world = mailbox.world

@@ -22,8 +22,7 @@ from digest.db import Database
 from digest.live import doctor, mail_checks, probe
 from digest.models import Origin, Subscriber
 
-from .conftest import IN_CI
-from .support import imap_server, mail_provider
+from .support import mail_provider
 from .support.dns_server import DnsServer, Zones
 
 DOMAIN = "onprobation-digest.org"
@@ -186,17 +185,6 @@ def test_a_mailbox_that_does_not_open_or_is_not_set_fails(tmp_path, secret, zone
     assert not missing.ok and "not a Maildir" in missing.detail and "digest mailbox --dry-run" in missing.fix
     unread = by_name(doctor.run(write_config(tmp_path)))["mailbox"]
     assert not unread.ok and f"nothing reads the mailbox {MAILBOX}" in unread.detail and "imap_host" in unread.fix
-
-
-@pytest.fixture
-def dovecot():
-    if not imap_server.available():
-        if IN_CI:
-            pytest.fail("dovecot is not installed (CI=true: this test must run; .ci/run installs dovecot-imapd)")
-        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
-    server = imap_server.start()
-    yield server
-    server.stop()
 
 
 def test_the_probe_reads_back_over_imap_with_tls(tmp_path, secret, zones, dovecot, monkeypatch):

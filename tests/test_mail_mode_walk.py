@@ -23,8 +23,7 @@ from digest import actions
 from digest.cli import cli
 from digest.db.tables import subscribers, suppressions
 
-from .conftest import IN_CI
-from .support import imap_server, provider
+from .support import provider
 from .support.world import World
 from .test_browser import SHOTS
 
@@ -37,18 +36,8 @@ PASSWORD_ENV = "DIGEST_TEST_PROVIDER_PASSWORD"
 
 
 @pytest.fixture
-def dovecot():
-    if not imap_server.available():
-        if IN_CI:
-            pytest.fail("dovecot is not installed (CI=true: this test must run; .ci/run installs dovecot-imapd)")
-        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
-    server = imap_server.start(user="pickoftheweek", password="an imap app password")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def walk(tmp_path, db_url, dovecot, monkeypatch):
+def walk(tmp_path, db_url, imap, monkeypatch):
+    dovecot = imap(user="pickoftheweek", password="an imap app password")
     mail = provider.start(dovecot, MAILBOX, senders={"onprobation.org", "onprobation-mail.org", "example.net"})
     monkeypatch.setenv(PASSWORD_ENV, mail.password)
     monkeypatch.setenv("DIGEST_IMAP_PASSWORD", dovecot.password)
