@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from digest import actions, config
 from digest.actions.by_mail.unsubscribe import handle, plain_request
-from digest.actions.inbox import Desk, Inbound
+from digest.actions.inbox import Desk, Inbound, read_mailbox
 from digest.cli import cli
 from digest.db.tables import mail_messages, suppressions
 from digest.models import Origin
@@ -35,6 +35,7 @@ from digest.send.message import recipient, unsubscribe_mailto
 from digest.send.readiness import NotReady, check_ready_for_a_test, check_ready_to_send
 from digest.send.signing import MAIL_APPROVE, MAIL_UNSUBSCRIBE, address_token, read_address_token, secret_key
 from digest.signals.addresses import Route, route
+from digest.signals.mailbox import MailboxError
 
 from .support import smtp_server
 from .support.sendgrid_server import SendGridStandIn
@@ -249,6 +250,33 @@ def test_the_editors_desk_lists_a_plain_unsubscribe_with_one_click_to_apply_it(m
     done = client.post("/editor/weekly/subscribers/remove", data={"csrf": csrf, "email": reader(1)})
     assert done.status_code == 303 and suppressed(world) == {reader(1): "removed"}
     assert "Asked to leave by mail" not in client.get("/editor/").get_data(as_text=True)    # done: gone from the list
+
+
+def test_an_imap_server_that_drops_mid_read_loses_nothing_and_reads_nothing_twice(made: MailWorld, dovecot,
+                                                                                    monkeypatch):
+    """The connection dies after the first of three requests: that one stays applied and
+    marked; the read stops with one line; the next read applies the other two, once."""
+    world = made.world
+    world.data["mailbox"] = {"address": MAILBOX, "imap_host": "127.0.0.1", "imap_port": dovecot.port,
+                             "imap_user": dovecot.user, "imap_ca_file": str(dovecot.pki.ca)}
+    world.reload()
+    monkeypatch.setenv("DIGEST_IMAP_PASSWORD", dovecot.password)
+    copies = made.copies()                                   # the edition the fixture sent
+
+    for n in range(3):
+        dovecot.deliver(answer(list_unsubscribe_mailto(copies[reader(n)]), reader(n)), f"{n}.leave")
+
+    def cut(number: int) -> None:
+        if number == 1:
+            dovecot.restart()
+    with pytest.raises(MailboxError, match="the connection failed while reading"):
+        read_mailbox(world.settings, world.db, datetime.now(UTC), progress=cut)
+    assert suppressed(world) == {reader(0): "unsubscribed"}
+    again = read_mailbox(world.settings, world.db, datetime.now(UTC))
+    assert [line.address for line in again.lines] == [reader(1), reader(2)] and again.already == 0
+    assert suppressed(world) == {reader(n): "unsubscribed" for n in range(3)}
+    assert recorded(world) == [("unsubscribe", False)] * 3
+    assert read_mailbox(world.settings, world.db, datetime.now(UTC)).lines == []
 
 
 def test_a_copy_without_a_subscriber_row_names_nobody(made: MailWorld):

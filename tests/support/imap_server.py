@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -93,12 +94,24 @@ class ImapServer:
         os.replace(temporary, target)
         return target
 
-    def stop(self) -> None:
-        subprocess.run([DOVECOT, "-c", str(self.folder / "dovecot.conf"), "stop"], capture_output=True, timeout=20)
+    def restart(self) -> None:
+        """The server dies (every connection dropped at once, as a crash or a network cut does)
+        and starts again on the same port, config and mailbox."""
+        self._kill()
+        self.process = _run(self.folder)
+        _wait_for(self)
+
+    def _kill(self) -> None:
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Gone at once: the master and every process it started (its own session) are killed;
+        a clean shutdown waits seconds for its children, and the folder goes with them."""
+        self._kill()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def log(self) -> str:
@@ -132,11 +145,15 @@ def start(user: str = "bounces", password: str = "bounce-mailbox-password") -> I
                            uid=internal.pw_uid, gid=internal.pw_gid, maildir=maildir, users=folder / "users",
                            home=folder / "home", port=port)
     (folder / "dovecot.conf").write_text(config)
-    process = subprocess.Popen([DOVECOT, "-F", "-c", str(folder / "dovecot.conf")], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
-    server = ImapServer(folder, port, user, password, maildir, pki, process)
+    server = ImapServer(folder, port, user, password, maildir, pki, _run(folder))
     _wait_for(server)
     return server
+
+
+def _run(folder: Path) -> subprocess.Popen[bytes]:
+    """dovecot in the foreground, in a session of its own (stop kills it and its children at once)."""
+    return subprocess.Popen([DOVECOT, "-F", "-c", str(folder / "dovecot.conf")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _group(gid: int) -> str:
