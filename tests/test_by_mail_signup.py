@@ -15,6 +15,7 @@ import email
 import email.policy
 import html
 import re
+import subprocess
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,7 @@ from digest.signals.bounces import message_key
 from digest.web import create_app
 
 from .support import smtp_server
+from .support.processes import start_digest
 from .support.smtp_server import free_port
 from .support.world import World
 from .test_email_look import ARTIFACTS
@@ -605,3 +607,27 @@ def test_the_confirmation_fits_a_phone_and_shows_its_confirm_button(lite: Signup
     shot = ARTIFACTS / "confirm-by-mail-390.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+
+
+def test_two_mailbox_reads_at_once_send_each_confirmation_once(tmp_path, db_url):
+    """The scheduler's read and one by hand, as two real processes started together: one
+    reads, the other is refused in one line (or finds nothing left); each request gets one
+    confirmation on the wire, and none is lost."""
+    controller, recorder = smtp_server.start()
+    made = signups_world(tmp_path, db_url, backend="smtp", smtp={"host": "127.0.0.1", "port": controller.port})
+    try:
+        asked = [ask(made, f"Reader {n} <reader{n}@example{n}.net>") for n in range(12)]
+        command = ["--config", str(made.world.config_path), "mailbox"]
+        both = [start_digest(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        said = [process.communicate(timeout=120) for process in both]
+        codes = sorted(process.returncode for process in both)
+        assert codes in ([0, 0], [0, 1]), said
+        refused = [err for (_, err), process in zip(said, both, strict=True) if process.returncode == 1]
+        assert all(err.strip().splitlines() == [err.strip()] and "mailbox is already running" in err
+                   for err in refused), refused
+        assert sorted(recorder.recipients()) == sorted(f"reader{n}@example{n}.net" for n in range(12))
+        assert made.unread() == [] and sorted(made.flags()) == sorted(asked)
+        assert all(row.confirm_sent_at is not None for row in made.rows()) and len(made.rows()) == 12
+    finally:
+        controller.stop()
+        made.world.close()

@@ -18,6 +18,7 @@ import email.policy
 import logging
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -34,6 +35,7 @@ from .bounces import Line, MailboxReport, apply_bounce
 from .sends import signing_key
 
 log = logging.getLogger(__name__)
+MAILBOX_LOCK = "mailbox"          # one read of the mailbox at a time
 
 
 @dataclass(frozen=True)
@@ -74,18 +76,20 @@ Handler = Callable[[Desk, Inbound], Handled]
 def read_mailbox(settings: Settings, db: Database, now: datetime, dry_run: bool = False,
                  progress: Callable[[int], None] = lambda n: None) -> MailboxReport:
     """Read every new message of the mailbox once (with dry_run: say what each would do,
-    change nothing, mark nothing)."""
+    change nothing, mark nothing). One read at a time per database (the scheduler's and
+    a `digest mailbox` by hand): another is refused with LockedError, changing nothing."""
     if not settings.mailbox.kind:
         raise UsageError("no mailbox is set; set [mailbox] maildir (a local Maildir) or imap_host and "
                          "imap_user in the config file")
-    box = open_mailbox(settings.mailbox, settings.root, os.environ.get(settings.mailbox.imap_password_env, ""))
-    report, desk = MailboxReport(box.where, dry_run), Desk(settings, db, signing_key(settings), now, dry_run)
-    try:
-        for number, (handle, raw) in enumerate(box.messages(), 1):
-            _one(desk, box, report, handle, raw)
-            progress(number)
-    finally:
-        box.close()
+    with nullcontext() if dry_run else db.locks.hold(MAILBOX_LOCK, now=now, reentrant=False):
+        box = open_mailbox(settings.mailbox, settings.root, os.environ.get(settings.mailbox.imap_password_env, ""))
+        report, desk = MailboxReport(box.where, dry_run), Desk(settings, db, signing_key(settings), now, dry_run)
+        try:
+            for number, (handle, raw) in enumerate(box.messages(), 1):
+                _one(desk, box, report, handle, raw)
+                progress(number)
+        finally:
+            box.close()
     log.info("%s", report.summary())
     return report
 
