@@ -631,3 +631,39 @@ def test_two_mailbox_reads_at_once_send_each_confirmation_once(tmp_path, db_url)
     finally:
         controller.stop()
         made.world.close()
+
+
+@pytest.mark.parametrize("message_id", ["<", "<a@[>", '<"?]<,.@"\t@['])
+def test_a_message_id_the_email_package_breaks_on_stops_nothing(made, message_id):
+    """A stranger's `Message-ID: <` broke the email package's parser and stopped every read
+    after it; read raw, it is a key like any other and the rest of the mailbox is read."""
+    raw = (f"From: Ann <ann@example.net>\r\nTo: pickoftheweek+subscribe-weekly@gmail.com\r\n"
+           f"Message-ID: {message_id}\r\nSubject: subscribe\r\n\r\nplease\r\n").encode()
+    made.deliver(raw, "0001")
+    made.deliver(mail("Bob <bob@example.net>", "pickoftheweek+subscribe-weekly@gmail.com"), "0002")
+    result = CliRunner().invoke(cli, ["--config", str(made.world.config_path), "mailbox"])
+    assert result.exit_code == 0, result.output
+    assert made.unread() == [] and len(made.letters("confirm")) == 2
+
+
+HEADERS = st.sampled_from(["From", "To", "Cc", "Subject", "Message-ID", "Content-Type", "Content-Disposition",
+                           "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Return-Path", "Reply-To",
+                           "Authentication-Results", "In-Reply-To", "MIME-Version"])
+
+
+TRICKY = ["<", "<a@[>", "a;\x00*", "a; b*=''", "=?utf-8?q?=?=", "(", '"', "multipart/mixed; boundary=", ">", "<>",
+          "text/plain; charset=utf-7", "x@y@z", "=?x?b?====?="]      # values the email package has broken on
+
+
+@given(kind=st.sampled_from(["subscribe-weekly", "confirm-1-aaaaaaaaaaaa", "unsubscribe-1-aaaaaaaaaaaa",
+                             "approve-1-aaaaaaaaaaaa"]),
+       headers=st.lists(st.tuples(HEADERS, st.one_of(st.text(max_size=80), st.sampled_from(TRICKY))), max_size=8),
+       body=st.binary(max_size=400))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_whatever_a_stranger_writes_to_a_plus_address_is_read_or_kept_never_a_traceback(lite, kind, headers, body):
+    """Every message ends read or flagged for the editor; the read never stops on one."""
+    head = "".join(f"{name}: {''.join(c for c in value if c not in chr(13) + chr(10))}\r\n" for name, value in headers)
+    raw = f"Delivered-To: pickoftheweek+{kind}@gmail.com\r\n{head}\r\n".encode("utf-8", "surrogateescape") + body
+    lite.deliver(raw)
+    lite.read()
+    assert lite.unread() == []

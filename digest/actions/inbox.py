@@ -27,7 +27,7 @@ from .. import crash
 from ..config import Mailbox as MailboxSettings
 from ..config import Settings
 from ..db import Database
-from ..errors import UsageError
+from ..errors import DigestError, UsageError
 from ..signals.addresses import Route, route
 from ..signals.bounces import message_key
 from ..signals.mailbox import MAX_MESSAGE, Mailbox, open_mailbox
@@ -102,7 +102,27 @@ def _one(desk: Desk, box: Mailbox, report: MailboxReport, handle: str, raw: byte
     if found is None or message is None:
         apply_bounce(desk.settings, desk.db, box, report, desk.key, handle, raw, desk.now)
         return
-    _by_mail(desk, box, report, handle, Inbound(raw[:MAX_MESSAGE], message, message_key(message, raw), found))
+    inbound = Inbound(raw[:MAX_MESSAGE], message, message_key(message, raw), found)
+    try:
+        _by_mail(desk, box, report, handle, inbound)
+    except DigestError:                       # the database, the relay: the read stops, the message waits
+        raise
+    except Exception as error:  # noqa: BLE001 - a stranger's message the email package cannot take apart
+        log.warning("mailbox: message %s could not be read (%s: %s); kept for the editor", inbound.message_id,
+                    error.__class__.__name__, error)
+        _unreadable(desk, box, report, handle, inbound, error)
+
+
+def _unreadable(desk: Desk, box: Mailbox, report: MailboxReport, handle: str, inbound: Inbound,
+                error: Exception) -> None:
+    """One message that broke its reading: kept for the editor (flagged, unread), recorded so
+    that it is not tried again; the rest of the mailbox is read."""
+    would = "dry run: would keep it for you" if desk.dry_run else "kept for you (flagged, unread)"
+    outcome = f"could not be read ({error.__class__.__name__}); {would}"
+    report.lines.append(Line(inbound.route.kind, "", "", None, None, outcome))
+    if not desk.dry_run:
+        desk.db.inbox.record(inbound.message_id, inbound.route.kind, outcome, True, desk.now)
+        box.done(handle, kept=True)
 
 
 def _by_mail(desk: Desk, box: Mailbox, report: MailboxReport, handle: str, inbound: Inbound) -> None:

@@ -199,7 +199,10 @@ def _original_id(original: Message | None) -> str:
 
 
 def message_key(message: EmailMessage, raw: bytes) -> str:
-    found = str(message.get("Message-ID", "")).strip()
+    """What a message is applied once by: its Message-ID as written (read raw: the email
+    package's parser breaks on a stranger's `Message-ID: <`), or a hash of the message
+    when it has none, or one too long or odd to be a key. Never an exception."""
+    found = next((str(value) for name, value in message.raw_items() if name.lower() == "message-id"), "").strip()
     if found and len(found) <= 200 and found.isascii() and found.isprintable():
         return found
     return _hashed(raw)
