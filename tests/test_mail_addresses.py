@@ -195,3 +195,18 @@ def test_automatic_mail_is_told_apart(headers, why):
 def test_a_persons_mail_is_not_automatic():
     assert automatic(message({"From": "Reader <reader@example.org>", "Auto-Submitted": "no",
                               "Return-Path": "<reader@example.org>"})) == ""
+
+
+@pytest.mark.parametrize("headers", [
+    {"Precedence": "bulk "}, {"Precedence": "Bulk;"}, {"Precedence": "\tlist"},
+    {"Return-Path": "< >"}, {"Return-Path": "<>  (null)"}, {"Return-Path": "<MAILER-DAEMON>"},
+    {"X-Loop": "helpdesk@example.org"}, {"Subject": "[Auto-Reply] Re: subscribe"}, {"Subject": "Abwesend: subscribe"},
+    {"Auto-Submitted": "auto-replied (vacation)"},
+])
+def test_robots_are_told_apart_however_they_spell_it(headers):
+    assert automatic(message({"From": "reader@example.org", **headers})) != ""
+
+
+def test_a_person_saying_auto_submitted_no_with_a_comment_is_a_person():
+    assert automatic(message({"From": "reader@example.org", "Auto-Submitted": "no (manual)",
+                              "Subject": "subscribe", "Return-Path": "<reader@example.org>"})) == ""

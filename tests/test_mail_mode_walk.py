@@ -115,6 +115,7 @@ def test_a_reader_joins_reads_and_leaves_and_the_editor_approves_all_by_mail(wal
     said("digest mailbox", digest(world, "mailbox"))
     confirmation = received(READER)
     assert READER not in active(world) and "+confirm-" in str(confirmation["Reply-To"])
+    assert confirmation["Auto-Submitted"] == "auto-generated"             # RFC 3834: no robot answers it
 
     # 2. the reader replies to the confirmation: active, and welcomed once
     mail.send(reply(confirmation, READER, "Yes please"))

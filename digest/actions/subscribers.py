@@ -278,7 +278,8 @@ def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, 
     MailerError unless it was accepted. The mailer is closed after. With unsubscribe, it
     carries List-Unsubscribe (RFC 8058; with [mailbox] address, also the mailto naming the
     subscribers row subscriber_id) for the subscriber's list; with reply_to, a Reply-To
-    (mail mode: a tokened plus address, so that a reply acts). A real backend refuses
+    (mail mode: a tokened plus address, so that a reply acts); always `Auto-Submitted:
+    auto-generated`, so that no robot answers it (no loops). A real backend refuses
     (NotReady) to send links anyone could forge ([web].insecure_dev_mode, a weak secret).
     folder names the letter for the mailer (the outbox's folder): by default its kind, the
     moment and its list and recipient, so that the letters of one mailbox read (one moment)
@@ -294,6 +295,7 @@ def mail_one(settings: Settings, mailer: Mailer, key: str, listed: MailingList, 
         to.headers = {}
     if reply_to:
         to.headers["Reply-To"] = reply_to
+    to.headers["Auto-Submitted"] = "auto-generated"       # RFC 3834: no auto-responder answers a letter of ours
     try:
         for outcome in mailer.send(letter, [to], lambda ids: ids, folder or _folder(kind, listed, address, now)):
             if outcome.status != DeliveryStatus.ACCEPTED:

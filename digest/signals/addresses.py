@@ -108,22 +108,37 @@ def _by_subject(subject: str) -> Route | None:
 
 def automatic(message: EmailMessage) -> str:
     """Why a message must never be answered nor acted on as a person's request (RFC 3834:
-    no mail loops, ever), or "" for a message a person sent."""
-    auto = _header(message, "Auto-Submitted").lower()
+    no mail loops, ever), or "" for a message a person sent. Values are read as robots
+    write them: a comment, a parameter or spaces around the word change nothing."""
+    auto = _word(_header(message, "Auto-Submitted"))
     if auto and auto != "no":
         return f"Auto-Submitted: {auto[:40]}"
-    precedence = _header(message, "Precedence").lower()
+    precedence = _word(_header(message, "Precedence"))
     if precedence in ("bulk", "list", "junk", "auto_reply"):
         return f"Precedence: {precedence}"
-    for header in ("List-Id", "List-Post", "X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress"):
+    for header in ROBOTS_HEADERS:
         if _has(message, header):
             return f"{header} present"
-    if _has(message, "Return-Path") and _header(message, "Return-Path").strip() in ("<>", ""):
-        return "an empty Return-Path (a bounce, or a robot's message)"
+    path = re.sub(r"\([^)]*\)|\s", "", _header(message, "Return-Path")).lower()
+    if _has(message, "Return-Path") and (path in ("<>", "") or path.strip("<>").partition("@")[0] in DAEMONS):
+        return "an empty or daemon's Return-Path (a bounce, or a robot's message)"
     sender = parseaddr(_header(message, "From"))[1].lower()
-    if sender.partition("@")[0] in ("mailer-daemon", "postmaster", "mail-daemon", "noreply", "no-reply"):
+    if sender.partition("@")[0] in DAEMONS:
         return f"from {sender}"
-    return ""
+    subject = _header(message, "Subject")[:MAX_SUBJECT]
+    return f"an automatic reply's subject ({subject[:40]})" if AUTO_SUBJECT.search(subject) else ""
+
+
+ROBOTS_HEADERS = ("List-Id", "List-Post", "X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "X-Loop")
+DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "noreply", "no-reply")
+AUTO_SUBJECT = re.compile(r"^\s*\[?\s*(auto[- ]?repl(y|ied)|automatic reply|out of (the )?office|abwesend|"
+                          r"abwesenheitsnotiz|absence|r[ée]ponse automatique|on vacation|undeliver)", re.IGNORECASE)
+
+
+def _word(value: str) -> str:
+    """The first word of a header's value, lower-case: `bulk` of ` Bulk; x (y)`."""
+    found = re.match(r"[\s(]*([^\s;()]*)", value)
+    return found.group(1).lower() if found else ""
 
 
 def sender(message: EmailMessage) -> tuple[str, str]:
