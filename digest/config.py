@@ -578,6 +578,8 @@ class Settings(Section):
             raise ValueError("[bounces] and [mailbox] are both set; [bounces] is the old name of [mailbox]: "
                              "move its keys there")
         old = data["bounces"]
+        if isinstance(old, dict) and "every_minutes" in old and "poll_minutes" in old:
+            raise ValueError("[bounces]: every_minutes and poll_minutes are the same setting; keep poll_minutes")
         moved = {("poll_minutes" if k == "every_minutes" else k): v for k, v in old.items()} \
             if isinstance(old, dict) else old
         log.warning("%s: [bounces] is now called [mailbox] (the same keys; every_minutes is poll_minutes); "
@@ -756,6 +758,8 @@ def _describe(error: Any, data: dict[str, Any]) -> str:
     if error["type"] == "string_pattern_mismatch":
         return f"{where}: use lower-case letters, digits, '-' or '_'"
     message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc and message.startswith("["):        # a check of the whole file that names its section first
+        return message
     return f"{where}: {message}"
 
 

@@ -52,6 +52,15 @@ def test_bounces_is_read_as_mailbox_with_one_deprecation_line(caplog):
     assert "[bounces] is the old name of [mailbox]" in both.value.problems[0]
 
 
+def test_bounces_with_both_names_of_one_setting_is_refused_in_one_line():
+    """every_minutes is poll_minutes' old name: both at once would keep one silently."""
+    with pytest.raises(ConfigError) as both:
+        config.from_dict({"bounces": {"maildir": "box", "every_minutes": 7, "poll_minutes": 3}})
+    assert both.value.problems == [
+        "config.toml [bounces]: every_minutes and poll_minutes are the same setting; keep poll_minutes"]
+    assert config.from_dict({"bounces": {"maildir": "box", "poll_minutes": 3}}).mailbox.poll_minutes == 3
+
+
 @pytest.mark.parametrize(("bad", "words"), [
     ({"address": "Pick <pick@gmail.com>"}, "not a plain address"),
     ({"address": "pick+x@gmail.com"}, "no +"),
