@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -469,13 +470,27 @@ class Publish(Section):
     @classmethod
     def _one_address(cls, value: str) -> str:
         if value and ("@" not in parseaddr(value)[1] or len(getaddresses([value])) > 1 or value != parseaddr(value)[1]):
-            raise ValueError("not an address; give the post-by-email address alone, e.g. name.secret@blogger.com")
-        return value
+            raise ValueError(f"not an address; {POST_BY_EMAIL}")
+        return _mailable(value, POST_BY_EMAIL) if value else value
 
     @field_validator("url")
     @classmethod
     def _page(cls, value: str) -> str:
         return _check_http_url(value) if value else value
+
+
+POST_BY_EMAIL = "give the post-by-email address alone, e.g. name.secret@blogger.com"
+
+
+def _mailable(address: str, example: str) -> str:
+    """An address digest mails, checked as subscribers' are (email-validator, syntax only, no
+    DNS: send/subscribers.check_address), its part before the @ in ASCII: no quotes, spaces,
+    bracketed IP address, dotless or special-use domain (localhost)."""
+    try:
+        validate_email(address, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"not an address digest can mail ({str(error).rstrip('.')}); {example}") from None
+    return address
 
 
 class Schedule(Section):
@@ -563,6 +578,8 @@ class Settings(Section):
             raise ValueError("[bounces] and [mailbox] are both set; [bounces] is the old name of [mailbox]: "
                              "move its keys there")
         old = data["bounces"]
+        if isinstance(old, dict) and "every_minutes" in old and "poll_minutes" in old:
+            raise ValueError("[bounces]: every_minutes and poll_minutes are the same setting; keep poll_minutes")
         moved = {("poll_minutes" if k == "every_minutes" else k): v for k, v in old.items()} \
             if isinstance(old, dict) else old
         log.warning("%s: [bounces] is now called [mailbox] (the same keys; every_minutes is poll_minutes); "
@@ -741,6 +758,8 @@ def _describe(error: Any, data: dict[str, Any]) -> str:
     if error["type"] == "string_pattern_mismatch":
         return f"{where}: use lower-case letters, digits, '-' or '_'"
     message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc and message.startswith("["):        # a check of the whole file that names its section first
+        return message
     return f"{where}: {message}"
 
 

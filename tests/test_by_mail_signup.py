@@ -29,11 +29,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from digest import actions
+from digest import actions, config
 from digest.actions.by_mail.subscribe import subscribe
 from digest.actions.inbox import Desk, Inbound, parse, read_mailbox
 from digest.cli import cli
 from digest.db.tables import mail_signups, subscribers
+from digest.live import mail_checks
 from digest.models import Reason, email_key
 from digest.oneline import unsafe_characters
 from digest.send.mailers import MailerError
@@ -387,6 +388,105 @@ def test_gmail_spellings_of_one_mailbox_share_its_limit_and_other_lists_too(made
     outcomes = [outcome for *_, outcome in made.read()]
     assert outcomes.count("confirmation sent (a reply confirms)") == actions.PER_MAILBOX_HOUR
     assert len(made.letters("confirm")) == actions.PER_MAILBOX_HOUR
+
+
+GMAIL_RELAY = {"backend": "smtp", "smtp": {"host": "smtp.gmail.com", "port": 587, "security": "starttls",
+                                           "username": MAILBOX}}
+
+
+def spend(made: Signups, confirmations: int, at: datetime, who: str = "earlier") -> None:
+    """That many confirmations sent at `at`, each to its own mailbox (through the store, as a read does)."""
+    store = made.world.db.mail_signups
+    for n in range(confirmations):
+        address = f"{who}{n}@example{n}.net"
+        store.confirmation_sent(store.record("weekly", address, address, "", f"<{who}{n}@x>", at).id, at)
+
+
+@pytest.mark.parametrize(("relay", "provider", "a_day"), [
+    ({"host": "smtp.gmail.com", "username": "pick@gmail.com"}, "Gmail", 50),           # 500 a day
+    ({"host": "smtp.gmail.com", "username": "pick@onprobation-digest.org"}, "Google Workspace", 200),  # 2,000
+    ({"host": "smtp-mail.outlook.com", "username": "pick@hotmail.com"}, "Outlook.com", 30),    # 300
+    ({"host": "smtp.mail.me.com", "username": "pick@icloud.com"}, "iCloud Mail", 100),         # 1,000
+    ({"host": "smtp.fastmail.com", "username": "pick@fastmail.com"}, "Fastmail", 200),         # none published
+    ({"host": "127.0.0.1", "username": ""}, None, 200),                                       # not known
+])
+def test_the_days_confirmations_are_a_tenth_of_the_relays_daily_limit_and_200_at_most(relay, provider, a_day):
+    settings = config.from_dict({"sending": {"backend": "smtp", "from": "Pick <pick@onprobation-digest.org>",
+                                             "smtp": relay}})
+    found = mail_checks.provider_of(settings)
+    assert (found.name if found else None) == provider
+    assert mail_checks.confirmations_a_day(settings) == a_day <= actions.SIGNUPS_AN_HOUR
+    assert mail_checks.MOST_CONFIRMATIONS == actions.SIGNUPS_AN_HOUR
+
+
+def test_a_request_the_days_budget_has_no_room_for_is_left_unread_and_a_later_read_answers_it(tmp_path, db_url):
+    """Through Gmail (500 a day) 50 confirmations a day go in all: the 51st request, a real
+    reader's, is neither answered nor lost nor flagged: it stays unread, and a read after
+    the day's window has passed answers it. Sent two hours before, the 50 are not the hour's
+    limit (200) at work. The relay is never reached (the test would fail on it)."""
+    made = signups_world(tmp_path, db_url, **GMAIL_RELAY)  # type: ignore[arg-type]
+    try:
+        spend(made, 50, NOW - timedelta(hours=2))
+        waiting = ask(made, "Real Reader <real@example.org>")
+        said = "the day's 50 confirmations in all went in the last 24 hours"
+        assert made.read() == [("subscribe", "real@example.org",
+                                f"{said}: nothing answered yet; left unread, a later read answers it")]
+        assert made.unread() == [waiting] and made.flags() == {} and made.letters("confirm") == []
+        assert made.world.db.inbox.seen(message_key(parse(mail_bytes(made, waiting)), mail_bytes(made, waiting))) \
+            is None
+        assert made.read(NOW + timedelta(hours=21), dry_run=True) == [
+            ("subscribe", "real@example.org", f"dry run: {said}: would leave it unread for a later read")]
+        assert made.read(NOW + timedelta(hours=21))[0][2].startswith(said)                # still the same day
+        assert made.unread() == [waiting] and made.flags() == {}
+    finally:
+        made.world.close()
+
+
+def mail_bytes(made: Signups, name: str) -> bytes:
+    return (made.maildir / "new" / name).read_bytes()
+
+
+def test_a_waiting_request_is_answered_when_the_day_has_room_and_its_reply_works_from_then(lite: Signups):
+    """No provider known (the outbox): 200 a day. The request that waited is answered once the
+    200 are more than a day old; a reply works for confirm_max_age_hours from the confirmation,
+    not from the request; a sender past its own mailbox's limit is read and dropped, as before."""
+    spend(lite, actions.SIGNUPS_AN_HOUR, NOW - timedelta(hours=2))
+    store = lite.world.db.mail_signups
+    for n in range(actions.PER_MAILBOX_HOUR):                # an earlier flood's victim, at its own limit
+        store.confirmation_sent(store.record("weekly", "victim@gmail.com", "victim@gmail.com", "", f"<v{n}@x>",
+                                             NOW).id, NOW)
+    lite.deliver(mail("Real Reader <real@example.org>", "pickoftheweek+subscribe-weekly@gmail.com"), "1-real")
+    lite.deliver(mail("v.ictim@gmail.com", "pickoftheweek+subscribe-weekly@gmail.com"), "2-abuse")
+    asked = NOW + timedelta(minutes=5)
+    assert [outcome for *_, outcome in lite.read(asked)] == [
+        "the day's 200 confirmations in all went in the last 24 hours: nothing answered yet; left unread, a later "
+        "read answers it",
+        "3 confirmations went to this mailbox in the last hour: nothing more answered"]
+    assert lite.unread() == ["1-real"] and lite.flags() == {"2-abuse": "S"} and lite.letters("confirm") == []
+    later = NOW + timedelta(hours=22, minutes=1)             # the 200 are more than a day old
+    assert lite.read(later) == [("subscribe", "real@example.org", "confirmation sent (a reply confirms)")]
+    assert lite.unread() == [] and lite.flags() == {"2-abuse": "S", "1-real": "S"}
+    [row] = [r for r in lite.rows() if r.email == "real@example.org"]
+    assert (row.asked_at, row.confirm_sent_at) == (asked, later)
+    [confirmation] = lite.letters("confirm")
+    lite.deliver(reply(confirmation, "real@example.org"))
+    hours = lite.world.settings.web.confirm_max_age_hours    # past the request's hours, within the confirmation's
+    assert lite.read(later + timedelta(hours=hours - 1)) == [("confirm", "real@example.org",
+                                                              "subscribed; welcome sent")]
+
+
+def test_a_request_that_waited_two_days_is_kept_for_the_editor(lite: Signups):
+    """A flood that lasts: the request that waited 48 hours is flagged for the editor (nothing lost,
+    nothing read again and again)."""
+    spend(lite, actions.SIGNUPS_AN_HOUR, NOW)
+    waiting = ask(lite, "Real Reader <real@example.org>")
+    assert lite.read(NOW)[0][2].endswith("left unread, a later read answers it")
+    spend(lite, actions.SIGNUPS_AN_HOUR, NOW + timedelta(hours=30), "next")    # the next day's spent as well
+    [(_, _, outcome)] = lite.read(NOW + timedelta(hours=48))
+    assert outcome.startswith("the day's 200 confirmations in all went in the last 24 hours, and it has waited "
+                              "since ") and outcome.endswith("nothing answered; kept for you (flagged, unread)")
+    assert lite.unread() == [] and lite.flags() == {waiting: "F"} and lite.letters("confirm") == []
+    assert lite.read(NOW + timedelta(hours=49)) == []                                   # not read again
 
 
 def test_every_message_of_one_read_gets_its_own_letter(made: Signups):

@@ -244,16 +244,35 @@ def gmail_settings(tmp_path: Path, readers: int, **options: str) -> config.Setti
 
 
 def test_a_list_past_gmails_daily_limit_is_told_where_to_move_before_a_send(tmp_path):
+    """The day's other letters take room: 50 sign-up confirmations at most (a tenth of
+    Gmail's 500), and the review, notice and blog post of each list (3): 447 readers fit, 448 do not."""
     over = mail_checks.limits(gmail_settings(tmp_path, 600))
     assert not over.ok
-    assert "list weekly has 600 subscribers, more than Gmail's limit of 500 messages a day" in over.detail
+    assert over.detail.startswith("list weekly has 600 subscribers; with room for 53 other letters (50 sign-up "
+                                  "confirmations at most, 3 for you and the blog) that is 653 a day, more than "
+                                  "Gmail's limit of 500 messages a day")
     assert "support.google.com/mail/answer/22839" in over.detail
     assert over.fix.startswith("before the next send, move to Google Workspace") and "SendGrid" in over.fix
-    within = mail_checks.limits(gmail_settings(tmp_path, 400))
-    assert within.ok and "the largest list, weekly, has 400 subscribers, within Gmail" in within.detail
-    assert "near" not in within.detail
-    near = mail_checks.limits(gmail_settings(tmp_path, 450))
-    assert near.ok and "(near it" in near.detail
+    assert not mail_checks.limits(gmail_settings(tmp_path, 448)).ok
+    edge = mail_checks.limits(gmail_settings(tmp_path, 447))
+    assert edge.ok and "that is 500 a day, within Gmail's limit of 500 messages a day" in edge.detail
+    assert "(near it" in edge.detail
+    within = mail_checks.limits(gmail_settings(tmp_path, 300))
+    assert within.ok and within.detail.startswith("list weekly has 300 subscribers; with room for 53 other letters")
+    assert "that is 353 a day, within Gmail" in within.detail and "near" not in within.detail
+
+
+def test_lists_that_each_fit_but_not_together_are_told(tmp_path):
+    """Two lists may go the same day: their sizes add up (with the room for letters, 3 more per list)."""
+    (tmp_path / "monthly.csv").write_text("email,name\n" + "".join(f"m{n}@example.net,M{n}\n" for n in range(200)),
+                                          encoding="utf-8")
+    monthly = '\n[[lists]]\nname = "monthly"\nfile = "monthly.csv"\n'
+    both = mail_checks.limits(gmail_settings(tmp_path, 300, lists=monthly))
+    assert not both.ok and both.detail.startswith(
+        "lists weekly (300) and monthly (200) have 500 subscribers (all may go the same day); with room for 56 other "
+        "letters (50 sign-up confirmations at most, 6 for you and the blog) that is 556 a day, more than Gmail's")
+    (tmp_path / "monthly.csv").write_text("email,name\nm@example.net,M\n", encoding="utf-8")
+    assert mail_checks.limits(gmail_settings(tmp_path, 300, lists=monthly)).ok
 
 
 def test_a_send_past_the_mailboxs_daily_limit_says_so_before_it_goes(make_world):

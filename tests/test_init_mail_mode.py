@@ -131,6 +131,50 @@ def test_a_public_address_is_written_and_the_first_steps_stay_as_they_were(blog,
     assert settings.sending.backend == "outbox" and result.output.splitlines()[-1].endswith("--out preview.html")
 
 
+def base_url_line(path: Path) -> str:
+    [line] = [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("base_url = ")]
+    return line
+
+
+def test_the_base_url_comment_says_what_the_address_given_is(blog, feed_server, tmp_path):
+    """An address given that is not public (an example, local or private host) makes mail mode
+    with a mailbox, and the comment says so, not that none was given."""
+    given = init(tmp_path / "a.toml", feed(feed_server), "--public-url", "https://news.example.org",
+                 "--mailbox", "pick@gmail.com")
+    assert given.exit_code == 0, given.output
+    assert base_url_line(tmp_path / "a.toml") == (
+        'base_url = "https://news.example.org"   # an example address, not one readers on the internet can open: '
+        "mail mode (readers and you act by mail; the desk runs here only)")
+    assert config.load(tmp_path / "a.toml").mail_mode
+    public = init(tmp_path / "b.toml", feed(feed_server), "--public-url", "https://digest.onprobation-digest.org",
+                  "--mailbox", "pick@gmail.com")
+    assert public.exit_code == 0, public.output
+    assert base_url_line(tmp_path / "b.toml").endswith("# the public address of `digest serve`: links in emails use it")
+    assert not config.load(tmp_path / "b.toml").mail_mode
+    none = init(tmp_path / "c.toml", feed(feed_server), "--public-url", "none", "--mailbox", "pick@gmail.com")
+    assert none.exit_code == 0 and base_url_line(tmp_path / "c.toml") == (
+        'base_url = "http://localhost:8000"   # no public address: mail mode (readers and you act by mail; the desk '
+        "runs here only)")
+    first = init(tmp_path / "d.toml", feed(feed_server))
+    assert first.exit_code == 0 and base_url_line(tmp_path / "d.toml").endswith(
+        "# this machine, for a first look: before real mail, the public https address of `digest serve`")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60) | st.text(alphabet='https:/.newsxampleorg"<>%? #@', max_size=40).map(
+    lambda t: "https://news.example.org/" + t))
+def test_any_public_url_answer_is_refused_in_one_line_or_a_plain_https_address_that_loads(text):
+    try:
+        way = setup.choose(text)
+    except UsageError as error:
+        assert "\n" not in str(error) and str(error)
+        return
+    if way.public_url:
+        assert setup.PLAIN_URL.fullmatch(way.public_url) and way.public_url.startswith("https://")
+    written = setup.config_text(setup.Blog("https://b.example.org/feed", "feed", "B", "https://b.example.org"), way)
+    assert config.from_dict(tomllib.loads(written)).web.base_url == way.base_url
+
+
 @pytest.mark.parametrize(("extra", "said"), [
     (["--public-url", "none"], "give the mailbox's address: --mailbox"),
     (["--public-url", "none", "--mailbox", "Pick <pick@gmail.com>"], "not a plain address"),
@@ -138,6 +182,11 @@ def test_a_public_address_is_written_and_the_first_steps_stay_as_they_were(blog,
     (["--mailbox", "a-very-long-local-part-for-plus-addresses@gmail.com"], "over 30 characters"),
     (["--public-url", "ftp://news.example.org"], "not a URL"),
     (["--public-url", "https://user:pw@news.example.org"], "user name or password"),
+    (["--public-url", 'https://news.example.org/"><x>'], "not a plain https address"),
+    (["--public-url", "https://news.example.org/a b"], "not a plain https address"),
+    (["--public-url", "http://news.example.org"], "not https"),
+    (["--public-url", ""], "--public-url is empty; pass none (run everything by mail) or the https address"),
+    (["--public-url", " ", "--mailbox", "pick@gmail.com"], "--public-url is empty; pass none"),
 ])
 def test_bad_answers_are_one_line_and_nothing_is_written(blog, feed_server, tmp_path, extra, said):
     result = init(tmp_path / "config.toml", feed(feed_server), *extra)

@@ -24,6 +24,7 @@ from digest.send.signing import (
     read_return_path_token,
     return_path_token,
 )
+from digest.send.subscribers import check_address
 from digest.signals.addresses import Route, automatic, mailto, plus_address, reply_to, route
 
 KEY = "a-long-random-secret-for-the-tests-7Hq2"
@@ -51,6 +52,15 @@ def test_bounces_is_read_as_mailbox_with_one_deprecation_line(caplog):
     assert "[bounces] is the old name of [mailbox]" in both.value.problems[0]
 
 
+def test_bounces_with_both_names_of_one_setting_is_refused_in_one_line():
+    """every_minutes is poll_minutes' old name: both at once would keep one silently."""
+    with pytest.raises(ConfigError) as both:
+        config.from_dict({"bounces": {"maildir": "box", "every_minutes": 7, "poll_minutes": 3}})
+    assert both.value.problems == [
+        "config.toml [bounces]: every_minutes and poll_minutes are the same setting; keep poll_minutes"]
+    assert config.from_dict({"bounces": {"maildir": "box", "poll_minutes": 3}}).mailbox.poll_minutes == 3
+
+
 @pytest.mark.parametrize(("bad", "words"), [
     ({"address": "Pick <pick@gmail.com>"}, "not a plain address"),
     ({"address": "pick+x@gmail.com"}, "no +"),
@@ -71,6 +81,31 @@ def test_publish_settings_are_checked_where_they_enter():
         assert raised.value.problems[0].startswith("config.toml [publish]")
     kept = config.from_dict({"publish": {"mail_to": "on.probation.x7@blogger.com", "url": "https://x.blogspot.com/"}})
     assert kept.publish.mail_to == "on.probation.x7@blogger.com" and kept.publish.url == "https://x.blogspot.com"
+
+
+@pytest.mark.parametrize("bad", ["@blogger.com", "x y@blogger.com", "x@blogger..com", "x@-blogger.com", "x@localhost",
+                                 '"x"@blogger.com', "x@[127.0.0.1]", "\u00fcn\u00ef@blogger.com", "x@blogger.com.",
+                                 "<x@blogger.com>", "Blog <x@blogger.com>"])
+def test_a_post_by_email_address_digest_could_not_mail_is_refused_in_one_line_naming_the_key(bad):
+    with pytest.raises(ConfigError) as raised:
+        config.from_dict({"publish": {"mail_to": bad}})
+    [problem] = raised.value.problems
+    assert problem.startswith("config.toml [publish].mail_to: ") and "\n" not in problem
+    assert problem.endswith("give the post-by-email address alone, e.g. name.secret@blogger.com")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.emails() | st.text(max_size=60) | st.text(alphabet="xb@.- \"[]", max_size=20).map(lambda t: t + "@b.com"))
+def test_mail_to_loads_only_what_the_subscribers_check_takes(text):
+    """Whatever [publish] mail_to loads, a subscriber's address check (send/subscribers.py)
+    takes too; what it refuses is one line naming the key."""
+    try:
+        found = config.from_dict({"publish": {"mail_to": text}}).publish.mail_to
+    except ConfigError as error:
+        assert all(p.startswith("config.toml [publish].mail_to: ") and "\n" not in p for p in error.problems)
+        return
+    if found:
+        assert check_address(found, smtputf8=False)
 
 
 @pytest.mark.parametrize(("base_url", "address", "by_mail"), [

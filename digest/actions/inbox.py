@@ -54,6 +54,7 @@ class Handled:
 
     outcome: str
     kept: bool = False          # left flagged and unread in the mailbox, for the editor
+    later: bool = False         # nothing applied: left unread and unflagged, not recorded; the next read tries again
     address: str = ""           # the reader (or the editor) it was about
     list_name: str | None = None
     edition_id: int | None = None
@@ -135,7 +136,7 @@ def _by_mail(desk: Desk, box: Mailbox, report: MailboxReport, handle: str, inbou
     handled = handler(inbound.route.kind)(desk, inbound)
     report.lines.append(Line(inbound.route.kind, "", handled.address, handled.edition_id, handled.list_name,
                              handled.outcome))
-    if desk.dry_run:
+    if desk.dry_run or handled.later:
         return
     crash.point("mail.applied")
     desk.db.inbox.record(inbound.message_id, inbound.route.kind, handled.outcome, handled.kept, desk.now,

@@ -1,5 +1,7 @@
-"""Requests to subscribe by mail (mail mode), one row per request mail, until the asker
-confirms by replying: the confirm token of the confirmation names the row. A mail read
+"""Requests to subscribe by mail (mail mode), one row per request mail within its
+mailbox's limits (its confirmation sent, or waiting for the day's budget: confirm_sent_at
+None, asked_at when it was first read), until the asker confirms by replying: the
+confirm token of the confirmation names the row. A mail read
 twice (a crash before it was marked read) is still one row: rows are keyed by its
 Message-ID. `email_key` holds the mailbox the address reaches (send/subscribers.py's
 `mailbox()`: case, `+tags` and Gmail's dots folded), so that the sign-up limits count

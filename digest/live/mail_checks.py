@@ -1,6 +1,6 @@
 """The doctor's checks of what mail mode (and approval) depends on: `approval` (someone is
 asked, and in mail mode a mailbox reads the reply), `mailbox` (it opens, and plus addresses
-arrive: the probe), `limits` (each list against the relay provider's daily limit, and
+arrive: the probe), `limits` (the lists together against the relay provider's daily limit, and
 Google's bulk-sender line), and what `public_url` says in mail mode."""
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from . import providers
 from .check import Check
 from .providers import BULK_LINE, GMAIL_DOMAINS, LIST_RELAY, Provider
 
-NEAR = 0.8                    # a list past this share of the daily limit is told it is near
+NEAR = 0.8                    # lists past this share of the daily limit are told they are near
+BUDGET_SHARE = 10             # sign-up confirmations a day: at most a tenth of the provider's daily limit
+MOST_CONFIRMATIONS = 200      # ... and never more than the sign-ups of an hour in all (actions.SIGNUPS_AN_HOUR)
+LETTERS_A_LIST = 3            # a day's letters for each list besides its edition: review, notice, blog post
 CHUNK = 1 << 20
 
 
@@ -146,9 +149,27 @@ def provider_of(settings: Settings) -> Provider | None:
     return providers.by_relay(host(sending), login)
 
 
+def confirmations_a_day(settings: Settings) -> int:
+    """How many sign-up confirmations may go out in a day, to anyone: a tenth of the relay
+    provider's daily limit (Gmail's 500: 50), never more than the sign-ups of an hour in all
+    (200); where no limit is known, those 200. A flood of sign-ups from strangers'
+    addresses then leaves nine tenths of the day to the editions."""
+    provider = provider_of(settings)
+    if provider is None or provider.daily_limit is None:
+        return MOST_CONFIRMATIONS
+    return max(1, min(MOST_CONFIRMATIONS, provider.daily_limit // BUDGET_SHARE))
+
+
+def letters_a_day(settings: Settings) -> int:
+    """Room for the day's letters besides the editions: the sign-up confirmations
+    (confirmations_a_day), and for each list your review and notice and the blog's post."""
+    return confirmations_a_day(settings) + LETTERS_A_LIST * len(settings.lists)
+
+
 def limits(settings: Settings) -> Check:
-    """Each list's size against the relay provider's daily limit; and Google's bulk-sender
-    line, past which one-click https unsubscribe (a public base_url) is required."""
+    """All the lists' sizes together (each may go the same day) and room for the day's other
+    letters, against the relay provider's daily limit; and Google's bulk-sender line, past
+    which one-click https unsubscribe (a public base_url) is required."""
     provider = provider_of(settings)
     try:
         sizes, gmail = _counted(settings)
@@ -156,10 +177,11 @@ def limits(settings: Settings) -> Check:
         return Check("limits", False, f"cannot count the lists: {error}", "fix the database check first")
     if not sizes:
         return Check("limits", True, "no lists")
-    name, largest = max(sizes.items(), key=lambda item: item[1])
-    if provider is not None and provider.daily_limit is not None and largest > provider.daily_limit:
-        return Check("limits", False, f"list {name} has {largest:,} subscribers, more than {provider.limit_line()}: "
-                                      "an edition would stop part way, every week",
+    room = letters_a_day(settings)
+    total = sum(sizes.values()) + room
+    if provider is not None and provider.daily_limit is not None and total > provider.daily_limit:
+        return Check("limits", False, f"{_sizes(sizes)}; with {_room(settings)} that is {total:,} a day, more "
+                                      f"than {provider.limit_line()}: an edition would stop part way",
                      f"before the next send, move to {provider.move_to}")
     bulk = {list_name: n for list_name, n in gmail.items() if n >= BULK_LINE}
     if bulk:
@@ -169,7 +191,7 @@ def limits(settings: Settings) -> Check:
                                       "unsubscribe by https, which mail mode has not",
                      f"give `digest serve` a public https address ([web] base_url, docs/going-live.md) and move to "
                      f"{LIST_RELAY}")
-    return Check("limits", True, _within(provider, name, largest, settings.sending.backend))
+    return Check("limits", True, _within(settings, provider, sizes, total))
 
 
 def _counted(settings: Settings) -> tuple[dict[str, int], dict[str, int]]:
@@ -189,14 +211,29 @@ def _counted(settings: Settings) -> tuple[dict[str, int], dict[str, int]]:
     return sizes, gmail
 
 
-def _within(provider: Provider | None, name: str, largest: int, backend: str) -> str:
-    size = f"the largest list, {name}, has {largest:,} subscribers"
+def _sizes(sizes: dict[str, int]) -> str:
+    """'list weekly has 400 subscribers', or 'lists weekly (300) and monthly (250) have 550 subscribers'."""
+    if len(sizes) == 1:
+        [(name, n)] = sizes.items()
+        return f"list {name} has {n:,} subscribers"
+    each = [f"{name} ({n:,})" for name, n in sizes.items()]
+    return f"lists {', '.join(each[:-1])} and {each[-1]} have {sum(sizes.values()):,} subscribers (all may go " \
+           "the same day)"
+
+
+def _room(settings: Settings) -> str:
+    confirmations = confirmations_a_day(settings)
+    return (f"room for {letters_a_day(settings):,} other letters ({confirmations:,} sign-up confirmations at most, "
+            f"{LETTERS_A_LIST * len(settings.lists)} for you and the blog)")
+
+
+def _within(settings: Settings, provider: Provider | None, sizes: dict[str, int], total: int) -> str:
     if provider is None:
-        return f"{size}; the {backend} relay declares no daily limit digest knows"
+        return f"{_sizes(sizes)}; the {settings.sending.backend} relay declares no daily limit digest knows"
     if provider.daily_limit is None:
-        return f"{size}; {provider.limit_line()}"
-    near = " (near it: plan the move before it grows past)" if largest > NEAR * provider.daily_limit else ""
-    return f"{size}, within {provider.limit_line()}{near}"
+        return f"{_sizes(sizes)}; {provider.limit_line()}"
+    near = " (near it: plan the move before they grow past)" if total > NEAR * provider.daily_limit else ""
+    return f"{_sizes(sizes)}; with {_room(settings)} that is {total:,} a day, within {provider.limit_line()}{near}"
 
 
 def _one_click(settings: Settings) -> bool:

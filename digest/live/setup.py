@@ -90,9 +90,12 @@ class Written:
 
 
 def choose(public_url: str | None, mailbox: str = "", nameserver: str | None = None) -> Way:
-    """The Way from init's answers: public_url an http(s) address, "none" (mail mode: then
-    mailbox is needed) or None (not asked); the provider of the mailbox found by its domain,
-    or by the MX hosts of a domain of one's own (through DIGEST_NAMESERVER when set)."""
+    """The Way from init's answers: public_url a plain https address, "none" (mail mode: then
+    mailbox is needed) or None (not asked; never empty); the provider of the mailbox found
+    by its domain, or by the MX hosts of a domain of one's own (through DIGEST_NAMESERVER)."""
+    if public_url is not None and not public_url.strip():
+        raise UsageError("--public-url is empty; pass none (run everything by mail) or the https address of "
+                         "digest serve, e.g. https://news.example.org")
     given = (public_url or "").strip()
     if given.lower() == NONE or (not given and mailbox):
         if not mailbox.strip():
@@ -104,12 +107,23 @@ def choose(public_url: str | None, mailbox: str = "", nameserver: str | None = N
 
 
 def _public_url(url: str) -> str:
+    """The address as config's site URL check makes it, and a plain https one: a host, a
+    port, a path of letters, digits and - . _ ~ / % (nothing to escape in a link or a header)."""
     try:
-        return config.Web(base_url=url).base_url
+        checked = config.Web(base_url=url).base_url
     except ValidationError as error:
         reason = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
-        raise UsageError(f"{url!r}: {reason}; give the address of digest serve, e.g. https://news.example.org, "
-                         "or none") from None
+        raise UsageError(f"{url!r}: {reason}; {GIVE_URL}") from None
+    if not checked.lower().startswith("https://"):
+        raise UsageError(f"{url!r}: not https (readers' unsubscribe links need it); {GIVE_URL}")
+    if not PLAIN_URL.fullmatch(checked):
+        raise UsageError(f"{url!r}: not a plain https address (only letters, digits and - . _ ~ / % after "
+                         f"https://, and a :port); {GIVE_URL}")
+    return checked
+
+
+GIVE_URL = "give the address of digest serve, e.g. https://news.example.org, or none"
+PLAIN_URL = re.compile(r"https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._~/%-]*)?", re.IGNORECASE)
 
 
 def _mailbox_address(address: str) -> str:
@@ -319,9 +333,22 @@ def _list_title(blog: Blog) -> str:
 
 
 def _where(way: Way) -> str:
+    """The comment beside base_url: what the address given is, and what it makes of digest."""
+    by_mail = "mail mode (readers and you act by mail; the desk runs here only)"
+    if way.mail_mode and way.public_url:
+        return f"{_kind(way.public_url)}, not one readers on the internet can open: {by_mail}"
     if way.mail_mode:
-        return "no public address: mail mode (readers and you act by mail; the desk runs here only)"
+        return f"no public address: {by_mail}"
+    if not way.public_url:
+        return "this machine, for a first look: before real mail, the public https address of `digest serve`"
     return "the public address of `digest serve`: links in emails use it"
+
+
+def _kind(url: str) -> str:
+    host = urlsplit(url).hostname or ""
+    if hosts.local(host):
+        return "a local address"
+    return "a private-network address" if hosts.private(host) else "an example address"
 
 
 def _by_mail(way: Way, sender: str) -> str:

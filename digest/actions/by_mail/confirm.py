@@ -4,7 +4,7 @@ subject the reply keeps), or the mail its button opens, subscribes whoever asked
 token (send/signing.py's address token for MAIL_CONFIRM) names the request's
 mail_signups row, and only the confirmation carried it, so the reply's From and body are
 never read. It is the web link's confirmation (actions.subscribers.confirm_subscription):
-it works once, for [web].confirm_max_age_hours, never lifts an unsubscribe made after the
+it works once, for [web].confirm_max_age_hours after the confirmation went, never lifts an unsubscribe made after the
 request, and the welcome goes once (db.welcomes).
 
 Automatic mail (an auto-responder answering the confirmation, a bounce of it) confirms
@@ -42,10 +42,10 @@ def confirm(desk: Desk, inbound: Inbound) -> Handled:
                        address=row.email, list_name=row.list_name)
     if row.confirmed_at is not None:
         return _again(desk, row)
-    hours = desk.settings.web.confirm_max_age_hours
-    if desk.now - row.asked_at > timedelta(hours=hours):
+    hours, sent = desk.settings.web.confirm_max_age_hours, row.confirm_sent_at or row.asked_at
+    if desk.now - sent > timedelta(hours=hours):          # from when the confirmation went (a request may wait)
         command = f"digest subscribers add {shlex.quote(row.list_name)} {shlex.quote(row.email)}"
-        return Handled(f"too late: asked {row.asked_at:%Y-%m-%d %H:%M} UTC, a reply works for {hours} hours; "
+        return Handled(f"too late: the confirmation went {sent:%Y-%m-%d %H:%M} UTC, a reply works for {hours} hours; "
                        f"nobody subscribed; {kept}; if {row.email} is to get it, run `{command}`", kept=True,
                        address=row.email, list_name=row.list_name)
     if desk.dry_run:

@@ -5,8 +5,13 @@ request's tokened confirm address (by_mail/confirm.py); a reply to it subscribes
 
 Anyone can write a From, so the confirmation is all that ever goes to it, at most as
 often as the web form's sign-up limits allow (per mailbox, every spelling of it, an hour
-and a day; to anyone an hour), counted in the database: a thousand requests from one
-sender give at most a few confirmations. Mail that is automatic (RFC 3834: an
+and a day), counted in the database: a thousand requests from one sender give at most a
+few confirmations, and the rest are read and dropped. To anyone, at most the day's
+budget goes (live/mail_checks.confirmations_a_day: a tenth of the relay provider's daily
+limit, Gmail's 500 giving 50, and 200 at most), so that a flood from many addresses
+cannot spend the mailbox's sending for the day; a request the budget has no room for is
+nobody's abuse, and is left unread (not flagged) for a later read to answer, for two
+days at most (then kept for the editor). Mail that is automatic (RFC 3834: an
 auto-reply, a bounce, a mailing list's) and mail from our own address are never
 answered: no mail loops, ever. A request for a list there is not, or from an address
 that cannot be used, is kept for the editor.
@@ -14,7 +19,7 @@ that cannot be used, is kept for the editor.
 A request within the limits is recorded first (one row per request mail), then the
 confirmation is sent, then the row says so: a crash between the two sends the
 confirmation once more when the message is read again (the same token: whichever copy the
-asker answers confirms, once). A request over the limits is not stored."""
+asker answers confirms, once). A request over the limits of its mailbox is not stored."""
 
 from __future__ import annotations
 
@@ -24,7 +29,9 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 
 from ...config import MailingList, Settings
+from ...db.mail_signups import MailSignup
 from ...errors import UsageError
+from ...live.mail_checks import confirmations_a_day
 from ...models import Reason, email_key
 from ...oneline import clean_name
 from ...signals.addresses import automatic, sender
@@ -34,7 +41,6 @@ from ..sends import mailer
 from ..subscribers import (
     PER_MAILBOX_DAY,
     PER_MAILBOX_HOUR,
-    SIGNUPS_AN_HOUR,
     LetterNotTaken,
     mailbox,
     send_mail_confirmation,
@@ -43,6 +49,7 @@ from ..subscribers import (
 )
 
 MAX_NAME = 100                  # as the web form cuts a name
+WAIT_AT_MOST = timedelta(hours=48)   # a request the day's budget has no room for waits this long, then is kept
 BLOCKED = (Reason.BOUNCED, Reason.COMPLAINED, Reason.REMOVED)
 _FAILED = re.compile(r"^\s*(undeliver|undelivered|delivery (status notification|failure|has failed)|"
                      r"mail delivery (failed|subsystem)|returned mail|failure notice|non[- ]?delivery)",
@@ -73,11 +80,14 @@ def _confirm(desk: Desk, inbound: Inbound, listed: MailingList, address: str, pe
     box = mailbox(address)
     over = _over_limit(desk, box)                        # a refused request is not stored: a flood costs no rows
     if over or desk.dry_run:
-        said = over or f"would send a confirmation (reply to confirm) to {address}"
+        said = over or _dry_run(desk, address)
         return Handled(f"dry run: {said}" if desk.dry_run else said, address=address, list_name=listed.name)
     row = desk.db.mail_signups.record(listed.name, address, box, person, inbound.message_id, desk.now)
     if row.confirm_sent_at is not None:                  # read again after a crash: it went
         return Handled("confirmation sent before: nothing more sent", address=address, list_name=listed.name)
+    spent = _budget_spent(desk)
+    if spent:
+        return _wait(desk, row, spent)
     try:
         send_mail_confirmation(desk.settings, mailer(desk.settings), desk.key, listed, address, row.id, desk.now)
     except LetterNotTaken as error:                     # this address's own problem; the relay works
@@ -86,6 +96,22 @@ def _confirm(desk: Desk, inbound: Inbound, listed: MailingList, address: str, pe
     desk.db.mail_signups.confirmation_sent(row.id, desk.now)
     desk.db.signups.asked(listed.name, email_key(address), desk.now)     # the dashboard's "pending"
     return Handled("confirmation sent (a reply confirms)", address=address, list_name=listed.name)
+
+
+def _wait(desk: Desk, row: MailSignup, spent: str) -> Handled:
+    """A request the day's budget has no room for: left unread and unflagged, so that a later
+    read answers it; one that waited WAIT_AT_MOST (a flood that lasts) is kept for the editor."""
+    if desk.now - row.asked_at < WAIT_AT_MOST:
+        return Handled(f"{spent}: nothing answered yet; left unread, a later read answers it", later=True,
+                       address=row.email, list_name=row.list_name)
+    return Handled(f"{spent}, and it has waited since {row.asked_at:%Y-%m-%d %H:%M} UTC: nothing answered; "
+                   "kept for you (flagged, unread)", kept=True, address=row.email, list_name=row.list_name)
+
+
+def _dry_run(desk: Desk, address: str) -> str:
+    spent = _budget_spent(desk)
+    return f"{spent}: would leave it unread for a later read" if spent else \
+        f"would send a confirmation (reply to confirm) to {address}"
 
 
 def _refused(desk: Desk, listed: MailingList, address: str) -> Handled | None:
@@ -104,14 +130,23 @@ def _refused(desk: Desk, listed: MailingList, address: str) -> Handled | None:
 
 
 def _over_limit(desk: Desk, box: str) -> str:
-    """Why no more confirmations go now, or "" (the web form's limits, counted in the database)."""
+    """Why no more confirmations go to this mailbox, or "" (the web form's limits, counted in
+    the database): more is abuse, and the request is read and dropped."""
     hour, day = desk.now - timedelta(hours=1), desk.now - timedelta(days=1)
     if desk.db.mail_signups.sent_to(box, hour) >= PER_MAILBOX_HOUR:
         return f"{PER_MAILBOX_HOUR} confirmations went to this mailbox in the last hour: nothing more answered"
     if desk.db.mail_signups.sent_to(box, day) >= PER_MAILBOX_DAY:
         return f"{PER_MAILBOX_DAY} confirmations went to this mailbox in the last day: nothing more answered"
-    if desk.db.mail_signups.sent_in_all(hour) >= SIGNUPS_AN_HOUR:
-        return f"{SIGNUPS_AN_HOUR} confirmations went out in the last hour: nothing more answered for now"
+    return ""
+
+
+def _budget_spent(desk: Desk) -> str:
+    """Why no confirmation goes to anyone now, or "": the day's confirmations in all
+    (mail_checks.confirmations_a_day: a tenth of the relay provider's daily limit, 200 at
+    most) went in the last 24 hours. Not the asker's doing: the request waits."""
+    budget = confirmations_a_day(desk.settings)
+    if desk.db.mail_signups.sent_in_all(desk.now - timedelta(days=1)) >= budget:
+        return f"the day's {budget} confirmations in all went in the last 24 hours"
     return ""
 
 
