@@ -4,7 +4,8 @@ tokened approve address; the editor's reply, as a mail server delivers it to the
 first. A reply counts only from [editor] email with the receiving server's topmost
 Authentication-Results passing for its domain, and only its own first line decides (not
 the review mail it quotes). Everything else changes nothing and the editor gets one
-letter saying why; read twice, a message does nothing twice."""
+letter saying why; read twice, a message does nothing twice; a part the email package
+cannot read stops neither the read nor the letter."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from digest import actions
@@ -284,6 +285,28 @@ def test_a_reply_whose_only_approve_is_in_the_quoted_review_approves_nothing(wor
     assert len(letters) == 3 and all("Reply with approve" in m.get_body(("plain",)).get_content() for m in letters)
 
 
+BROKEN_DISPOSITION = b"Content-Disposition: a;\x00*"                   # IndexError in Python's own header parser
+
+
+def test_a_part_the_email_package_cannot_read_stops_neither_the_read_nor_the_letter(sqlite_world):
+    world = sqlite_world
+    edition_id, review = hold(world)
+    forged = answer(review, "approve", sender="mallory@example.com", name="forged",
+                    to=MAILBOX.replace("@", "+approve-1-aaaaaaaaaaaa@"))
+    own = answer(review, "approve", name="own")                    # the editor's, its one part unreadable
+    for name, message in (("forged", forged), ("own", own)):
+        raw = message.as_bytes().replace(b"\nSubject:", b"\n" + BROKEN_DISPOSITION + b"\nSubject:", 1)
+        assert BROKEN_DISPOSITION in raw
+        deliver(world, raw, name)
+    said = read_mailbox(world)                                       # exit code 0: no traceback
+    assert "a token digest did not make" in said and "(nothing) says neither approve nor skip" in said, said
+    assert status(world, edition_id) == "held" and readers_got(world) == Counter()
+    assert len(refusals(world)) == 2                                 # recorded, and each letter went
+    unread_again(world)
+    read_mailbox(world)
+    assert len(refusals(world)) == 2
+
+
 # ------------------------------------------------------------------ who may
 
 def test_a_forged_from_is_refused_and_the_editor_told_not_the_forger(world):
@@ -512,6 +535,22 @@ def test_many_parts_and_an_attached_message_are_not_read():
     attached.set_content("Looks fine")
     attached.add_attachment("approve", filename="approve.txt")
     assert replies.read(attached).word == "looks"
+
+
+_header_value = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@example(kind="text/plain", disposition="a;\x00*", encoding="7bit")
+@given(_header_value, _header_value, _header_value)
+def test_whatever_content_headers_a_part_has_the_reply_is_read_without_raising(kind, disposition, encoding):
+    headers = f"Content-Type: {kind}\nContent-Disposition: {disposition}\nContent-Transfer-Encoding: {encoding}\n"
+    alone = f"From: x@example.org\n{headers}\napprove\n"
+    inside = (f"From: x@example.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\n{headers}\napprove\n--b\n"
+              f"Content-Type: text/plain\n\nok\n--b--\n")
+    for raw in (alone, inside):
+        said = replies.read(email.message_from_bytes(raw.encode(), policy=email.policy.default))
+        assert said.word in ("", "approve", "ok")
 
 
 # ------------------------------------------------------------------ Authentication-Results from strangers

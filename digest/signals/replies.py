@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
+from functools import partial
+from typing import TypeVar
 
 import nh3
 
@@ -44,6 +46,9 @@ _TAG = re.compile(r"(<[^>]*>)")
 _TAG_NAME = re.compile(r"<\s*(/?)\s*([a-zA-Z0-9]+)")
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Reply:
     word: str                   # the first word of the deciding line, lower-case ("" when there is none)
@@ -63,7 +68,7 @@ def body_text(message: EmailMessage) -> str:
     forwarded message), else its first text/html part as text; at most MAX_CHARS."""
     plain = html_part = None
     for part in _parts(message):
-        kind = part.get_content_type()
+        kind = _safely(part.get_content_type, "")
         if kind == "text/plain" and plain is None:
             plain = _content(part, MAX_CHARS)
             if plain.strip():
@@ -79,14 +84,27 @@ def _parts(message: Message) -> Iterator[Message]:
     while stack and seen < MAX_PARTS:
         part = stack.pop()
         seen += 1
-        if part.is_multipart():
-            if part.get_content_maintype() == "multipart":
-                children = part.get_payload()
+        if _safely(part.is_multipart, True):
+            if _safely(part.get_content_maintype, "") == "multipart":
+                children = _safely(part.get_payload, None)
                 if isinstance(children, list):
                     stack.extend(child for child in reversed(children[:MAX_PARTS]) if isinstance(child, Message))
             continue
-        if (part.get_content_disposition() or "inline") == "inline":
-            yield part
+        if _safely(partial(_disposition, part), "unreadable") == "inline":
+            yield part                  # a disposition the email package cannot read: taken for an attachment
+
+
+def _disposition(part: Message) -> str:
+    return part.get_content_disposition() or "inline"
+
+
+def _safely(call: Callable[[], T], otherwise: T) -> T:
+    """What the email package says of a stranger's part, or otherwise when it raises on it
+    (a Content-Disposition of `a;\\x00*` raises IndexError in Python's own parser)."""
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 - whatever a stranger's header makes the email package raise
+        return otherwise
 
 
 def _content(part: Message, limit: int) -> str:

@@ -16,7 +16,8 @@ works for its edition, once). The editor is told why in one short letter per mes
 most MAX_REFUSAL_LETTERS an hour), never the sender, and automatic mail (RFC 3834) is
 never answered. Read twice (a crash before the dispatcher recorded it), a message changes
 nothing more: approval's own once-ness, and the decision names the message it came from.
-Letters go after the message is recorded (db.inbox), so each is mailed at most once.
+Letters go after the message is recorded (db.inbox), so each is mailed at most once; what
+a letter quotes of the message is read so that no part a stranger built stops it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Refused:
     edition_id: int | None = None
     listed: MailingList | None = None
     letter: bool = True         # False: automatic mail, or nobody to tell
+    line: str | None = None     # the deciding line as read (None: not read yet)
 
 
 @dataclass(frozen=True)
@@ -294,13 +296,13 @@ def _mail_refusal(desk: Desk, inbound: Inbound, refused: Refused) -> None:
     about = (f"edition {refused.edition_id} of {list_title(settings, listed)} "
              f"({of_edition(listed, row.since, row.until).label()})" if row is not None and refused.listed
              else "a held edition")
-    said = replies.read(inbound.message)
+    line = refused.line if refused.line is not None else _first_line(inbound.message)
     subject = f"Not done: a reply about {about}"
     letter = Letters(settings.write_settings()).write(
         "approve_refused", listed.name, f"[digest] {subject}", f"Nothing was changed: {refused.reason}",
         headline=subject, reason=f"A message to the approve address of {about} changed nothing: {refused.reason}.",
         sender=_shown(_from(inbound.message)), their_subject=_shown(_header(inbound.message, "Subject")),
-        first_line=_shown(said.line), what_to_do=refused.what_to_do,
+        first_line=_shown(line), what_to_do=refused.what_to_do,
         command=f"digest approve {listed.name}" if row is not None and row.status == EditionStatus.HELD else "",
         list_title=list_title(settings, listed))
     mail_one(settings, make_mailer(settings.send_settings()), desk.key, listed, settings.editor.email, "", letter,
@@ -313,6 +315,14 @@ def _quietly(mail: Callable[[], object]) -> None:
         mail()
     except DigestError as error:
         log.warning("approve by reply: a letter to the editor was not sent: %s", error)
+
+
+def _first_line(message: EmailMessage) -> str:
+    """The deciding line, for the letter; "" when the message cannot be read (the letter goes all the same)."""
+    try:
+        return replies.read(message).line
+    except Exception:  # noqa: BLE001 - a stranger's message: the letter must not depend on reading it
+        return ""
 
 
 def _header(message: EmailMessage, name: str) -> str:
