@@ -1,9 +1,10 @@
 """Approve by reply (issue 31, item 5): the review mail of a held edition answers to its
 tokened approve address; the editor's reply, as a mail server delivers it to the Maildir
 `digest mailbox` reads, approves (every reader gets it once), skips, or sets the note
-first. A reply counts only from [editor] email with the receiving server's topmost
-Authentication-Results passing for its domain, and only its own first line decides (not
-the review mail it quotes). Everything else changes nothing and the editor gets one
+first. A reply counts only from [editor] email with the topmost Authentication-Results
+written by the server trusted ([mailbox] authserv_id, or the provider's known name) and
+passing for its domain, and only its own first line decides (not the review mail it
+quotes). Everything else changes nothing and the editor gets one
 letter saying why; read twice, a message does nothing twice; a part the email package
 cannot read stops neither the read nor the letter."""
 
@@ -29,6 +30,7 @@ from digest import actions
 from digest.actions.approval import REPLY_HOW
 from digest.cli import cli
 from digest.db.tables import mail_messages
+from digest.live.providers import AUTHSERV_HOW
 from digest.send.signing import MAIL_APPROVE, MAIL_UNSUBSCRIBE, address_token, secret_key
 from digest.signals import authresults, replies
 from digest.signals.addresses import route
@@ -38,6 +40,7 @@ from .support.world import World
 from .test_browser import SHOTS
 
 EDITOR = "editor@onprobation-digest.org"
+DOMAIN_OF_EDITOR = "onprobation-digest.org"
 MAILBOX = "pickoftheweek@example.net"
 RUN_AT = datetime(2017, 11, 1, 7, tzinfo=UTC)          # the scheduled run that holds 25-31 October
 PASS = ("mx.example.net; dkim=pass (2048-bit key) header.d=onprobation-digest.org header.s=k1 header.b=Xy; "
@@ -46,6 +49,7 @@ PASS = ("mx.example.net; dkim=pass (2048-bit key) header.d=onprobation-digest.or
 FAIL = ("mx.example.net; dkim=fail (signature did not verify) header.d=onprobation-digest.org; "
         "spf=softfail smtp.mailfrom=editor@onprobation-digest.org")
 SECRET = "approve-by-reply-secret-0123456789"
+SERVER = "mx.example.net"                               # the receiving server of the test's mailbox
 
 
 @pytest.fixture
@@ -67,7 +71,7 @@ def mail_world(make_world, url, monkeypatch, tmp_path) -> World:
         (tmp_path / "maildir" / sub).mkdir(parents=True)
     made.data["lists"][0].update({"approval": "required"})
     made.data["editor"] = {"email": f"The Editor <{EDITOR}>"}
-    made.data["mailbox"] = {"address": MAILBOX, "maildir": str(tmp_path / "maildir")}
+    made.data["mailbox"] = {"address": MAILBOX, "maildir": str(tmp_path / "maildir"), "authserv_id": SERVER}
     made.reload()
     return made
 
@@ -349,13 +353,70 @@ def test_the_editors_from_without_a_passing_authentication_is_refused(world):
     assert len(letters) == 5 and all("DKIM" in m.get_body(("plain",)).get_content() for m in letters)   # an hour
 
 
+FORGED = {                                                            # the receiving server wrote none on top
+    "foreign": (f"evil.example; dkim=pass header.d={DOMAIN_OF_EDITOR}; spf=pass smtp.mailfrom={EDITOR}",
+                "written by evil.example, not by the server that receives the mailbox's mail (mx.example.net)"),
+    "lookalike": (f"mx.example.net.evil.example; dkim=pass header.d={DOMAIN_OF_EDITOR}",
+                  "written by mx.example.net.evil.example"),
+    "no-dot": (f"evilmx.example.net; dkim=pass header.d={DOMAIN_OF_EDITOR}", "written by evilmx.example.net"),
+    "unnamed": (f"spf=pass (sender IP is 192.0.2.1) smtp.mailfrom={DOMAIN_OF_EDITOR}; dkim=pass (signature was "
+                f"verified) header.d={DOMAIN_OF_EDITOR};dmarc=pass action=none header.from={DOMAIN_OF_EDITOR}",
+                "written by a server that names none"),
+}
+
+
+def test_an_authentication_results_the_receiving_server_did_not_write_vouches_for_nothing(sqlite_world):
+    world = sqlite_world
+    edition_id, review = hold(world)
+    for name, (value, _) in FORGED.items():
+        deliver(world, answer(review, "approve", results=(value,), name=name), name)
+    said = read_mailbox(world)
+    assert said.count("refused: its From is yours, but the topmost Authentication-Results was written by") == 4, said
+    assert all(told in said for _, told in FORGED.values()), said
+    assert status(world, edition_id) == "held" and readers_got(world) == Counter() and len(refusals(world)) == 4
+
+
+def test_without_the_receiving_servers_name_a_reply_is_refused_and_the_editor_told_to_set_it(sqlite_world):
+    world = sqlite_world
+    del world.data["mailbox"]["authserv_id"]                          # example.net: a provider digest does not know
+    world.reload()
+    edition_id, review = hold(world)
+    deliver(world, answer(review, "approve", name="1"), "1")
+    said = read_mailbox(world)
+    assert "refused: digest does not know the name of the server that receives the mailbox's mail" in said
+    assert status(world, edition_id) == "held" and readers_got(world) == Counter()
+    [letter] = refusals(world)
+    body = letter.get_body(("plain",)).get_content()
+    assert f"Set [mailbox] authserv_id in config.toml: {AUTHSERV_HOW}." in body and "digest approve weekly" in body
+    world.data["mailbox"]["authserv_id"] = "Example.NET"             # a parent of mx.example.net, in any case
+    world.reload()
+    deliver(world, answer(review, "approve", name="2"), "2")
+    assert f"edition {edition_id}: approved" in read_mailbox(world)
+    assert sum(readers_got(world).values()) == 4
+
+
+def test_a_gmail_mailbox_believes_googles_receiving_servers_and_no_other(sqlite_world):
+    world = sqlite_world
+    world.data["mailbox"] = {"address": "pickoftheweek@gmail.com", "maildir": world.data["mailbox"]["maildir"]}
+    world.reload()
+    edition_id, review = hold(world)
+    assert review["Reply-To"].endswith("@gmail.com")
+    deliver(world, answer(review, "approve", name="1"), "1")                  # PASS, as mx.example.net wrote it
+    assert "written by mx.example.net, not by the server that receives the mailbox's mail (mx.google.com)" in (
+        read_mailbox(world))
+    google = (f"mx.google.com; dkim=pass header.i=@{DOMAIN_OF_EDITOR} header.s=k1 header.b=Xy; spf=pass (google.com: "
+              f"domain of {EDITOR} designates 192.0.2.1 as permitted sender) smtp.mailfrom={EDITOR}; dmarc=pass")
+    deliver(world, answer(review, "approve", results=(google,), name="2"), "2")
+    assert f"edition {edition_id}: approved" in read_mailbox(world) and sum(readers_got(world).values()) == 4
+
+
 def test_spf_alone_or_dkim_by_header_i_pass(world):
     edition_id, review = hold(world)
     spf = "mx.example.net 1; spf=pass (sender SPF authorized) smtp.mailfrom=\"editor\"@ONPROBATION-DIGEST.org"
     deliver(world, answer(review, "send", results=(spf,), sender="editor@OnProbation-Digest.ORG"), "1")
     assert "approved" in read_mailbox(world) and sum(readers_got(world).values()) == 4
     message = email.message_from_string("Authentication-Results: x; dkim=pass header.i=@onprobation-digest.org\n\n")
-    assert authresults.passes(message, "onprobation-digest.org")
+    assert authresults.passes(message, "onprobation-digest.org", "x")
 
 
 def test_a_token_of_another_edition_or_purpose_does_nothing(world):
@@ -573,8 +634,8 @@ def test_any_header_value_is_read_without_raising_and_never_passes_without_pass(
     found = authresults.results(value)
     assert all(r.method == r.method.lower() and r.result == r.result.lower() for r in found)
     if "pass" not in value.lower():
-        assert not authresults.passes(_with(value), DOMAIN)
-    assert isinstance(authresults.why_not(_with(value), DOMAIN), str)
+        assert not authresults.passes(_with(value), DOMAIN, "mx")
+    assert isinstance(authresults.why_not(_with(value), DOMAIN, "mx"), str)
 
 
 @settings(max_examples=200, deadline=None)
@@ -582,7 +643,7 @@ def test_any_header_value_is_read_without_raising_and_never_passes_without_pass(
 def test_comments_anywhere_do_not_change_a_pass(one, two, three, method):
     prop = "header.d" if method.lower().startswith("dkim") else "smtp.mailfrom"
     value = f"mx.example.net ({one}); {method} ({two}) = pass ({three}) {prop}=editor@{DOMAIN} ({one})"
-    assert authresults.passes(_with(value), DOMAIN)
+    assert authresults.passes(_with(value), DOMAIN, "mx.example.net")
 
 
 @settings(max_examples=200, deadline=None)
@@ -591,8 +652,8 @@ def test_a_pass_for_another_domain_or_below_the_top_never_counts(other, comment)
     if other.strip(".") == DOMAIN:
         return
     assert not authresults.passes(_with(f"mx; dkim=pass ({comment}) header.d={other}; spf=pass "
-                                        f"smtp.mailfrom=x@{other}"), DOMAIN)
-    assert not authresults.passes(_with(f"mx; none ({comment})", f"mx; dkim=pass header.d={DOMAIN}"), DOMAIN)
+                                        f"smtp.mailfrom=x@{other}"), DOMAIN, "mx")
+    assert not authresults.passes(_with(f"mx; none ({comment})", f"mx; dkim=pass header.d={DOMAIN}"), DOMAIN, "mx")
 
 
 def test_hostile_header_shapes():
@@ -600,7 +661,66 @@ def test_hostile_header_shapes():
                   "mx; dkim=pass header.d=" + "(" * 5000 + DOMAIN, "mx; =pass; dkim=; spf", "x; dkim=pass=pass=pass",
                   "mx; dkim=pass header.d=" + DOMAIN + ";" * 10_000]:
         authresults.results(value)
-    assert authresults.passes(_with(f"mx; dkim=pass header.d=\"{DOMAIN}\""), DOMAIN)
-    assert not authresults.passes(_with(f"mx; dkim=pass header.d=({DOMAIN})"), DOMAIN)   # a comment is no value
-    assert not authresults.passes(_with("mx; dkim=pass header.d=" + " " * 9000 + DOMAIN), DOMAIN)  # past the bound
+    assert authresults.passes(_with(f"mx; dkim=pass header.d=\"{DOMAIN}\""), DOMAIN, "mx")
+    assert not authresults.passes(_with(f"mx; dkim=pass header.d=({DOMAIN})"), DOMAIN, "mx")   # a comment is no value
+    past = "mx; dkim=pass header.d=" + " " * 9000 + DOMAIN
+    assert not authresults.passes(_with(past), DOMAIN, "mx")                                # past the bound
 
+
+
+SPF = f"spf=pass smtp.mailfrom=editor@{DOMAIN}"
+
+
+@pytest.mark.parametrize(("value", "passes"), [
+    (f"mx; dkim=pass header.d={DOMAIN}; spf=fail smtp.mailfrom=editor@{DOMAIN}", True),   # DKIM for the domain decides
+    (f"mx; {SPF}", True),                                                                 # no DKIM: SPF counts
+    (f"mx; dkim=none; {SPF}", True),
+    (f"mx; dkim=pass header.d=onprobation-digest-org.20230601.gappssmtp.com; {SPF}", True),  # no signature failed
+    (f"mx; dkim=fail header.d={DOMAIN}; {SPF}", False),                                   # a failed one: SPF does not
+    (f"mx; dkim=fail header.d=other.example; {SPF}", False),                              # stand in for it
+    (f"mx; dkim=temperror header.d={DOMAIN}; {SPF}", False),
+    (f"mx; dkim=permerror; {SPF}", False),
+    (f"mx; dkim=fail header.d={DOMAIN}; dkim=pass header.d={DOMAIN}", True),
+    (f"mx; dkim=pass header.d=sub.{DOMAIN}; spf=pass smtp.mailfrom=editor@sub.{DOMAIN}", False),
+])
+def test_dkim_for_the_editors_domain_first_spf_only_where_no_signature_failed(value, passes):
+    assert authresults.passes(_with(value), DOMAIN, "mx") is passes
+    assert bool(authresults.why_not(_with(value), DOMAIN, "mx")) is not passes
+
+
+MICROSOFT = (f"spf=pass (sender IP is 192.0.2.1) smtp.mailfrom={DOMAIN}; dkim=pass (signature was verified) "
+             f"header.d={DOMAIN};dmarc=pass action=none header.from={DOMAIN};compauth=pass reason=100")
+
+
+@pytest.mark.parametrize(("value", "trust", "passes"), [
+    (f"mx.google.com; dkim=pass header.d={DOMAIN}", "mx.google.com", True),
+    (f"MX.Google.COM. 1; dkim=pass header.d={DOMAIN}", "mx.google.com", True),            # any case, a version
+    (f'"mx.google.com"; dkim=pass header.d={DOMAIN}', "MX.GOOGLE.COM", True),
+    (f"mx1.example.net; dkim=pass header.d={DOMAIN}", "example.net", True),              # below, on a dot boundary
+    (f"evilexample.net; dkim=pass header.d={DOMAIN}", "example.net", False),
+    (f"example.net.evil.example; dkim=pass header.d={DOMAIN}", "example.net", False),
+    (f"example.net; dkim=pass header.d={DOMAIN}", "mx.example.net", False),              # above: not the one named
+    (f"mx.google.com; dkim=pass header.d={DOMAIN}", "", False),                          # nobody trusted
+    (MICROSOFT, "none-given", True),                                                      # Microsoft names none
+    (MICROSOFT, "mx.google.com", False),
+    (f"none-given; dkim=pass header.d={DOMAIN}", "none-given", False),                   # a name, even that one
+    (f"mx.google.com; dkim=pass header.d={DOMAIN}", "none-given", False),
+    (f"; dkim=pass header.d={DOMAIN}", "none-given", False),                             # an empty name is a name
+])
+def test_only_a_topmost_header_naming_the_trusted_server_vouches(value, trust, passes):
+    assert authresults.passes(_with(value), DOMAIN, trust) is passes
+    assert authresults.passes(_with(value, MICROSOFT), DOMAIN, trust) is passes          # what is below: nothing
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300), st.sampled_from(["mx.google.com", "example.net", "none-given"]))
+def test_a_stranger_naming_any_server_never_passes_for_a_trusted_name_it_is_not_under(server, trust):
+    server = server.replace("\r", " ").replace("\n", " ")
+    value = f"{server}; dkim=pass header.d={DOMAIN}; spf=pass smtp.mailfrom=editor@{DOMAIN}"
+    header = authresults.parse(value)
+    if authresults.passes(_with(value), DOMAIN, trust) and trust == "none-given":
+        assert header.server is None                                   # it names none (an '=' before the first ';')
+    elif authresults.passes(_with(value), DOMAIN, trust):
+        assert header.server is not None and (header.server == trust or header.server.endswith(f".{trust}"))
+    why = authresults.why_not(_with(value), DOMAIN, trust)
+    assert all(char.isprintable() for char in why) and len(why) < 600

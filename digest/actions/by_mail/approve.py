@@ -3,15 +3,17 @@ that edition's tokened approve address (`LOCAL+approve-TOKEN@DOMAIN`, or `approv
 in the subject without plus addressing).
 
 The token names one edition (send/signing.py's MAIL_APPROVE). A reply counts only when
-its From is `[editor] email` (the domain compared without case) and the receiving
-server's topmost Authentication-Results says DKIM or SPF passed for that domain
-(signals/authresults.py); its first line decides (signals/replies.py): approve, ok, yes
+its From is `[editor] email` (the domain compared without case) and its topmost
+Authentication-Results is the receiving server's (its authserv-id the one trusted:
+`[mailbox] authserv_id`, else the provider's known name, live/providers.py; neither:
+refused, and the editor told to set it) and says DKIM (or, no signature failing, SPF)
+passed for that domain (signals/authresults.py); its first line decides (signals/replies.py): approve, ok, yes
 or send sends the edition (actions/approval.approve, as `digest approve` does), skip
 skips it, and a `note:` sets the note first (the held edition built again). A note and no
 approving word only sets the note and mails the review again, built with it.
 
 Anything else is refused and changes nothing: a token digest did not make, another From,
-no passing authentication, a word it does not know, an edition decided already (a token
+no trusted server vouching, a word it does not know, an edition decided already (a token
 works for its edition, once). The editor is told why in one short letter per message (at
 most MAX_REFUSAL_LETTERS an hour), never the sender, and automatic mail (RFC 3834) is
 never answered. Read twice (a crash before the dispatcher recorded it), a message changes
@@ -33,6 +35,7 @@ from typing import Any
 
 from ...config import MailingList, Settings
 from ...errors import DigestError, LockedError, UsageError
+from ...live import providers
 from ...models import EditionStatus
 from ...oneline import clean_name
 from ...send.mailers import make_mailer
@@ -122,7 +125,14 @@ def _who(settings: Settings, message: EmailMessage, edition_id: int, listed: Mai
         return Refused(f"it came from {sender or 'no single address'}, and only [editor] email ({editor}) may "
                        "approve by reply", "If you wrote it, send it from that address.", edition_id, listed)
     domain = editor.rpartition("@")[2].lower()
-    why = authresults.why_not(message, domain)
+    box = settings.mailbox
+    trust, _ = providers.authserv_id(box.authserv_id, box.address, box.imap_host)
+    if not trust:
+        return Refused("digest does not know the name of the server that receives the mailbox's mail, so it cannot "
+                       "tell that server's Authentication-Results from one anyone could write",
+                       f"Set [mailbox] authserv_id in config.toml: {providers.AUTHSERV_HOW}. Until then approve in "
+                       "the web editor or from a terminal.", edition_id, listed)
+    why = authresults.why_not(message, domain, trust)
     if why:
         return Refused(f"its From is yours, but {why}: anyone can write a From",
                        f"Your mail provider must sign your mail with DKIM, or pass SPF, for {domain}; until "
