@@ -4,8 +4,8 @@ tokened approve address; the editor's reply, as a mail server delivers it to the
 first. A reply counts only from [editor] email with the topmost Authentication-Results
 written by the server trusted ([mailbox] authserv_id, or the provider's known name) and
 passing for its domain, and only its own first line decides (not the review mail it
-quotes). Everything else changes nothing and the editor gets one
-letter saying why; read twice, a message does nothing twice; a part the email package
+quotes), when it is the word alone. Everything else changes nothing and the editor gets
+one letter saying why; read twice, a message does nothing twice; a part the email package
 cannot read stops neither the read nor the letter."""
 
 from __future__ import annotations
@@ -250,9 +250,9 @@ def test_a_note_alone_sets_it_builds_the_edition_again_and_mails_the_review_anew
 @pytest.mark.parametrize("encoding", ["quoted-printable", "base64"])
 def test_an_encoded_reply_is_read_decoded(world, encoding):
     edition_id, review = hold(world)
-    message = answer(review, "Yes — send it, with this:\nnote: Café society, vol. 2\n\n" + quoted(review),
-                     cte=encoding)
-    assert (b"=E2=80=94" if encoding == "quoted-printable" else b"WWVzIOKAlCBzZW5kIGl0") in message.as_bytes()
+    message = answer(review, "Yes — thanks!\nnote: Café society, vol. 2\n\n" + quoted(review), cte=encoding)
+    encoded = b"Yes =E2=80=94 thanks" if encoding == "quoted-printable" else b"WWVzIOKAlCB0aGFua3Mh"
+    assert encoded in message.as_bytes()
     deliver(world, message, "1")
     read_mailbox(world)
     sent = outbox(world, "weekly-*/*.eml")
@@ -262,7 +262,7 @@ def test_an_encoded_reply_is_read_decoded(world, encoding):
 def test_an_html_only_reply_is_read_as_text_and_its_quote_left_out(world):
     edition_id, review = hold(world)
     quote = review.get_body(("html",)).get_content()
-    html = (f'<div dir="ltr"><b>OK</b>, go.<script>alert("skip")</script></div><br><div class="gmail_quote">'
+    html = (f'<div dir="ltr"><b>OK</b>, thanks!<script>alert("skip")</script></div><br><div class="gmail_quote">'
             f'<div class="gmail_attr">On Wed, 1 Nov 2017, digest wrote:<br></div><blockquote class="gmail_quote">'
             f'{quote}</blockquote></div>')
     deliver(world, answer(review, html=html), "1")
@@ -287,6 +287,32 @@ def test_a_reply_whose_only_approve_is_in_the_quoted_review_approves_nothing(wor
     assert status(world, edition_id) == "held" and readers_got(world) == Counter()
     letters = refusals(world)
     assert len(letters) == 3 and all("Reply with approve" in m.get_body(("plain",)).get_content() for m in letters)
+
+
+DOUBTFUL = {                                                          # the deciding line, what the editor is told
+    "ok wait, do NOT send yet": "is not ok alone (it has “wait”)",
+    "OK?": "is not ok alone (it has a question mark)",
+    "Yes, but not before Friday": "is not yes alone (it has “but”)",
+    "Send me the preview again first, please": "is not send alone (it has “first”)",
+    "Approve? I think the 2nd thread is libel": "is not approve alone (it has a question mark)",
+}
+
+
+def test_a_first_line_that_is_not_the_word_alone_sends_nothing_and_the_editor_is_told_what_to_send(sqlite_world):
+    world = sqlite_world
+    edition_id, review = hold(world)
+    for number, first in enumerate(DOUBTFUL):
+        deliver(world, answer(review, f"{first}\n\n{quoted(review)}", name=f"d{number}"), f"d{number}")
+    said = read_mailbox(world)
+    assert said.count("refused: its first line (") == len(DOUBTFUL), said
+    assert all(told in said for told in DOUBTFUL.values()), said
+    assert status(world, edition_id) == "held" and readers_got(world) == Counter()
+    letters = [m.get_body(("plain",)).get_content() for m in refusals(world)]
+    assert len(letters) == 5 and all("Reply with approve alone on the first line" in body for body in letters)
+    assert all("Nothing was changed." in body for body in letters)
+    deliver(world, answer(review, f"Yes please\n\nThanks, J\n\n{quoted(review)}", name="yes"), "yes")
+    assert f"edition {edition_id}: approved" in read_mailbox(world)           # the word alone, a sign-off below
+    assert readers_got(world) == Counter({f"reader{n:05d}@example.org": 1 for n in range(4)})
 
 
 BROKEN_DISPOSITION = b"Content-Disposition: a;\x00*"                   # IndexError in Python's own header parser
@@ -556,6 +582,40 @@ def words_of(text: str) -> replies.Reply:
 def test_the_first_line_of_a_replys_own_text_decides(text, word, note):
     said = words_of(text)
     assert (said.word, said.note) == (word, note)
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("Approve", "approve"), ("ok.", "ok"), ("Yes please", "yes"), ("send!", "send"),
+    ("approve\n\nThanks, J", "approve"), ("  **OK**, thanks\n", "ok"), ("Skip.", "skip"),
+    ('"Approve", thank you!', "approve"), ("yes - thanks", "yes"),
+    ("note: A short week.\n\nSend, please.\nJo", "send"), ("Yes\nnote: not before Friday's thread", "yes"),
+    ("ok!\nThanks, J\n\nBut I'd like the big thread first next week, ok?", "ok"),
+])
+def test_the_word_alone_decides_with_a_full_stop_please_thanks_or_a_sign_off_below(text, word):
+    said = words_of(text)
+    assert (said.word, said.doubt) == (word, "")
+
+
+@pytest.mark.parametrize(("text", "doubt"), [
+    *((first, told.partition("(it has ")[2].rstrip(")")) for first, told in DOUBTFUL.items()),
+    ("yes send it", "other words"), ("ok, don’t send", "“don't”"), ("skip? not sure", "a question mark"),
+    ("Approve (hold the second thread)", "“hold”"), ("ok 👍", "other words"), ("ok...", "an ellipsis"),
+    ("approve!?", "a question mark"), ("ok. ok", "other words"), ("yes,\nbut not before Friday", "a comma, as if "
+                                                                                     "more were to follow"),
+    ("ok\nwait, do NOT send yet", "“wait” on the line below"), ("Yes\nIs the 2nd thread fine?", "a question mark on "
+                                                                                             "the line below"),
+])
+def test_a_question_a_doubt_or_more_words_beside_the_word_decide_nothing(text, doubt):
+    assert words_of(text).doubt == doubt
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["approve", "ok", "yes", "send", "skip"]),
+       st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=60),
+       st.sampled_from(["?", " not", " wait", " but", " don't", " do not", " hold", " later", ", send it"]))
+def test_a_question_or_another_word_on_the_line_is_never_the_word_alone(word, rest, doubt):
+    for line in (f"{word}{doubt}{rest}", f"{word}{rest}{doubt}", f"**{word}**{doubt}"):
+        assert replies.doubt(line), line
 
 
 @settings(max_examples=200, deadline=None)

@@ -5,10 +5,16 @@ HTML-only reply, its HTML sanitised and turned into text), decoded by the email 
 (quoted-printable, base64, its charset), then cut to its own lines: quoted lines (`>`),
 an attribution ("On ... wrote:") and the unmarked quote below it, a forwarded or
 "Original Message" block and a signature (after "-- ") are not the person's words. The
-first line of what is left decides (`Reply.word`: its first word, lower-case); a line
-starting `note:` starts a note (the rest of that line and the lines after it, until a
-blank line or the quote), and when the note comes first the line after it decides.
-Everything is bounded (parts walked, characters read, tags sanitised). No database.
+first line of what is left decides (`Reply.word`: its first word, lower-case), and only
+when it is that word alone (`Reply.doubt` empty): trailing `.` or `!` and "please" or
+"thanks" may follow it; a `?`, an ellipsis, a word of doubt ("not", "wait", "but" ...) or
+any other word on it is a doubt, and so is a `?` or a word of doubt on the lines right
+below it ("ok" then "wait, not yet": a line cut in two) before a blank line; a sign-off
+("Thanks, J") is none. A doubtful line decides nothing. A line starting `note:` starts a
+note (the rest of that line and the lines after it, until a blank line or the quote), and
+when the note comes first the line after it decides. Everything is bounded (parts walked,
+characters read, tags sanitised), and no part a stranger built makes the email package
+raise out of here. No database.
 """
 
 from __future__ import annotations
@@ -30,10 +36,17 @@ MAX_CHARS = 20_000              # characters of its text read
 MAX_HTML = 200_000              # characters of an HTML-only reply sanitised
 MAX_LINE = 200                  # characters of the deciding line kept (to tell the editor what was read)
 ATTRIBUTION_LINES = 3           # an attribution may be wrapped over this many lines
+PARAGRAPH_LINES = 10            # lines below the deciding one looked at for a doubt (to the first blank line)
 HTML_LINES = {"br", "p", "div", "li", "tr", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol"}
 CUT = "_" * 20                  # where an HTML reply's <hr> was: what follows is not the person's
 
 _WORD = re.compile(r"[^\W_]+")
+_DECORATION = "*_\"'“”‘’„«» \t"                 # emphasis and quotes around the word: "**OK**", "'approve'"
+_EMPHASIS = re.compile(r"[*_\"“”„«»]")         # wherever they are: '**OK**, thanks', '"Approve", thank you!'
+_POLITE = r"(?:please|pls|thanks|thank\s+you|thx)"
+_ALONE = re.compile(rf"[^\W_]+(?:\s*[,.!\-–—]?\s*{_POLITE})?\s*(?:\.|!+)?\s*", re.IGNORECASE)
+_DOUBT = re.compile(r"\b(not|no|don'?t|do\s+not|never|wait|hold|stop|but|until|unless|before|after|first|later"
+                    r"|yet)\b|n't\b", re.IGNORECASE)
 _NOTE = re.compile(r"^\s*note\s*:\s?(.*)$", re.IGNORECASE)
 _ATTRIBUTION_END = re.compile(r"(wrote|a écrit|schrieb|escribió|ha scritto|schreef|escreveu|skrev|napisał(?:\(a\))?"
                               r"|kirjoitti)\s*:\s*$", re.IGNORECASE)
@@ -54,6 +67,7 @@ class Reply:
     word: str                   # the first word of the deciding line, lower-case ("" when there is none)
     line: str                   # that line, at most MAX_LINE characters
     note: str | None            # the note's text when a `note:` line is there ("" when it was left empty)
+    doubt: str = ""             # why the line is not the word alone ("a question mark", ...); "": it is
 
 
 def read(message: EmailMessage) -> Reply:
@@ -208,8 +222,41 @@ def words(lines: list[str | None]) -> Reply:
     if first is not None and first == note_at:
         first = _first_line(lines, note_end)
     line = (lines[first] or "").strip() if first is not None else ""
-    word = _WORD.match(line.lstrip("*_\"'“‘ \t"))                 # "Approve.", "**OK**", "yes, send it"
-    return Reply(word.group(0).casefold() if word else "", line[:MAX_LINE], note)
+    word = _WORD.match(line.lstrip(_DECORATION))                 # "Approve.", "**OK**", "yes, send it"
+    said = (doubt(line) or _doubt_below(lines, first)) if word and first is not None else ""
+    return Reply(word.group(0).casefold() if word else "", line[:MAX_LINE], note, said)
+
+
+def doubt(line: str) -> str:
+    """Why the deciding line is not its first word alone, in words; "" when it is (with
+    trailing `.` or `!`, and "please" or "thanks" after it: "Yes please", "ok.", "send!")."""
+    bare = _EMPHASIS.sub("", line[:MAX_CHARS]).replace("’", "'").strip(_DECORATION)
+    if _ALONE.fullmatch(bare):
+        return ""
+    if "?" in bare:
+        return "a question mark"
+    if ".." in bare or "…" in bare:
+        return "an ellipsis"
+    if bare.endswith(","):
+        return "a comma, as if more were to follow"
+    found = _DOUBT.search(bare)
+    if found:
+        return f"“{' '.join(found.group(0).split()).lower()}”"
+    return "other words"
+
+
+def _doubt_below(lines: list[str | None], first: int) -> str:
+    """A `?` or a word of doubt on the lines right below the deciding one, before a blank
+    line, the quote or a note ("ok" then "wait, not yet"); a sign-off ("Thanks, J") is none."""
+    for later in lines[first + 1:first + 1 + PARAGRAPH_LINES]:
+        if not later or _NOTE.match(later):
+            return ""
+        if "?" in later:
+            return "a question mark on the line below"
+        found = _DOUBT.search(later[:MAX_LINE * 5].replace("’", "'"))
+        if found:
+            return f"“{' '.join(found.group(0).split()).lower()}” on the line below"
+    return ""
 
 
 def _first_line(lines: list[str | None], start: int) -> int | None:

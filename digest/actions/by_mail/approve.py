@@ -7,16 +7,18 @@ its From is `[editor] email` (the domain compared without case) and its topmost
 Authentication-Results is the receiving server's (its authserv-id the one trusted:
 `[mailbox] authserv_id`, else the provider's known name, live/providers.py; neither:
 refused, and the editor told to set it) and says DKIM (or, no signature failing, SPF)
-passed for that domain (signals/authresults.py); its first line decides (signals/replies.py): approve, ok, yes
-or send sends the edition (actions/approval.approve, as `digest approve` does), skip
-skips it, and a `note:` sets the note first (the held edition built again). A note and no
-approving word only sets the note and mails the review again, built with it.
+passed for that domain (signals/authresults.py). Its first line decides, and only when it
+is the word alone (signals/replies.py): approve, ok, yes or send sends the edition
+(actions/approval.approve, as `digest approve` does), skip skips it, and a `note:` sets
+the note first (the held edition built again). A note and no approving word only sets the
+note and mails the review again, built with it.
 
 Anything else is refused and changes nothing: a token digest did not make, another From,
-no trusted server vouching, a word it does not know, an edition decided already (a token
-works for its edition, once). The editor is told why in one short letter per message (at
-most MAX_REFUSAL_LETTERS an hour), never the sender, and automatic mail (RFC 3834) is
-never answered. Read twice (a crash before the dispatcher recorded it), a message changes
+no trusted server vouching, a word it does not know, a word with a doubt beside it ("OK?",
+"ok wait", "yes, but ..."), an edition decided already (a token works for its edition,
+once). The editor is told why (and what to send) in one short letter per message (at most
+MAX_REFUSAL_LETTERS an hour), never the sender, and automatic mail (RFC 3834) is never
+answered. Read twice (a crash before the dispatcher recorded it), a message changes
 nothing more: approval's own once-ness, and the decision names the message it came from.
 Letters go after the message is recorded (db.inbox), so each is mailed at most once; what
 a letter quotes of the message is read so that no part a stranger built stops it.
@@ -56,6 +58,9 @@ APPROVE_WORDS = ("approve", "ok", "yes", "send")
 SKIP_WORD = "skip"
 MAX_REFUSAL_LETTERS = 5         # an hour: a flood of forged replies mails the editor no more than this
 MAX_SHOWN = 120                 # characters of a stranger's From, subject or line put in a letter
+HOW = ("Reply with approve alone on the first line to send it (or ok, yes, send; a full stop, \"please\" or "
+       "\"thanks\" may follow it, and your sign-off the lines below), skip alone to skip it, or note: and your note "
+       "to set the note first.")
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,9 @@ def _who(settings: Settings, message: EmailMessage, edition_id: int, listed: Mai
 def _what(desk: Desk, inbound: Inbound, listed: MailingList, edition_id: int, row: Any) -> Asked | Refused:
     said = replies.read(inbound.message)
     marker = ""
+    if said.word in (*APPROVE_WORDS, SKIP_WORD) and said.doubt:
+        return Refused(f"its first line ({_shown(said.line)}) is not {said.word} alone (it has {said.doubt}), so it "
+                       "decides nothing", f"{HOW} Nothing was changed.", edition_id, listed, line=said.line)
     if said.word in APPROVE_WORDS:
         action = "approve"
     elif said.word == SKIP_WORD:
@@ -150,9 +158,8 @@ def _what(desk: Desk, inbound: Inbound, listed: MailingList, edition_id: int, ro
     elif said.note is not None:
         action = "note"
     else:
-        return Refused(f"its first line ({_shown(said.line) or 'nothing'}) says neither approve nor skip",
-                       "Reply with approve (or ok, yes, send) on the first line to send it, skip to skip it, or "
-                       "note: and your note to set the note first.", edition_id, listed)
+        return Refused(f"its first line ({_shown(said.line) or 'nothing'}) says neither approve nor skip", HOW,
+                       edition_id, listed, line=said.line)
     if action != "note":
         marker = f"{'approved' if action == 'approve' else 'skipped'} by reply {_mark(inbound.message_id)}"
     if row.status != EditionStatus.HELD:
