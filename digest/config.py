@@ -411,6 +411,24 @@ class Mailbox(Section):
     subscriber; a hard bounce or a complaint suppresses at once"""
     poll_minutes: int = Field(5, ge=1, le=1440)
     """how often `digest schedule` reads the mailbox (and once after each send)"""
+    authserv_id: str = Field("", max_length=253)
+    """the name the server that receives the mailbox's mail writes first in the
+    Authentication-Results it adds (open a mail in the mailbox, show its original, and copy
+    the first word after `Authentication-Results:`, e.g. `mx.google.com`); only a reply whose
+    topmost Authentication-Results carries it (or a name below it: `mx1.example.net` under
+    `example.net`) may approve by reply; `none-given`: a topmost one that names no server (as
+    Microsoft's); empty: the provider's own name when digest knows it (Gmail and Google
+    Workspace: `mx.google.com`), else approve by reply is refused"""
+
+    @field_validator("authserv_id")
+    @classmethod
+    def _server_name(cls, value: str) -> str:
+        name = value.strip().rstrip(";").rstrip(".").lower()             # as copied: `mx.google.com;`
+        label = r"[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?"
+        if name and name != "none-given" and not re.fullmatch(rf"{label}(\.{label})*", name):
+            raise ValueError("not a server name; copy the first word after Authentication-Results: in a mail the "
+                             "mailbox received, e.g. mx.google.com (or none-given when it names none)")
+        return name
 
     @field_validator("return_path")
     @classmethod

@@ -1,10 +1,12 @@
 """Approve by reply (issue 31, item 5): the review mail of a held edition answers to its
 tokened approve address; the editor's reply, as a mail server delivers it to the Maildir
 `digest mailbox` reads, approves (every reader gets it once), skips, or sets the note
-first. A reply counts only from [editor] email with the receiving server's topmost
-Authentication-Results passing for its domain, and only its own first line decides (not
-the review mail it quotes). Everything else changes nothing and the editor gets one
-letter saying why; read twice, a message does nothing twice."""
+first. A reply counts only from [editor] email with the topmost Authentication-Results
+written by the server trusted ([mailbox] authserv_id, or the provider's known name) and
+passing for its domain, and only its own first line decides (not the review mail it
+quotes), when it is the word alone. Everything else changes nothing and the editor gets
+one letter saying why; read twice, a message does nothing twice; a part the email package
+cannot read stops neither the read nor the letter."""
 
 from __future__ import annotations
 
@@ -21,13 +23,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from digest import actions
 from digest.actions.approval import REPLY_HOW
 from digest.cli import cli
 from digest.db.tables import mail_messages
+from digest.live.providers import AUTHSERV_HOW
 from digest.send.signing import MAIL_APPROVE, MAIL_UNSUBSCRIBE, address_token, secret_key
 from digest.signals import authresults, replies
 from digest.signals.addresses import route
@@ -37,6 +40,7 @@ from .support.world import World
 from .test_browser import SHOTS
 
 EDITOR = "editor@onprobation-digest.org"
+DOMAIN_OF_EDITOR = "onprobation-digest.org"
 MAILBOX = "pickoftheweek@example.net"
 RUN_AT = datetime(2017, 11, 1, 7, tzinfo=UTC)          # the scheduled run that holds 25-31 October
 PASS = ("mx.example.net; dkim=pass (2048-bit key) header.d=onprobation-digest.org header.s=k1 header.b=Xy; "
@@ -45,6 +49,7 @@ PASS = ("mx.example.net; dkim=pass (2048-bit key) header.d=onprobation-digest.or
 FAIL = ("mx.example.net; dkim=fail (signature did not verify) header.d=onprobation-digest.org; "
         "spf=softfail smtp.mailfrom=editor@onprobation-digest.org")
 SECRET = "approve-by-reply-secret-0123456789"
+SERVER = "mx.example.net"                               # the receiving server of the test's mailbox
 
 
 @pytest.fixture
@@ -66,7 +71,7 @@ def mail_world(make_world, url, monkeypatch, tmp_path) -> World:
         (tmp_path / "maildir" / sub).mkdir(parents=True)
     made.data["lists"][0].update({"approval": "required"})
     made.data["editor"] = {"email": f"The Editor <{EDITOR}>"}
-    made.data["mailbox"] = {"address": MAILBOX, "maildir": str(tmp_path / "maildir")}
+    made.data["mailbox"] = {"address": MAILBOX, "maildir": str(tmp_path / "maildir"), "authserv_id": SERVER}
     made.reload()
     return made
 
@@ -245,9 +250,9 @@ def test_a_note_alone_sets_it_builds_the_edition_again_and_mails_the_review_anew
 @pytest.mark.parametrize("encoding", ["quoted-printable", "base64"])
 def test_an_encoded_reply_is_read_decoded(world, encoding):
     edition_id, review = hold(world)
-    message = answer(review, "Yes — send it, with this:\nnote: Café society, vol. 2\n\n" + quoted(review),
-                     cte=encoding)
-    assert (b"=E2=80=94" if encoding == "quoted-printable" else b"WWVzIOKAlCBzZW5kIGl0") in message.as_bytes()
+    message = answer(review, "Yes — thanks!\nnote: Café society, vol. 2\n\n" + quoted(review), cte=encoding)
+    encoded = b"Yes =E2=80=94 thanks" if encoding == "quoted-printable" else b"WWVzIOKAlCB0aGFua3Mh"
+    assert encoded in message.as_bytes()
     deliver(world, message, "1")
     read_mailbox(world)
     sent = outbox(world, "weekly-*/*.eml")
@@ -257,7 +262,7 @@ def test_an_encoded_reply_is_read_decoded(world, encoding):
 def test_an_html_only_reply_is_read_as_text_and_its_quote_left_out(world):
     edition_id, review = hold(world)
     quote = review.get_body(("html",)).get_content()
-    html = (f'<div dir="ltr"><b>OK</b>, go.<script>alert("skip")</script></div><br><div class="gmail_quote">'
+    html = (f'<div dir="ltr"><b>OK</b>, thanks!<script>alert("skip")</script></div><br><div class="gmail_quote">'
             f'<div class="gmail_attr">On Wed, 1 Nov 2017, digest wrote:<br></div><blockquote class="gmail_quote">'
             f'{quote}</blockquote></div>')
     deliver(world, answer(review, html=html), "1")
@@ -282,6 +287,54 @@ def test_a_reply_whose_only_approve_is_in_the_quoted_review_approves_nothing(wor
     assert status(world, edition_id) == "held" and readers_got(world) == Counter()
     letters = refusals(world)
     assert len(letters) == 3 and all("Reply with approve" in m.get_body(("plain",)).get_content() for m in letters)
+
+
+DOUBTFUL = {                                                          # the deciding line, what the editor is told
+    "ok wait, do NOT send yet": "is not ok alone (it has “wait”)",
+    "OK?": "is not ok alone (it has a question mark)",
+    "Yes, but not before Friday": "is not yes alone (it has “but”)",
+    "Send me the preview again first, please": "is not send alone (it has “first”)",
+    "Approve? I think the 2nd thread is libel": "is not approve alone (it has a question mark)",
+}
+
+
+def test_a_first_line_that_is_not_the_word_alone_sends_nothing_and_the_editor_is_told_what_to_send(sqlite_world):
+    world = sqlite_world
+    edition_id, review = hold(world)
+    for number, first in enumerate(DOUBTFUL):
+        deliver(world, answer(review, f"{first}\n\n{quoted(review)}", name=f"d{number}"), f"d{number}")
+    said = read_mailbox(world)
+    assert said.count("refused: its first line (") == len(DOUBTFUL), said
+    assert all(told in said for told in DOUBTFUL.values()), said
+    assert status(world, edition_id) == "held" and readers_got(world) == Counter()
+    letters = [m.get_body(("plain",)).get_content() for m in refusals(world)]
+    assert len(letters) == 5 and all("Reply with approve alone on the first line" in body for body in letters)
+    assert all("Nothing was changed." in body for body in letters)
+    deliver(world, answer(review, f"Yes please\n\nThanks, J\n\n{quoted(review)}", name="yes"), "yes")
+    assert f"edition {edition_id}: approved" in read_mailbox(world)           # the word alone, a sign-off below
+    assert readers_got(world) == Counter({f"reader{n:05d}@example.org": 1 for n in range(4)})
+
+
+BROKEN_DISPOSITION = b"Content-Disposition: a;\x00*"                   # IndexError in Python's own header parser
+
+
+def test_a_part_the_email_package_cannot_read_stops_neither_the_read_nor_the_letter(sqlite_world):
+    world = sqlite_world
+    edition_id, review = hold(world)
+    forged = answer(review, "approve", sender="mallory@example.com", name="forged",
+                    to=MAILBOX.replace("@", "+approve-1-aaaaaaaaaaaa@"))
+    own = answer(review, "approve", name="own")                    # the editor's, its one part unreadable
+    for name, message in (("forged", forged), ("own", own)):
+        raw = message.as_bytes().replace(b"\nSubject:", b"\n" + BROKEN_DISPOSITION + b"\nSubject:", 1)
+        assert BROKEN_DISPOSITION in raw
+        deliver(world, raw, name)
+    said = read_mailbox(world)                                       # exit code 0: no traceback
+    assert "a token digest did not make" in said and "(nothing) says neither approve nor skip" in said, said
+    assert status(world, edition_id) == "held" and readers_got(world) == Counter()
+    assert len(refusals(world)) == 2                                 # recorded, and each letter went
+    unread_again(world)
+    read_mailbox(world)
+    assert len(refusals(world)) == 2
 
 
 # ------------------------------------------------------------------ who may
@@ -326,13 +379,70 @@ def test_the_editors_from_without_a_passing_authentication_is_refused(world):
     assert len(letters) == 5 and all("DKIM" in m.get_body(("plain",)).get_content() for m in letters)   # an hour
 
 
+FORGED = {                                                            # the receiving server wrote none on top
+    "foreign": (f"evil.example; dkim=pass header.d={DOMAIN_OF_EDITOR}; spf=pass smtp.mailfrom={EDITOR}",
+                "written by evil.example, not by the server that receives the mailbox's mail (mx.example.net)"),
+    "lookalike": (f"mx.example.net.evil.example; dkim=pass header.d={DOMAIN_OF_EDITOR}",
+                  "written by mx.example.net.evil.example"),
+    "no-dot": (f"evilmx.example.net; dkim=pass header.d={DOMAIN_OF_EDITOR}", "written by evilmx.example.net"),
+    "unnamed": (f"spf=pass (sender IP is 192.0.2.1) smtp.mailfrom={DOMAIN_OF_EDITOR}; dkim=pass (signature was "
+                f"verified) header.d={DOMAIN_OF_EDITOR};dmarc=pass action=none header.from={DOMAIN_OF_EDITOR}",
+                "written by a server that names none"),
+}
+
+
+def test_an_authentication_results_the_receiving_server_did_not_write_vouches_for_nothing(sqlite_world):
+    world = sqlite_world
+    edition_id, review = hold(world)
+    for name, (value, _) in FORGED.items():
+        deliver(world, answer(review, "approve", results=(value,), name=name), name)
+    said = read_mailbox(world)
+    assert said.count("refused: its From is yours, but the topmost Authentication-Results was written by") == 4, said
+    assert all(told in said for _, told in FORGED.values()), said
+    assert status(world, edition_id) == "held" and readers_got(world) == Counter() and len(refusals(world)) == 4
+
+
+def test_without_the_receiving_servers_name_a_reply_is_refused_and_the_editor_told_to_set_it(sqlite_world):
+    world = sqlite_world
+    del world.data["mailbox"]["authserv_id"]                          # example.net: a provider digest does not know
+    world.reload()
+    edition_id, review = hold(world)
+    deliver(world, answer(review, "approve", name="1"), "1")
+    said = read_mailbox(world)
+    assert "refused: digest does not know the name of the server that receives the mailbox's mail" in said
+    assert status(world, edition_id) == "held" and readers_got(world) == Counter()
+    [letter] = refusals(world)
+    body = letter.get_body(("plain",)).get_content()
+    assert f"Set [mailbox] authserv_id in config.toml: {AUTHSERV_HOW}." in body and "digest approve weekly" in body
+    world.data["mailbox"]["authserv_id"] = "Example.NET"             # a parent of mx.example.net, in any case
+    world.reload()
+    deliver(world, answer(review, "approve", name="2"), "2")
+    assert f"edition {edition_id}: approved" in read_mailbox(world)
+    assert sum(readers_got(world).values()) == 4
+
+
+def test_a_gmail_mailbox_believes_googles_receiving_servers_and_no_other(sqlite_world):
+    world = sqlite_world
+    world.data["mailbox"] = {"address": "pickoftheweek@gmail.com", "maildir": world.data["mailbox"]["maildir"]}
+    world.reload()
+    edition_id, review = hold(world)
+    assert review["Reply-To"].endswith("@gmail.com")
+    deliver(world, answer(review, "approve", name="1"), "1")                  # PASS, as mx.example.net wrote it
+    assert "written by mx.example.net, not by the server that receives the mailbox's mail (mx.google.com)" in (
+        read_mailbox(world))
+    google = (f"mx.google.com; dkim=pass header.i=@{DOMAIN_OF_EDITOR} header.s=k1 header.b=Xy; spf=pass (google.com: "
+              f"domain of {EDITOR} designates 192.0.2.1 as permitted sender) smtp.mailfrom={EDITOR}; dmarc=pass")
+    deliver(world, answer(review, "approve", results=(google,), name="2"), "2")
+    assert f"edition {edition_id}: approved" in read_mailbox(world) and sum(readers_got(world).values()) == 4
+
+
 def test_spf_alone_or_dkim_by_header_i_pass(world):
     edition_id, review = hold(world)
     spf = "mx.example.net 1; spf=pass (sender SPF authorized) smtp.mailfrom=\"editor\"@ONPROBATION-DIGEST.org"
     deliver(world, answer(review, "send", results=(spf,), sender="editor@OnProbation-Digest.ORG"), "1")
     assert "approved" in read_mailbox(world) and sum(readers_got(world).values()) == 4
     message = email.message_from_string("Authentication-Results: x; dkim=pass header.i=@onprobation-digest.org\n\n")
-    assert authresults.passes(message, "onprobation-digest.org")
+    assert authresults.passes(message, "onprobation-digest.org", "x")
 
 
 def test_a_token_of_another_edition_or_purpose_does_nothing(world):
@@ -474,6 +584,40 @@ def test_the_first_line_of_a_replys_own_text_decides(text, word, note):
     assert (said.word, said.note) == (word, note)
 
 
+@pytest.mark.parametrize(("text", "word"), [
+    ("Approve", "approve"), ("ok.", "ok"), ("Yes please", "yes"), ("send!", "send"),
+    ("approve\n\nThanks, J", "approve"), ("  **OK**, thanks\n", "ok"), ("Skip.", "skip"),
+    ('"Approve", thank you!', "approve"), ("yes - thanks", "yes"),
+    ("note: A short week.\n\nSend, please.\nJo", "send"), ("Yes\nnote: not before Friday's thread", "yes"),
+    ("ok!\nThanks, J\n\nBut I'd like the big thread first next week, ok?", "ok"),
+])
+def test_the_word_alone_decides_with_a_full_stop_please_thanks_or_a_sign_off_below(text, word):
+    said = words_of(text)
+    assert (said.word, said.doubt) == (word, "")
+
+
+@pytest.mark.parametrize(("text", "doubt"), [
+    *((first, told.partition("(it has ")[2].rstrip(")")) for first, told in DOUBTFUL.items()),
+    ("yes send it", "other words"), ("ok, don’t send", "“don't”"), ("skip? not sure", "a question mark"),
+    ("Approve (hold the second thread)", "“hold”"), ("ok 👍", "other words"), ("ok...", "an ellipsis"),
+    ("approve!?", "a question mark"), ("ok. ok", "other words"), ("yes,\nbut not before Friday", "a comma, as if "
+                                                                                     "more were to follow"),
+    ("ok\nwait, do NOT send yet", "“wait” on the line below"), ("Yes\nIs the 2nd thread fine?", "a question mark on "
+                                                                                             "the line below"),
+])
+def test_a_question_a_doubt_or_more_words_beside_the_word_decide_nothing(text, doubt):
+    assert words_of(text).doubt == doubt
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["approve", "ok", "yes", "send", "skip"]),
+       st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=60),
+       st.sampled_from(["?", " not", " wait", " but", " don't", " do not", " hold", " later", ", send it"]))
+def test_a_question_or_another_word_on_the_line_is_never_the_word_alone(word, rest, doubt):
+    for line in (f"{word}{doubt}{rest}", f"{word}{rest}{doubt}", f"**{word}**{doubt}"):
+        assert replies.doubt(line), line
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=3000))
 def test_whatever_a_reply_quotes_never_decides(quote):
@@ -514,6 +658,22 @@ def test_many_parts_and_an_attached_message_are_not_read():
     assert replies.read(attached).word == "looks"
 
 
+_header_value = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@example(kind="text/plain", disposition="a;\x00*", encoding="7bit")
+@given(_header_value, _header_value, _header_value)
+def test_whatever_content_headers_a_part_has_the_reply_is_read_without_raising(kind, disposition, encoding):
+    headers = f"Content-Type: {kind}\nContent-Disposition: {disposition}\nContent-Transfer-Encoding: {encoding}\n"
+    alone = f"From: x@example.org\n{headers}\napprove\n"
+    inside = (f"From: x@example.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\n{headers}\napprove\n--b\n"
+              f"Content-Type: text/plain\n\nok\n--b--\n")
+    for raw in (alone, inside):
+        said = replies.read(email.message_from_bytes(raw.encode(), policy=email.policy.default))
+        assert said.word in ("", "approve", "ok")
+
+
 # ------------------------------------------------------------------ Authentication-Results from strangers
 
 DOMAIN = "onprobation-digest.org"
@@ -534,8 +694,8 @@ def test_any_header_value_is_read_without_raising_and_never_passes_without_pass(
     found = authresults.results(value)
     assert all(r.method == r.method.lower() and r.result == r.result.lower() for r in found)
     if "pass" not in value.lower():
-        assert not authresults.passes(_with(value), DOMAIN)
-    assert isinstance(authresults.why_not(_with(value), DOMAIN), str)
+        assert not authresults.passes(_with(value), DOMAIN, "mx")
+    assert isinstance(authresults.why_not(_with(value), DOMAIN, "mx"), str)
 
 
 @settings(max_examples=200, deadline=None)
@@ -543,7 +703,7 @@ def test_any_header_value_is_read_without_raising_and_never_passes_without_pass(
 def test_comments_anywhere_do_not_change_a_pass(one, two, three, method):
     prop = "header.d" if method.lower().startswith("dkim") else "smtp.mailfrom"
     value = f"mx.example.net ({one}); {method} ({two}) = pass ({three}) {prop}=editor@{DOMAIN} ({one})"
-    assert authresults.passes(_with(value), DOMAIN)
+    assert authresults.passes(_with(value), DOMAIN, "mx.example.net")
 
 
 @settings(max_examples=200, deadline=None)
@@ -552,8 +712,8 @@ def test_a_pass_for_another_domain_or_below_the_top_never_counts(other, comment)
     if other.strip(".") == DOMAIN:
         return
     assert not authresults.passes(_with(f"mx; dkim=pass ({comment}) header.d={other}; spf=pass "
-                                        f"smtp.mailfrom=x@{other}"), DOMAIN)
-    assert not authresults.passes(_with(f"mx; none ({comment})", f"mx; dkim=pass header.d={DOMAIN}"), DOMAIN)
+                                        f"smtp.mailfrom=x@{other}"), DOMAIN, "mx")
+    assert not authresults.passes(_with(f"mx; none ({comment})", f"mx; dkim=pass header.d={DOMAIN}"), DOMAIN, "mx")
 
 
 def test_hostile_header_shapes():
@@ -561,7 +721,66 @@ def test_hostile_header_shapes():
                   "mx; dkim=pass header.d=" + "(" * 5000 + DOMAIN, "mx; =pass; dkim=; spf", "x; dkim=pass=pass=pass",
                   "mx; dkim=pass header.d=" + DOMAIN + ";" * 10_000]:
         authresults.results(value)
-    assert authresults.passes(_with(f"mx; dkim=pass header.d=\"{DOMAIN}\""), DOMAIN)
-    assert not authresults.passes(_with(f"mx; dkim=pass header.d=({DOMAIN})"), DOMAIN)   # a comment is no value
-    assert not authresults.passes(_with("mx; dkim=pass header.d=" + " " * 9000 + DOMAIN), DOMAIN)  # past the bound
+    assert authresults.passes(_with(f"mx; dkim=pass header.d=\"{DOMAIN}\""), DOMAIN, "mx")
+    assert not authresults.passes(_with(f"mx; dkim=pass header.d=({DOMAIN})"), DOMAIN, "mx")   # a comment is no value
+    past = "mx; dkim=pass header.d=" + " " * 9000 + DOMAIN
+    assert not authresults.passes(_with(past), DOMAIN, "mx")                                # past the bound
 
+
+
+SPF = f"spf=pass smtp.mailfrom=editor@{DOMAIN}"
+
+
+@pytest.mark.parametrize(("value", "passes"), [
+    (f"mx; dkim=pass header.d={DOMAIN}; spf=fail smtp.mailfrom=editor@{DOMAIN}", True),   # DKIM for the domain decides
+    (f"mx; {SPF}", True),                                                                 # no DKIM: SPF counts
+    (f"mx; dkim=none; {SPF}", True),
+    (f"mx; dkim=pass header.d=onprobation-digest-org.20230601.gappssmtp.com; {SPF}", True),  # no signature failed
+    (f"mx; dkim=fail header.d={DOMAIN}; {SPF}", False),                                   # a failed one: SPF does not
+    (f"mx; dkim=fail header.d=other.example; {SPF}", False),                              # stand in for it
+    (f"mx; dkim=temperror header.d={DOMAIN}; {SPF}", False),
+    (f"mx; dkim=permerror; {SPF}", False),
+    (f"mx; dkim=fail header.d={DOMAIN}; dkim=pass header.d={DOMAIN}", True),
+    (f"mx; dkim=pass header.d=sub.{DOMAIN}; spf=pass smtp.mailfrom=editor@sub.{DOMAIN}", False),
+])
+def test_dkim_for_the_editors_domain_first_spf_only_where_no_signature_failed(value, passes):
+    assert authresults.passes(_with(value), DOMAIN, "mx") is passes
+    assert bool(authresults.why_not(_with(value), DOMAIN, "mx")) is not passes
+
+
+MICROSOFT = (f"spf=pass (sender IP is 192.0.2.1) smtp.mailfrom={DOMAIN}; dkim=pass (signature was verified) "
+             f"header.d={DOMAIN};dmarc=pass action=none header.from={DOMAIN};compauth=pass reason=100")
+
+
+@pytest.mark.parametrize(("value", "trust", "passes"), [
+    (f"mx.google.com; dkim=pass header.d={DOMAIN}", "mx.google.com", True),
+    (f"MX.Google.COM. 1; dkim=pass header.d={DOMAIN}", "mx.google.com", True),            # any case, a version
+    (f'"mx.google.com"; dkim=pass header.d={DOMAIN}', "MX.GOOGLE.COM", True),
+    (f"mx1.example.net; dkim=pass header.d={DOMAIN}", "example.net", True),              # below, on a dot boundary
+    (f"evilexample.net; dkim=pass header.d={DOMAIN}", "example.net", False),
+    (f"example.net.evil.example; dkim=pass header.d={DOMAIN}", "example.net", False),
+    (f"example.net; dkim=pass header.d={DOMAIN}", "mx.example.net", False),              # above: not the one named
+    (f"mx.google.com; dkim=pass header.d={DOMAIN}", "", False),                          # nobody trusted
+    (MICROSOFT, "none-given", True),                                                      # Microsoft names none
+    (MICROSOFT, "mx.google.com", False),
+    (f"none-given; dkim=pass header.d={DOMAIN}", "none-given", False),                   # a name, even that one
+    (f"mx.google.com; dkim=pass header.d={DOMAIN}", "none-given", False),
+    (f"; dkim=pass header.d={DOMAIN}", "none-given", False),                             # an empty name is a name
+])
+def test_only_a_topmost_header_naming_the_trusted_server_vouches(value, trust, passes):
+    assert authresults.passes(_with(value), DOMAIN, trust) is passes
+    assert authresults.passes(_with(value, MICROSOFT), DOMAIN, trust) is passes          # what is below: nothing
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300), st.sampled_from(["mx.google.com", "example.net", "none-given"]))
+def test_a_stranger_naming_any_server_never_passes_for_a_trusted_name_it_is_not_under(server, trust):
+    server = server.replace("\r", " ").replace("\n", " ")
+    value = f"{server}; dkim=pass header.d={DOMAIN}; spf=pass smtp.mailfrom=editor@{DOMAIN}"
+    header = authresults.parse(value)
+    if authresults.passes(_with(value), DOMAIN, trust) and trust == "none-given":
+        assert header.server is None                                   # it names none (an '=' before the first ';')
+    elif authresults.passes(_with(value), DOMAIN, trust):
+        assert header.server is not None and (header.server == trust or header.server.endswith(f".{trust}"))
+    why = authresults.why_not(_with(value), DOMAIN, trust)
+    assert all(char.isprintable() for char in why) and len(why) < 600

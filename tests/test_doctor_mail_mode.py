@@ -19,7 +19,7 @@ from digest import config
 from digest.actions import doctor_of, plan
 from digest.cli import cli
 from digest.db import Database
-from digest.live import doctor, mail_checks, probe
+from digest.live import doctor, mail_checks, probe, providers
 from digest.models import Origin, Subscriber
 
 from .support import mail_provider
@@ -215,13 +215,37 @@ def test_the_probe_reads_back_over_imap_with_tls(tmp_path, secret, zones, doveco
     ('approval = "required"', "", "maildir = 'box'", False, "[editor] email is empty: nobody is asked"),
     ('approval = "required"', f'email = "{MAILBOX}"', "maildir = 'box'", False, "the mailbox's own address"),
     ('approval = "required"', 'email = "editor@example.net"', "", False, "nothing reads [mailbox] for your reply"),
-    ('approval = "required"', 'email = "Ed <Editor@example.net>"', "maildir = 'box'", True,
-     'the review goes to editor@example.net; a reply "approve" from that address'),
+    ('approval = "required"', 'email = "Ed <Editor@example.net>"', "maildir = 'box'", False,
+     "digest does not know that server's name: every approval by reply would be refused"),
+    ('approval = "required"', 'email = "Ed <Editor@example.net>"', "maildir = 'box'\nauthserv_id = 'mx.example.net'",
+     True, 'the review goes to editor@example.net; a reply "approve" from that address (DKIM or SPF passing, as '
+           "mx.example.net writes it: [mailbox] authserv_id)"),
+    ('approval = "required"', 'email = "editor@example.net"', "imap_host = 'imap.gmail.com'\nimap_user = 'p'", True,
+     "as mx.google.com writes it: Google Workspace's receiving servers"),
 ])
 def test_approval_someone_is_asked_and_in_mail_mode_the_reply_is_read(tmp_path, lists, editor, mailbox, ok, said):
     found = mail_checks.approval(write_config(tmp_path, lists=lists, editor=editor, mailbox=mailbox))
     assert (found.ok, found.check) == (ok, "approval") and said in found.detail, found
     assert found.ok or found.fix
+
+
+def test_approval_without_the_receiving_servers_name_says_where_to_find_it(tmp_path):
+    found = mail_checks.approval(write_config(tmp_path, lists='approval = "required"',
+                                              editor='email = "editor@example.net"', mailbox="maildir = 'box'"))
+    assert not found.ok and found.fix == ("set [mailbox] authserv_id: open a mail you received in the mailbox, show "
+                                          "its original, and copy the first word after Authentication-Results:")
+
+
+@pytest.mark.parametrize(("configured", "address", "imap_host", "trusted"), [
+    ("", "pickoftheweek@gmail.com", "", ("mx.google.com", "Gmail's receiving servers")),
+    ("", "pickoftheweek@googlemail.com", "imap.gmail.com", ("mx.google.com", "Gmail's receiving servers")),
+    ("", MAILBOX, "IMAP.gmail.com.", ("mx.google.com", "Google Workspace's receiving servers")),
+    ("", "pickoftheweek@fastmail.com", "imap.fastmail.com", ("", "")),          # not in Fastmail's documentation
+    ("", MAILBOX, "", ("", "")),                                                  # a Maildir of one's own domain
+    ("mx1.example.net", "pickoftheweek@gmail.com", "", ("mx1.example.net", "[mailbox] authserv_id")),
+])
+def test_the_name_trusted_is_the_one_set_else_the_providers_known_one(configured, address, imap_host, trusted):
+    assert providers.authserv_id(configured, address, imap_host) == trusted
 
 
 def test_approval_with_a_public_address_needs_only_the_editor(tmp_path):

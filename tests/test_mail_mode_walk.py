@@ -46,7 +46,8 @@ def walk(tmp_path, db_url, imap, monkeypatch):
                         "password_env": PASSWORD_ENV, "ca_file": str(dovecot.pki.ca), "connections": 1})
     world.data["sending"]["from"] = f"On Probation <{MAILBOX}>"
     world.data["mailbox"] = {"address": MAILBOX, "imap_host": "127.0.0.1", "imap_port": dovecot.port,
-                             "imap_user": dovecot.user, "imap_ca_file": str(dovecot.pki.ca)}
+                             "imap_user": dovecot.user, "imap_ca_file": str(dovecot.pki.ca),
+                             "authserv_id": provider.SERVER}
     world.data["editor"] = {"email": EDITOR}
     world.data["publish"] = {"mail_to": BLOG}
     world.data["lists"][0]["approval"] = "required"

@@ -200,8 +200,9 @@ def review_letter(settings: Settings, db: Database, listed: MailingList, edition
     return Letter(listed.name, subject, html, text)
 
 
-REPLY_HOW = ("Reply approve to send it, skip to skip it, or note: and your note to set the note first "
-             "(then approve on the line after it to send it too).")
+REPLY_HOW = ("Reply approve to send it, skip to skip it (the word alone on the first line: \"OK?\" or \"ok, "
+             "but ...\" does nothing), or note: and your note to set the note first (then approve on the line "
+             "after it to send it too).")
 
 
 def _by_mail(settings: Settings, edition_id: int, subject: str) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The doctor's checks of what mail mode (and approval) depends on: `approval` (someone is
-asked, and in mail mode a mailbox reads the reply), `mailbox` (it opens, and plus addresses
-arrive: the probe), `limits` (the lists together against the relay provider's daily limit, and
+asked, and in mail mode a mailbox reads the reply and digest knows whose Authentication-Results
+to believe), `mailbox` (it opens, and plus addresses arrive: the probe), `limits` (the lists
+together against the relay provider's daily limit, and
 Google's bulk-sender line), and what `public_url` says in mail mode."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..signals.mailbox import Mailbox, MailboxError, open_mailbox
 from . import probe as probing
 from . import providers
 from .check import Check
-from .providers import BULK_LINE, GMAIL_DOMAINS, LIST_RELAY, Provider
+from .providers import AUTHSERV_HOW, BULK_LINE, GMAIL_DOMAINS, LIST_RELAY, Provider
 
 NEAR = 0.8                    # lists past this share of the daily limit are told they are near
 BUDGET_SHARE = 10             # sign-up confirmations a day: at most a tenth of the provider's daily limit
@@ -31,7 +32,8 @@ CHUNK = 1 << 20
 
 def approval(settings: Settings) -> Check:
     """A list whose editions wait for approval has someone to ask, and in mail mode a
-    mailbox where the reply is read."""
+    mailbox where the reply is read, and the name of the server whose Authentication-Results
+    vouches for it ([mailbox] authserv_id, or the provider's known one)."""
     waiting = [listed.name for listed in settings.lists if listed.approval == "required"]
     if not waiting:
         return Check("approval", True, "no list waits for approval: each edition goes at its time")
@@ -55,8 +57,15 @@ def approval(settings: Settings) -> Check:
                                         "go to the mailbox digest reads, and a reply it sends itself carries no "
                                         "DKIM or SPF result to trust",
                      "set [editor] email to your own address (the one you read on your phone), not the mailbox's")
+    trust, source = providers.authserv_id(box.authserv_id, box.address, box.imap_host)
+    if not trust:
+        return Check("approval", False, f"{names}: a reply is believed only when the server that receives mail for "
+                                        f"{box.address} vouches for it in its Authentication-Results, and digest does "
+                                        "not know that server's name: every approval by reply would be refused",
+                     f"set [mailbox] authserv_id: {AUTHSERV_HOW}")
     return Check("approval", True, f"{names}: the review goes to {editor}; a reply \"approve\" from that address "
-                                   f"(DKIM or SPF passing) sends the edition, read from {box.address}")
+                                   f"(DKIM or SPF passing, as {trust} writes it: {source}) sends the edition, read "
+                                   f"from {box.address}")
 
 
 # ------------------------------------------------------------------ the mailbox and its plus addresses

@@ -1,8 +1,10 @@
 """The mail providers an editor is likely to have, by the domain of their address: the
 documented SMTP submission and IMAP servers, whether they deliver plus addresses, the
-password a program needs, and how much they let one account send a day. No I/O here:
-`digest init` (the mailbox's address, or its MX hosts for a domain of one's own) and
-`digest doctor` (the relay's host) look a provider up.
+password a program needs, how much they let one account send a day, and the name their
+receiving servers write first in the Authentication-Results they add. No I/O here:
+`digest init` (the mailbox's address, or its MX hosts for a domain of one's own),
+`digest doctor` (the relay's host) and approve by reply (the mailbox's address, or its
+IMAP server) look a provider up.
 
 The figures were checked against each provider's own pages (named beside each); a
 provider changes them without notice, so the doctor says where a figure comes from.
@@ -17,6 +19,14 @@ BULK_LINE = 5_000
 """Google's Email sender guidelines: whoever sends close to 5,000 messages a day to personal
 Gmail accounts is a bulk sender for good, and must then offer one-click unsubscribe (RFC 8058:
 an https link digest answers, so a public base_url) (support.google.com/a/answer/14229414)."""
+GOOGLE_AUTHSERV = "mx.google.com"
+"""What Google's receiving servers (Gmail's and Workspace's) write first in the
+Authentication-Results they add (`Authentication-Results: mx.google.com; dkim=pass ...`), as
+Show original shows it. No other provider's name is set here: none could be confirmed from
+its own documentation, so `[mailbox] authserv_id` must name it."""
+AUTHSERV_HOW = ("open a mail you received in the mailbox, show its original, and copy the first word after "
+                "Authentication-Results:")
+"""How the editor finds the name for `[mailbox] authserv_id` (the doctor and approve by reply say it)."""
 LIST_RELAY = 'a relay made for lists: SendGrid ([sending] backend = "sendgrid", see docs/going-live.md)'
 
 
@@ -39,6 +49,7 @@ class Provider:
     spf_include: str = ""             # the include: SPF names for a domain of one's own sending here
     dkim_selectors: tuple[str, ...] = ()
     caveat: str = ""                  # what stops digest from using it as it is
+    authserv_id: str = ""             # its receiving servers' name in Authentication-Results; "": not documented
 
     def owns(self, domain: str) -> bool:
         """Whether domain is the provider's own (gmail.com): it publishes SPF, signs DKIM and
@@ -59,6 +70,7 @@ GMAIL = Provider(
     password="turn on 2-Step Verification for the Google account, then create an app password at "
              "https://myaccount.google.com/apppasswords (the same one serves IMAP and SMTP)",
     move_to=f"Google Workspace (2,000 a day through the same smtp.gmail.com), or {LIST_RELAY}",
+    authserv_id=GOOGLE_AUTHSERV,
 )
 
 WORKSPACE = Provider(
@@ -73,6 +85,7 @@ WORKSPACE = Provider(
             f"your Workspace admin), or {LIST_RELAY}",
     spf_include="_spf.google.com",
     dkim_selectors=("google",),     # the Admin console's default selector
+    authserv_id=GOOGLE_AUTHSERV,
 )
 
 FASTMAIL = Provider(
@@ -155,3 +168,27 @@ def by_relay(host: str, username: str) -> Provider | None:
         return None
     owner = by_address(username) if "@" in username else None
     return owner if owner in found else next((p for p in found if not p.domains), found[0])
+
+
+def receiving(address: str, imap_host: str) -> Provider | None:
+    """The provider whose servers receive the mailbox's mail: the one whose own domain its
+    address is at (gmail.com), else the one whose IMAP server it is read from (imap.gmail.com
+    for a domain of one's own: Google Workspace)."""
+    owner = by_address(address)
+    if owner is not None:
+        return owner
+    host = imap_host.lower().rstrip(".")
+    found = [p for p in PROVIDERS if host and p.imap_host == host]
+    return next((p for p in found if not p.domains), found[0] if found else None)
+
+
+def authserv_id(configured: str, address: str, imap_host: str) -> tuple[str, str]:
+    """The authserv-id a reply's topmost Authentication-Results must carry to be believed,
+    and where it comes from: `[mailbox] authserv_id` when set, else the receiving provider's
+    documented name; ("", "") when neither is known."""
+    if configured:
+        return configured, "[mailbox] authserv_id"
+    provider = receiving(address, imap_host)
+    if provider is not None and provider.authserv_id:
+        return provider.authserv_id, f"{provider.name}'s receiving servers"
+    return "", ""

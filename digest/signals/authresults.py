@@ -3,16 +3,25 @@
 The mail server that delivered a message to the mailbox writes, on top of it, what it
 found (RFC 8601): `Authentication-Results: mx.google.com; dkim=pass header.i=@example.org
 header.s=k1; spf=pass (google.com: ...) smtp.mailfrom=editor@example.org`. Only the
-topmost such header is the receiving server's own: any below it came with the message
-and anyone could have written them. A message passes for a domain when that header says
-DKIM passed with header.d (or header.i) in exactly that domain, or SPF passed with
-smtp.mailfrom in it. The header is a stranger's text: read bounded, comments (nested,
-escaped) and quoted strings taken as RFC 8601 writes them, never an exception.
-No database.
+topmost such header can be the receiving server's own: any below it came with the message
+and anyone could have written them. And a server that writes none leaves a stranger's on
+top, so the topmost vouches only when it names the server trusted (`[mailbox] authserv_id`,
+or the provider's known name): its authserv-id (the name before the first ';') is that
+name, or a name below it on a dot boundary (`mx1.example.net` under `example.net`), in any
+case. Microsoft writes its header without one (`spf=pass (sender IP is ...) ...`): such a
+header vouches only when the name trusted is NONE_GIVEN.
+
+A trusted header passes for a domain when it says DKIM passed with header.d (or header.i)
+in exactly that domain; failing that, when SPF passed with smtp.mailfrom in it and no
+DKIM signature failed (DKIM absent, `none`, or passing for another domain: a signature
+that failed is not outweighed by the envelope). The header is a stranger's text: read
+bounded, comments (nested, escaped) and quoted strings taken as RFC 8601 writes them,
+never an exception. No database.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from email.message import Message
 
@@ -20,7 +29,11 @@ HEADER = "authentication-results"
 MAX_HEADER = 8_000              # characters of the header read
 MAX_HEADERS = 200               # header lines looked through for the topmost one
 MAX_RESULTS = 50                # results (method=result ...) of one header read
+MAX_SHOWN = 80                  # characters of a stranger's server name put in words
 SPECIAL = set(' \t;=()"\r\n')
+NONE_GIVEN = "none-given"       # the name trusted that stands for "the topmost header names no server"
+DKIM_NOT_FAILED = ("pass", "none")
+_UNSHOWN = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,12 @@ class Result:
 
     def get(self, name: str) -> str:
         return next((value for key, value in self.properties if key == name), "")
+
+
+@dataclass(frozen=True)
+class Header:
+    server: str | None          # its authserv-id (lower-case, no trailing dot); None: it names none
+    results: list[Result]
 
 
 def topmost(message: Message) -> str | None:
@@ -47,49 +66,104 @@ def topmost(message: Message) -> str | None:
     return None
 
 
-def results(value: str) -> list[Result]:
-    """The results the header value states (the authserv-id before the first ';' left out)."""
+def parse(value: str) -> Header:
+    """The header value's authserv-id and results. The first statement (before the first
+    ';') is the authserv-id (and a version), unless it holds a result: then none is named."""
     statements = _statements(_tokens(value[:MAX_HEADER]))
+    first = statements[0]
+    named = not any(kind == "=" for kind, _ in first)
+    server = _name(next((text for kind, text in first if kind in ("word", "quoted")), "")) if named else None
     found = []
-    for statement in statements[1:MAX_RESULTS + 1]:
+    for statement in statements[1 if named else 0:][:MAX_RESULTS]:
         result = _result(statement)
         if result is not None:
             found.append(result)
-    return found
+    return Header(server, found)
 
 
-def passes(message: Message, domain: str) -> bool:
-    """Whether the receiving server's (topmost) Authentication-Results says DKIM passed
-    for domain (header.d or header.i) or SPF passed with smtp.mailfrom in domain."""
-    value = topmost(message)
-    return bool(value) and bool(domain) and any(_vouches(result, domain.lower()) for result in results(value or ""))
+def results(value: str) -> list[Result]:
+    """The results the header value states (the authserv-id left out)."""
+    return parse(value).results
 
 
-def why_not(message: Message, domain: str) -> str:
+def trusted(server: str | None, trust: str) -> bool:
+    """Whether a header naming server (None: naming none) is the trusted server's: the
+    name itself or one below it on a dot boundary, in any case; NONE_GIVEN: one naming none."""
+    trust = _name(trust)
+    if not trust:
+        return False
+    if trust == NONE_GIVEN:
+        return server is None
+    return bool(server) and (server == trust or (server or "").endswith(f".{trust}"))
+
+
+def passes(message: Message, domain: str, trust: str) -> bool:
+    """Whether the topmost Authentication-Results is the trusted server's and says DKIM
+    passed for domain (header.d or header.i), or SPF passed with smtp.mailfrom in domain and
+    no DKIM signature failed."""
+    return not why_not(message, domain, trust)
+
+
+def why_not(message: Message, domain: str, trust: str) -> str:
     """Why a message does not pass for domain, in words for the editor; "" when it passes."""
+    if not _name(trust):
+        return "digest does not know which server receives the mailbox's mail ([mailbox] authserv_id is not set)"
     value = topmost(message)
     if value is None:
         return "the receiving server added no Authentication-Results header"
-    if passes(message, domain):
+    header = parse(value)
+    if not trusted(header.server, trust):
+        return (f"the topmost Authentication-Results was written by {_writer(header.server)}, not by the server "
+                f"that receives the mailbox's mail ({_trusted_words(trust)}): anyone can write one")
+    domain = domain.lower()
+    if domain and _dkim_passes(header.results, domain):
         return ""
-    said = ", ".join(f"{r.method}={r.result}" for r in results(value) if r.method in ("dkim", "spf"))[:200]
+    dkim = [r for r in header.results if r.method == "dkim"]
+    failed = [r for r in dkim if r.result not in DKIM_NOT_FAILED]
+    if domain and not failed and any(_spf_passes(r, domain) for r in header.results):
+        return ""
+    said = ", ".join(f"{_shown(r.method)}={_shown(r.result)}" for r in header.results
+                     if r.method in ("dkim", "spf"))[:200]
+    if failed and any(_spf_passes(r, domain) for r in header.results):
+        return (f"the receiving server's Authentication-Results ({said}) says a DKIM signature failed: an SPF pass "
+                f"does not stand in for it")
     return (f"the receiving server's Authentication-Results ({said or 'no DKIM or SPF result'}) does not say "
             f"DKIM or SPF passed for {domain}")
 
 
-def _vouches(result: Result, domain: str) -> bool:
-    if result.result != "pass":
-        return False
-    if result.method == "dkim":
-        return _domain(result.get("header.d")) == domain or _domain(result.get("header.i")) == domain
-    if result.method == "spf":
-        return _domain(result.get("smtp.mailfrom")) == domain
-    return False
+def _dkim_passes(found: list[Result], domain: str) -> bool:
+    return any(r.method == "dkim" and r.result == "pass" and
+               domain in (_domain(r.get("header.d")), _domain(r.get("header.i"))) for r in found)
+
+
+def _spf_passes(result: Result, domain: str) -> bool:
+    return result.method == "spf" and result.result == "pass" and _domain(result.get("smtp.mailfrom")) == domain
 
 
 def _domain(value: str) -> str:
     """The domain of `local@domain`, `@domain` or `domain`, lower-case, no trailing dot."""
     return value.rpartition("@")[2].strip().rstrip(".").lower()
+
+
+def _name(value: str) -> str:
+    return value.strip().rstrip(".").lower()
+
+
+def _shown(text: str) -> str:
+    """A stranger's word as the editor is shown it: letters, digits, '.', '_', '-'; bounded."""
+    return _UNSHOWN.sub("?", text[:MAX_SHOWN])
+
+
+def _writer(server: str | None) -> str:
+    if server is None:
+        return "a server that names none"
+    return _shown(server) if server else "a server with an empty name"
+
+
+def _trusted_words(trust: str) -> str:
+    if _name(trust) == NONE_GIVEN:
+        return "one that names none, as [mailbox] authserv_id = none-given says"
+    return _name(trust)
 
 
 # ------------------------------------------------------------------ RFC 8601's syntax

@@ -5,19 +5,27 @@ HTML-only reply, its HTML sanitised and turned into text), decoded by the email 
 (quoted-printable, base64, its charset), then cut to its own lines: quoted lines (`>`),
 an attribution ("On ... wrote:") and the unmarked quote below it, a forwarded or
 "Original Message" block and a signature (after "-- ") are not the person's words. The
-first line of what is left decides (`Reply.word`: its first word, lower-case); a line
-starting `note:` starts a note (the rest of that line and the lines after it, until a
-blank line or the quote), and when the note comes first the line after it decides.
-Everything is bounded (parts walked, characters read, tags sanitised). No database.
+first line of what is left decides (`Reply.word`: its first word, lower-case), and only
+when it is that word alone (`Reply.doubt` empty): trailing `.` or `!` and "please" or
+"thanks" may follow it; a `?`, an ellipsis, a word of doubt ("not", "wait", "but" ...) or
+any other word on it is a doubt, and so is a `?` or a word of doubt on the lines right
+below it ("ok" then "wait, not yet": a line cut in two) before a blank line; a sign-off
+("Thanks, J") is none. A doubtful line decides nothing. A line starting `note:` starts a
+note (the rest of that line and the lines after it, until a blank line or the quote), and
+when the note comes first the line after it decides. Everything is bounded (parts walked,
+characters read, tags sanitised), and no part a stranger built makes the email package
+raise out of here. No database.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
+from functools import partial
+from typing import TypeVar
 
 import nh3
 
@@ -28,10 +36,17 @@ MAX_CHARS = 20_000              # characters of its text read
 MAX_HTML = 200_000              # characters of an HTML-only reply sanitised
 MAX_LINE = 200                  # characters of the deciding line kept (to tell the editor what was read)
 ATTRIBUTION_LINES = 3           # an attribution may be wrapped over this many lines
+PARAGRAPH_LINES = 10            # lines below the deciding one looked at for a doubt (to the first blank line)
 HTML_LINES = {"br", "p", "div", "li", "tr", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol"}
 CUT = "_" * 20                  # where an HTML reply's <hr> was: what follows is not the person's
 
 _WORD = re.compile(r"[^\W_]+")
+_DECORATION = "*_\"'“”‘’„«» \t"                 # emphasis and quotes around the word: "**OK**", "'approve'"
+_EMPHASIS = re.compile(r"[*_\"“”„«»]")         # wherever they are: '**OK**, thanks', '"Approve", thank you!'
+_POLITE = r"(?:please|pls|thanks|thank\s+you|thx)"
+_ALONE = re.compile(rf"[^\W_]+(?:\s*[,.!\-–—]?\s*{_POLITE})?\s*(?:\.|!+)?\s*", re.IGNORECASE)
+_DOUBT = re.compile(r"\b(not|no|don'?t|do\s+not|never|wait|hold|stop|but|until|unless|before|after|first|later"
+                    r"|yet)\b|n't\b", re.IGNORECASE)
 _NOTE = re.compile(r"^\s*note\s*:\s?(.*)$", re.IGNORECASE)
 _ATTRIBUTION_END = re.compile(r"(wrote|a écrit|schrieb|escribió|ha scritto|schreef|escreveu|skrev|napisał(?:\(a\))?"
                               r"|kirjoitti)\s*:\s*$", re.IGNORECASE)
@@ -44,11 +59,15 @@ _TAG = re.compile(r"(<[^>]*>)")
 _TAG_NAME = re.compile(r"<\s*(/?)\s*([a-zA-Z0-9]+)")
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Reply:
     word: str                   # the first word of the deciding line, lower-case ("" when there is none)
     line: str                   # that line, at most MAX_LINE characters
     note: str | None            # the note's text when a `note:` line is there ("" when it was left empty)
+    doubt: str = ""             # why the line is not the word alone ("a question mark", ...); "": it is
 
 
 def read(message: EmailMessage) -> Reply:
@@ -63,7 +82,7 @@ def body_text(message: EmailMessage) -> str:
     forwarded message), else its first text/html part as text; at most MAX_CHARS."""
     plain = html_part = None
     for part in _parts(message):
-        kind = part.get_content_type()
+        kind = _safely(part.get_content_type, "")
         if kind == "text/plain" and plain is None:
             plain = _content(part, MAX_CHARS)
             if plain.strip():
@@ -79,14 +98,27 @@ def _parts(message: Message) -> Iterator[Message]:
     while stack and seen < MAX_PARTS:
         part = stack.pop()
         seen += 1
-        if part.is_multipart():
-            if part.get_content_maintype() == "multipart":
-                children = part.get_payload()
+        if _safely(part.is_multipart, True):
+            if _safely(part.get_content_maintype, "") == "multipart":
+                children = _safely(part.get_payload, None)
                 if isinstance(children, list):
                     stack.extend(child for child in reversed(children[:MAX_PARTS]) if isinstance(child, Message))
             continue
-        if (part.get_content_disposition() or "inline") == "inline":
-            yield part
+        if _safely(partial(_disposition, part), "unreadable") == "inline":
+            yield part                  # a disposition the email package cannot read: taken for an attachment
+
+
+def _disposition(part: Message) -> str:
+    return part.get_content_disposition() or "inline"
+
+
+def _safely(call: Callable[[], T], otherwise: T) -> T:
+    """What the email package says of a stranger's part, or otherwise when it raises on it
+    (a Content-Disposition of `a;\\x00*` raises IndexError in Python's own parser)."""
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 - whatever a stranger's header makes the email package raise
+        return otherwise
 
 
 def _content(part: Message, limit: int) -> str:
@@ -190,8 +222,41 @@ def words(lines: list[str | None]) -> Reply:
     if first is not None and first == note_at:
         first = _first_line(lines, note_end)
     line = (lines[first] or "").strip() if first is not None else ""
-    word = _WORD.match(line.lstrip("*_\"'“‘ \t"))                 # "Approve.", "**OK**", "yes, send it"
-    return Reply(word.group(0).casefold() if word else "", line[:MAX_LINE], note)
+    word = _WORD.match(line.lstrip(_DECORATION))                 # "Approve.", "**OK**", "yes, send it"
+    said = (doubt(line) or _doubt_below(lines, first)) if word and first is not None else ""
+    return Reply(word.group(0).casefold() if word else "", line[:MAX_LINE], note, said)
+
+
+def doubt(line: str) -> str:
+    """Why the deciding line is not its first word alone, in words; "" when it is (with
+    trailing `.` or `!`, and "please" or "thanks" after it: "Yes please", "ok.", "send!")."""
+    bare = _EMPHASIS.sub("", line[:MAX_CHARS]).replace("’", "'").strip(_DECORATION)
+    if _ALONE.fullmatch(bare):
+        return ""
+    if "?" in bare:
+        return "a question mark"
+    if ".." in bare or "…" in bare:
+        return "an ellipsis"
+    if bare.endswith(","):
+        return "a comma, as if more were to follow"
+    found = _DOUBT.search(bare)
+    if found:
+        return f"“{' '.join(found.group(0).split()).lower()}”"
+    return "other words"
+
+
+def _doubt_below(lines: list[str | None], first: int) -> str:
+    """A `?` or a word of doubt on the lines right below the deciding one, before a blank
+    line, the quote or a note ("ok" then "wait, not yet"); a sign-off ("Thanks, J") is none."""
+    for later in lines[first + 1:first + 1 + PARAGRAPH_LINES]:
+        if not later or _NOTE.match(later):
+            return ""
+        if "?" in later:
+            return "a question mark on the line below"
+        found = _DOUBT.search(later[:MAX_LINE * 5].replace("’", "'"))
+        if found:
+            return f"“{' '.join(found.group(0).split()).lower()}” on the line below"
+    return ""
 
 
 def _first_line(lines: list[str | None], start: int) -> int | None:

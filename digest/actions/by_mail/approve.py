@@ -3,20 +3,25 @@ that edition's tokened approve address (`LOCAL+approve-TOKEN@DOMAIN`, or `approv
 in the subject without plus addressing).
 
 The token names one edition (send/signing.py's MAIL_APPROVE). A reply counts only when
-its From is `[editor] email` (the domain compared without case) and the receiving
-server's topmost Authentication-Results says DKIM or SPF passed for that domain
-(signals/authresults.py); its first line decides (signals/replies.py): approve, ok, yes
-or send sends the edition (actions/approval.approve, as `digest approve` does), skip
-skips it, and a `note:` sets the note first (the held edition built again). A note and no
-approving word only sets the note and mails the review again, built with it.
+its From is `[editor] email` (the domain compared without case) and its topmost
+Authentication-Results is the receiving server's (its authserv-id the one trusted:
+`[mailbox] authserv_id`, else the provider's known name, live/providers.py; neither:
+refused, and the editor told to set it) and says DKIM (or, no signature failing, SPF)
+passed for that domain (signals/authresults.py). Its first line decides, and only when it
+is the word alone (signals/replies.py): approve, ok, yes or send sends the edition
+(actions/approval.approve, as `digest approve` does), skip skips it, and a `note:` sets
+the note first (the held edition built again). A note and no approving word only sets the
+note and mails the review again, built with it.
 
 Anything else is refused and changes nothing: a token digest did not make, another From,
-no passing authentication, a word it does not know, an edition decided already (a token
-works for its edition, once). The editor is told why in one short letter per message (at
-most MAX_REFUSAL_LETTERS an hour), never the sender, and automatic mail (RFC 3834) is
-never answered. Read twice (a crash before the dispatcher recorded it), a message changes
+no trusted server vouching, a word it does not know, a word with a doubt beside it ("OK?",
+"ok wait", "yes, but ..."), an edition decided already (a token works for its edition,
+once). The editor is told why (and what to send) in one short letter per message (at most
+MAX_REFUSAL_LETTERS an hour), never the sender, and automatic mail (RFC 3834) is never
+answered. Read twice (a crash before the dispatcher recorded it), a message changes
 nothing more: approval's own once-ness, and the decision names the message it came from.
-Letters go after the message is recorded (db.inbox), so each is mailed at most once.
+Letters go after the message is recorded (db.inbox), so each is mailed at most once; what
+a letter quotes of the message is read so that no part a stranger built stops it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 
 from ...config import MailingList, Settings
 from ...errors import DigestError, LockedError, UsageError
+from ...live import providers
 from ...models import EditionStatus
 from ...oneline import clean_name
 from ...send.mailers import make_mailer
@@ -52,6 +58,9 @@ APPROVE_WORDS = ("approve", "ok", "yes", "send")
 SKIP_WORD = "skip"
 MAX_REFUSAL_LETTERS = 5         # an hour: a flood of forged replies mails the editor no more than this
 MAX_SHOWN = 120                 # characters of a stranger's From, subject or line put in a letter
+HOW = ("Reply with approve alone on the first line to send it (or ok, yes, send; a full stop, \"please\" or "
+       "\"thanks\" may follow it, and your sign-off the lines below), skip alone to skip it, or note: and your note "
+       "to set the note first.")
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,7 @@ class Refused:
     edition_id: int | None = None
     listed: MailingList | None = None
     letter: bool = True         # False: automatic mail, or nobody to tell
+    line: str | None = None     # the deciding line as read (None: not read yet)
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,14 @@ def _who(settings: Settings, message: EmailMessage, edition_id: int, listed: Mai
         return Refused(f"it came from {sender or 'no single address'}, and only [editor] email ({editor}) may "
                        "approve by reply", "If you wrote it, send it from that address.", edition_id, listed)
     domain = editor.rpartition("@")[2].lower()
-    why = authresults.why_not(message, domain)
+    box = settings.mailbox
+    trust, _ = providers.authserv_id(box.authserv_id, box.address, box.imap_host)
+    if not trust:
+        return Refused("digest does not know the name of the server that receives the mailbox's mail, so it cannot "
+                       "tell that server's Authentication-Results from one anyone could write",
+                       f"Set [mailbox] authserv_id in config.toml: {providers.AUTHSERV_HOW}. Until then approve in "
+                       "the web editor or from a terminal.", edition_id, listed)
+    why = authresults.why_not(message, domain, trust)
     if why:
         return Refused(f"its From is yours, but {why}: anyone can write a From",
                        f"Your mail provider must sign your mail with DKIM, or pass SPF, for {domain}; until "
@@ -131,6 +148,9 @@ def _who(settings: Settings, message: EmailMessage, edition_id: int, listed: Mai
 def _what(desk: Desk, inbound: Inbound, listed: MailingList, edition_id: int, row: Any) -> Asked | Refused:
     said = replies.read(inbound.message)
     marker = ""
+    if said.word in (*APPROVE_WORDS, SKIP_WORD) and said.doubt:
+        return Refused(f"its first line ({_shown(said.line)}) is not {said.word} alone (it has {said.doubt}), so it "
+                       "decides nothing", f"{HOW} Nothing was changed.", edition_id, listed, line=said.line)
     if said.word in APPROVE_WORDS:
         action = "approve"
     elif said.word == SKIP_WORD:
@@ -138,9 +158,8 @@ def _what(desk: Desk, inbound: Inbound, listed: MailingList, edition_id: int, ro
     elif said.note is not None:
         action = "note"
     else:
-        return Refused(f"its first line ({_shown(said.line) or 'nothing'}) says neither approve nor skip",
-                       "Reply with approve (or ok, yes, send) on the first line to send it, skip to skip it, or "
-                       "note: and your note to set the note first.", edition_id, listed)
+        return Refused(f"its first line ({_shown(said.line) or 'nothing'}) says neither approve nor skip", HOW,
+                       edition_id, listed, line=said.line)
     if action != "note":
         marker = f"{'approved' if action == 'approve' else 'skipped'} by reply {_mark(inbound.message_id)}"
     if row.status != EditionStatus.HELD:
@@ -294,13 +313,13 @@ def _mail_refusal(desk: Desk, inbound: Inbound, refused: Refused) -> None:
     about = (f"edition {refused.edition_id} of {list_title(settings, listed)} "
              f"({of_edition(listed, row.since, row.until).label()})" if row is not None and refused.listed
              else "a held edition")
-    said = replies.read(inbound.message)
+    line = refused.line if refused.line is not None else _first_line(inbound.message)
     subject = f"Not done: a reply about {about}"
     letter = Letters(settings.write_settings()).write(
         "approve_refused", listed.name, f"[digest] {subject}", f"Nothing was changed: {refused.reason}",
         headline=subject, reason=f"A message to the approve address of {about} changed nothing: {refused.reason}.",
         sender=_shown(_from(inbound.message)), their_subject=_shown(_header(inbound.message, "Subject")),
-        first_line=_shown(said.line), what_to_do=refused.what_to_do,
+        first_line=_shown(line), what_to_do=refused.what_to_do,
         command=f"digest approve {listed.name}" if row is not None and row.status == EditionStatus.HELD else "",
         list_title=list_title(settings, listed))
     mail_one(settings, make_mailer(settings.send_settings()), desk.key, listed, settings.editor.email, "", letter,
@@ -313,6 +332,14 @@ def _quietly(mail: Callable[[], object]) -> None:
         mail()
     except DigestError as error:
         log.warning("approve by reply: a letter to the editor was not sent: %s", error)
+
+
+def _first_line(message: EmailMessage) -> str:
+    """The deciding line, for the letter; "" when the message cannot be read (the letter goes all the same)."""
+    try:
+        return replies.read(message).line
+    except Exception:  # noqa: BLE001 - a stranger's message: the letter must not depend on reading it
+        return ""
 
 
 def _header(message: EmailMessage, name: str) -> str:
