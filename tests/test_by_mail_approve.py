@@ -554,7 +554,8 @@ def test_the_review_mail_fits_a_phone_and_shows_how_to_reply(sqlite_world, brows
     page.set_content(review.get_body(("html",)).get_content(), wait_until="load")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390          # no sideways scrolling
     how = page.locator(".reply-how")
-    assert how.is_visible() and "Reply approve to send it or skip to skip it (the word alone on the first line)" in how.inner_text()
+    said = "Reply approve to send it or skip to skip it (the word alone on the first line)"
+    assert how.is_visible() and said in how.inner_text()
     assert page.get_by_role("link", name="Approve by mail").is_visible()
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "review-mail-phone.png"))
