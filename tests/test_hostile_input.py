@@ -38,7 +38,9 @@ ORIGIN = Address("On Probation digest", "digest", "example.org")
 EXPECTED_HEADERS = ["From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
                     "List-Unsubscribe-Post", "MIME-Version", "Content-Type"]
 # A confirmation goes before anyone is subscribed: nothing to unsubscribe from (issue 22)
-CONFIRMATION_HEADERS = [h for h in EXPECTED_HEADERS if not h.startswith("List-Unsubscribe")]
+# ... and, as every letter, Auto-Submitted (RFC 3834: no auto-responder answers it)
+CONFIRMATION_HEADERS = ["From", "To", "Subject", "Date", "Message-ID", "List-Id", "Auto-Submitted", "MIME-Version",
+                        "Content-Type"]
 BREAKS = "\r\n\x00\x0b\x0c\x1c\x1d\x1e\x7f\x85\u2028\u2029"
 LINE_BREAKS = "\r\n\x85\u2028\u2029"
 INTERNATIONAL = ["josé@example.org", "jose@xn--bcher-kva.de", "JOSE@Bücher.DE"]
