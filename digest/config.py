@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import getaddresses, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -617,7 +618,7 @@ class Settings(Section):
     def mail_mode(self) -> bool:
         """Whether digest runs by mail: [mailbox].address is set and [web].base_url is not a public
         address (nobody outside can reach `digest serve`), so readers and the editor act by mail."""
-        return bool(self.mailbox.address) and not hosts.public(self.web.base_url)
+        return by_mail(self.mailbox, self.web.base_url)
 
     def path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -691,6 +692,11 @@ class SendSettings:
     mailbox: Mailbox = Mailbox()
 
     @property
+    def mail_mode(self) -> bool:
+        """As Settings.mail_mode: readers act by mail."""
+        return by_mail(self.mailbox, self.base_url)
+
+    @property
     def backend(self) -> str:
         return self.sending.backend
 
@@ -709,6 +715,16 @@ class SendSettings:
     @property
     def smtp_ca_file(self) -> Path | None:
         return self.path(self.sending.smtp.ca_file) if self.sending.smtp.ca_file else None
+
+
+def by_mail(mailbox: Mailbox, base_url: str) -> bool:
+    """Mail mode: a mailbox's address and no public base_url."""
+    return bool(mailbox.address) and not _public(base_url)
+
+
+@lru_cache(maxsize=8)
+def _public(base_url: str) -> bool:
+    return hosts.public(base_url)          # asked once per subscriber by the send phase: kept
 
 
 def _resolve(root: Path, value: str) -> Path:

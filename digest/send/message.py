@@ -12,13 +12,12 @@ from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote
 
-from .. import hosts
 from ..config import SendSettings
 from ..errors import ConfigError, SendError
 from ..models import Mail, wire_address
 from ..oneline import clean_name
+from .mailto import UNSUBSCRIBE, mailto
 from .signing import MAIL_UNSUBSCRIBE, address_token, return_path_token, unsubscribe_token
 
 
@@ -68,24 +67,13 @@ def recipient(settings: SendSettings, *, key: str, list_name: str, delivery_id: 
                      headers, args, smtputf8, envelope_from(settings, key, delivery_id if edition_id else 0))
 
 
-def mail_mode(settings: SendSettings) -> bool:
-    """Readers act by mail: [mailbox] address is set and [web].base_url is not public (as
-    config.Settings.mail_mode says, from what the send phase is given)."""
-    return bool(settings.mailbox.address) and not _public(settings.base_url)
-
-
-@lru_cache(maxsize=8)
-def _public(base_url: str) -> bool:
-    return hosts.public(base_url)
-
-
 def unsubscribe_headers(settings: SendSettings, key: str, list_name: str, email_key: str,
                         subscriber_id: int | None) -> tuple[str, dict[str, str]]:
     """(the footer's unsubscribe address, the List-Unsubscribe headers). With [mailbox]
     address set, List-Unsubscribe carries a mailto that unsubscribes by mail; the https link
     (one-click, RFC 8058) stands beside it only where base_url is public. In mail mode the
     footer's link is the mailto, else the https link."""
-    if mail_mode(settings):
+    if settings.mail_mode:
         by_mail = unsubscribe_mailto(settings, key, subscriber_id or 0)
         return by_mail, {"List-Unsubscribe": f"<{by_mail}>"}
     link = f"{settings.base_url}/unsubscribe/{unsubscribe_token(key, list_name, email_key)}"
@@ -95,15 +83,9 @@ def unsubscribe_headers(settings: SendSettings, key: str, list_name: str, email_
 
 
 def unsubscribe_mailto(settings: SendSettings, key: str, subscriber_id: int) -> str:
-    """mailto:LOCAL+unsubscribe-TOKEN@DOMAIN?subject=unsubscribe, or without plus addressing
-    mailto:LOCAL@DOMAIN?subject=unsubscribe%20TOKEN: what signals.addresses.mailto writes
-    (the send phase sits below signals, so it is written here for the send phase; the
-    mailbox reads it back with signals.addresses.route)."""
-    token = address_token(key, MAIL_UNSUBSCRIBE, subscriber_id)
-    local, _, domain = settings.mailbox.address.rpartition("@")
-    if settings.mailbox.plus_addresses:
-        return f"mailto:{local}+unsubscribe-{token}@{domain}?subject=unsubscribe"
-    return f"mailto:{local}@{domain}?subject={quote(f'unsubscribe {token}')}"
+    """mailto:LOCAL+unsubscribe-TOKEN@DOMAIN?subject=unsubscribe (or, without plus
+    addressing, the token in the subject of a mail to the plain address)."""
+    return mailto(settings.mailbox, UNSUBSCRIBE, address_token(key, MAIL_UNSUBSCRIBE, subscriber_id))
 
 
 def envelope_from(settings: SendSettings, key: str, delivery_id: int) -> str:

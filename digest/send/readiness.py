@@ -18,7 +18,6 @@ from .. import backends
 from ..config import SendSettings
 from ..errors import SendError
 from ..hosts import example, local, private
-from .message import mail_mode
 from .signing import INSECURE_KEY
 
 PLACEHOLDER_WORDS = ("change", "replace", "placeholder", "secret-key", "your-", "todo")   # xxxx…: too few characters
@@ -76,7 +75,7 @@ def check_signed_links(settings: SendSettings) -> None:
 
 def _for_this_mode(settings: SendSettings, problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The problems that matter for a send: in mail mode, not the public address."""
-    return [(key, fix) for key, fix in problems if key != PUBLIC_ADDRESS] if mail_mode(settings) else problems
+    return [(key, fix) for key, fix in problems if key != PUBLIC_ADDRESS] if settings.mail_mode else problems
 
 
 def _refuse(settings: SendSettings, problems: list[tuple[str, str]]) -> None:
@@ -100,7 +99,7 @@ def problems_for_real_mail(settings: SendSettings) -> list[tuple[str, str]]:
     elif example(host):
         found.append((PUBLIC_ADDRESS, f"{web.base_url} is an example address; set it to the public address "
                                         "of `digest serve` (e.g. https://digest.yourblog.org)"))
-    if mail_mode(settings) and not settings.mailbox.kind:
+    if settings.mail_mode and not settings.mailbox.kind:
         found.append((MAILBOX_READ, f"readers unsubscribe by mail to {settings.mailbox.address}, but no mailbox "
                                     "is read; set [mailbox] imap_host and imap_user (or maildir), so that "
                                     "`digest mailbox` applies what they ask"))

@@ -16,11 +16,10 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
-from urllib.parse import quote
 
 from ..config import Mailbox
+from ..send.mailto import APPROVE, CONFIRM, SUBSCRIBE, UNSUBSCRIBE, mailto, plus_address, reply_to, subject_for
 
-SUBSCRIBE, UNSUBSCRIBE, CONFIRM, APPROVE = "subscribe", "unsubscribe", "confirm", "approve"
 KINDS = (SUBSCRIBE, UNSUBSCRIBE, CONFIRM, APPROVE)
 DELIVERED = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "X-Delivered-To")
 ADDRESSED = ("To", "Cc")
@@ -37,30 +36,6 @@ class Route:
     kind: str           # subscribe, unsubscribe, confirm or approve
     value: str          # the list (subscribe) or the token (the others), lower-case
     via: str            # "address" (a plus address) or "subject" (the plain address, words in the subject)
-
-
-def plus_address(mailbox: Mailbox, kind: str, value: str) -> str:
-    """LOCAL+kind-value@DOMAIN on the mailbox's address."""
-    local, _, domain = mailbox.address.rpartition("@")
-    return f"{local}+{kind}-{value}@{domain}"
-
-
-def reply_to(mailbox: Mailbox, kind: str, value: str) -> str:
-    """Where a reply acting as kind goes: the plus address, or the plain one when the
-    provider has no plus addressing (then the subject carries the words: `subject_for`)."""
-    return plus_address(mailbox, kind, value) if mailbox.plus_addresses else mailbox.address
-
-
-def subject_for(kind: str, value: str) -> str:
-    """The words a mail to the plain address says what it is for with."""
-    return f"{kind} {value}"
-
-
-def mailto(mailbox: Mailbox, kind: str, value: str) -> str:
-    """A mailto: URL that does kind when the mail it opens is sent, as is."""
-    if mailbox.plus_addresses:
-        return f"mailto:{plus_address(mailbox, kind, value)}?subject={kind}"
-    return f"mailto:{mailbox.address}?subject={quote(subject_for(kind, value))}"
 
 
 def route(message: EmailMessage, mailbox: Mailbox) -> Route | None:
@@ -159,3 +134,7 @@ def _header(message: EmailMessage, name: str) -> str:
     except Exception:  # noqa: BLE001 - a stranger's header the email package cannot take apart
         wanted = name.lower()
         return next((str(raw) for key, raw in message.raw_items() if key.lower() == wanted), "")
+
+
+__all__ = ["APPROVE", "CONFIRM", "KINDS", "SUBSCRIBE", "UNSUBSCRIBE", "Route", "automatic", "mailto", "plus_address",
+           "reply_to", "route", "sender", "subject_for"]
