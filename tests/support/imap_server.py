@@ -98,6 +98,7 @@ class ImapServer:
         """The server dies (every connection dropped at once, as a crash or a network cut does)
         and starts again on the same port, config and mailbox."""
         self._kill()
+        _wait_closed(self.port)                 # a child of the old server may hold the port a moment longer
         self.process = _run(self.folder)
         _wait_for(self)
 
@@ -161,6 +162,17 @@ def _group(gid: int) -> str:
     return grp.getgrgid(gid).gr_name
 
 
+def _wait_closed(port: int) -> None:
+    ends = time.monotonic() + 10
+    while time.monotonic() < ends:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                time.sleep(0.05)
+        except OSError:
+            return
+    raise RuntimeError(f"the port {port} is still taken after the IMAP server was killed")
+
+
 def _wait_for(server: ImapServer) -> None:
     ends = time.monotonic() + 20
     while time.monotonic() < ends:
@@ -169,7 +181,8 @@ def _wait_for(server: ImapServer) -> None:
             raise RuntimeError(f"dovecot exited: {output} {server.log()}")
         try:
             with socket.create_connection(("127.0.0.1", server.port), timeout=1):
-                return
+                if server.process.poll() is None:         # this server answers, not what was left of the last
+                    return
         except OSError:
             time.sleep(0.1)
     server.stop()
